@@ -1,0 +1,95 @@
+// Entry point: walks batch x query head x query blocks and hands each block to the fused
+// kernel (fused/block.ts), or each row to the weights path (weights/row.ts).
+import {
+  paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
+  Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, Q_SEQ_STRIDE,
+  K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
+  OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE,
+  CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR,
+  BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE,
+  WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES,
+} from './abi';
+import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED } from './errors';
+import { BLOCK_QUERIES, scratchBytes } from './scratch';
+import { attendBlock } from './fused/block';
+import { attendRowWithWeights } from './weights/row';
+
+/**
+ * Runs the plan in the parameter block at `params` (field table: abi.ts).
+ * The host validates plans; only what would trap or corrupt memory is checked here.
+ * @param params byte address of the parameter block (36 x 32-bit fields)
+ * @returns 0 on success; 1 scratch too small; 2 bad shape; 3 scratch not 16-byte aligned
+ */
+export function attention(params: usize): i32 {
+  const batch = paramI32(params, BATCH);
+  const qHeads = paramI32(params, Q_HEADS);
+  const kvHeads = paramI32(params, KV_HEADS);
+  const seqLenQ = paramI32(params, SEQ_LEN_Q);
+  const seqLenK = paramI32(params, SEQ_LEN_K);
+  if (
+    batch < 0 || qHeads < 0 || kvHeads <= 0 || qHeads % kvHeads != 0 || seqLenQ < 0 || seqLenK < 0
+    || paramI32(params, HEAD_DIM) < 0 || paramI32(params, VALUE_DIM) < 0
+  ) return ERR_BAD_SHAPE;
+  const scratch = <usize>paramI32(params, SCRATCH_PTR);
+  if (paramI32(params, SCRATCH_BYTES) < scratchBytes(params)) return ERR_SCRATCH_TOO_SMALL;
+  if ((scratch & 15) != 0) return ERR_SCRATCH_MISALIGNED;
+
+  const group = qHeads / kvHeads;
+  const causal = paramI32(params, CAUSAL) != 0;
+  const offsets = <usize>paramI32(params, CAUSAL_OFFSETS_PTR);
+  const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
+  const bias = <usize>paramI32(params, BIAS_PTR);
+  const weights = <usize>paramI32(params, WEIGHTS_PTR);
+  const qSeqBytes = <usize>paramI32(params, Q_SEQ_STRIDE) << 2;
+  const outSeqBytes = <usize>paramI32(params, OUT_SEQ_STRIDE) << 2;
+  const biasQueryBytes = <usize>paramI32(params, BIAS_QUERY_STRIDE) << 2;
+  const weightsRowBytes = <usize>seqLenK << 2;
+
+  for (let b = 0; b < batch; b++) {
+    let keyEnd = seqLenK;
+    if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
+    // Clamped so that query + offset never overflows and never reaches past seqLenK.
+    let offset = seqLenK;
+    if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
+    for (let h = 0; h < qHeads; h++) {
+      const kvHead = h / group; // GQA/MQA: K/V shared in place, never copied
+      const qHead = headAddress(params, Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, b, h);
+      const kHead = headAddress(params, K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, b, kvHead);
+      const vHead = headAddress(params, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE, b, kvHead);
+      const outHead = headAddress(params, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, b, h);
+      const biasHead: usize = bias == 0 ? 0
+        : headAddress(params, BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, b, h);
+      if (weights != 0) {
+        const weightsHead = weights + (<usize>(b * qHeads + h) * <usize>seqLenQ) * weightsRowBytes;
+        for (let i = 0; i < seqLenQ; i++) {
+          attendRowWithWeights(
+            params, scratch,
+            qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
+            bias == 0 ? <usize>0 : biasHead + <usize>i * biasQueryBytes,
+            weightsHead + <usize>i * weightsRowBytes,
+            i, keyEnd, offset,
+          );
+        }
+      } else {
+        for (let i = 0; i < seqLenQ; i += BLOCK_QUERIES) {
+          attendBlock(
+            params, scratch,
+            qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
+            bias == 0 ? <usize>0 : biasHead + <usize>i * biasQueryBytes,
+            i, min(BLOCK_QUERIES, seqLenQ - i), keyEnd, offset,
+          );
+        }
+      }
+    }
+  }
+  return OK;
+}
+
+/** Byte address of [b, head, 0, 0] of a tensor whose pointer/strides are at the given fields. */
+// @ts-ignore: decorator
+@inline function headAddress(
+  params: usize, ptrField: i32, batchStrideField: i32, headStrideField: i32, b: i32, head: i32,
+): usize {
+  return <usize>paramI32(params, ptrField)
+    + (<usize>(b * paramI32(params, batchStrideField) + head * paramI32(params, headStrideField)) << 2);
+}

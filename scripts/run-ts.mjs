@@ -1,0 +1,30 @@
+// Runs a TypeScript entry point under plain Node: esbuild bundles it (and the library
+// sources it imports) into build/, then Node imports the bundle. Arguments after the
+// entry are passed through. Keeps `npm run bench` / `npm run conformance` free of any
+// TypeScript runtime loader.
+import { build } from 'esbuild';
+import { mkdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const [entry, ...args] = process.argv.slice(2);
+if (!entry) {
+  console.error('usage: node scripts/run-ts.mjs ENTRY.ts [ARGS...]');
+  process.exit(2);
+}
+mkdirSync(join(root, 'build'), { recursive: true });
+const outfile = join(root, 'build', `${basename(entry, '.ts')}.run.mjs`);
+await build({
+  entryPoints: [join(root, entry)],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'inline',
+  logLevel: 'warning',
+});
+process.argv = [process.argv[0], outfile, ...args];
+await import(pathToFileURL(outfile).href);

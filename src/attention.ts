@@ -1,0 +1,159 @@
+/**
+ * `attention()`: validates the caller's tensors and options at the boundary, reduces them
+ * to one AttentionPlan (src/plan.ts) and runs it on a backend.
+ */
+import { checkFinite, checkInteger, formatShape, rangeError, typeError } from './errors.js';
+import { Float16ArrayCtor, float32ArrayToHalf, halfArrayToFloat32, halfBitsOf, isFloat16Array } from './float16.js';
+import { resolveLayout } from './layout.js';
+import { maskKindOf, resolveBias } from './mask.js';
+import type { AttentionPlan, Backend } from './plan.js';
+import { checkBoolean, checkKnownKeys, checkShape, checkTensor, dtypeOfData, sizeOf } from './tensor-input.js';
+import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
+import type { Workspace } from './workspace.js';
+
+const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
+
+/** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
+const MAX_ELEMENTS = 2 ** 30;
+
+function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
+  if (value === undefined || value === false) return 'none';
+  if (value === true || value === 'bottom-right') return 'bottom-right';
+  if (value === 'top-left') return 'top-left';
+  throw typeError('options.causal', "true | false | 'top-left' | 'bottom-right'", value as CausalOption);
+}
+
+function checkKeyLengths(value: unknown, batch: number, seqLenK: number): Int32Array | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
+    throw typeError('options.keyLengths', `an array or typed array of ${batch} integers`, value);
+  }
+  const lengths = value as ArrayLike<number | bigint>;
+  if (lengths.length !== batch) {
+    throw rangeError('options.keyLengths', `length ${batch} (one per batch item)`, `length ${lengths.length}`);
+  }
+  const result = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) {
+    const length = typeof lengths[b] === 'bigint' ? Number(lengths[b]) : lengths[b];
+    result[b] = checkInteger(`options.keyLengths[${b}]`, length, 0, seqLenK);
+  }
+  return result;
+}
+
+function checkDtype(value: unknown): Dtype | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'float32' && value !== 'float16') throw typeError('options.dtype', "'float32' | 'float16'", value);
+  return value;
+}
+
+function checkOut(value: unknown, dtype: Dtype, length: number, shape: readonly number[]): TensorData | undefined {
+  if (value === undefined) return undefined;
+  const kind = dtypeOfData(value);
+  if (kind !== dtype) {
+    throw typeError('options.out', dtype === 'float32' ? 'a Float32Array' : 'a Uint16Array or Float16Array (float16)', value);
+  }
+  const got = (value as TensorData).length;
+  if (got !== length) throw rangeError('options.out', `length ${length} (output shape ${formatShape(shape)})`, `length ${got}`);
+  return value as TensorData;
+}
+
+/** Encodes f32 results as the caller's float16 kind: into `out` when given, else a new array of the input's kind. */
+function toHalf(values: Float32Array, out: TensorData | undefined, likeFloat16Array: boolean): TensorData {
+  if (out) {
+    float32ArrayToHalf(values, halfBitsOf(out));
+    return out;
+  }
+  const bits = float32ArrayToHalf(values);
+  return likeFloat16Array && Float16ArrayCtor ? (new Float16ArrayCtor(bits.buffer) as unknown as Uint16Array) : bits;
+}
+
+/**
+ * Runs attention on `backend`. See `attention` in src/index.ts for the documented contract.
+ */
+export function runAttention(backend: Backend, workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): AttentionResult {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw typeError('options', 'an object', options);
+  checkKnownKeys('options', options as object, OPTION_KEYS);
+  const opts = options as AttentionOptions;
+
+  const requestedDtype = checkDtype(opts.dtype);
+  const query = checkTensor('q', q, requestedDtype);
+  const key = checkTensor('k', k, query.dtype);
+  const value = checkTensor('v', v, query.dtype);
+  const dtype = query.dtype;
+
+  if (opts.layout !== undefined && opts.layout !== 'bhsd' && opts.layout !== 'bshd') {
+    throw typeError('options.layout', "'bhsd' | 'bshd'", opts.layout);
+  }
+  const layout = resolveLayout(query.shape, key.shape, value.shape, opts);
+  const { batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, valueDim } = layout.dims;
+
+  const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFinite('options.scale', opts.scale);
+  const softcap = opts.softcap === undefined ? 0 : checkFinite('options.softcap', opts.softcap, 'non-negative');
+  const causal = checkCausal(opts.causal);
+  const keyLengths = checkKeyLengths(opts.keyLengths, batch, seqLenK);
+  const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
+
+  let bias: Float32Array | null = null;
+  let biasStrides = { batch: 0, head: 0, query: 0 };
+  if (opts.mask !== undefined && opts.mask !== null) {
+    const mask = opts.mask as unknown;
+    if (typeof mask !== 'object' || !('data' in (mask as object)) || !('shape' in (mask as object))) {
+      throw typeError('options.mask', 'a tensor { data, shape }', mask);
+    }
+    const { data, shape } = mask as { data: unknown; shape: unknown };
+    const kind = maskKindOf('options.mask.data', data);
+    const dims = checkShape('options.mask.shape', shape);
+    const length = (data as Uint8Array).length;
+    if (length !== sizeOf(dims)) {
+      throw rangeError('options.mask.data', `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
+    }
+    const resolved = resolveBias('options.mask', data as Uint8Array, kind, dims, [batch, qHeads, seqLenQ, seqLenK]);
+    bias = resolved.bias;
+    biasStrides = resolved.strides;
+  }
+
+  const outLength = batch * qHeads * seqLenQ * valueDim;
+  const weightsLength = batch * qHeads * seqLenQ * seqLenK;
+  if (returnWeights && weightsLength > MAX_ELEMENTS) {
+    throw rangeError('options.returnWeights', `weights of at most ${MAX_ELEMENTS} elements`, `${weightsLength} ([${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}])`);
+  }
+  const out = checkOut(opts.out, dtype, outLength, layout.outShape);
+
+  const half = dtype === 'float16';
+  const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
+    half ? halfArrayToFloat32(data as Uint16Array, workspace.f32(slot, data.length)) : (data as Float32Array);
+
+  const causalOffsets = new Int32Array(batch);
+  if (causal === 'bottom-right') {
+    for (let b = 0; b < batch; b++) causalOffsets[b] = (keyLengths ? keyLengths[b]! : seqLenK) - seqLenQ;
+  }
+
+  const plan: AttentionPlan = {
+    ...layout.dims,
+    q: toF32('q', query.data),
+    qStrides: layout.qStrides,
+    k: toF32('k', key.data),
+    kStrides: layout.kStrides,
+    v: toF32('v', value.data),
+    vStrides: layout.vStrides,
+    out: half ? workspace.f32('out', outLength) : ((out as Float32Array | undefined) ?? new Float32Array(outLength)),
+    outStrides: layout.outStrides,
+    scale,
+    softcap,
+    causal: causal !== 'none',
+    causalOffsets,
+    keyLengths,
+    bias,
+    biasStrides,
+    weights: returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null,
+    weightsStage: 'probs',
+  };
+  backend.run(plan);
+
+  const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
+  const output = { data: half ? toHalf(plan.out, out, likeFloat16Array) : plan.out, shape: layout.outShape };
+  if (!plan.weights) return { output };
+  const weights = { data: half ? toHalf(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
+  return { output, weights };
+}

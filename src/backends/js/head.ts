@@ -1,0 +1,99 @@
+/**
+ * Runs one (batch, query head) of a plan: blocks of ROW_BLOCK query rows, each block
+ * scored against the keys it may see, softmaxed row by row, then multiplied by V.
+ *
+ * Work skipped, per src/plan.ts masking: keys at or past a row block's limit
+ * (min(keyLengths[b], last row's causal limit)) are never scored nor read from V, so a
+ * causal plan with seqLenQ = seqLenK does about half the work. The exception is weights
+ * of stage 'logits' or 'capped', which report every key and so need every logit.
+ */
+import type { AttentionPlan } from '../../plan.js';
+import { accumulateValues, type ValueOperands } from './accumulate.js';
+import { ROW_BLOCK, type Scratch } from './scratch.js';
+import { scoresFourRows, scoresOneRow, type ScoreOperands } from './scores.js';
+import { softmaxRow, type SoftmaxRow } from './softmax.js';
+
+/** Per-call operand records, built once per plan and re-pointed block by block. */
+export interface HeadOperands {
+  readonly scores: ScoreOperands;
+  readonly values: ValueOperands;
+  readonly row: SoftmaxRow;
+}
+
+export function makeHeadOperands(plan: AttentionPlan, scratch: Scratch): HeadOperands {
+  return {
+    scores: {
+      q: plan.q, qRow0: 0, qSeqStride: plan.qStrides.seq,
+      k: plan.k, kRow0: 0, kSeqStride: plan.kStrides.seq,
+      headDim: plan.headDim, seqLenK: plan.seqLenK, scale: plan.scale,
+    },
+    values: {
+      terms: scratch.scores, seqLenK: plan.seqLenK,
+      v: plan.v, vRow0: 0, vSeqStride: plan.vStrides.seq, valueDim: plan.valueDim,
+      accumulators: scratch.accumulators, allowedRows: scratch.allowedRows,
+    },
+    row: {
+      scores: scratch.scores, offset: 0, keyLimit: 0, seqLenK: plan.seqLenK,
+      softcap: plan.softcap, bias: plan.bias, biasOffset: 0,
+      weights: plan.weights, weightsOffset: 0, weightsStage: plan.weightsStage,
+      allowedRows: scratch.allowedRows, rowBit: 0,
+    },
+  };
+}
+
+/** Keys [0, limit) not masked by causality or keyLengths for query row i of batch b. */
+function keyLimitOf(plan: AttentionPlan, b: number, i: number): number {
+  let limit = plan.keyLengths ? plan.keyLengths[b]! : plan.seqLenK;
+  if (plan.causal) limit = Math.min(limit, i + plan.causalOffsets[b]! + 1);
+  return Math.max(0, Math.min(limit, plan.seqLenK));
+}
+
+/** Computes out (and weights) of query head h of batch item b. */
+export function runHead(plan: AttentionPlan, scratch: Scratch, operands: HeadOperands, b: number, h: number): void {
+  const { seqLenQ, seqLenK, valueDim } = plan;
+  const kvHead = Math.floor(h / (plan.qHeads / plan.kvHeads));
+  const needsEveryLogit = plan.weights !== null && (plan.weightsStage === 'logits' || plan.weightsStage === 'capped');
+  const { scores: scoreOp, values: valueOp, row } = operands;
+  scoreOp.kRow0 = b * plan.kStrides.batch + kvHead * plan.kStrides.head;
+  valueOp.vRow0 = b * plan.vStrides.batch + kvHead * plan.vStrides.head;
+  const qHead0 = b * plan.qStrides.batch + h * plan.qStrides.head;
+  const outHead0 = b * plan.outStrides.batch + h * plan.outStrides.head;
+  const biasHead0 = b * plan.biasStrides.batch + h * plan.biasStrides.head;
+  const weightsHead0 = (b * plan.qHeads + h) * seqLenQ * seqLenK;
+
+  for (let i0 = 0; i0 < seqLenQ; i0 += ROW_BLOCK) {
+    const rows = Math.min(ROW_BLOCK, seqLenQ - i0);
+    // Causal limits grow with i, so the block's last row sees the most keys.
+    const blockLimit = keyLimitOf(plan, b, i0 + rows - 1);
+    const computedEnd = needsEveryLogit ? seqLenK : blockLimit;
+
+    scoreOp.qRow0 = qHead0 + i0 * plan.qStrides.seq;
+    if (rows === ROW_BLOCK) {
+      scoresFourRows(scoreOp, scratch.scores, computedEnd);
+    } else {
+      for (let r = 0; r < rows; r++, scoreOp.qRow0 += plan.qStrides.seq) {
+        scoresOneRow(scoreOp, scratch.scores, r * seqLenK, computedEnd);
+      }
+    }
+
+    scratch.allowedRows.fill(0, 0, blockLimit);
+    for (let r = 0; r < rows; r++) {
+      const i = i0 + r;
+      row.offset = r * seqLenK;
+      row.keyLimit = keyLimitOf(plan, b, i);
+      row.biasOffset = biasHead0 + i * plan.biasStrides.query;
+      row.weightsOffset = weightsHead0 + i * seqLenK;
+      row.rowBit = 1 << r;
+      scratch.inverseSums[r] = softmaxRow(row);
+    }
+
+    const acc = scratch.accumulators;
+    acc.fill(0, 0, rows * valueDim);
+    accumulateValues(valueOp, rows, blockLimit);
+    for (let r = 0; r < rows; r++) {
+      const inverseSum = scratch.inverseSums[r]!;
+      const out0 = outHead0 + (i0 + r) * plan.outStrides.seq;
+      for (let d = 0; d < valueDim; d++) plan.out[out0 + d] = acc[r * valueDim + d]! * inverseSum;
+    }
+  }
+}

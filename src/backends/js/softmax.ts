@@ -1,0 +1,129 @@
+/**
+ * Turns one row of logits into unnormalised softmax terms, in place, following
+ * src/plan.ts: softcap, then select-masking with the bias, then a two-pass softmax with
+ * max subtraction. Writes the requested weights stage on the way.
+ *
+ * Two passes over a row buffer (max, then exp) rather than an online softmax: in JS
+ * the row is already in a Float64Array, and one exact max is simpler than rescaling.
+ * The division by the sum is deferred to the output (one multiply per output element
+ * instead of one per key); `probs` weights are normalised as they are written.
+ */
+import type { WeightsStage } from '../../plan.js';
+
+/** One query row of one block, as the softmax needs it (one mutable instance, reused row after row). */
+export interface SoftmaxRow {
+  /**
+   * Row buffer; `scores[offset + j]` holds the logit of key j for j < keyLimit, and for
+   * every j < seqLenK when the weights stage is 'logits' or 'capped'.
+   */
+  scores: Float64Array;
+  offset: number;
+  /** Keys j >= keyLimit are masked by causality or keyLengths. */
+  keyLimit: number;
+  seqLenK: number;
+  softcap: number;
+  /** Additive bias row (contiguous over keys) at `biasOffset`, or null. */
+  bias: Float32Array | null;
+  biasOffset: number;
+  /** Weights row at `weightsOffset`, or null. */
+  weights: Float32Array | null;
+  weightsOffset: number;
+  weightsStage: WeightsStage;
+  /** Bit set in `allowedRows[j]` for each key this row may attend. */
+  allowedRows: Uint8Array;
+  rowBit: number;
+}
+
+/**
+ * Replaces the row's scores in [0, keyLimit) by exp(biased − max) (0 where masked) and
+ * marks the allowed keys in `allowedRows`.
+ *
+ * @returns 1 / Σ exp(biased − max), or 0 for a row with no allowed finite score (its
+ *   output and probabilities are then 0, never NaN)
+ */
+export function softmaxRow(row: SoftmaxRow): number {
+  const { scores, offset, keyLimit, softcap, bias, weights, weightsStage } = row;
+  if (weights && weightsStage === 'logits') writeWeights(row, row.seqLenK);
+  if (softcap > 0) {
+    // 'capped' weights need the capped value of masked keys too.
+    const capEnd = weights && weightsStage === 'capped' ? row.seqLenK : keyLimit;
+    for (let j = 0; j < capEnd; j++) scores[offset + j] = softcap * Math.tanh(scores[offset + j]! / softcap);
+  }
+  if (weights && weightsStage === 'capped') writeWeights(row, row.seqLenK);
+
+  const max = selectAndMax(row);
+  if (weights && weightsStage === 'biased') writeBiasedWeights(row);
+
+  if (max === -Infinity) {
+    clearAllowed(row);
+    if (weights && weightsStage === 'probs') writeProbs(row, 0);
+    return 0;
+  }
+  let sum = 0;
+  for (let j = 0; j < keyLimit; j++) {
+    // Masked keys hold -Infinity, so exp gives exactly 0: no branch needed.
+    const term = Math.exp(scores[offset + j]! - max);
+    scores[offset + j] = term;
+    sum += term;
+  }
+  const inverseSum = 1 / sum;
+  if (weights && weightsStage === 'probs') writeProbs(row, inverseSum);
+  return inverseSum;
+}
+
+/**
+ * Adds the bias to allowed keys, sets masked keys (bias −Infinity) to −Infinity (a
+ * *select*: a NaN or Infinity logit there is discarded, not added to), marks allowed
+ * keys, and returns the max over allowed keys (NaN never wins a `>` comparison).
+ */
+function selectAndMax(row: SoftmaxRow): number {
+  const { scores, offset, keyLimit, bias, biasOffset, allowedRows, rowBit } = row;
+  let max = -Infinity;
+  if (!bias) {
+    for (let j = 0; j < keyLimit; j++) {
+      const x = scores[offset + j]!;
+      if (x > max) max = x;
+      allowedRows[j] = allowedRows[j]! | rowBit;
+    }
+    return max;
+  }
+  for (let j = 0; j < keyLimit; j++) {
+    const b = bias[biasOffset + j]!;
+    if (b === -Infinity) {
+      scores[offset + j] = -Infinity;
+      continue;
+    }
+    const x = scores[offset + j]! + b;
+    scores[offset + j] = x;
+    if (x > max) max = x;
+    allowedRows[j] = allowedRows[j]! | rowBit;
+  }
+  return max;
+}
+
+function clearAllowed(row: SoftmaxRow): void {
+  const mask = ~row.rowBit;
+  for (let j = 0; j < row.keyLimit; j++) row.allowedRows[j] = row.allowedRows[j]! & mask;
+}
+
+function writeWeights(row: SoftmaxRow, end: number): void {
+  const { scores, offset, weightsOffset } = row;
+  const weights = row.weights!;
+  for (let j = 0; j < end; j++) weights[weightsOffset + j] = scores[offset + j]!;
+}
+
+function writeBiasedWeights(row: SoftmaxRow): void {
+  writeWeights(row, row.keyLimit);
+  row.weights!.fill(-Infinity, row.weightsOffset + row.keyLimit, row.weightsOffset + row.seqLenK);
+}
+
+function writeProbs(row: SoftmaxRow, inverseSum: number): void {
+  const { scores, offset, weightsOffset, keyLimit } = row;
+  const weights = row.weights!;
+  if (inverseSum === 0) {
+    weights.fill(0, weightsOffset, weightsOffset + row.seqLenK);
+    return;
+  }
+  for (let j = 0; j < keyLimit; j++) weights[weightsOffset + j] = scores[offset + j]! * inverseSum;
+  weights.fill(0, weightsOffset + keyLimit, weightsOffset + row.seqLenK);
+}

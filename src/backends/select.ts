@@ -1,0 +1,95 @@
+/**
+ * The one place that decides which backend runs (XNNPACK's gemm-config, tfjs's
+ * getPathToWasmBinary). Compiled kernel modules are cached per process: each build is
+ * compiled at most once, and every instance reuses the `WebAssembly.Module`.
+ */
+import { relaxedBase64, simdBase64 } from '../gen/kernels.js';
+import { typeError } from '../errors.js';
+import type { Backend, BackendName } from '../plan.js';
+import type { BackendChoice } from '../types.js';
+import { createJsBackend } from './js/index.js';
+import { createWasmBackend } from './wasm/backend.js';
+
+/** Every backend, fastest first: the order `auto` tries them in. */
+export const BACKEND_NAMES: readonly BackendName[] = ['wasm-relaxed-simd', 'wasm-simd', 'js'];
+
+const CHOICES: readonly BackendChoice[] = ['auto', ...BACKEND_NAMES];
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+type WasmBackendName = Exclude<BackendName, 'js'>;
+
+const embedded: Record<WasmBackendName, string> = { 'wasm-relaxed-simd': relaxedBase64, 'wasm-simd': simdBase64 };
+
+/**
+ * Tiny modules that use one instruction of each feature, validated before compiling a whole
+ * kernel (wasm-feature-detect's approach): `f32x4.relaxed_madd` needs relaxed SIMD (Node 20
+ * only with --experimental-wasm-relaxed-simd; Chromium, Deno and Bun by default),
+ * `i32x4.splat` needs SIMD.
+ */
+const FEATURE_PROBES: Record<WasmBackendName, Uint8Array<ArrayBuffer>> = {
+  'wasm-relaxed-simd': new Uint8Array([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 0, 32, 0, 253, 133, 2, 11,
+  ]),
+  'wasm-simd': new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 17, 11]),
+};
+
+const compiled = new Map<BackendName, WebAssembly.Module | null>();
+
+/** The embedded kernel of a WASM backend, compiled once (synchronously); null where the runtime cannot. */
+function embeddedModule(name: WasmBackendName): WebAssembly.Module | null {
+  if (!compiled.has(name)) {
+    let module: WebAssembly.Module | null = null;
+    try {
+      if (typeof WebAssembly === 'object' && WebAssembly.validate(FEATURE_PROBES[name])) {
+        module = new WebAssembly.Module(decodeBase64(embedded[name]));
+      }
+    } catch {
+      module = null; // no SIMD, or code generation from bytes disallowed (edge runtimes)
+    }
+    compiled.set(name, module);
+  }
+  return compiled.get(name)!;
+}
+
+/** Checks a `backend` option value. */
+export function checkBackendChoice(value: unknown): BackendChoice {
+  if (value === undefined) return 'auto';
+  if (typeof value !== 'string' || !CHOICES.includes(value as BackendChoice)) {
+    throw typeError('options.backend', CHOICES.map((c) => `'${c}'`).join(' | '), value);
+  }
+  return value as BackendChoice;
+}
+
+/** Compiles user-supplied kernel bytes, or passes a Module through. */
+function userModule(module: WebAssembly.Module | BufferSource): WebAssembly.Module {
+  if (typeof WebAssembly !== 'object') throw new TypeError('options.module: expected a runtime with WebAssembly, got none');
+  if (module instanceof WebAssembly.Module) return module;
+  if (module instanceof ArrayBuffer || ArrayBuffer.isView(module)) return new WebAssembly.Module(module);
+  throw typeError('options.module', 'a WebAssembly.Module, ArrayBuffer or typed array of kernel bytes', module);
+}
+
+/** True when the runtime can run `name` with the embedded kernels. */
+export function isBackendAvailable(name: BackendName): boolean {
+  return name === 'js' || embeddedModule(name) !== null;
+}
+
+/**
+ * Creates the backend for a choice. `auto` takes the first of {@link BACKEND_NAMES} the
+ * runtime supports; an explicit WASM choice the runtime cannot run throws an Error.
+ */
+export function selectBackend(choice: BackendChoice, module?: WebAssembly.Module | BufferSource): Backend {
+  if (choice === 'js') return createJsBackend();
+  if (module !== undefined) return createWasmBackend(userModule(module), choice === 'auto' ? 'wasm-simd' : choice);
+  for (const name of choice === 'auto' ? BACKEND_NAMES : [choice]) {
+    if (name === 'js') return createJsBackend();
+    const compiledModule = embeddedModule(name);
+    if (compiledModule) return createWasmBackend(compiledModule, name);
+  }
+  throw new Error(`backend '${choice}' is not supported by this runtime (WebAssembly SIMD missing, or compiling WebAssembly from bytes is disallowed: pass options.module)`);
+}

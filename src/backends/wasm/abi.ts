@@ -1,0 +1,76 @@
+/**
+ * The WASM kernel ABI: one parameter block of 32-bit fields in linear memory, written by
+ * `src/backends/wasm/` and read by `assembly/`. The same field table is declared in
+ * `assembly/abi.ts`; change both together (the backend tests exercise every field).
+ *
+ * Pointers are byte offsets into linear memory; strides and sizes count f32 elements.
+ * Fields are i32 except `SCALE` and `SOFTCAP`, which are f32.
+ */
+export const PARAM = {
+  BATCH: 0,
+  Q_HEADS: 1,
+  KV_HEADS: 2,
+  SEQ_LEN_Q: 3,
+  SEQ_LEN_K: 4,
+  HEAD_DIM: 5,
+  VALUE_DIM: 6,
+  Q_PTR: 7,
+  Q_BATCH_STRIDE: 8,
+  Q_HEAD_STRIDE: 9,
+  Q_SEQ_STRIDE: 10,
+  K_PTR: 11,
+  K_BATCH_STRIDE: 12,
+  K_HEAD_STRIDE: 13,
+  K_SEQ_STRIDE: 14,
+  V_PTR: 15,
+  V_BATCH_STRIDE: 16,
+  V_HEAD_STRIDE: 17,
+  V_SEQ_STRIDE: 18,
+  OUT_PTR: 19,
+  OUT_BATCH_STRIDE: 20,
+  OUT_HEAD_STRIDE: 21,
+  OUT_SEQ_STRIDE: 22,
+  /** f32 */
+  SCALE: 23,
+  /** f32; 0 = off */
+  SOFTCAP: 24,
+  /** 0 or 1 */
+  CAUSAL: 25,
+  /** i32[batch]; read only when CAUSAL = 1 */
+  CAUSAL_OFFSETS_PTR: 26,
+  /** i32[batch], or 0 for none */
+  KEY_LENGTHS_PTR: 27,
+  /** f32 additive bias, or 0 for none; rows contiguous over keys */
+  BIAS_PTR: 28,
+  BIAS_BATCH_STRIDE: 29,
+  BIAS_HEAD_STRIDE: 30,
+  BIAS_QUERY_STRIDE: 31,
+  /** f32[batch·qHeads·seqLenQ·seqLenK] contiguous, or 0 for none */
+  WEIGHTS_PTR: 32,
+  /** WEIGHTS_STAGE_CODE in src/plan.ts: 0 logits, 1 capped, 2 biased, 3 probs */
+  WEIGHTS_STAGE: 33,
+  /** scratch region for the kernel, at least `scratchBytes(params)` bytes, 16-byte aligned */
+  SCRATCH_PTR: 34,
+  SCRATCH_BYTES: 35,
+} as const;
+
+/** Number of 32-bit fields in the parameter block. */
+export const PARAM_COUNT = 36;
+/** Size of the parameter block in bytes. */
+export const PARAM_BYTES = PARAM_COUNT * 4;
+
+/**
+ * Exports of every attention kernel build (`build/attention-simd.wasm`,
+ * `build/attention-relaxed.wasm`): one ABI, several builds.
+ */
+export interface KernelExports {
+  readonly memory: WebAssembly.Memory;
+  /** First byte free for the host to use (after data segments and the shadow stack). */
+  heapBase(): number;
+  /** Bytes of scratch the kernel needs for the plan in the parameter block at `params`. */
+  scratchBytes(params: number): number;
+  /** Runs the plan in the parameter block at `params`. Returns 0 on success, else an error code. */
+  attention(params: number): number;
+  /** Test hook: applies the kernel's vectorized exp in place to `count` f32 at `ptr` (16-byte aligned). */
+  vexp(ptr: number, count: number): void;
+}

@@ -1,0 +1,115 @@
+/**
+ * The WASM backend: copies a plan's tensors into the kernel's linear memory, runs the
+ * fused kernel, copies the results out.
+ *
+ * Instantiation goes through `@assemblyscript/loader` rather than AssemblyScript's
+ * generated bindings: the kernel is built with `--runtime stub` and exchanges only
+ * numbers and raw linear memory, so there is nothing for bindings to marshal, and the
+ * loader accepts an already compiled `WebAssembly.Module`, which edge runtimes require.
+ */
+import { instantiateSync } from '@assemblyscript/loader';
+import { rangeError } from '../../errors.js';
+import { WEIGHTS_STAGE_CODE, type AttentionPlan, type Backend, type BackendName } from '../../plan.js';
+import { PARAM, type KernelExports } from './abi.js';
+import { layoutCall } from './memory-plan.js';
+
+const PAGE_BYTES = 65536;
+/** A wasm32 memory addresses at most 2^32 bytes (65,536 pages). */
+const MAX_MEMORY_BYTES = 2 ** 32;
+
+export interface WasmBackend extends Backend {
+  /** Current size of the kernel's linear memory in bytes (grows only, never per call). */
+  memoryBytes(): number;
+}
+
+/** Instantiates a compiled kernel module as a backend. Each backend owns one instance and memory. */
+export function createWasmBackend(module: WebAssembly.Module, name: BackendName): WasmBackend {
+  const kernel = instantiateSync<Record<string, unknown>>(module, {}).exports as unknown as KernelExports;
+  const memory = kernel.memory;
+  const heapBase = kernel.heapBase();
+  let buffer = memory.buffer;
+  let f32 = new Float32Array(buffer);
+  let i32 = new Int32Array(buffer);
+
+  /** Grows memory to hold `bytes`, in one step; refreshes the views after a growth. */
+  function ensureCapacity(bytes: number, what: string): void {
+    if (bytes > MAX_MEMORY_BYTES) {
+      throw rangeError(what, `a call that fits in WASM memory (at most ${MAX_MEMORY_BYTES} bytes)`, `one that needs ${bytes} bytes`);
+    }
+    if (bytes > memory.buffer.byteLength) {
+      const pages = Math.ceil((bytes - memory.buffer.byteLength) / PAGE_BYTES);
+      try {
+        memory.grow(pages);
+      } catch (cause) {
+        throw new RangeError(
+          `${what}: expected a call whose ${bytes} bytes the runtime can allocate as WASM memory, got a refusal to grow to ${bytes} bytes (${String(cause)})`,
+        );
+      }
+    }
+    if (memory.buffer !== buffer) {
+      buffer = memory.buffer;
+      f32 = new Float32Array(buffer);
+      i32 = new Int32Array(buffer);
+    }
+  }
+
+  function writeParams(plan: AttentionPlan, at: number, layout: ReturnType<typeof layoutCall>, scratchBytes: number): void {
+    const p = at >> 2;
+    const set = (field: number, value: number) => (i32[p + field] = value);
+    set(PARAM.BATCH, plan.batch);
+    set(PARAM.Q_HEADS, plan.qHeads);
+    set(PARAM.KV_HEADS, plan.kvHeads);
+    set(PARAM.SEQ_LEN_Q, plan.seqLenQ);
+    set(PARAM.SEQ_LEN_K, plan.seqLenK);
+    set(PARAM.HEAD_DIM, plan.headDim);
+    set(PARAM.VALUE_DIM, plan.valueDim);
+    const tensor = (ptrField: number, ptr: number, strides: { batch: number; head: number; seq: number }) => {
+      set(ptrField, ptr);
+      set(ptrField + 1, strides.batch);
+      set(ptrField + 2, strides.head);
+      set(ptrField + 3, strides.seq);
+    };
+    tensor(PARAM.Q_PTR, layout.q, plan.qStrides);
+    tensor(PARAM.K_PTR, layout.k, plan.kStrides);
+    tensor(PARAM.V_PTR, layout.v, plan.vStrides);
+    tensor(PARAM.OUT_PTR, layout.out, plan.outStrides);
+    f32[p + PARAM.SCALE] = plan.scale;
+    f32[p + PARAM.SOFTCAP] = plan.softcap;
+    set(PARAM.CAUSAL, plan.causal ? 1 : 0);
+    set(PARAM.CAUSAL_OFFSETS_PTR, layout.causalOffsets);
+    set(PARAM.KEY_LENGTHS_PTR, layout.keyLengths);
+    set(PARAM.BIAS_PTR, layout.bias);
+    set(PARAM.BIAS_BATCH_STRIDE, plan.biasStrides.batch);
+    set(PARAM.BIAS_HEAD_STRIDE, plan.biasStrides.head);
+    set(PARAM.BIAS_QUERY_STRIDE, plan.biasStrides.query);
+    set(PARAM.WEIGHTS_PTR, layout.weights);
+    set(PARAM.WEIGHTS_STAGE, WEIGHTS_STAGE_CODE[plan.weightsStage]);
+    set(PARAM.SCRATCH_PTR, layout.scratch);
+    set(PARAM.SCRATCH_BYTES, scratchBytes);
+  }
+
+  function run(plan: AttentionPlan): void {
+    const layout = layoutCall(plan, heapBase);
+    // The parameter block must be in memory before the kernel can size its scratch.
+    ensureCapacity(layout.end, 'attention');
+    writeParams(plan, layout.params, layout, 0);
+    const scratchBytes = kernel.scratchBytes(layout.params);
+    ensureCapacity(layout.end + scratchBytes, 'attention');
+    writeParams(plan, layout.params, layout, scratchBytes);
+
+    i32.set(plan.causalOffsets, layout.causalOffsets >> 2);
+    if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >> 2);
+    f32.set(plan.q, layout.q >> 2);
+    f32.set(plan.k, layout.k >> 2);
+    f32.set(plan.v, layout.v >> 2);
+    if (plan.bias) f32.set(plan.bias, layout.bias >> 2);
+
+    const status = kernel.attention(layout.params);
+    if (status !== 0) throw new Error(`wasm-attention: internal error, kernel returned status ${status}`);
+
+    plan.out.set(f32.subarray(layout.out >> 2, (layout.out >> 2) + plan.out.length));
+    if (plan.weights) plan.weights.set(f32.subarray(layout.weights >> 2, (layout.weights >> 2) + plan.weights.length));
+  }
+
+  return { name, run, memoryBytes: () => memory.buffer.byteLength };
+}

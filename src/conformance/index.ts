@@ -1,0 +1,15 @@
+/**
+ * Conformance vectors of ONNX `Attention`: loading, running and comparing (no file system:
+ * scripts/conformance.ts and test/conformance.test.ts read the files).
+ */
+export { decodeBase64, decodeTensor, parseVector, type ConformanceVector } from './vector.js';
+export { compareTensors, tensorValues, TOLERANCES, type TensorComparison, type Tolerance } from './compare.js';
+export {
+  attributesFor,
+  formatResult,
+  OUTPUT_NAMES,
+  runVector,
+  type OnnxAttentionRunner,
+  type OutputResult,
+  type VectorResult,
+} from './run-vector.js';

@@ -1,0 +1,93 @@
+/**
+ * IEEE 754 binary16 <-> binary32 conversion for float16 tensors (`Uint16Array` of half
+ * bits, or `Float16Array` where the runtime has it). Attention is computed in f32;
+ * float16 is a storage format here.
+ *
+ * Conversion is table-free bit manipulation: exact for every half value (normals,
+ * subnormals, ±0, ±Infinity, NaN) in the f16 → f32 direction, and round-to-nearest-even
+ * in the f32 → f16 direction (the same rounding as `Math.f16round` and NumPy's astype).
+ */
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Decodes one half-precision bit pattern. */
+export function halfToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24; // zero and subnormals
+  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
+  return sign * (1024 + mantissa) * 2 ** (exponent - 25);
+}
+
+/** Encodes a number as the nearest half (ties to even); overflow gives ±Infinity. */
+export function floatToHalf(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  let mantissa = x & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0); // Inf, NaN (quiet)
+  let halfExponent = exponent - 127 + 15;
+  if (halfExponent >= 0x1f) return sign | 0x7c00; // overflow
+  if (halfExponent <= 0) {
+    // Subnormal half (or zero): shift the implicit 1 in, round to nearest even.
+    if (halfExponent < -10) return sign;
+    mantissa |= 0x800000;
+    const shift = 14 - halfExponent;
+    const halfway = 1 << (shift - 1);
+    const rest = mantissa & ((1 << shift) - 1);
+    let half = mantissa >> shift;
+    if (rest > halfway || (rest === halfway && half & 1)) half += 1;
+    return sign | half;
+  }
+  let half = (halfExponent << 10) | (mantissa >> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half += 1; // may carry into the exponent: correct
+  return sign | half;
+}
+
+let decodeTable: Float32Array | undefined;
+
+/**
+ * All 65,536 halves decoded once (256 KiB, built on first float16 use): a table lookup
+ * per element instead of the branchy bit manipulation of `halfToFloat`.
+ */
+export function halfDecodeTable(): Float32Array {
+  if (!decodeTable) {
+    decodeTable = new Float32Array(65536);
+    for (let bits = 0; bits < 65536; bits++) decodeTable[bits] = halfToFloat(bits);
+  }
+  return decodeTable;
+}
+
+/** Decodes `bits` into `into` (allocated when absent); returns the f32 array. */
+export function halfArrayToFloat32(bits: Uint16Array, into?: Float32Array): Float32Array {
+  const out = into ?? new Float32Array(bits.length);
+  const table = halfDecodeTable();
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
+  return out;
+}
+
+/** Encodes `values` into half bits in `into` (allocated when absent). */
+export function float32ArrayToHalf(values: Float32Array, into?: Uint16Array): Uint16Array {
+  const out = into ?? new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]!);
+  return out;
+}
+
+/** The runtime's `Float16Array` constructor, where it has one (Node ≥ 24, recent browsers, Deno, Bun). */
+export const Float16ArrayCtor: (new (buffer: ArrayBufferLike, byteOffset?: number, length?: number) => ArrayBufferView) | undefined =
+  (globalThis as { Float16Array?: never }).Float16Array;
+
+/** True for a `Float16Array` (checked by tag, so it works without the global too). */
+export function isFloat16Array(value: unknown): value is ArrayBufferView & { length: number } {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float16Array]';
+}
+
+/** Views the half bits of a `Uint16Array` or `Float16Array` as a `Uint16Array`, without copying. */
+export function halfBitsOf(data: Uint16Array | (ArrayBufferView & { length: number })): Uint16Array {
+  if (data instanceof Uint16Array) return data;
+  return new Uint16Array(data.buffer, data.byteOffset, data.length);
+}

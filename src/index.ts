@@ -1,0 +1,67 @@
+/**
+ * wasm-attention: transformer attention, `softmax(Q·Kᵀ·scale + mask)·V`, as one fused,
+ * tiled WebAssembly SIMD kernel, with a pure-JS fallback of identical semantics.
+ *
+ * @example
+ * import { init, attention } from 'wasm-attention';
+ * await init();
+ * const { output, weights } = attention(q, k, v, { causal: true, returnWeights: true });
+ */
+import { defaultAttention } from './instance.js';
+import type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor } from './onnx/index.js';
+import type { AttentionOptions, AttentionResult, Tensor, TensorData } from './types.js';
+
+export { createAttention, init, type AttentionInstance } from './instance.js';
+export { BACKEND_NAMES, isBackendAvailable } from './backends/select.js';
+export { floatToHalf, halfToFloat, float32ArrayToHalf, halfArrayToFloat32 } from './float16.js';
+export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
+export type * from './types.js';
+
+/**
+ * Scaled dot-product attention on the default instance (see `init`): for every batch item
+ * and query head, `softmax(q·kᵀ·scale + mask)·v`, computed in f32.
+ *
+ * Shapes (layout `bhsd`, the default): q `[B, Hq, Lq, D]`, k `[B, Hkv, Lk, D]`,
+ * v `[B, Hkv, Lk, Dv]` → output `[B, Hq, Lq, Dv]`. `bshd` swaps the head and sequence axes;
+ * 3-D inputs are packed `[B, L, H·D]` with `numHeads`/`kvHeads`. `Hq % Hkv == 0`: query head
+ * h reads key/value head `floor(h / (Hq / Hkv))` (GQA/MQA, without copying K/V).
+ *
+ * A query row with no key left to attend to (fully masked) yields zeros, never NaN.
+ *
+ * @param q Queries: Float32Array, or float16 bits (Uint16Array/Float16Array).
+ * @param k Keys, same dtype as q.
+ * @param v Values, same dtype as q.
+ * @param options `layout`, `numHeads`, `kvHeads`, `dtype`, `scale` (default 1/√D),
+ *   `causal` (`true` = bottom-right aligned, or `'top-left'`), `mask` (boolean Uint8Array
+ *   1 = attend, or additive Float32Array; broadcast to `[B, Hq, Lq, Lk]`), `keyLengths`,
+ *   `softcap`, `returnWeights`, `out`; see {@link AttentionOptions}.
+ * @returns `{ output }`, plus `weights` (post-softmax probabilities `[B, Hq, Lq, Lk]`) when
+ *   `returnWeights`; both in the input dtype.
+ * @throws TypeError for a wrong kind of argument (not a tensor, not a typed array, mixed
+ *   dtypes, unknown option), RangeError for a wrong size or shape (rank, mismatched
+ *   dimensions, `Hq % Hkv ≠ 0`, mask not broadcastable, data length ≠ product of shape,
+ *   `keyLengths` out of range, more memory than WASM can address). After any error the
+ *   next valid call works normally.
+ * @example
+ * const q = { data: new Float32Array(1 * 8 * 128 * 64), shape: [1, 8, 128, 64] };
+ * const { output } = attention(q, k, v, { causal: true });
+ */
+export function attention<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): AttentionResult<D> {
+  return defaultAttention().attention(q, k, v, options);
+}
+
+/**
+ * The ONNX `Attention` operator (opset 23/24 semantics) on the default instance.
+ *
+ * @param inputs `[Q, K, V, attn_mask, past_key, past_value, nonpad_kv_seqlen]`, `null` where absent.
+ * @param attrs `is_causal`, `scale`, `softcap`, `q_num_heads`, `kv_num_heads`,
+ *   `qk_matmul_output_mode`, `softmax_precision`.
+ * @param options `outputs` (1–4): how many outputs to produce; `qk_matmul_output` is
+ *   produced when `attrs.qk_matmul_output_mode` is set or `outputs` is 4.
+ * @returns `[Y, present_key, present_value, qk_matmul_output]` (`null` where not produced;
+ *   the present K/V only when a past is given).
+ * @throws TypeError / RangeError for bad inputs, naming the input.
+ */
+export function onnxAttention(inputs: readonly (OnnxTensor | null | undefined)[], attrs?: OnnxAttributes, options?: OnnxRunOptions): OnnxOutputs {
+  return defaultAttention().onnxAttention(inputs, attrs, options);
+}

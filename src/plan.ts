@@ -1,0 +1,105 @@
+/**
+ * The internal contract between the public API and the backends.
+ *
+ * The public entry points (`attention`, `onnxAttention`) validate user input, resolve
+ * layouts, masks, causal alignment and dtypes, and reduce every call to one
+ * `AttentionPlan`. A backend (`js`, `wasm-simd`, ...) only executes plans: it trusts
+ * them completely (no validation below this line), the way XNNPACK microkernels trust
+ * their callers.
+ *
+ * Semantics of one plan, for batch b, query head h, query row i, key j:
+ *
+ *   kvHead   = floor(h / (qHeads / kvHeads))                       (GQA / MQA)
+ *   logit    = scale · Σ_d q[b,h,i,d] · k[b,kvHead,j,d]             (stage 'logits')
+ *   capped   = softcap > 0 ? softcap · tanh(logit / softcap) : logit (stage 'capped')
+ *   allowed  = (!causal || j <= i + causalOffsets[b])
+ *           && (!keyLengths || j < keyLengths[b])
+ *           && (!bias || bias[b,h,i,j] !== -Infinity)
+ *   biased   = allowed ? capped + (bias ? bias[b,h,i,j] : 0) : -Infinity  (stage 'biased')
+ *   p        = softmax_j(biased); a row with no allowed key gives p = 0 (never NaN)
+ *   out[b,h,i,:] = Σ_j p · v[b,kvHead,j,:]
+ *
+ * Masked positions are *selected* away, never added to: a NaN or ±Infinity logit at a
+ * masked position cannot leak into the row (the ONNX reference does the same,
+ * "select-not-multiply"). Rows of K and V at keys excluded by `causal` or `keyLengths` are
+ * never read, so a preallocated cache may hold anything there. A V row at a key masked only
+ * by the bias is weighted by p = 0, as in PyTorch and the ONNX reference: it must be finite
+ * (0 · NaN is NaN); backends may skip it, which is why tests do not pin that case.
+ *
+ * Tensors are viewed as 4-D [batch, head, seq, dim] with element strides; the last
+ * (dim) stride is always 1. This one description covers the `bhsd`, `bshd` and packed
+ * 3-D layouts without copying or transposing anything.
+ */
+
+/** Element strides of a `[batch, head, seq, dim]` view whose `dim` stride is 1. */
+export interface HeadStrides {
+  readonly batch: number;
+  readonly head: number;
+  readonly seq: number;
+}
+
+/** Element strides of the additive bias, viewed as `[batch, qHead, query, key]`; key stride is 1. */
+export interface BiasStrides {
+  readonly batch: number;
+  readonly head: number;
+  readonly query: number;
+}
+
+/**
+ * What `weights` receives, by the stage of the pipeline above. `probs` is what
+ * `returnWeights` gives; the others serve ONNX `qk_matmul_output_mode`.
+ */
+export type WeightsStage = 'logits' | 'capped' | 'biased' | 'probs';
+
+/** Numeric codes of {@link WeightsStage}, shared with the WASM ABI. */
+export const WEIGHTS_STAGE_CODE: Readonly<Record<WeightsStage, number>> = {
+  logits: 0,
+  capped: 1,
+  biased: 2,
+  probs: 3,
+};
+
+export interface AttentionPlan {
+  readonly batch: number;
+  readonly qHeads: number;
+  readonly kvHeads: number;
+  readonly seqLenQ: number;
+  readonly seqLenK: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+
+  readonly q: Float32Array;
+  readonly qStrides: HeadStrides;
+  readonly k: Float32Array;
+  readonly kStrides: HeadStrides;
+  readonly v: Float32Array;
+  readonly vStrides: HeadStrides;
+  /** Written by the backend; `[batch, qHeads, seqLenQ, valueDim]` through `outStrides`. */
+  readonly out: Float32Array;
+  readonly outStrides: HeadStrides;
+
+  readonly scale: number;
+  /** 0 disables soft-capping. */
+  readonly softcap: number;
+  readonly causal: boolean;
+  /** Length `batch`; query i may see key j iff j <= i + causalOffsets[b]. Ignored unless causal. */
+  readonly causalOffsets: Int32Array;
+  /** Length `batch`, or null: keys j >= keyLengths[b] are masked. Values are in [0, seqLenK]. */
+  readonly keyLengths: Int32Array | null;
+  /** Additive bias (or null); `-Infinity` masks a position. Rows are contiguous over keys. */
+  readonly bias: Float32Array | null;
+  readonly biasStrides: BiasStrides;
+
+  /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]`, written when not null. */
+  readonly weights: Float32Array | null;
+  readonly weightsStage: WeightsStage;
+}
+
+/** Which implementation runs a plan. */
+export type BackendName = 'wasm-relaxed-simd' | 'wasm-simd' | 'js';
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Executes a plan, writing `plan.out` (and `plan.weights` when present). */
+  run(plan: AttentionPlan): void;
+}

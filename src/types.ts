@@ -1,0 +1,96 @@
+/**
+ * Public types of wasm-attention. Everything here is re-exported from `src/index.ts`.
+ */
+import type { BackendName } from './plan.js';
+
+export type { BackendName };
+
+/** Element type of a tensor: `float32`, or `float16` (IEEE half, computed in f32). */
+export type Dtype = 'float32' | 'float16';
+
+/**
+ * Typed arrays accepted as tensor data: `Float32Array` for float32; `Uint16Array` holding
+ * IEEE half bits (or `Float16Array`, where the runtime has it) for float16.
+ */
+export type TensorData = Float32Array | Uint16Array;
+
+/** A dense, row-major tensor. `data.length` must equal the product of `shape`. */
+export interface Tensor<D extends TensorData = TensorData> {
+  readonly data: D;
+  readonly shape: readonly number[];
+}
+
+/**
+ * Attention mask, broadcast (NumPy rules, from any suffix shape) to `[batch, qHeads, seqLenQ, seqLenK]`,
+ * in that logical order whatever the layout of q, k and v.
+ * - `Uint8Array`: boolean, 1 = may attend, 0 = masked.
+ * - `Float32Array`: additive bias added to the (soft-capped) scores; `-Infinity` masks.
+ */
+export interface MaskTensor {
+  readonly data: Uint8Array | Float32Array;
+  readonly shape: readonly number[];
+}
+
+/**
+ * Layout of 4-D q, k, v (and of the output):
+ * - `bhsd`: `[batch, heads, seq, dim]` (PyTorch `scaled_dot_product_attention`, ONNX 4-D);
+ * - `bshd`: `[batch, seq, heads, dim]` (FlashAttention, most KV caches).
+ * 3-D inputs are always packed `[batch, seq, heads·dim]` (ONNX 3-D) and need `numHeads`/`kvHeads`.
+ */
+export type Layout = 'bhsd' | 'bshd';
+
+/**
+ * Causal masking. `'top-left'`: query i sees keys j <= i (PyTorch `is_causal=True`).
+ * `'bottom-right'`: the last query is aligned with the last key, query i sees
+ * j <= i + (seqLenK − seqLenQ) (FlashAttention ≥ 2.1, ONNX `is_causal`); with `keyLengths`
+ * the alignment is per batch item, j <= i + (keyLengths[b] − seqLenQ).
+ * `true` means `'bottom-right'`: it is the only alignment that stays right when the queries
+ * are the newest tokens of a longer sequence (decode, chunked prefill, KV caches); both agree
+ * when seqLenQ = seqLenK.
+ */
+export type CausalOption = boolean | 'top-left' | 'bottom-right';
+
+export interface AttentionOptions {
+  /** Layout of 4-D q, k, v and of the output. Default `'bhsd'`. */
+  readonly layout?: Layout;
+  /** Query heads of packed 3-D inputs `[batch, seq, heads·dim]` (required for 3-D). */
+  readonly numHeads?: number;
+  /** Key/value heads of packed 3-D inputs (default `numHeads`). */
+  readonly kvHeads?: number;
+  /** Element type of q, k, v (and the output). Default: inferred from the data (`Uint16Array` → float16). */
+  readonly dtype?: Dtype;
+  /** Multiplier of q·k. Default `1 / sqrt(headDim)`. */
+  readonly scale?: number;
+  /** Causal masking; see {@link CausalOption}. Default false. */
+  readonly causal?: CausalOption;
+  /** Boolean or additive mask; see {@link MaskTensor}. */
+  readonly mask?: MaskTensor;
+  /** Valid keys per batch item (length `batch`, each in [0, seqLenK]): keys at j >= keyLengths[b] are masked. */
+  readonly keyLengths?: ArrayLike<number>;
+  /** Soft-capping of the scores, `softcap · tanh(s / softcap)` before the mask (Gemma 2). 0 or absent = off. */
+  readonly softcap?: number;
+  /** Also return the post-softmax probabilities `[batch, qHeads, seqLenQ, seqLenK]`. Default false. */
+  readonly returnWeights?: boolean;
+  /** Caller-owned output buffer, of the output's dtype and exact element count; returned as `output.data`. */
+  readonly out?: TensorData;
+}
+
+export interface AttentionResult<D extends TensorData = TensorData> {
+  /** `[batch, qHeads, seqLenQ, valueDim]` for `bhsd`, `[batch, seqLenQ, qHeads, valueDim]` for `bshd`, `[batch, seqLenQ, qHeads·valueDim]` for 3-D. */
+  readonly output: Tensor<D>;
+  /** Post-softmax probabilities `[batch, qHeads, seqLenQ, seqLenK]`, present when `returnWeights`. Fully masked rows are 0. */
+  readonly weights?: Tensor<D>;
+}
+
+/** Backend request: `auto` picks the fastest one the runtime supports. */
+export type BackendChoice = 'auto' | BackendName;
+
+export interface CreateAttentionOptions {
+  /** Default `'auto'`: WASM SIMD where the runtime validates it, otherwise the pure-JS fallback. */
+  readonly backend?: BackendChoice;
+  /**
+   * The kernel as a precompiled `WebAssembly.Module` or its bytes, for runtimes that forbid
+   * compiling from embedded bytes (Cloudflare Workers, Vercel Edge). Default: the embedded build.
+   */
+  readonly module?: WebAssembly.Module | BufferSource;
+}
