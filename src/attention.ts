@@ -15,6 +15,13 @@ const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal'
 
 /** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
 const MAX_ELEMENTS = 2 ** 30;
+/**
+ * Bytes a wasm32 memory addresses. The WASM backend copies every f32 tensor of a call into
+ * its linear memory (next to its parameters and scratch), so a call whose tensors alone
+ * reach this size can never run there; every backend rejects it, so that all backends keep
+ * identical semantics.
+ */
+const MAX_CALL_BYTES = 2 ** 32;
 
 function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
   if (value === undefined || value === false) return 'none';
@@ -117,6 +124,16 @@ export function runAttention(backend: Backend, workspace: Workspace, q: unknown,
   const weightsLength = batch * qHeads * seqLenQ * seqLenK;
   if (returnWeights && weightsLength > MAX_ELEMENTS) {
     throw rangeError('options.returnWeights', `weights of at most ${MAX_ELEMENTS} elements`, `${weightsLength} ([${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}])`);
+  }
+  // Checked from the shapes alone, before the output, the weights or float16 copies are
+  // allocated (the WASM backend's own check comes after those host allocations).
+  const callBytes = 4 * (query.data.length + key.data.length + value.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
+  if (callBytes >= MAX_CALL_BYTES) {
+    throw rangeError(
+      returnWeights ? 'options.returnWeights' : 'q, k, v',
+      `a call whose f32 tensors (q, k, v, mask, output${returnWeights ? ', weights' : ''}) fit in WASM memory (less than ${MAX_CALL_BYTES} bytes)`,
+      `${callBytes} bytes (output [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${returnWeights ? `, weights [${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]` : ''})`,
+    );
   }
   const out = checkOut(opts.out, dtype, outLength, layout.outShape);
 

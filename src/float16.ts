@@ -24,7 +24,13 @@ export function halfToFloat(bits: number): number {
 /** Encodes a number as the nearest half (ties to even); overflow gives ±Infinity. */
 export function floatToHalf(value: number): number {
   f32[0] = value;
-  const x = u32[0]!;
+  let x = u32[0]!;
+  // A double that is not an f32 is first rounded to odd (Boldo & Melquiond, "Emulation of
+  // FMA and correctly rounded sums: proved algorithms using rounding to odd", 2008): the
+  // f32 neighbour on the value's side whose last bit is 1. With 24 ≥ 11 + 2 significant
+  // bits, rounding that to half is then the correctly rounded half of the double, where
+  // plain round-to-nearest f32 would round twice (1 + 2^-11 + 2^-40 gave 1, not 1 + 2^-10).
+  if (f32[0] !== value && value === value && (x & 1) === 0) x = Math.abs(f32[0]!) > Math.abs(value) ? x - 1 : x + 1;
   const sign = (x >>> 16) & 0x8000;
   const exponent = (x >>> 23) & 0xff;
   let mantissa = x & 0x7fffff;

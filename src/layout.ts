@@ -122,7 +122,8 @@ export function resolveLayout(
   same('heads', 'k', k, 'v', v, 'heads');
   same('seqLen', 'k', k, 'v', v, 'sequence length');
   if (q.heads % k.heads !== 0) {
-    throw rangeError('k heads', `a divisor of the ${q.heads} query heads (grouped-query attention)`, `${k.heads}`);
+    const kvHeadsName = kind === 'packed' ? 'options.kvHeads' : `k.shape[${axis('heads')}]`;
+    throw rangeError(kvHeadsName, `a divisor of the ${q.heads} query heads (grouped-query attention)`, `${k.heads}`);
   }
   const dims: AttentionDims = {
     batch: q.batch,
@@ -133,8 +134,21 @@ export function resolveLayout(
     headDim: q.dim,
     valueDim: v.dim,
   };
-  for (const [field, value] of Object.entries(dims)) {
-    if (value < 1) throw rangeError(field, 'a size >= 1', `${value} (q ${formatShape(qShape)}, k ${formatShape(kShape)}, v ${formatShape(vShape)})`);
+  // Which tensor axis holds each size, to name it in errors (packed heads come from options, already >= 1).
+  const source: Record<keyof AttentionDims, [string, keyof SplitShape]> = {
+    batch: ['q', 'batch'],
+    qHeads: ['q', 'heads'],
+    kvHeads: ['k', 'heads'],
+    seqLenQ: ['q', 'seqLen'],
+    seqLenK: ['k', 'seqLen'],
+    headDim: ['q', 'dim'],
+    valueDim: ['v', 'dim'],
+  };
+  for (const [field, value] of Object.entries(dims) as [keyof AttentionDims, number][]) {
+    if (value < 1) {
+      const [tensor, part] = source[field];
+      throw rangeError(`${tensor}.shape[${axis(part)}]`, `a size >= 1 (${field})`, `${value} (q ${formatShape(qShape)}, k ${formatShape(kShape)}, v ${formatShape(vShape)})`);
+    }
   }
   return {
     kind,

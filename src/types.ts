@@ -25,9 +25,10 @@ export interface Tensor<D extends TensorData = TensorData> {
  * in that logical order whatever the layout of q, k and v.
  * - `Uint8Array`: boolean, 1 = may attend, 0 = masked.
  * - `Float32Array`: additive bias added to the (soft-capped) scores; `-Infinity` masks.
+ * - `Uint16Array` / `Float16Array`: the same additive bias as float16 half bits.
  */
 export interface MaskTensor {
-  readonly data: Uint8Array | Float32Array;
+  readonly data: Uint8Array | Float32Array | Uint16Array;
   readonly shape: readonly number[];
 }
 

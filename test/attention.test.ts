@@ -87,6 +87,36 @@ describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
     });
   });
 
+  describe('shape_grid_mixed', () => {
+    // The same grid again, each shape with one combination of the other options drawn by a
+    // seeded PRNG (independently per option, so no option is tied to one shape), so that every
+    // layout, head grouping, causal mode, mask kind and dtype meets head dims and lengths that
+    // are not multiples of the SIMD width or the tiles.
+    const mixed = GRID.map(({ headDim, seqLenQ, seqLenK }, n): [string, CaseSpec] => {
+      const random = mulberry32(7000 + n);
+      const choose = <T,>(options: readonly T[]): T => options[Math.floor(random() * options.length)]!;
+      const [qHeads, kvHeads] = choose([[6, 2], [3, 1], [4, 4], [2, 1]] as const);
+      const maskKind = choose(['bool', 'additive', undefined] as const);
+      const spec: CaseSpec = {
+        batch: 2, qHeads, kvHeads, seqLenQ, seqLenK, headDim,
+        valueDim: choose([headDim, headDim + 5]),
+        layout: choose(['bhsd', 'bshd', 'packed'] as const),
+        causal: choose([true, 'top-left', undefined, 'bottom-right', false] as const),
+        mask: maskKind && { kind: maskKind, shape: choose([[seqLenQ, seqLenK], [2, 1, 1, seqLenK], [1, qHeads, seqLenQ, seqLenK]]), maskedFraction: 0.2 },
+        keyLengths: choose([undefined, undefined, [seqLenK, Math.floor(seqLenK / 2)]]),
+        softcap: choose([undefined, undefined, 5]),
+        dtype: choose(['float32', 'float32', 'float16'] as const),
+        returnWeights: choose([true, false]),
+        seed: 7000 + n,
+      };
+      const name = `D${headDim} Lq${seqLenQ} Lk${seqLenK} ${spec.layout} Hq${qHeads} Hkv${kvHeads} causal=${String(spec.causal)}` +
+        `${spec.mask ? ` mask=${spec.mask.kind}[${spec.mask.shape.join(',')}]` : ''}${spec.keyLengths ? ' keyLengths' : ''}${spec.softcap ? ' softcap' : ''}` +
+        ` ${spec.dtype}${spec.returnWeights ? ' weights' : ''}`;
+      return [name, spec];
+    });
+    it.each(mixed)('%s', (_, spec) => void check(spec));
+  });
+
   describe('edges', () => {
     it('head_dim_eq_1', () => void check({ batch: 1, qHeads: 3, seqLenQ: 9, seqLenK: 13, headDim: 1, range: 2 }));
     it('head_dim_lt_4', () => void check({ batch: 2, qHeads: 2, seqLenQ: 6, seqLenK: 10, headDim: 3, causal: true }));
@@ -138,6 +168,17 @@ describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
       const k = { data: view(c.k.data), shape: c.k.shape };
       const v = { data: view(c.v.data), shape: c.v.shape };
       expectResult(attn.attention(q, k, v, c.options), c, `${backendName} subarray views`);
+    });
+    it('results_do_not_alias_later_calls', () => {
+      // A result must be the caller's to keep: not a view of WASM memory or of a reused
+      // workspace that the next call overwrites (float32 and float16, output and weights).
+      for (const dtype of ['float32', 'float16'] as const) {
+        const first = cached({ batch: 1, qHeads: 2, seqLenQ: 6, seqLenK: 7, headDim: 8, returnWeights: true, dtype, seed: 21 });
+        const second = cached({ batch: 1, qHeads: 2, seqLenQ: 6, seqLenK: 7, headDim: 8, returnWeights: true, dtype, seed: 22 });
+        const kept = attn.attention(first.q, first.k, first.v, first.options);
+        attn.attention(second.q, second.k, second.v, second.options);
+        expectResult(kept, first, `${backendName} ${dtype} result kept across a later call`);
+      }
     });
     it('repeated_calls_of_different_shapes_stay_correct', () => {
       // Grow-only scratch and memory: a large call, then a small one, then the large one again.
@@ -205,8 +246,8 @@ describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
       ['[Hq,1,Lk] (rank 3)', [Hq, 1, Lk]],
     ];
     const KINDS = ['bool', 'additive'] as const;
-    const cases = KINDS.flatMap((kind) => SHAPES.map(([name, shape]) => ({ kind, name, shape })));
-    it.each(cases)('mask_$kind broadcast from $name', ({ kind, shape }) => {
+    const cases = KINDS.flatMap((kind) => SHAPES.map(([name, shape]): [string, { kind: typeof kind; shape: number[] }] => [`mask_${kind} broadcast from ${name}`, { kind, shape }]));
+    it.each(cases)('%s', (_, { kind, shape }) => {
       // 40% masked: with a [B,Hq,Lq,1] mask whole rows are masked, which must give zeros.
       check({ batch: B, qHeads: Hq, kvHeads: Hkv, seqLenQ: Lq, seqLenK: Lk, headDim: D, mask: { kind, shape, maskedFraction: 0.4 }, returnWeights: true, seed: shape.length * 31 + shape[0]! });
     });

@@ -294,10 +294,12 @@ export const HALF_ABS = 2 ** -25;
  *   γ_Lk·Σ p_j|v_j| for the f32 accumulation and γ_Lk + u for the normalisation by the
  *   f32 sum; Σ p_j|v_j| ≤ max|v| gives the output atol.
  *
- * For example D = 128, Lk = 130, q, k, v uniform in [-1, 1) and scale 1/√128 gives δ ≈ 5e-5
- * worst case and an output atol of ≈ 2e-4·max|v| after SAFETY; the errors actually seen
- * are ~100× smaller, but a wrong kernel (a lost key, a wrong stride, an exp off by 1e-3)
- * is off by far more than the bound.
+ * For example D = 128, Lk = 130, q, k, v uniform in [-1, 1) and scale 1/√128 give δ ≈ 4e-5
+ * worst case and an output atol of ≈ 1.9e-4·max|v| after SAFETY. That is a worst case: the
+ * errors measured there are ~1e-7 (rounding errors cancel), so the bound is loose for
+ * large D, yet a wrong kernel (a lost or extra key, a wrong stride or alignment, a
+ * wrong scale) is off by 1e-2 or more. For small D (1 to 7) the atol is ~1e-5, tight
+ * enough to catch an exp or a normalisation that is off by 1e-5 relative.
  */
 export function toleranceFor(
   dims: { seqLenK: number; headDim: number },

@@ -24,7 +24,13 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
 
 type WasmBackendName = Exclude<BackendName, 'js'>;
 
-const embedded: Record<WasmBackendName, string> = { 'wasm-relaxed-simd': relaxedBase64, 'wasm-simd': simdBase64 };
+/**
+ * The kernel builds: base64 text in the default entry; in dist/workerd.js and
+ * dist/edge-light.js, scripts/build-dist.mjs swaps src/gen/kernels.ts for a file of
+ * src/entries/ whose exports are `WebAssembly.Module`s imported from `.wasm` files, since
+ * those runtimes refuse to compile WebAssembly from bytes.
+ */
+const embedded: Record<WasmBackendName, string | WebAssembly.Module> = { 'wasm-relaxed-simd': relaxedBase64, 'wasm-simd': simdBase64 };
 
 /**
  * Tiny modules that use one instruction of each feature, validated before compiling a whole
@@ -47,7 +53,8 @@ function embeddedModule(name: WasmBackendName): WebAssembly.Module | null {
     let module: WebAssembly.Module | null = null;
     try {
       if (typeof WebAssembly === 'object' && WebAssembly.validate(FEATURE_PROBES[name])) {
-        module = new WebAssembly.Module(decodeBase64(embedded[name]));
+        const source = embedded[name];
+        module = typeof source === 'string' ? new WebAssembly.Module(decodeBase64(source)) : source;
       }
     } catch {
       module = null; // no SIMD, or code generation from bytes disallowed (edge runtimes)
@@ -69,8 +76,11 @@ export function checkBackendChoice(value: unknown): BackendChoice {
 /** Compiles user-supplied kernel bytes, or passes a Module through. */
 function userModule(module: WebAssembly.Module | BufferSource): WebAssembly.Module {
   if (typeof WebAssembly !== 'object') throw new TypeError('options.module: expected a runtime with WebAssembly, got none');
-  if (module instanceof WebAssembly.Module) return module;
-  if (module instanceof ArrayBuffer || ArrayBuffer.isView(module)) return new WebAssembly.Module(module);
+  // Not `instanceof`: a Module compiled in another realm (the host of a `vm` context, as in
+  // Vercel's edge-runtime and Next.js's edge sandbox, where code generation is disabled)
+  // instantiates fine but fails `instanceof` against this realm's constructor.
+  if (Object.prototype.toString.call(module) === '[object WebAssembly.Module]') return module as WebAssembly.Module;
+  if (module instanceof ArrayBuffer || ArrayBuffer.isView(module)) return new WebAssembly.Module(module as BufferSource);
   throw typeError('options.module', 'a WebAssembly.Module, ArrayBuffer or typed array of kernel bytes', module);
 }
 
@@ -85,11 +95,17 @@ export function isBackendAvailable(name: BackendName): boolean {
  */
 export function selectBackend(choice: BackendChoice, module?: WebAssembly.Module | BufferSource): Backend {
   if (choice === 'js') return createJsBackend();
-  if (module !== undefined) return createWasmBackend(userModule(module), choice === 'auto' ? 'wasm-simd' : choice);
+  if (module !== undefined) {
+    const backend = createWasmBackend(userModule(module));
+    if (choice !== 'auto' && backend.name !== choice) {
+      throw new TypeError(`options.module: expected a '${choice}' kernel build for backend '${choice}', got a '${backend.name}' build`);
+    }
+    return backend;
+  }
   for (const name of choice === 'auto' ? BACKEND_NAMES : [choice]) {
     if (name === 'js') return createJsBackend();
     const compiledModule = embeddedModule(name);
-    if (compiledModule) return createWasmBackend(compiledModule, name);
+    if (compiledModule) return createWasmBackend(compiledModule);
   }
   throw new Error(`backend '${choice}' is not supported by this runtime (WebAssembly SIMD missing, or compiling WebAssembly from bytes is disallowed: pass options.module)`);
 }

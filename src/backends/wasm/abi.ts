@@ -71,6 +71,25 @@ export interface KernelExports {
   scratchBytes(params: number): number;
   /** Runs the plan in the parameter block at `params`. Returns 0 on success, else an error code. */
   attention(params: number): number;
+  /** 1 for the relaxed-SIMD (FMA) build, 0 for the SIMD build. */
+  kernelIsa(): number;
   /** Test hook: applies the kernel's vectorized exp in place to `count` f32 at `ptr` (16-byte aligned). */
   vexp(ptr: number, count: number): void;
 }
+
+/**
+ * Exports of the decode kernel and its helpers (assembly/decode/, assembly/cache/), in every
+ * build since the KV cache API; optional so that an older user-supplied module still runs
+ * the tensor API.
+ */
+export interface DecodeExports {
+  /** Runs the plan at `params` with K/V of dtype `kvDtype` (0 float32, 1 float16; rows padded to 4 f32 / 8 halves). 0 on success. */
+  decode(params: number, kvDtype: number): number;
+  /** Bytes of scratch `decode` needs for the plan at `params`. */
+  decodeScratchBytes(params: number, kvDtype: number): number;
+  /** Benchmark hook: sums `bytes` (a multiple of 64) of memory at `ptr` as f32, reading each byte once. */
+  readSum(ptr: number, bytes: number): number;
+}
+
+/** `kvDtype` codes of {@link DecodeExports.decode}. */
+export const KV_DTYPE = { float32: 0, float16: 1 } as const;

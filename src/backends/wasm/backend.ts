@@ -2,15 +2,16 @@
  * The WASM backend: copies a plan's tensors into the kernel's linear memory, runs the
  * fused kernel, copies the results out.
  *
- * Instantiation goes through `@assemblyscript/loader` rather than AssemblyScript's
- * generated bindings: the kernel is built with `--runtime stub` and exchanges only
- * numbers and raw linear memory, so there is nothing for bindings to marshal, and the
- * loader accepts an already compiled `WebAssembly.Module`, which edge runtimes require.
+ * Instantiation is a plain `new WebAssembly.Instance(module, {})`, with neither
+ * AssemblyScript's generated bindings nor `@assemblyscript/loader`: the kernel is built
+ * with `--runtime stub`, imports nothing and exchanges only numbers and raw linear memory,
+ * so there is nothing to marshal. It accepts an already compiled `WebAssembly.Module`,
+ * which edge runtimes require, even one from another realm (the loader's `instanceof`
+ * check rejects those and then tries to compile them as bytes).
  */
-import { instantiateSync } from '@assemblyscript/loader';
 import { rangeError } from '../../errors.js';
 import { WEIGHTS_STAGE_CODE, type AttentionPlan, type Backend, type BackendName } from '../../plan.js';
-import { PARAM, type KernelExports } from './abi.js';
+import { PARAM, PARAM_BYTES, type KernelExports } from './abi.js';
 import { layoutCall } from './memory-plan.js';
 
 const PAGE_BYTES = 65536;
@@ -22,9 +23,14 @@ export interface WasmBackend extends Backend {
   memoryBytes(): number;
 }
 
-/** Instantiates a compiled kernel module as a backend. Each backend owns one instance and memory. */
-export function createWasmBackend(module: WebAssembly.Module, name: BackendName): WasmBackend {
-  const kernel = instantiateSync<Record<string, unknown>>(module, {}).exports as unknown as KernelExports;
+/**
+ * Instantiates a compiled kernel module as a backend. Each backend owns one instance and
+ * memory; its name comes from the build itself (`kernelIsa`), so a precompiled module
+ * handed in by the caller is reported truthfully.
+ */
+export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
+  const kernel = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
+  const name: BackendName = kernel.kernelIsa() === 1 ? 'wasm-relaxed-simd' : 'wasm-simd';
   const memory = kernel.memory;
   const heapBase = kernel.heapBase();
   let buffer = memory.buffer;
@@ -90,8 +96,11 @@ export function createWasmBackend(module: WebAssembly.Module, name: BackendName)
 
   function run(plan: AttentionPlan): void {
     const layout = layoutCall(plan, heapBase);
-    // The parameter block must be in memory before the kernel can size its scratch.
-    ensureCapacity(layout.end, 'attention');
+    // The kernel sizes its scratch from the parameter block alone, which comes first in the
+    // call's region: make room for the block only (a no-op after the first call), ask for the
+    // scratch size, then grow once for the whole call. Growing for the tensors first and for
+    // the scratch after grew twice whenever the scratch crossed a page boundary.
+    ensureCapacity(layout.params + PARAM_BYTES, 'attention');
     writeParams(plan, layout.params, layout, 0);
     const scratchBytes = kernel.scratchBytes(layout.params);
     ensureCapacity(layout.end + scratchBytes, 'attention');
