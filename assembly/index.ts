@@ -6,7 +6,3 @@ export { scratchBytes } from './scratch';
 export { attention } from './attention';
 export { vexp } from './vexp';
 export { kernelIsa } from './isa';
-// KV caches and decode (assembly/decode/, assembly/cache/).
-export { decode } from './decode/decode';
-export { decodeScratchBytes } from './decode/scratch';
-export { readSum } from './cache/read-bound';
