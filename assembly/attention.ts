@@ -9,7 +9,7 @@ import {
   BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE,
   WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES,
 } from './abi';
-import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED } from './errors';
+import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from './errors';
 import { BLOCK_QUERIES, scratchBytes } from './scratch';
 import { attendBlock } from './fused/block';
 import { attendRowWithWeights } from './weights/row';
@@ -21,6 +21,30 @@ import { attendRowWithWeights } from './weights/row';
  * @returns 0 on success; 1 scratch too small; 2 bad shape; 3 scratch not 16-byte aligned
  */
 export function attention(params: usize): i32 {
+  // Every unit; with constant 0/1 the unit test below folds away (binaryen inlines
+  // attendUnits here), so the single-thread kernel is the one it was before threads.
+  return attendUnits(params, 0, 1);
+}
+
+/**
+ * Runs the share of one thread (src/threads/): the work units u with u % stride == first,
+ * where unit u = (b·qHeads + h)·ceil(seqLenQ / 8) + (i / 8) is one 8-query block of one
+ * query head (every row of that block on the weights path). Interleaving the blocks keeps
+ * causal work balanced between threads. Each unit writes only its own output rows (and
+ * weight rows), so threads with the same plan and disjoint scratch never write the same
+ * byte, and a unit's result does not depend on the split: threaded output is bit-identical.
+ * @param params byte address of the parameter block; its scratch region is this thread's own
+ * @param first this thread's index, in [0, stride)
+ * @param stride number of threads sharing the plan, >= 1
+ * @returns as {@link attention}; 4 for a bad range
+ */
+export function attentionRange(params: usize, first: i32, stride: i32): i32 {
+  if (stride < 1 || first < 0 || first >= stride) return ERR_BAD_RANGE;
+  return attendUnits(params, first, stride);
+}
+
+// @ts-ignore: decorator
+@inline function attendUnits(params: usize, first: i32, stride: i32): i32 {
   const batch = paramI32(params, BATCH);
   const qHeads = paramI32(params, Q_HEADS);
   const kvHeads = paramI32(params, KV_HEADS);
@@ -45,6 +69,8 @@ export function attention(params: usize): i32 {
   const biasQueryBytes = <usize>paramI32(params, BIAS_QUERY_STRIDE) << 2;
   const weightsRowBytes = <usize>seqLenK << 2;
 
+  const blocksPerHead = (seqLenQ + BLOCK_QUERIES - 1) / BLOCK_QUERIES;
+  let unit = 0; // (b·qHeads + h)·blocksPerHead + block: see attentionRange
   for (let b = 0; b < batch; b++) {
     let keyEnd = seqLenK;
     if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
@@ -62,6 +88,7 @@ export function attention(params: usize): i32 {
       if (weights != 0) {
         const weightsHead = weights + (<usize>(b * qHeads + h) * <usize>seqLenQ) * weightsRowBytes;
         for (let i = 0; i < seqLenQ; i++) {
+          if ((unit + i / BLOCK_QUERIES) % stride != first) continue;
           attendRowWithWeights(
             params, scratch,
             qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
@@ -72,6 +99,7 @@ export function attention(params: usize): i32 {
         }
       } else {
         for (let i = 0; i < seqLenQ; i += BLOCK_QUERIES) {
+          if ((unit + i / BLOCK_QUERIES) % stride != first) continue;
           attendBlock(
             params, scratch,
             qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
@@ -80,6 +108,7 @@ export function attention(params: usize): i32 {
           );
         }
       }
+      unit += blocksPerHead;
     }
   }
   return OK;

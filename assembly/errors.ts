@@ -9,3 +9,5 @@ export const ERR_SCRATCH_TOO_SMALL: i32 = 1;
 export const ERR_BAD_SHAPE: i32 = 2;
 /** SCRATCH_PTR is not 16-byte aligned. */
 export const ERR_SCRATCH_MISALIGNED: i32 = 3;
+/** attentionRange / decodeRange: `first` is not in [0, stride) (threads, src/threads/). */
+export const ERR_BAD_RANGE: i32 = 4;

@@ -6,3 +6,11 @@ export { scratchBytes } from './scratch';
 export { attention } from './attention';
 export { vexp } from './vexp';
 export { kernelIsa } from './isa';
+// KV caches and decode (assembly/decode/, assembly/cache/).
+export { decode } from './decode/decode';
+export { decodeScratchBytes } from './decode/scratch';
+export { readSum } from './cache/read-bound';
+// Threads (src/threads/): one thread's share of a plan.
+export { attentionRange } from './attention';
+export { decodeRange } from './threads/decode-range';
+export { gemm } from './gemm/f32-gemm-4x8'; // plain GEMM, the fusion-overhead reference (bench/gemm-case.ts)

@@ -26,5 +26,17 @@ await build({
   sourcemap: 'inline',
   logLevel: 'warning',
 });
+// The library loads its worker pool with `import('./threads/index.js')` relative to the
+// bundle, only when threads are asked for: build it beside the bundle.
+await build({
+  entryPoints: [join(root, 'src', 'threads', 'index.ts')],
+  outfile: join(root, 'build', 'threads', 'index.js'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  logLevel: 'warning',
+});
 process.argv = [process.argv[0], outfile, ...args];
 await import(pathToFileURL(outfile).href);

@@ -78,6 +78,22 @@ function toHalf(values: Float32Array, out: TensorData | undefined, likeFloat16Ar
  * Runs attention on `backend`. See `attention` in src/index.ts for the documented contract.
  */
 export function runAttention(backend: Backend, workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): AttentionResult {
+  const call = prepareAttention(workspace, q, k, v, options);
+  backend.run(call.plan);
+  return call.finish();
+}
+
+/** A validated call: its plan, and how to turn the plan's outputs into the result once it ran. */
+export interface PreparedAttention {
+  readonly plan: AttentionPlan;
+  finish(): AttentionResult;
+}
+
+/**
+ * Validates a call and reduces it to a plan, without running it (the threaded backend runs
+ * it asynchronously, src/threads/). `finish` reads `plan.out`/`plan.weights`.
+ */
+export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): PreparedAttention {
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
   checkKnownKeys('options', options as object, OPTION_KEYS);
@@ -166,11 +182,13 @@ export function runAttention(backend: Backend, workspace: Workspace, q: unknown,
     weights: returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null,
     weightsStage: 'probs',
   };
-  backend.run(plan);
 
-  const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
-  const output = { data: half ? toHalf(plan.out, out, likeFloat16Array) : plan.out, shape: layout.outShape };
-  if (!plan.weights) return { output };
-  const weights = { data: half ? toHalf(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
-  return { output, weights };
+  const finish = (): AttentionResult => {
+    const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
+    const output = { data: half ? toHalf(plan.out, out, likeFloat16Array) : plan.out, shape: layout.outShape };
+    if (!plan.weights) return { output };
+    const weights = { data: half ? toHalf(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
+    return { output, weights };
+  };
+  return { plan, finish };
 }

@@ -16,6 +16,7 @@ export { BACKEND_NAMES, isBackendAvailable } from './backends/select.js';
 export { floatToHalf, halfToFloat, float32ArrayToHalf, halfArrayToFloat32 } from './float16.js';
 export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
 export type * from './types.js';
+export type { AppendOptions, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
 
 /**
  * Scaled dot-product attention on the default instance (see `init`): for every batch item
@@ -48,6 +49,18 @@ export type * from './types.js';
  */
 export function attention<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): AttentionResult<D> {
   return defaultAttention().attention(q, k, v, options);
+}
+
+/**
+ * {@link attention} on the default instance, split over its threads when it was configured
+ * with `await init({ threads })` (see `AttentionInstance.attentionAsync`); otherwise the
+ * same call, wrapped in a promise.
+ * @example
+ * await init({ threads: 'auto' });
+ * const { output } = await attentionAsync(q, k, v, { causal: true });
+ */
+export function attentionAsync<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): Promise<AttentionResult<D>> {
+  return defaultAttention().attentionAsync(q, k, v, options);
 }
 
 /**

@@ -3,14 +3,21 @@
  * independent ones; `init()` configures the default instance used by the top-level
  * `attention()` and `onnxAttention()`.
  */
-import { runAttention } from './attention.js';
-import { typeError } from './errors.js';
+import { prepareAttention, runAttention } from './attention.js';
+import { checkInteger, typeError } from './errors.js';
 import { checkBackendChoice, selectBackend } from './backends/select.js';
 import { runOnnxAttention, type OnnxAttributes, type OnnxOutputs, type OnnxRunOptions, type OnnxTensor } from './onnx/index.js';
 import type { Backend, BackendName } from './plan.js';
 import { checkKnownKeys } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CreateAttentionOptions, Tensor, TensorData } from './types.js';
 import { Workspace } from './workspace.js';
+import type { CacheEngine } from './cache/engine.js';
+import { runDecode } from './cache/decode.js';
+import { createJsCacheEngine } from './cache/js-engine.js';
+import { checkTensorShape, KVCacheImpl } from './cache/kv-cache.js';
+import { PinnedTensorImpl } from './cache/pinned.js';
+import type { DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
+import type { ThreadedBackend } from './threads/index.js';
 
 export interface AttentionInstance {
   /** The backend that runs this instance's calls. */
@@ -21,11 +28,112 @@ export interface AttentionInstance {
   onnxAttention(inputs: readonly (OnnxTensor | null | undefined)[], attrs?: OnnxAttributes, options?: OnnxRunOptions): OnnxOutputs;
   /** Bytes of WASM linear memory this instance holds (0 for the JS backend). Grows only when a call needs more. */
   readonly memoryBytes: number;
+  /**
+   * Threads that {@link AttentionInstance.attentionAsync} splits a call over (the calling
+   * thread included): 1 unless created with `threads`, and where threads can run.
+   */
+  readonly threads: number;
+  /**
+   * {@link attention}, split over the instance's threads (`createAttention({ threads })`):
+   * batch × query heads × 8-query blocks are dealt out to the threads, the calling thread
+   * included (it computes its share before the promise is returned), and the result is
+   * bit-identical to `attention()`'s. Calls are queued and run one at a time, in call order;
+   * small calls run on the calling thread alone. Inputs are read when the call starts (after
+   * earlier queued calls): leave them unchanged until the promise settles. On an instance
+   * with one thread it is `attention()` wrapped in a promise.
+   * @returns a promise of `attention()`'s result; it rejects with the same TypeError /
+   *   RangeError for bad input, and with an Error if a worker dies during the call (the
+   *   pool replaces the worker; the next call runs normally) or after `dispose()`
+   * @example
+   * const attn = await createAttention({ threads: 'auto' });
+   * const { output } = await attn.attentionAsync(q, k, v, { causal: true });
+   * attn.dispose(); // ends the workers
+   */
+  attentionAsync<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): Promise<AttentionResult<D>>;
+  /**
+   * Ends the instance's workers (a no-op without threads); afterwards `attentionAsync`
+   * rejects, and in Node nothing of the instance keeps the process alive. Idempotent.
+   */
+  dispose(): void;
+  /**
+   * Creates a KV cache in this instance's memory (WASM linear memory on the WASM backends),
+   * read in place by {@link AttentionInstance.decode}. See {@link KVCache}.
+   * @param options `batch`, `kvHeads`, `headDim`, `valueDim` (default headDim), `maxSeqLen`,
+   *   `dtype` ('float32' default, or 'float16': half the memory), `initialSeqLen`
+   *   (default maxSeqLen: allocated once; smaller: doubles as needed)
+   * @throws TypeError for a wrong kind of option, RangeError for sizes out of range or a
+   *   cache larger than WASM memory can hold
+   * @example
+   * const cache = attn.createKVCache({ batch: 1, kvHeads: 8, headDim: 128, maxSeqLen: 4096 });
+   * cache.append(k, v);                       // [1, 8, L, 128] each: the prompt
+   * const { output } = attn.decode(q, cache, { causal: true });
+   */
+  createKVCache(options: KVCacheOptions): KVCache;
+  /**
+   * Attention of `q` over the first `cache.length` rows of `cache`: the same result as
+   * `attention(q, K, V, { ...options, keyLengths: cache.lengths })` over the cached rows,
+   * without copying them. Any Lq: 1 for a decode step, more for chunked prefill (append the
+   * chunk's K/V first; `causal: true` aligns each sequence's last query with its last key).
+   * @param q `[B, Hq, Lq, D]` (bhsd), `[B, Lq, Hq, D]` (bshd) or `[B, Lq, Hq·D]` (numHeads
+   *   optional: D is the cache's); float32 or float16 data, or a {@link PinnedTensor} (zero copy)
+   * @param cache a {@link KVCache} of this instance; Hq must be a multiple of its kvHeads (GQA)
+   * @param options as {@link attention} (`layout`, `numHeads`, `kvHeads`, `dtype`, `scale`,
+   *   `causal`, `mask` broadcast to `[B, Hq, Lq, cache.length]`, `keyLengths` (each ≤ the
+   *   sequence's length; default the lengths), `softcap`, `returnWeights`), and `out`: a typed
+   *   array or a float32 PinnedTensor written in place
+   * @returns `{ output }` in q's layout and dtype, plus `weights` `[B, Hq, Lq, cache.length]`
+   *   when `returnWeights`; fully masked rows (e.g. an empty sequence) are 0
+   * @throws TypeError for a wrong kind (not a cache of this instance, disposed cache or
+   *   tensor, detached view, unknown option), RangeError for a wrong size or shape
+   * @example
+   * cache.append(kStep, vStep);               // [1, 8, 1, 128]
+   * const { output } = attn.decode(qStep, cache, { causal: true }); // qStep [1, 32, 1, 128]
+   */
+  decode<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): AttentionResult<D>;
+  /**
+   * Allocates a float32 tensor in this instance's memory, for zero-copy `decode` input
+   * (`q`) and output (`options.out`). Re-read `data` after memory grows (see the view rule
+   * of {@link PinnedTensor}).
+   * @param shape dimensions (positive integers)
+   * @throws TypeError / RangeError for a bad shape
+   * @example
+   * const q = attn.createTensor([1, 32, 1, 128]);
+   * q.data.set(projectedQuery);
+   * attn.decode(q, cache, { out: attn.createTensor([1, 32, 1, 128]) });
+   */
+  createTensor(shape: readonly number[]): PinnedTensor;
 }
 
 class Instance implements AttentionInstance {
   private readonly workspace = new Workspace();
-  constructor(private readonly engine: Backend & { memoryBytes?: () => number }) {}
+  /** Host arrays of async calls (run one at a time), apart from synchronous calls' own. */
+  private readonly asyncWorkspace = new Workspace();
+  private threaded: ThreadedBackend | null = null;
+  private disposed = false;
+  private caches: CacheEngine | undefined;
+  constructor(private readonly engine: Backend & { memoryBytes?: () => number; cacheEngine?: () => CacheEngine }) {}
+
+  /** The cache engine of this instance's backend (the JS one runs plans on the JS backend). */
+  private get cacheEngine(): CacheEngine {
+    return (this.caches ??= this.engine.cacheEngine?.() ?? createJsCacheEngine(this.engine));
+  }
+
+  createKVCache(options: KVCacheOptions): KVCache {
+    return new KVCacheImpl(this.cacheEngine, options);
+  }
+
+  decode<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): AttentionResult<D> {
+    return runDecode(this.cacheEngine, this.workspace, q, cache, options) as AttentionResult<D>;
+  }
+
+  createTensor(shape: readonly number[]): PinnedTensor {
+    const dims = checkTensorShape(shape);
+    let length = 1;
+    for (const dim of dims) length *= dim;
+    if (length > 2 ** 30) throw new RangeError(`shape: expected at most ${2 ** 30} elements, got ${length}`);
+    const engine = this.cacheEngine;
+    return new PinnedTensorImpl(engine.createTensor(length), dims, engine);
+  }
 
   get backend(): BackendName {
     return this.engine.name;
@@ -39,21 +147,71 @@ class Instance implements AttentionInstance {
     return runAttention(this.engine, this.workspace, q, k, v, options) as AttentionResult<D>;
   }
 
+  /** Makes this instance's async calls run on `backend` (its `engine`). */
+  useThreads(backend: ThreadedBackend): this {
+    this.threaded = backend;
+    return this;
+  }
+
+  get threads(): number {
+    return this.threaded && !this.disposed ? this.threaded.threads : 1;
+  }
+
+  attentionAsync<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): Promise<AttentionResult<D>> {
+    const threaded = this.threaded;
+    if (!threaded) return new Promise((resolve) => resolve(this.attention(q, k, v, options)));
+    return threaded.enqueue(async () => {
+      const call = prepareAttention(this.asyncWorkspace, q, k, v, options);
+      await threaded.runThreaded(call.plan);
+      return call.finish() as AttentionResult<D>;
+    });
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.threaded?.dispose();
+  }
+
   onnxAttention(inputs: readonly (OnnxTensor | null | undefined)[], attrs?: OnnxAttributes, options?: OnnxRunOptions): OnnxOutputs {
     return runOnnxAttention(this.engine, inputs, attrs, options);
   }
 }
 
+type ThreadsModule = typeof import('./threads/index.js');
+
+/**
+ * Loads src/threads/ when an instance asks for threads. The specifier goes through a
+ * parameter so that bundlers leave the import alone: the pool, the worker source and the
+ * threads builds of the kernels (≈ 11 KB gzipped) stay out of the default bundle and its
+ * size budget (test/runtimes/size.test.ts), and out of instances without threads. The
+ * published package must ship src/threads/index.ts built as `threads/index.js` next to each
+ * entry (scripts/build-dist.mjs); without it, threads fall back to one thread with a warning.
+ */
+function importThreads(specifier: string): Promise<ThreadsModule> {
+  return import(/* @vite-ignore */ specifier) as Promise<ThreadsModule>;
+}
+
+/** Upper bound of an explicit `threads` count. */
+const THREADS_MAX = 256;
+
 function checkCreateOptions(options: unknown): CreateAttentionOptions {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options, ['backend', 'module']);
+  checkKnownKeys('options', options, ['backend', 'module', 'threads']);
+  const { threads } = options as CreateAttentionOptions;
+  if (threads !== undefined && threads !== 'auto') {
+    if (typeof threads !== 'number') throw typeError('options.threads', `an integer in [1, ${THREADS_MAX}] or 'auto'`, threads);
+    checkInteger('options.threads', threads, 1, THREADS_MAX);
+  }
   return options as CreateAttentionOptions;
 }
 
-/** Synchronous creation; see {@link createAttention}. */
+/** Synchronous creation; see {@link createAttention}. `threads` other than 1 needs the async one. */
 export function createAttentionSync(options?: CreateAttentionOptions): AttentionInstance {
-  const { backend, module } = checkCreateOptions(options);
+  const { backend, module, threads } = checkCreateOptions(options);
+  if (threads !== undefined && threads !== 1) {
+    throw typeError('options.threads', '1 here (threads start asynchronously: use createAttention or init)', threads);
+  }
   return new Instance(selectBackend(checkBackendChoice(backend), module));
 }
 
@@ -64,22 +222,38 @@ export function createAttentionSync(options?: CreateAttentionOptions): Attention
  *   JS), `'wasm-simd'` or `'js'`. The instance's `backend` property reports what runs.
  * @param options.module A precompiled kernel `WebAssembly.Module` (or its bytes), for
  *   runtimes that forbid compiling WebAssembly from embedded bytes.
+ * @param options.threads Threads for `attentionAsync` (default 1; a count, or `'auto'`):
+ *   see {@link CreateAttentionOptions.threads}. The promise resolves once the workers run.
  * @returns A promise of the instance (async so that runtimes which compile off-thread can).
- * @throws TypeError for an unknown backend name or a `module` of the wrong kind.
+ * @throws TypeError for an unknown backend name, a `module` of the wrong kind, or a
+ *   `threads` that is neither a number nor `'auto'`; RangeError for a count outside [1, 256].
  * @throws Error when an explicitly requested WASM backend cannot run here.
  * @example
  * const attn = await createAttention({ backend: 'js' });
  * const { output } = attn.attention(q, k, v, { causal: true });
  */
 export async function createAttention(options?: CreateAttentionOptions): Promise<AttentionInstance> {
-  return createAttentionSync(options);
+  const { backend, module, threads } = checkCreateOptions(options);
+  const single = selectBackend(checkBackendChoice(backend), module);
+  if (threads === undefined || threads === 1) return new Instance(single);
+  let threadsModule: ThreadsModule;
+  try {
+    threadsModule = await importThreads('./threads/index.js');
+  } catch (error) {
+    console.warn(`wasm-attention: threads: ${threads} requested, running on one thread: the threads module (./threads/index.js next to this file) could not be loaded (${String(error)}).`);
+    return new Instance(single);
+  }
+  const { autoThreadCount, startThreads } = threadsModule;
+  const count = threads === 'auto' ? await autoThreadCount() : threads;
+  const threaded = count > 1 ? await startThreads(single.name, count, module !== undefined) : null;
+  return threaded ? new Instance(threaded).useThreads(threaded) : new Instance(single);
 }
 
 let defaultInstance: AttentionInstance | undefined;
 let defaultKey: string | undefined;
 
 function optionsKey(options?: CreateAttentionOptions): string {
-  return `${options?.backend ?? 'auto'}|${options?.module === undefined ? '' : 'module'}`;
+  return `${options?.backend ?? 'auto'}|${options?.module === undefined ? '' : 'module'}|${options?.threads ?? 1}`;
 }
 
 /**
@@ -89,12 +263,16 @@ function optionsKey(options?: CreateAttentionOptions): string {
  * @example
  * await init();                      // best backend for this runtime
  * await init({ backend: 'js' });     // force the pure-JS fallback
+ * await init({ threads: 'auto' });   // attentionAsync() splits calls over every core
+ * @param options as {@link createAttention}; an instance replaced by other options is disposed
  */
 export async function init(options?: CreateAttentionOptions): Promise<AttentionInstance> {
   const key = optionsKey(options);
   if (!defaultInstance || key !== defaultKey || options?.module !== undefined) {
-    defaultInstance = createAttentionSync(options);
+    const previous = defaultInstance;
+    defaultInstance = (options?.threads ?? 1) === 1 ? createAttentionSync(options) : await createAttention(options);
     defaultKey = key;
+    previous?.dispose(); // its workers, if it had any
   }
   return defaultInstance;
 }

@@ -94,4 +94,14 @@ export interface CreateAttentionOptions {
    * compiling from embedded bytes (Cloudflare Workers, Vercel Edge). Default: the embedded build.
    */
   readonly module?: WebAssembly.Module | BufferSource;
+  /**
+   * Threads for {@link AttentionInstance.attentionAsync}, the calling thread included:
+   * a count (1 to 256), or `'auto'` (the logical cores, at most 16). Default 1. Above 1, the
+   * instance starts `threads − 1` workers (`worker_threads` in Node and Deno, Web Workers in
+   * browsers and Bun) on one shared WebAssembly.Memory; call `dispose()` to end them. Where they
+   * cannot run (a page that is not cross-origin isolated, no SharedArrayBuffer, the `js`
+   * backend, a user `module`), the instance runs on one thread and warns once, saying why.
+   * Only `createAttention` and `init` accept it (they are async: workers start before they resolve).
+   */
+  readonly threads?: number | 'auto';
 }

@@ -91,5 +91,5 @@ export interface DecodeExports {
   readSum(ptr: number, bytes: number): number;
 }
 
-/** `kvDtype` codes of {@link DecodeExports.decode}. */
-export const KV_DTYPE = { float32: 0, float16: 1 } as const;
+/** `kvDtype` codes of {@link DecodeExports.decode}: float16 is 1 when the cache holds no Inf/NaN (fast conversion), else 2 (exact). */
+export const KV_DTYPE = { float32: 0, float16: 1, float16NonFinite: 2 } as const;

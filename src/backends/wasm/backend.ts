@@ -2,16 +2,22 @@
  * The WASM backend: copies a plan's tensors into the kernel's linear memory, runs the
  * fused kernel, copies the results out.
  *
- * Instantiation is a plain `new WebAssembly.Instance(module, {})`, with neither
- * AssemblyScript's generated bindings nor `@assemblyscript/loader`: the kernel is built
- * with `--runtime stub`, imports nothing and exchanges only numbers and raw linear memory,
- * so there is nothing to marshal. It accepts an already compiled `WebAssembly.Module`,
- * which edge runtimes require, even one from another realm (the loader's `instanceof`
- * check rejects those and then tries to compile them as bytes).
+ * Instantiation goes through `@assemblyscript/loader` (`instantiateSync`), the project's
+ * standard path, rather than AssemblyScript's generated bindings: the kernel is built with
+ * `--runtime stub`, imports nothing and exchanges only numbers and raw linear memory, so
+ * bindings would have nothing to marshal, and the loader accepts an already compiled
+ * `WebAssembly.Module`, which edge runtimes require. One exception: a Module compiled in
+ * another realm (edge-runtime's VM context, Next.js's edge sandbox) fails the loader's
+ * `instanceof WebAssembly.Module` check, which would then try to compile it as bytes; such a
+ * module is instantiated directly.
  */
+import { instantiateSync } from '@assemblyscript/loader';
 import { rangeError } from '../../errors.js';
 import { WEIGHTS_STAGE_CODE, type AttentionPlan, type Backend, type BackendName } from '../../plan.js';
-import { PARAM, PARAM_BYTES, type KernelExports } from './abi.js';
+import type { CacheEngine } from '../../cache/engine.js';
+import { PARAM, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
+import { BlockAllocator } from './blocks.js';
+import { createWasmCacheEngine } from './cache-engine.js';
 import { layoutCall } from './memory-plan.js';
 
 const PAGE_BYTES = 65536;
@@ -21,6 +27,8 @@ const MAX_MEMORY_BYTES = 2 ** 32;
 export interface WasmBackend extends Backend {
   /** Current size of the kernel's linear memory in bytes (grows only, never per call). */
   memoryBytes(): number;
+  /** KV caches and pinned tensors in this backend's memory (src/cache/). */
+  cacheEngine(): CacheEngine;
 }
 
 /**
@@ -29,10 +37,16 @@ export interface WasmBackend extends Backend {
  * handed in by the caller is reported truthfully.
  */
 export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
-  const kernel = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
+  const exports = module instanceof WebAssembly.Module
+    ? instantiateSync<Record<string, unknown>>(module, {}).exports
+    : new WebAssembly.Instance(module, {}).exports; // a Module from another realm, see above
+  const kernel = exports as unknown as KernelExports & Partial<DecodeExports>;
   const name: BackendName = kernel.kernelIsa() === 1 ? 'wasm-relaxed-simd' : 'wasm-simd';
   const memory = kernel.memory;
   const heapBase = kernel.heapBase();
+  // Persistent blocks (KV caches, pinned tensors) from heapBase; each call's regions above them.
+  const blocks = new BlockAllocator(heapBase);
+  let cacheEngine: CacheEngine | undefined;
   let buffer = memory.buffer;
   let f32 = new Float32Array(buffer);
   let i32 = new Int32Array(buffer);
@@ -95,7 +109,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
   }
 
   function run(plan: AttentionPlan): void {
-    const layout = layoutCall(plan, heapBase);
+    const layout = layoutCall(plan, blocks.top);
     // The kernel sizes its scratch from the parameter block alone, which comes first in the
     // call's region: make room for the block only (a no-op after the first call), ask for the
     // scratch size, then grow once for the whole call. Growing for the tensors first and for
@@ -120,5 +134,10 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     if (plan.weights) plan.weights.set(f32.subarray(layout.weights >> 2, (layout.weights >> 2) + plan.weights.length));
   }
 
-  return { name, run, memoryBytes: () => memory.buffer.byteLength };
+  return {
+    name,
+    run,
+    memoryBytes: () => memory.buffer.byteLength,
+    cacheEngine: () => (cacheEngine ??= createWasmCacheEngine({ kernel, memory, blocks, ensureCapacity })),
+  };
 }

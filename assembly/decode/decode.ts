@@ -1,0 +1,70 @@
+// Entry point of the decode kernel: attention of a few query rows per head (decode, Lq = 1,
+// or a short chunk) against K/V that live in linear memory (a KV cache), in float32 or
+// float16. Same parameter block as `attention` (abi.ts); K/V strides count elements of the
+// K/V dtype. Walks batch × KV head × row blocks; the query heads of a GQA group and the
+// queries of the chunk are the rows of one block (decode/rows.ts), so each KV head's cache
+// is read once per block.
+import {
+  paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
+  K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, K_SEQ_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
+  V_SEQ_STRIDE, CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR, WEIGHTS_STAGE, WEIGHTS_PTR,
+  SCRATCH_PTR, SCRATCH_BYTES,
+} from '../abi';
+import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED } from '../errors';
+import { ROWS, padDim, decodeScratchBytes } from './scratch';
+import { attendRows } from './rows';
+
+/**
+ * Runs the plan in the parameter block at `params` with K/V of dtype `kvDtype`.
+ * Contract (beyond attention.ts's): K/V rows hold padDim(dim) elements (4 f32 or 8 halves),
+ * the padding zero (K_SEQ_STRIDE, V_SEQ_STRIDE >= that); weights, when present, are of
+ * stage 'probs' (3).
+ * @param params byte address of the parameter block (36 x 32-bit fields)
+ * @param kvDtype 0: float32 K/V; 1: float16 K/V (IEEE half bits) holding no Inf/NaN (the fast
+ *   conversion); 2: float16 K/V that may hold Inf/NaN (exact conversion)
+ * @returns 0 on success; 1 scratch too small; 2 bad shape; 3 scratch not 16-byte aligned
+ */
+export function decode(params: usize, kvDtype: i32): i32 {
+  const batch = paramI32(params, BATCH);
+  const qHeads = paramI32(params, Q_HEADS);
+  const kvHeads = paramI32(params, KV_HEADS);
+  const seqLenQ = paramI32(params, SEQ_LEN_Q);
+  const seqLenK = paramI32(params, SEQ_LEN_K);
+  const half = kvDtype != 0;
+  if (
+    batch < 0 || qHeads < 0 || kvHeads <= 0 || qHeads % kvHeads != 0 || seqLenQ < 0 || seqLenK < 0
+    || paramI32(params, HEAD_DIM) < 0 || paramI32(params, VALUE_DIM) < 0 || (kvDtype < 0 || kvDtype > 2)
+    || paramI32(params, K_SEQ_STRIDE) < padDim(paramI32(params, HEAD_DIM), half)
+    || paramI32(params, V_SEQ_STRIDE) < padDim(paramI32(params, VALUE_DIM), half)
+    || (paramI32(params, WEIGHTS_PTR) != 0 && paramI32(params, WEIGHTS_STAGE) != 3)
+  ) return ERR_BAD_SHAPE;
+  const scratch = <usize>paramI32(params, SCRATCH_PTR);
+  if (paramI32(params, SCRATCH_BYTES) < decodeScratchBytes(params, kvDtype)) return ERR_SCRATCH_TOO_SMALL;
+  if ((scratch & 15) != 0) return ERR_SCRATCH_MISALIGNED;
+
+  const causal = paramI32(params, CAUSAL) != 0;
+  const offsets = <usize>paramI32(params, CAUSAL_OFFSETS_PTR);
+  const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
+  const rowsPerKvHead = (qHeads / kvHeads) * seqLenQ;
+  const elementShift: usize = half ? 1 : 2;
+
+  for (let b = 0; b < batch; b++) {
+    let keyEnd = seqLenK;
+    if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
+    // Clamped as in attention.ts: query + offset never overflows nor reaches past seqLenK.
+    let offset = seqLenK;
+    if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
+    for (let kvHead = 0; kvHead < kvHeads; kvHead++) {
+      const kHead = <usize>paramI32(params, K_PTR) + (<usize>(
+        b * paramI32(params, K_BATCH_STRIDE) + kvHead * paramI32(params, K_HEAD_STRIDE)
+      ) << elementShift);
+      const vHead = <usize>paramI32(params, V_PTR) + (<usize>(
+        b * paramI32(params, V_BATCH_STRIDE) + kvHead * paramI32(params, V_HEAD_STRIDE)
+      ) << elementShift);
+      for (let r = 0; r < rowsPerKvHead; r += ROWS) {
+        attendRows(params, scratch, b, kvHead, r, min(ROWS, rowsPerKvHead - r), kHead, vHead, keyEnd, offset, kvDtype);
+      }
+    }
+  }
+  return OK;
+}

@@ -1,0 +1,238 @@
+// Decode for one row block: up to ROWS query rows (the group's query heads × queries) that
+// share one KV head, in one pass over that head's cache: chunks of CHUNK_KEYS keys, each
+// scored for every row, soft-maxed online per row, and accumulated into the rows' outputs.
+// Each K and V row is read from memory once per block, whatever the GQA group size.
+//
+// K/V modes (`kvDtype`): 0 float32, read in place; 2 float16 with Inf/NaN somewhere in the
+// cache: each chunk converted exactly into an f32 tile (cache/f16.ts, halfTileToF32), then
+// the float32 kernels; 1 float16 without Inf/NaN (the host tracks it): the 5-operation
+// conversion of cache/f16.ts, whose 2^-112 is folded into q (scores) and p (values) and
+// whose de-interleaved lanes are matched by packing q, and reading o, in that order. With
+// at most INLINE_ROWS rows the f16 kernels convert in registers (decode proper: each row
+// converts again); with more, each chunk is converted once into a tile for all rows.
+import {
+  paramI32, paramF32, HEAD_DIM, VALUE_DIM, SEQ_LEN_Q, SEQ_LEN_K, Q_PTR, Q_BATCH_STRIDE,
+  Q_HEAD_STRIDE, Q_SEQ_STRIDE, K_SEQ_STRIDE, V_SEQ_STRIDE, OUT_PTR, OUT_BATCH_STRIDE,
+  OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, SCALE, SOFTCAP, CAUSAL, BIAS_PTR, BIAS_BATCH_STRIDE,
+  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS,
+} from '../abi';
+import { expNonPositive } from '../inline/exp';
+import {
+  CHUNK_KEYS, STATE_M, STATE_L, STATE_ALPHA, STATE_LIMIT, padDim, qpOffset, sOffset, oOffset,
+  tileOffset,
+} from './scratch';
+import { scoreRows } from './f32-qk-dot-1x4';
+import { valueRows } from './f32-pv-axpy-2x4';
+import { softmaxRow } from './softmax-row';
+import { scoreRowsHalf } from './f16-qk-dot-1x4';
+import { valueRowsHalf } from './f16-pv-axpy-4x8';
+import { halfTileToF32, halfTileToF32Scaled } from '../cache/f16';
+
+/**
+ * Rows up to which float16 chunks are converted in registers rather than into a tile.
+ * Measured (H32, 2048 tokens, D128, ms per step): 2 rows (GQA 32/16) 2.06 in registers vs
+ * 2.33 through the tile; 4 rows (GQA 32/8) 1.99 vs 1.87.
+ */
+export const INLINE_ROWS: i32 = 2;
+
+/** 2^n as f32, for n in [-126, 127]. */
+// @ts-ignore: decorator
+@inline function pow2(n: i32): f32 {
+  return reinterpret<f32>((n + 127) << 23);
+}
+
+/**
+ * Computes rows [firstRow, firstRow + rows) of KV head `kvHead` of batch item `b`; row r is
+ * query head kvHead·group + r / seqLenQ, query r % seqLenQ.
+ * Contract: 1 <= rows <= ROWS; kHead/vHead address row 0 of the head's cache; cache rows
+ * hold padDim(dim) elements (zero padding); keyEnd in [0, seqLenK]; offset clamped as in
+ * attention.ts (seqLenK when not causal); kvDtype 0, 1 or 2 (see above).
+ */
+export function attendRows(
+  params: usize, scratch: usize, b: i32, kvHead: i32, firstRow: i32, rows: i32,
+  kHead: usize, vHead: usize, keyEnd: i32, offset: i32, kvDtype: i32,
+): void {
+  const half = kvDtype != 0;
+  const fast = kvDtype == 1;
+  const inline = fast && rows <= INLINE_ROWS;
+  const headDim = paramI32(params, HEAD_DIM);
+  const valueDim = paramI32(params, VALUE_DIM);
+  const seqLenQ = paramI32(params, SEQ_LEN_Q);
+  const dimPad = padDim(headDim, half);
+  const valueDimPad = padDim(valueDim, half);
+  const elementShift: usize = half ? 1 : 2;
+  const kSeqBytes = <usize>paramI32(params, K_SEQ_STRIDE) << elementShift;
+  const vSeqBytes = <usize>paramI32(params, V_SEQ_STRIDE) << elementShift;
+  const qp = scratch + qpOffset();
+  const s = scratch + sOffset(dimPad);
+  const o = scratch + oOffset(dimPad);
+  const tile = scratch + tileOffset(dimPad, valueDimPad);
+  const qRowBytes = <usize>dimPad << 2;
+  const sRowBytes = <usize>CHUNK_KEYS << 2;
+  const oRowBytes = <usize>valueDimPad << 2;
+  const scale = paramF32(params, SCALE);
+  const softcap = paramF32(params, SOFTCAP);
+  const causal = paramI32(params, CAUSAL) != 0;
+  const bias = <usize>paramI32(params, BIAS_PTR);
+  const weights = <usize>paramI32(params, WEIGHTS_PTR);
+
+  // Pack the block's query rows (zero padding), and each row's key limit.
+  let blockEnd = 0;
+  let qMax: f32 = 0;
+  for (let t = 0; t < rows; t++) {
+    const r = firstRow + t;
+    const i = r % seqLenQ;
+    const src = rowAddress(params, Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, Q_SEQ_STRIDE, b, headOf(params, kvHead, r), i);
+    const dst = qp + <usize>t * qRowBytes;
+    memory.copy(dst, src, <usize>headDim << 2);
+    memory.fill(dst + (<usize>headDim << 2), 0, <usize>(dimPad - headDim) << 2);
+    if (fast) qMax = max(qMax, packFast(dst, dimPad));
+    const limit = causal ? min(keyEnd, max(i + offset + 1, 0)) : keyEnd;
+    store<i32>(scratch + STATE_LIMIT + (<usize>t << 2), limit);
+    store<f32>(scratch + STATE_M + (<usize>t << 2), -Infinity);
+    store<f32>(scratch + STATE_L + (<usize>t << 2), 0);
+    blockEnd = max(blockEnd, limit);
+  }
+  memory.fill(o, 0, <usize>rows * oRowBytes);
+  // Fast float16: q·2^qShift with |q|·2^qShift <= 2^101 (no overflow; products with the
+  // 2^-112-scaled keys stay normal down to |q·k| ≈ 2^-110), undone by factor = 2^(112 − qShift).
+  let factor: f32 = 1;
+  if (fast) {
+    const qExponent = max(<i32>((reinterpret<u32>(qMax) >> 23) & 0xff) - 127, 0);
+    const qShift = min(max(100 - qExponent, 0), 100);
+    const vshift = f32x4.splat(pow2(qShift));
+    for (let p = qp; p < qp + <usize>rows * qRowBytes; p += 16) v128.store(p, f32x4.mul(v128.load(p), vshift));
+    factor = pow2(112 - qShift);
+  }
+
+  for (let j0 = 0; j0 < blockEnd; j0 += CHUNK_KEYS) {
+    const keys = min(CHUNK_KEYS, blockEnd - j0);
+    let k = kHead + <usize>j0 * kSeqBytes;
+    if (inline) {
+      scoreRowsHalf(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kSeqBytes, keys, scale, factor);
+    } else {
+      let kStride = kSeqBytes;
+      if (half) {
+        if (fast) halfTileToF32Scaled(tile, k, kSeqBytes, keys, dimPad);
+        else halfTileToF32(tile, k, kSeqBytes, keys, dimPad);
+        k = tile;
+        kStride = qRowBytes;
+      }
+      scoreRows(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kStride, keys, scale, factor);
+    }
+    for (let t = 0; t < rows; t++) {
+      const r = firstRow + t;
+      const h = headOf(params, kvHead, r);
+      const i = r % seqLenQ;
+      const biasRow: usize = bias == 0 ? 0
+        : rowAddress(params, BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, b, h, i) + (<usize>j0 << 2);
+      const weightsRow: usize = weights == 0 ? 0 : weightsAddress(params, b, h, i) + (<usize>j0 << 2);
+      const state = scratch + (<usize>t << 2);
+      softmaxRow(
+        s + <usize>t * sRowBytes, keys, softcap, biasRow,
+        load<i32>(scratch + STATE_LIMIT + (<usize>t << 2)) - j0, weightsRow,
+        state + STATE_M, state + STATE_L, state + STATE_ALPHA,
+      );
+    }
+    if (fast) {
+      // p·2^112 undoes the values' 2^-112 (p <= 1: no overflow). l is already summed.
+      const up = f32x4.splat(pow2(112));
+      for (let t = 0; t < rows; t++) {
+        const row = s + <usize>t * sRowBytes;
+        for (let p = row; p < row + (<usize>((keys + 3) & ~3) << 2); p += 16) v128.store(p, f32x4.mul(v128.load(p), up));
+      }
+    }
+    let v = vHead + <usize>j0 * vSeqBytes;
+    if (inline) {
+      valueRowsHalf(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vSeqBytes, keys);
+    } else {
+      let vStride = vSeqBytes;
+      if (half) {
+        if (fast) halfTileToF32Scaled(tile, v, vSeqBytes, keys, valueDimPad);
+        else halfTileToF32(tile, v, vSeqBytes, keys, valueDimPad);
+        v = tile;
+        vStride = oRowBytes;
+      }
+      valueRows(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vStride, keys);
+    }
+  }
+
+  // out = o / l (0 for a row with no allowed key, never NaN); weights = exp(w − m) / l.
+  const seqLenK = paramI32(params, SEQ_LEN_K);
+  for (let t = 0; t < rows; t++) {
+    const r = firstRow + t;
+    const h = headOf(params, kvHead, r);
+    const i = r % seqLenQ;
+    const l = load<f32>(scratch + STATE_L + (<usize>t << 2));
+    const dst = rowAddress(params, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, b, h, i);
+    const src = o + <usize>t * oRowBytes;
+    for (let c = 0; c < valueDim; c++) {
+      // Fast float16: column c sits at its de-interleaved position within its group of 8.
+      const at = fast ? (c & ~7) | ((c & 1) << 2) | ((c & 7) >> 1) : c;
+      store<f32>(dst + (<usize>c << 2), select<f32>(0, load<f32>(src + (<usize>at << 2)) / l, l == 0));
+    }
+    if (weights != 0) {
+      const m = load<f32>(scratch + STATE_M + (<usize>t << 2));
+      const limit = load<i32>(scratch + STATE_LIMIT + (<usize>t << 2));
+      normalizeWeights(weightsAddress(params, b, h, i), limit, seqLenK, m, l);
+    }
+  }
+}
+
+/**
+ * De-interleaves a packed query row per 8 elements ([0,2,4,6,1,3,5,7], the lane order of
+ * the fast float16 conversion) in place; returns max |q| of the row.
+ */
+function packFast(row: usize, dim8: i32): f32 {
+  let vmax = f32x4.splat(0);
+  for (let g = row; g < row + (<usize>dim8 << 2); g += 32) {
+    const a = v128.load(g);
+    const b = v128.load(g, 16);
+    v128.store(g, f32x4.shuffle(a, b, 0, 2, 4, 6));
+    v128.store(g, f32x4.shuffle(a, b, 1, 3, 5, 7), 16);
+    vmax = f32x4.pmax(vmax, f32x4.pmax(f32x4.abs(a), f32x4.abs(b)));
+  }
+  return max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+}
+
+/** w[j] = exp(w[j] − m) / l for j < limit (0 when l = 0), and 0 for j in [limit, seqLenK). */
+function normalizeWeights(w: usize, limit: i32, seqLenK: i32, m: f32, l: f32): void {
+  const u = f32x4.splat(select<f32>(0, m, m == -Infinity));
+  const inv = f32x4.splat(l == 0 ? 0 : <f32>1 / l);
+  let j = 0;
+  for (; j + 4 <= limit; j += 4) {
+    const p = w + (<usize>j << 2);
+    v128.store(p, f32x4.mul(expNonPositive(f32x4.sub(v128.load(p), u)), inv));
+  }
+  // leftovers
+  for (; j < limit; j++) {
+    const p = w + (<usize>j << 2);
+    store<f32>(p, f32x4.extract_lane(f32x4.mul(expNonPositive(f32x4.sub(f32x4.splat(load<f32>(p)), u)), inv), 0));
+  }
+  memory.fill(w + (<usize>max(limit, 0) << 2), 0, <usize>(seqLenK - max(limit, 0)) << 2);
+}
+
+/** Query head of row r of KV head `kvHead`'s block. */
+// @ts-ignore: decorator
+@inline function headOf(params: usize, kvHead: i32, r: i32): i32 {
+  const group = paramI32(params, Q_HEADS) / paramI32(params, KV_HEADS);
+  return kvHead * group + r / paramI32(params, SEQ_LEN_Q);
+}
+
+/** Byte address of f32 element [b, h, i, 0] of a tensor whose pointer/strides are at the given fields. */
+// @ts-ignore: decorator
+@inline function rowAddress(
+  params: usize, ptrField: i32, batchField: i32, headField: i32, seqField: i32, b: i32, h: i32, i: i32,
+): usize {
+  return <usize>paramI32(params, ptrField) + (<usize>(
+    b * paramI32(params, batchField) + h * paramI32(params, headField) + i * paramI32(params, seqField)
+  ) << 2);
+}
+
+/** Byte address of weights[b, h, i, 0] (contiguous [batch, qHeads, seqLenQ, seqLenK]). */
+// @ts-ignore: decorator
+@inline function weightsAddress(params: usize, b: i32, h: i32, i: i32): usize {
+  const seqLenQ = paramI32(params, SEQ_LEN_Q);
+  return <usize>paramI32(params, WEIGHTS_PTR)
+    + (<usize>((b * paramI32(params, Q_HEADS) + h) * seqLenQ + i) * <usize>paramI32(params, SEQ_LEN_K) << 2);
+}

@@ -1,0 +1,73 @@
+// Masking and the online softmax update for one query row over one chunk of keys, in the
+// order of src/plan.ts: soft-cap, then masked positions *selected* to -Infinity (bias of
+// -Infinity, causal limit; never added to, so a NaN/±Infinity logit cannot leak), then
+//   m_new = max(m, max_j s[j]);  alpha = exp(m − m_new);  p[j] = exp(s[j] − m_new)
+//   l     = l·alpha + Σ_j p[j]
+// (FlashAttention-2, Dao 2023, Alg. 1). A row with no allowed key so far (m_new = -Infinity)
+// subtracts 0 instead, so p = alpha = 0 and l stays 0: never NaN (as the prefill kernel,
+// kernels/f32-softmax-online-8.ts). Vectorized along the keys of the row: scores are
+// [row][key] here, unlike the transposed tiles of the prefill kernel.
+import { expNonPositive } from '../inline/exp';
+import { softcapVec } from '../inline/softcap';
+import { cst, C_NEG_INF } from '../inline/consts';
+
+/**
+ * Turns s[0..keys) into unnormalised probabilities in place and updates the row's state.
+ * @param s the row's scores, 16-byte aligned, room for keys rounded up to 4
+ * @param bias address of bias[j0] for this row, or 0
+ * @param allowed keys [0, allowed) of the chunk pass the causal and length limits (may be <= 0)
+ * @param weights address of weights[j0] for this row, or 0: receives the masked scores
+ * @param state address of the row's m; l and alpha are at +lOffset and +alphaOffset
+ */
+export function softmaxRow(
+  s: usize, keys: i32, softcap: f32, bias: usize, allowed: i32, weights: usize,
+  m: usize, l: usize, alpha: usize,
+): void {
+  const padded = (keys + 3) & ~3;
+  const end = s + (<usize>padded << 2);
+  const negInf = cst(C_NEG_INF);
+  if (softcap > 0) {
+    const vcap = f32x4.splat(softcap);
+    const vinv = f32x4.splat(<f32>1 / softcap);
+    for (let p = s; p < end; p += 16) v128.store(p, softcapVec(v128.load(p), vcap, vinv));
+  }
+  if (bias != 0) {
+    let j = 0;
+    for (; j + 4 <= keys; j += 4) {
+      const p = s + (<usize>j << 2);
+      const b = v128.load(bias + (<usize>j << 2));
+      v128.store(p, v128.bitselect(negInf, f32x4.add(v128.load(p), b), f32x4.eq(b, negInf)));
+    }
+    // leftovers
+    for (; j < keys; j++) {
+      const p = s + (<usize>j << 2);
+      const b = load<f32>(bias + (<usize>j << 2));
+      store<f32>(p, select<f32>(-Infinity, load<f32>(p) + b, b == -Infinity));
+    }
+  }
+  for (let j = max(allowed, 0); j < padded; j++) store<f32>(s + (<usize>j << 2), -Infinity);
+  if (weights != 0) memory.copy(weights, s, <usize>keys << 2);
+
+  let vmax = negInf;
+  for (let p = s; p < end; p += 16) vmax = f32x4.pmax(vmax, v128.load(p));
+  const chunkMax = max(
+    max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
+    max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)),
+  );
+  const mOld = load<f32>(m);
+  const mNew = max(mOld, chunkMax);
+  const u = select<f32>(0, mNew, mNew == -Infinity);
+  const vu = f32x4.splat(u);
+  let vsum = f32x4.splat(0);
+  for (let p = s; p < end; p += 16) {
+    const e = expNonPositive(f32x4.sub(v128.load(p), vu));
+    v128.store(p, e);
+    vsum = f32x4.add(vsum, e);
+  }
+  const sum = f32x4.extract_lane(vsum, 0) + f32x4.extract_lane(vsum, 1)
+    + f32x4.extract_lane(vsum, 2) + f32x4.extract_lane(vsum, 3);
+  const a = f32x4.extract_lane(expNonPositive(f32x4.splat(mOld - u)), 0);
+  store<f32>(m, mNew);
+  store<f32>(l, load<f32>(l) * a + sum);
+  store<f32>(alpha, a);
+}

@@ -1,0 +1,141 @@
+// f32-gemm-4x8-splat: a plain GEMM, C = A·B, built from the micro-kernel of the attention
+// kernels, as the reference rate for the fusion overhead (issue #3: attention GFLOP/s vs
+// the same build's plain GEMM on matching sizes; bench/gemm-case.ts measures both).
+//
+// Same inner loop as f32-qk-4x8 (scoreTile), operand for operand:
+//   f32-qk-4x8:  per d, 2 vector loads of the packed Qp[d][0..8),  4 load32_splat of K[j..j+3][d]
+//   this file:   per k, 2 vector loads of the packed B[k][n..n+8), 4 load32_splat of A[m..m+3][k]
+// i.e. the 8-wide vector operand comes from a packed panel (contiguous 32 bytes per step)
+// and the splat operand is read in place from 4 row-major rows advancing 4 bytes per step;
+// 8 accumulators, 8 multiply-adds (inline/madd.ts: relaxed_madd or mul+add per build) per
+// step. f32-pv-4x8 (valueTile) has the same mix with the packed P tile as vector operand.
+// What differs from the attention kernel is only around the loop: no scale, and the tile
+// goes straight to row-major C instead of to the softmax.
+//
+// Layouts (all f32, byte addresses, no alignment required):
+//   A  row-major [M][K] (row stride K), read in place, like K rows in scoreTile;
+//   B  pre-packed in ceil(N/8) column panels, panel p = [K][8] holding B[k][8p..8p+8),
+//      columns past N zero (packB in bench/gemm-case.ts), like the Qp panel. Packing B
+//      once is what GEMM libraries do with weights (XNNPACK packs them at creation), and
+//      it is the faster reference: the same loop on row-major B (vector loads stepping
+//      4·N bytes) measured Q·Kᵀ 51.8 vs 53.5 GFLOP/s relaxed, 41.8 vs 43.4 simd, P·V
+//      within 1.5% (H8 N1024 D64 pairs, CPU time, median of 7 runs).
+//   C  row-major [M][N] (row stride N), overwritten.
+//
+// Loop order: 4-row blocks of A outside, B panels inside. For the P·V-sized GEMM
+// (M 1024, N 64, K 1024) the 4 rows of A (16 KiB) then stay in L1 across the 8 panels;
+// the other order streams A (4 MiB, more than L2) once per panel. Measured (H8 N1024 D64
+// pairs, CPU time, median of 7 runs): P·V 55.0 vs 52.1 GFLOP/s relaxed, 45.2 vs 43.9 simd;
+// Q·Kᵀ within 1-4% either way (52.9 vs 52.5 relaxed, 42.6 vs 41.0 simd).
+import { madd } from '../inline/madd';
+
+/** Staging for the last, partial column panel (columns past N are computed, not stored). */
+const TAIL: usize = memory.data(32, 16);
+
+/**
+ * C[M][N] = A[M][K] · B[K][N], with B pre-packed in 8-column panels (see the header).
+ * Contract: M, N, K >= 0; the three regions lie in memory; C overlaps neither A nor B.
+ * @param aPtr byte address of A, row-major [M][K]
+ * @param bPtr byte address of packed B: ceil(N/8) panels of [K][8] f32
+ * @param cPtr byte address of C, row-major [M][N]
+ * @param M rows of A and C
+ * @param N columns of B and C
+ * @param K columns of A, rows of B (the reduction length)
+ */
+export function gemm(aPtr: usize, bPtr: usize, cPtr: usize, M: i32, N: i32, K: i32): void {
+  if (M <= 0 || N <= 0) return;
+  const aRowBytes = <usize>max(K, 0) << 2;
+  const cRowBytes = <usize>N << 2;
+  const panelBytes = aRowBytes << 3;
+  let m = 0;
+  for (; m + 4 <= M; m += 4) {
+    const a = aPtr + <usize>m * aRowBytes;
+    const c = cPtr + <usize>m * cRowBytes;
+    for (let n = 0; n < N; n += 8) {
+      tile4x8(a, aRowBytes, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), cRowBytes, min(8, N - n));
+    }
+  }
+  // leftovers: one row of A at a time
+  for (; m < M; m++) {
+    const a = aPtr + <usize>m * aRowBytes;
+    const c = cPtr + <usize>m * cRowBytes;
+    for (let n = 0; n < N; n += 8) {
+      tile1x8(a, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), min(8, N - n));
+    }
+  }
+}
+
+/** C[0..4)[0..cols) = A[0..4) · panel, cols <= 8. */
+// @ts-ignore: decorator
+@inline function tile4x8(
+  a: usize, aRowBytes: usize, panel: usize, K: i32, c: usize, cRowBytes: usize, cols: i32,
+): void {
+  let a0 = a;
+  let a1 = a0 + aRowBytes;
+  let a2 = a1 + aRowBytes;
+  let a3 = a2 + aRowBytes;
+  let c0 = f32x4.splat(0), d0 = f32x4.splat(0);
+  let c1 = f32x4.splat(0), d1 = f32x4.splat(0);
+  let c2 = f32x4.splat(0), d2 = f32x4.splat(0);
+  let c3 = f32x4.splat(0), d3 = f32x4.splat(0);
+  let b = panel;
+  const bEnd = panel + (<usize>max(K, 0) << 5);
+  // Not unrolled over k, for the reason given in f32-qk-4x8 (TurboFan hoists the loads of
+  // an unrolled body and spills accumulators; measured slower there).
+  while (b < bEnd) {
+    const ba = v128.load(b);
+    const bb = v128.load(b, 16);
+    let x = v128.load32_splat(a0);
+    c0 = madd(ba, x, c0);
+    d0 = madd(bb, x, d0);
+    x = v128.load32_splat(a1);
+    c1 = madd(ba, x, c1);
+    d1 = madd(bb, x, d1);
+    x = v128.load32_splat(a2);
+    c2 = madd(ba, x, c2);
+    d2 = madd(bb, x, d2);
+    x = v128.load32_splat(a3);
+    c3 = madd(ba, x, c3);
+    d3 = madd(bb, x, d3);
+    b += 32;
+    a0 += 4;
+    a1 += 4;
+    a2 += 4;
+    a3 += 4;
+  }
+  storeRow(c, c0, d0, cols);
+  storeRow(c + cRowBytes, c1, d1, cols);
+  storeRow(c + (cRowBytes << 1), c2, d2, cols);
+  storeRow(c + cRowBytes * 3, c3, d3, cols);
+}
+
+/** C[0][0..cols) = A[0] · panel, cols <= 8. */
+// @ts-ignore: decorator
+@inline function tile1x8(a: usize, panel: usize, K: i32, c: usize, cols: i32): void {
+  let a0 = a;
+  let c0 = f32x4.splat(0), d0 = f32x4.splat(0);
+  let b = panel;
+  const bEnd = panel + (<usize>max(K, 0) << 5);
+  while (b < bEnd) {
+    const x = v128.load32_splat(a0);
+    c0 = madd(v128.load(b), x, c0);
+    d0 = madd(v128.load(b, 16), x, d0);
+    b += 32;
+    a0 += 4;
+  }
+  storeRow(c, c0, d0, cols);
+}
+
+/** Stores the first `cols` (<= 8) lanes of lo:hi at c. */
+// @ts-ignore: decorator
+@inline function storeRow(c: usize, lo: v128, hi: v128, cols: i32): void {
+  if (cols == 8) {
+    v128.store(c, lo);
+    v128.store(c, hi, 16);
+  } else {
+    // leftovers: the last panel of a width not divisible by 8
+    v128.store(TAIL, lo);
+    v128.store(TAIL, hi, 16);
+    memory.copy(c, TAIL, <usize>cols << 2);
+  }
+}

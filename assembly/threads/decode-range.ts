@@ -1,0 +1,72 @@
+// One thread's share of a decode plan (src/threads/): the same walk as decode/decode.ts,
+// restricted to the work units u with u % stride == first, where unit u is one row block
+// (decode/rows.ts: up to ROWS query rows of one KV head) in the order batch × KV head ×
+// row block. A unit reads its KV head's cache and writes only its own rows of the output
+// (and of the weights), so the split changes no summation order: bit-identical output.
+// For decode (Lq = 1) a unit is one KV head of one sequence: Llama-2-7B's 32 heads make 32
+// units, enough for the threads of any desktop; the host checks that there are (threadsFor).
+import {
+  paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
+  K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, K_SEQ_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
+  V_SEQ_STRIDE, CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR, WEIGHTS_STAGE, WEIGHTS_PTR,
+  SCRATCH_PTR, SCRATCH_BYTES,
+} from '../abi';
+import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from '../errors';
+import { ROWS, padDim, decodeScratchBytes } from '../decode/scratch';
+import { attendRows } from '../decode/rows';
+
+/**
+ * Runs the share `first` of `stride` threads of the decode plan at `params`.
+ * Contract: decode/decode.ts's `decode`; the parameter block's scratch is this thread's own.
+ * @param params byte address of the parameter block
+ * @param kvDtype as `decode` (0 float32, 1 float16, 2 float16 with Inf/NaN)
+ * @param first this thread's index, in [0, stride)
+ * @param stride number of threads sharing the plan, >= 1
+ * @returns as `decode`; 4 for a bad range
+ */
+export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32): i32 {
+  if (stride < 1 || first < 0 || first >= stride) return ERR_BAD_RANGE;
+  const batch = paramI32(params, BATCH);
+  const qHeads = paramI32(params, Q_HEADS);
+  const kvHeads = paramI32(params, KV_HEADS);
+  const seqLenQ = paramI32(params, SEQ_LEN_Q);
+  const seqLenK = paramI32(params, SEQ_LEN_K);
+  const half = kvDtype != 0;
+  if (
+    batch < 0 || qHeads < 0 || kvHeads <= 0 || qHeads % kvHeads != 0 || seqLenQ < 0 || seqLenK < 0
+    || paramI32(params, HEAD_DIM) < 0 || paramI32(params, VALUE_DIM) < 0 || (kvDtype < 0 || kvDtype > 2)
+    || paramI32(params, K_SEQ_STRIDE) < padDim(paramI32(params, HEAD_DIM), half)
+    || paramI32(params, V_SEQ_STRIDE) < padDim(paramI32(params, VALUE_DIM), half)
+    || (paramI32(params, WEIGHTS_PTR) != 0 && paramI32(params, WEIGHTS_STAGE) != 3)
+  ) return ERR_BAD_SHAPE;
+  const scratch = <usize>paramI32(params, SCRATCH_PTR);
+  if (paramI32(params, SCRATCH_BYTES) < decodeScratchBytes(params, kvDtype)) return ERR_SCRATCH_TOO_SMALL;
+  if ((scratch & 15) != 0) return ERR_SCRATCH_MISALIGNED;
+
+  const causal = paramI32(params, CAUSAL) != 0;
+  const offsets = <usize>paramI32(params, CAUSAL_OFFSETS_PTR);
+  const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
+  const rowsPerKvHead = (qHeads / kvHeads) * seqLenQ;
+  const elementShift: usize = half ? 1 : 2;
+
+  let unit = 0;
+  for (let b = 0; b < batch; b++) {
+    let keyEnd = seqLenK;
+    if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
+    let offset = seqLenK;
+    if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
+    for (let kvHead = 0; kvHead < kvHeads; kvHead++) {
+      const kHead = <usize>paramI32(params, K_PTR) + (<usize>(
+        b * paramI32(params, K_BATCH_STRIDE) + kvHead * paramI32(params, K_HEAD_STRIDE)
+      ) << elementShift);
+      const vHead = <usize>paramI32(params, V_PTR) + (<usize>(
+        b * paramI32(params, V_BATCH_STRIDE) + kvHead * paramI32(params, V_HEAD_STRIDE)
+      ) << elementShift);
+      for (let r = 0; r < rowsPerKvHead; r += ROWS, unit++) {
+        if (unit % stride != first) continue;
+        attendRows(params, scratch, b, kvHead, r, min(ROWS, rowsPerKvHead - r), kHead, vHead, keyEnd, offset, kvDtype);
+      }
+    }
+  }
+  return OK;
+}

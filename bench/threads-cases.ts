@@ -1,0 +1,102 @@
+/**
+ * Thread-scaling measurements (issue #6), for the `threads` shape set of `npm run bench`:
+ * the same shape on 1 and on N threads of one wasm-attention instance, each call through
+ * `attentionAsync` (what a threaded user calls; on one thread it is `attention()` in a
+ * promise), so the ratio is the speedup a user gets, marshalling and waits included.
+ *
+ * Self-contained like bench/decode-cases.ts: each call creates its instance (and KV
+ * cache) and disposes it, so a worker process can run one and print the result.
+ *
+ * Targets (ISSUE #6): prefill H8 N1024 D64 and H8 N2048 D64, 2 threads ≥ 1.7× one thread on
+ * an idle machine; decode H32 Lk2048 D128, 2 threads ≥ 1.4× one thread; and 2 threads ≥
+ * 1.5× onnxruntime-web with 2 threads ('onnxruntime-web 2T' of bench/peers on the same
+ * shapes). The load of the machine during the run is part of the result (`loadAverage`).
+ */
+import { loadavg } from 'node:os';
+import { createAttention, type AttentionInstance, type BackendName } from '../src/index.js';
+import type { CachedPlan, CacheEngine } from '../src/cache/engine.js';
+import type { ThreadedBackend } from '../src/threads/backend.js';
+import { timeCalls, type Timing, type TimingOptions } from './measure.js';
+import { makeInputs, type Shape } from './shapes.js';
+
+/** The `threads` shape set: two prefill shapes (dense and causal) and one decode step. */
+export const THREADS_SHAPES: readonly Shape[] = [
+  { set: 'threads', batch: 1, heads: 8, seqLenQ: 1024, seqLenK: 1024, headDim: 64, causal: false },
+  { set: 'threads', batch: 1, heads: 8, seqLenQ: 2048, seqLenK: 2048, headDim: 64, causal: false },
+  { set: 'threads', batch: 1, heads: 8, seqLenQ: 2048, seqLenK: 2048, headDim: 64, causal: true },
+  { set: 'threads', batch: 1, heads: 32, seqLenQ: 1, seqLenK: 2048, headDim: 128, causal: false },
+];
+
+export interface ThreadsTiming extends Timing {
+  /** Threads the instance actually ran (1 where threads cannot run). */
+  readonly threads: number;
+  readonly backend: BackendName;
+  /** 1-minute load average before and after the measurement (2 cores: ≥ 1 means another busy process). */
+  readonly loadAverage: readonly [number, number];
+  readonly note: string;
+}
+
+const DEFAULT_TIMING: TimingOptions = { runs: 7, minMs: 500 };
+
+/**
+ * Times one shape on `threads` threads.
+ * @param shape a prefill shape (seqLenQ > 1) or a decode step (seqLenQ = 1: one token
+ *   against a KV cache of seqLenK rows, K/V heads = heads)
+ * @param threads threads of the instance (1 = the single-thread path)
+ * @param backend default `wasm-relaxed-simd` where available, else `wasm-simd` (`auto`)
+ */
+export async function measureThreads(shape: Shape, threads: number, backend?: BackendName, timing: TimingOptions = DEFAULT_TIMING): Promise<ThreadsTiming> {
+  const attn = await createAttention({ backend: backend ?? 'auto', threads });
+  const before = loadavg()[0]!;
+  try {
+    const { call, note } = shape.seqLenQ === 1 ? prepareDecodeStep(attn, shape) : preparePrefill(attn, shape);
+    const result = await timeCalls(call, true, timing); // awaited even when synchronous: the same loop for both
+    return { ...result, threads: attn.threads, backend: attn.backend, loadAverage: [before, loadavg()[0]!], note };
+  } finally {
+    attn.dispose();
+  }
+}
+
+function preparePrefill(attn: AttentionInstance, shape: Shape): { call: () => Promise<void>; note: string } {
+  const { q, k, v, scale } = makeInputs(shape);
+  const dims = (seq: number) => [shape.batch, shape.heads, seq, shape.headDim];
+  const out = new Float32Array(shape.batch * shape.heads * shape.seqLenQ * shape.headDim);
+  const args = [{ data: q, shape: dims(shape.seqLenQ) }, { data: k, shape: dims(shape.seqLenK) }, { data: v, shape: dims(shape.seqLenK) }] as const;
+  const options = { scale, causal: shape.causal, out };
+  return {
+    call: async () => void (await attn.attentionAsync(...args, options)),
+    note: `attentionAsync, ${attn.threads} thread${attn.threads > 1 ? 's' : ''}`,
+  };
+}
+
+/**
+ * One decode step against a filled float32 cache: the query's attention over the cache
+ * (no append: the step's cost is reading the cache). The plan `decode()` builds is captured
+ * once and run per call, on one thread by the instance's cache engine (what `decode()`
+ * runs), on several by the threaded engine (src/threads/decode.ts, the path of the coming
+ * public `decodeAsync`): validation, the same for both, is left out of both.
+ */
+function prepareDecodeStep(attn: AttentionInstance, shape: Shape): { call: () => void | Promise<void>; note: string } {
+  const { q, k, v, scale } = makeInputs(shape);
+  const { batch, heads, seqLenK, headDim } = shape;
+  const cache = attn.createKVCache({ batch, kvHeads: heads, headDim, maxSeqLen: seqLenK });
+  cache.append({ data: k, shape: [batch, heads, seqLenK, headDim] }, { data: v, shape: [batch, heads, seqLenK, headDim] });
+  const query = { data: q, shape: [batch, heads, 1, headDim] };
+  const out = new Float32Array(q.length);
+  const engine = (attn as unknown as { cacheEngine: CacheEngine }).cacheEngine;
+  const run = engine.run;
+  let plan: CachedPlan | undefined;
+  engine.run = (p) => void (plan = p);
+  try {
+    attn.decode(query, cache, { scale, out });
+  } finally {
+    engine.run = run;
+  }
+  const captured = plan!;
+  const threaded = (attn as unknown as { threaded: ThreadedBackend | null }).threaded;
+  if (!threaded || attn.threads === 1) return { call: () => engine.run(captured), note: 'decode plan, cache engine, 1 thread' };
+  return {
+    call: () => threaded.enqueue(() => threaded.runThreadedCached(captured)),
+    note: `decode plan, threaded cache engine, ${attn.threads} threads`,
+  };
+}

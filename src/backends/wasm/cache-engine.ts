@@ -1,0 +1,279 @@
+/**
+ * KV caches and pinned tensors in the kernel's linear memory (src/cache/engine.ts for the
+ * contract). Caches and tensors are persistent blocks (blocks.ts); a plan over a cache
+ * places only its small per-call inputs (parameters, q unless pinned, mask, output unless
+ * pinned) above the blocks, and the kernel reads K/V where they are: a decode step copies
+ * O(heads·dim) bytes, not the cache.
+ *
+ * Cache rows are padded to whole vectors (4 f32 or 8 halves, zero-filled) so the decode
+ * kernel reads every row as v128s with no leftover loop.
+ *
+ * Kernel choice per plan: the decode kernel (assembly/decode/) for float16 caches and for
+ * float32 plans of at most DECODE_MAX_QUERIES queries; otherwise the tiled prefill kernel
+ * `attention`, which reads the float32 cache in place through strides (chunked prefill of
+ * many queries is compute-bound, where its 8-query tiles win).
+ */
+import { WEIGHTS_STAGE_CODE } from '../../plan.js';
+import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
+import { KV_DTYPE, PARAM, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
+import type { BlockAllocator } from './blocks.js';
+
+const ALIGN = 16;
+const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
+
+/**
+ * Largest Lq of the float32 plans sent to the decode kernel. Measured (H32, 2048 cached,
+ * D128, simd build, ms per step, decode kernel vs prefill kernel): MHA Lq 1: 2.5 vs 15;
+ * Lq 4: 6.9 vs 10.6; GQA 32/8 Lq 4: 5.8 vs 7.4, Lq 8: 11.6 vs 7.4; GQA 32/4 Lq 6: 8.6 vs
+ * 7.1. The prefill kernel costs the same for any Lq up to its 8-query block, the decode
+ * kernel grows with Lq (it shares each K/V row across a group, not across queries' tiles).
+ */
+export const DECODE_MAX_QUERIES = 4;
+
+/** Query rows of one decode-kernel row block (assembly/decode/scratch.ts ROWS). */
+export const DECODE_BLOCK_ROWS = 16;
+
+/**
+ * @deprecated The kernel choice is {@link usesDecodeKernel} (by Lq, not by rows per KV head);
+ * kept for src/threads/decode.ts until it switches. Equals DECODE_BLOCK_ROWS.
+ */
+export const DECODE_MAX_ROWS = DECODE_BLOCK_ROWS;
+
+/** True when a cached plan runs on the decode kernel, false for the tiled prefill kernel (float32 only). */
+export function usesDecodeKernel(plan: { readonly dtype: string; readonly seqLenQ: number }): boolean {
+  return plan.dtype === 'float16' || plan.seqLenQ <= DECODE_MAX_QUERIES;
+}
+
+/** What the engine needs of the backend that owns the memory. */
+export interface WasmHeap {
+  readonly kernel: KernelExports & Partial<DecodeExports>;
+  readonly memory: WebAssembly.Memory;
+  readonly blocks: BlockAllocator;
+  /** Grows memory to at least `bytes` (RangeError naming `what` when it cannot). */
+  ensureCapacity(bytes: number, what: string): void;
+}
+
+/** Allocates a zero-filled persistent block, growing memory first (nothing changes if that throws). */
+function allocateBlock(heap: WasmHeap, bytes: number, what: string): number {
+  heap.ensureCapacity(heap.blocks.wouldEndAt(bytes), what);
+  const ptr = heap.blocks.allocate(bytes);
+  new Uint8Array(heap.memory.buffer, ptr, align(bytes)).fill(0);
+  return ptr;
+}
+
+class WasmCacheStorage implements CacheStorage {
+  readonly keyRowStride: number;
+  readonly valueRowStride: number;
+  private readonly half: boolean;
+  ptr = 0;
+  keyBytes = 0;
+  capacity = 0;
+  private viewBuffer: ArrayBuffer | null = null;
+  private keyView: Float32Array | Uint16Array = new Float32Array(0);
+  private valueView: Float32Array | Uint16Array = new Float32Array(0);
+
+  constructor(private readonly heap: WasmHeap, private readonly shape: CacheShape, capacity: number) {
+    this.half = shape.dtype === 'float16';
+    const pad = this.half ? 8 : 4;
+    this.keyRowStride = Math.ceil(shape.headDim / pad) * pad;
+    this.valueRowStride = Math.ceil(shape.valueDim / pad) * pad;
+    this.allocate(capacity, 'createKVCache');
+  }
+
+  private get elementBytes(): number {
+    return this.half ? 2 : 4;
+  }
+
+  private bytesFor(capacity: number): { keyBytes: number; total: number } {
+    const heads = this.shape.batch * this.shape.kvHeads;
+    const keyBytes = align(heads * capacity * this.keyRowStride * this.elementBytes);
+    return { keyBytes, total: keyBytes + heads * capacity * this.valueRowStride * this.elementBytes };
+  }
+
+  private allocate(capacity: number, what: string): void {
+    const { keyBytes, total } = this.bytesFor(capacity);
+    this.ptr = allocateBlock(this.heap, total, what);
+    this.keyBytes = keyBytes;
+    this.capacity = capacity;
+    this.viewBuffer = null;
+  }
+
+  get byteLength(): number {
+    return this.bytesFor(this.capacity).total;
+  }
+
+  get keyPtr(): number {
+    return this.ptr;
+  }
+
+  get valuePtr(): number {
+    return this.ptr + this.keyBytes;
+  }
+
+  private refresh(): void {
+    const buffer = this.heap.memory.buffer;
+    if (buffer === this.viewBuffer) return;
+    const heads = this.shape.batch * this.shape.kvHeads;
+    const kLength = heads * this.capacity * this.keyRowStride;
+    const vLength = heads * this.capacity * this.valueRowStride;
+    const Kind = this.half ? Uint16Array : Float32Array;
+    this.keyView = new Kind(buffer, this.keyPtr, kLength);
+    this.valueView = new Kind(buffer, this.valuePtr, vLength);
+    this.viewBuffer = buffer;
+  }
+
+  keys(): Float32Array | Uint16Array {
+    this.refresh();
+    return this.keyView;
+  }
+
+  values(): Float32Array | Uint16Array {
+    this.refresh();
+    return this.valueView;
+  }
+
+  resize(capacity: number, lengths: Int32Array): void {
+    const old = { ptr: this.ptr, keyPtr: this.keyPtr, valuePtr: this.valuePtr, capacity: this.capacity };
+    this.allocate(capacity, 'append'); // throws before anything changes when memory cannot grow
+    const bytes = new Uint8Array(this.heap.memory.buffer);
+    const { batch, kvHeads } = this.shape;
+    for (let b = 0; b < batch; b++) {
+      const rows = Math.min(lengths[b]!, capacity);
+      for (let h = 0; h < kvHeads; h++) {
+        const head = b * kvHeads + h;
+        const k = this.keyRowStride * this.elementBytes;
+        const v = this.valueRowStride * this.elementBytes;
+        bytes.copyWithin(this.keyPtr + head * capacity * k, old.keyPtr + head * old.capacity * k, old.keyPtr + (head * old.capacity + rows) * k);
+        bytes.copyWithin(this.valuePtr + head * capacity * v, old.valuePtr + head * old.capacity * v, old.valuePtr + (head * old.capacity + rows) * v);
+      }
+    }
+    this.heap.blocks.free(old.ptr);
+  }
+
+  free(): void {
+    this.heap.blocks.free(this.ptr);
+    this.viewBuffer = null;
+    this.keyView = new Float32Array(0);
+    this.valueView = new Float32Array(0);
+  }
+}
+
+class WasmTensorStorage implements TensorStorage {
+  readonly ptr: number;
+  private viewBuffer: ArrayBuffer | null = null;
+  private current = new Float32Array(0);
+  private freed = false;
+
+  constructor(private readonly heap: WasmHeap, readonly length: number) {
+    this.ptr = allocateBlock(heap, length * 4, 'createTensor');
+  }
+
+  view(): Float32Array {
+    if (this.freed) return new Float32Array(0);
+    const buffer = this.heap.memory.buffer;
+    if (buffer !== this.viewBuffer) {
+      this.current = new Float32Array(buffer, this.ptr, this.length);
+      this.viewBuffer = buffer;
+    }
+    return this.current;
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.heap.blocks.free(this.ptr);
+  }
+}
+
+/** Creates the cache engine of one WASM backend instance. */
+export function createWasmCacheEngine(heap: WasmHeap): CacheEngine {
+  const { kernel, memory, blocks } = heap;
+
+  function run(plan: CachedPlan): void {
+    const storage = plan.storage as WasmCacheStorage;
+    const half = plan.dtype === 'float16';
+    const useDecode = kernel.decode !== undefined && usesDecodeKernel(plan);
+    if (half && !useDecode) {
+      throw new Error('decode: expected a kernel module with the float16 decode kernel (decode export), got a module without it');
+    }
+
+    // Per-call region, above every persistent block.
+    let cursor = align(blocks.top);
+    const take = (bytes: number) => {
+      const at = cursor;
+      cursor = align(cursor + bytes);
+      return at;
+    };
+    const params = take(PARAM_BYTES);
+    const causalOffsets = take(plan.batch * 4);
+    const keyLengths = take(plan.batch * 4);
+    const q = 'host' in plan.q ? take(plan.q.host.length * 4) : (plan.q.pinned as WasmTensorStorage).ptr;
+    const bias = plan.bias ? take(plan.bias.length * 4) : 0;
+    const out = 'host' in plan.out ? take(plan.out.host.length * 4) : (plan.out.pinned as WasmTensorStorage).ptr;
+    const weights = plan.weights ? take(plan.weights.length * 4) : 0;
+    const scratch = cursor;
+    heap.ensureCapacity(scratch, 'decode');
+
+    const writeParams = (scratchBytes: number) => {
+      const i32 = new Int32Array(memory.buffer, params, PARAM_BYTES / 4);
+      const f32 = new Float32Array(memory.buffer, params, PARAM_BYTES / 4);
+      const { kvHeads } = plan;
+      const capacity = storage.capacity;
+      const ks = storage.keyRowStride;
+      const vs = storage.valueRowStride;
+      i32[PARAM.BATCH] = plan.batch;
+      i32[PARAM.Q_HEADS] = plan.qHeads;
+      i32[PARAM.KV_HEADS] = kvHeads;
+      i32[PARAM.SEQ_LEN_Q] = plan.seqLenQ;
+      i32[PARAM.SEQ_LEN_K] = plan.seqLenK;
+      i32[PARAM.HEAD_DIM] = plan.headDim;
+      i32[PARAM.VALUE_DIM] = plan.valueDim;
+      const tensor = (field: number, ptr: number, batch: number, head: number, seq: number) => {
+        i32[field] = ptr;
+        i32[field + 1] = batch;
+        i32[field + 2] = head;
+        i32[field + 3] = seq;
+      };
+      tensor(PARAM.Q_PTR, q, plan.qStrides.batch, plan.qStrides.head, plan.qStrides.seq);
+      tensor(PARAM.K_PTR, storage.keyPtr, kvHeads * capacity * ks, capacity * ks, ks);
+      tensor(PARAM.V_PTR, storage.valuePtr, kvHeads * capacity * vs, capacity * vs, vs);
+      tensor(PARAM.OUT_PTR, out, plan.outStrides.batch, plan.outStrides.head, plan.outStrides.seq);
+      f32[PARAM.SCALE] = plan.scale;
+      f32[PARAM.SOFTCAP] = plan.softcap;
+      i32[PARAM.CAUSAL] = plan.causal ? 1 : 0;
+      i32[PARAM.CAUSAL_OFFSETS_PTR] = causalOffsets;
+      i32[PARAM.KEY_LENGTHS_PTR] = keyLengths;
+      i32[PARAM.BIAS_PTR] = bias;
+      i32[PARAM.BIAS_BATCH_STRIDE] = plan.biasStrides.batch;
+      i32[PARAM.BIAS_HEAD_STRIDE] = plan.biasStrides.head;
+      i32[PARAM.BIAS_QUERY_STRIDE] = plan.biasStrides.query;
+      i32[PARAM.WEIGHTS_PTR] = weights;
+      i32[PARAM.WEIGHTS_STAGE] = WEIGHTS_STAGE_CODE.probs;
+      i32[PARAM.SCRATCH_PTR] = scratch;
+      i32[PARAM.SCRATCH_BYTES] = scratchBytes;
+    };
+    writeParams(0);
+    const kvDtype = !half ? KV_DTYPE.float32 : plan.kvNonFinite ? KV_DTYPE.float16NonFinite : KV_DTYPE.float16;
+    const scratchBytes = useDecode ? kernel.decodeScratchBytes!(params, kvDtype) : kernel.scratchBytes(params);
+    heap.ensureCapacity(scratch + scratchBytes, 'decode');
+    writeParams(scratchBytes);
+
+    const buffer = memory.buffer;
+    new Int32Array(buffer, causalOffsets, plan.batch).set(plan.causalOffsets);
+    new Int32Array(buffer, keyLengths, plan.batch).set(plan.keyLengths);
+    if ('host' in plan.q) new Float32Array(buffer, q, plan.q.host.length).set(plan.q.host);
+    if (plan.bias) new Float32Array(buffer, bias, plan.bias.length).set(plan.bias);
+
+    const status = useDecode ? kernel.decode!(params, kvDtype) : kernel.attention(params);
+    if (status !== 0) throw new Error(`wasm-attention: internal error, kernel returned status ${status}`);
+
+    if ('host' in plan.out) plan.out.host.set(new Float32Array(memory.buffer, out, plan.out.host.length));
+    if (plan.weights) plan.weights.set(new Float32Array(memory.buffer, weights, plan.weights.length));
+  }
+
+  return {
+    createCache: (shape, capacity) => new WasmCacheStorage(heap, shape, capacity),
+    createTensor: (length) => new WasmTensorStorage(heap, length),
+    run,
+  };
+}

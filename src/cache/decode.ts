@@ -1,0 +1,228 @@
+/**
+ * `decode()`: attention of queries against a KV cache. Validates at the boundary and
+ * reduces the call to one `CachedPlan` (src/cache/engine.ts), whose semantics are those of
+ * `attention(q, K[:, :, :length], V[:, :, :length], { ...options, keyLengths })` with
+ * `keyLengths` defaulting to the cache's per-sequence lengths.
+ */
+import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
+import { Float16ArrayCtor, float32ArrayToHalf, halfArrayToFloat32, halfBitsOf, isFloat16Array } from '../float16.js';
+import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
+import { maskKindOf, resolveBias } from '../mask.js';
+import type { BiasStrides } from '../plan.js';
+import { checkBoolean, checkKnownKeys, checkShape, checkTensor, dtypeOfData, sizeOf } from '../tensor-input.js';
+import type { AttentionResult, Dtype, TensorData } from '../types.js';
+import type { Workspace } from '../workspace.js';
+import type { CacheEngine, CachedPlan, PlanBuffer } from './engine.js';
+import { KVCacheImpl } from './kv-cache.js';
+import { checkNotDetached, PinnedTensorImpl } from './pinned.js';
+import type { DecodeOptions } from './types.js';
+
+const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
+
+/** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
+const MAX_ELEMENTS = 2 ** 30;
+
+function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
+  if (value === undefined || value === false) return 'none';
+  if (value === true || value === 'bottom-right') return 'bottom-right';
+  if (value === 'top-left') return 'top-left';
+  throw typeError('options.causal', "true | false | 'top-left' | 'bottom-right'", value);
+}
+
+function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
+  if (value === undefined || value === null) return cacheLengths.slice();
+  const batch = cacheLengths.length;
+  if (typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
+    throw typeError('options.keyLengths', `an array or typed array of ${batch} integers`, value);
+  }
+  const lengths = value as ArrayLike<number | bigint>;
+  if (lengths.length !== batch) throw rangeError('options.keyLengths', `length ${batch} (one per sequence)`, `length ${lengths.length}`);
+  const result = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) {
+    const length = typeof lengths[b] === 'bigint' ? Number(lengths[b]) : lengths[b];
+    result[b] = checkInteger(`options.keyLengths[${b}]`, length, 0, cacheLengths[b]!);
+  }
+  return result;
+}
+
+interface QueryDims {
+  readonly kind: LayoutKind;
+  readonly batch: number;
+  readonly qHeads: number;
+  readonly seqLenQ: number;
+}
+
+/** Resolves q's layout against the cache (batch, headDim, kvHeads are the cache's). */
+function resolveQuery(shape: readonly number[], options: DecodeOptions, cache: KVCacheImpl): QueryDims {
+  const { headDim, kvHeads } = cache;
+  let kind: LayoutKind;
+  let batch: number, qHeads: number, seqLenQ: number, dim: number;
+  if (shape.length === 4) {
+    kind = options.layout ?? 'bhsd';
+    if (kind === 'bhsd') [batch, qHeads, seqLenQ, dim] = shape as [number, number, number, number];
+    else [batch, seqLenQ, qHeads, dim] = shape as [number, number, number, number];
+    if (options.numHeads !== undefined && options.numHeads !== qHeads) {
+      throw rangeError('options.numHeads', `the head count of q (${qHeads})`, `${options.numHeads}`);
+    }
+  } else if (shape.length === 3) {
+    kind = 'packed';
+    [batch, seqLenQ] = shape as [number, number];
+    const hidden = shape[2]!;
+    qHeads = options.numHeads === undefined ? hidden / headDim : checkInteger('options.numHeads', options.numHeads, 1);
+    dim = hidden / qHeads;
+    if (hidden !== qHeads * headDim) {
+      throw rangeError('q.shape[2]', `numHeads·headDim = ${qHeads}·${headDim} (packed [batch, seq, heads·dim], headDim from the cache)`, `${hidden} (shape ${formatShape(shape)})`);
+    }
+  } else {
+    throw rangeError('q.shape', 'rank 4 ([batch, heads, seq, dim] or [batch, seq, heads, dim]) or rank 3 ([batch, seq, heads·dim])', `rank ${shape.length} ${formatShape(shape)}`);
+  }
+  const axis = (field: 'batch' | 'heads' | 'seq' | 'dim') =>
+    kind === 'bhsd' ? { batch: 0, heads: 1, seq: 2, dim: 3 }[field] : { batch: 0, seq: 1, heads: 2, dim: kind === 'bshd' ? 3 : 2 }[field];
+  if (batch !== cache.batch) throw rangeError(`q.shape[${axis('batch')}]`, `the cache's batch = ${cache.batch}`, `${batch} (shape ${formatShape(shape)})`);
+  if (dim !== headDim) throw rangeError(`q.shape[${axis('dim')}]`, `the cache's headDim = ${headDim}`, `${dim} (shape ${formatShape(shape)})`);
+  if (options.kvHeads !== undefined && options.kvHeads !== kvHeads) {
+    throw rangeError('options.kvHeads', `the cache's kvHeads (${kvHeads})`, `${options.kvHeads}`);
+  }
+  if (qHeads < 1 || qHeads % kvHeads !== 0) {
+    throw rangeError(`q.shape[${axis('heads')}]`, `a positive multiple of the cache's kvHeads = ${kvHeads} (grouped-query attention)`, `${qHeads} (shape ${formatShape(shape)})`);
+  }
+  if (seqLenQ < 1) throw rangeError(`q.shape[${axis('seq')}]`, 'at least 1 query', `${seqLenQ} (shape ${formatShape(shape)})`);
+  return { kind, batch, qHeads, seqLenQ };
+}
+
+/**
+ * Runs attention of `q` over `cache` on `engine`. See `decode` in src/index.ts for the
+ * documented contract.
+ */
+export function runDecode(engine: CacheEngine, workspace: Workspace, q: unknown, cache: unknown, options: unknown): AttentionResult {
+  if (!(cache instanceof KVCacheImpl) || cache.engine !== engine) {
+    throw typeError('cache', 'a KVCache created by this instance (createKVCache)', cache);
+  }
+  const storage = cache.live('cache');
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw typeError('options', 'an object', options);
+  checkKnownKeys('options', options as object, OPTION_KEYS);
+  const opts = options as DecodeOptions;
+  if (opts.layout !== undefined && opts.layout !== 'bhsd' && opts.layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", opts.layout);
+  if (opts.dtype !== undefined && opts.dtype !== 'float32' && opts.dtype !== 'float16') throw typeError('options.dtype', "'float32' | 'float16'", opts.dtype);
+
+  checkNotDetached('q', q);
+  const pinnedQ = q instanceof PinnedTensorImpl && q.owner === engine ? q.block : null;
+  if (q instanceof PinnedTensorImpl && q.disposed) throw new TypeError('q: expected a live PinnedTensor, got a disposed PinnedTensor');
+  const query = checkTensor('q', q, opts.dtype);
+  const dtype: Dtype = query.dtype;
+  const dims = resolveQuery(query.shape, opts, cache);
+  const { batch, qHeads, seqLenQ, kind } = dims;
+  const { kvHeads, headDim, valueDim } = cache;
+  const seqLenK = cache.length;
+
+  const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFinite('options.scale', opts.scale);
+  const softcap = opts.softcap === undefined ? 0 : checkFinite('options.softcap', opts.softcap, 'non-negative');
+  const causal = checkCausal(opts.causal);
+  const keyLengths = checkKeyLengths(opts.keyLengths, cache.lengthsView);
+  const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
+
+  let bias: Float32Array | null = null;
+  let biasStrides: BiasStrides = { batch: 0, head: 0, query: 0 };
+  if (opts.mask !== undefined && opts.mask !== null) {
+    const mask = opts.mask as unknown;
+    if (typeof mask !== 'object' || !('data' in (mask as object)) || !('shape' in (mask as object))) {
+      throw typeError('options.mask', 'a tensor { data, shape }', mask);
+    }
+    const { data, shape } = mask as { data: unknown; shape: unknown };
+    const maskKind = maskKindOf('options.mask.data', data);
+    const maskDims = checkShape('options.mask.shape', shape);
+    const length = (data as Uint8Array).length;
+    if (length !== sizeOf(maskDims)) {
+      throw rangeError('options.mask.data', `length ${sizeOf(maskDims)} (the product of shape ${formatShape(maskDims)})`, `length ${length}`);
+    }
+    const resolved = resolveBias('options.mask', data as Uint8Array, maskKind, maskDims, [batch, qHeads, seqLenQ, seqLenK]);
+    bias = resolved.bias;
+    biasStrides = resolved.strides;
+  }
+
+  const outShape = shapeFor(kind, batch, qHeads, seqLenQ, valueDim);
+  const outLength = batch * qHeads * seqLenQ * valueDim;
+  const weightsLength = batch * qHeads * seqLenQ * seqLenK;
+  if (outLength > MAX_ELEMENTS) throw rangeError('q', `an output of at most ${MAX_ELEMENTS} elements`, `${outLength} (${formatShape(outShape)})`);
+  if (returnWeights && weightsLength > MAX_ELEMENTS) {
+    throw rangeError('options.returnWeights', `weights of at most ${MAX_ELEMENTS} elements`, `${weightsLength} ([${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}])`);
+  }
+
+  // out: a pinned tensor of this engine (written in place), or a caller-owned typed array.
+  let pinnedOut: PinnedTensorImpl | null = null;
+  let hostOut: TensorData | undefined;
+  if (opts.out !== undefined) {
+    if (opts.out instanceof PinnedTensorImpl) {
+      if (opts.out.disposed) throw new TypeError('options.out: expected a live PinnedTensor, got a disposed PinnedTensor');
+      if (dtype !== 'float32') throw typeError('options.out', 'a Uint16Array or Float16Array (float16 output; PinnedTensors are float32)', opts.out);
+      if (opts.out.data.length !== outLength) throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${opts.out.data.length}`);
+      pinnedOut = opts.out;
+    } else {
+      if (dtypeOfData(opts.out) !== dtype) {
+        throw typeError('options.out', dtype === 'float32' ? 'a Float32Array or PinnedTensor' : 'a Uint16Array or Float16Array (float16)', opts.out);
+      }
+      checkNotDetached('options.out', { data: opts.out, shape: [outLength] });
+      if ((opts.out as TensorData).length !== outLength) {
+        throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${(opts.out as TensorData).length}`);
+      }
+      hostOut = opts.out as TensorData;
+    }
+  }
+
+  if (pinnedOut && q === pinnedOut) throw typeError('options.out', 'a tensor other than q (the kernel reads q while it writes out)', pinnedOut);
+  const half = dtype === 'float16';
+  const qBuffer: PlanBuffer = pinnedQ
+    ? { pinned: pinnedQ }
+    : { host: half ? halfArrayToFloat32(query.data as Uint16Array, workspace.f32('q', query.data.length)) : (query.data as Float32Array) };
+  const outBuffer: PlanBuffer =
+    pinnedOut && pinnedOut.owner === engine
+      ? { pinned: pinnedOut.block! }
+      : { host: half ? workspace.f32('out', outLength) : ((hostOut as Float32Array | undefined) ?? new Float32Array(outLength)) };
+
+  const causalOffsets = new Int32Array(batch);
+  if (causal === 'bottom-right') for (let b = 0; b < batch; b++) causalOffsets[b] = keyLengths[b]! - seqLenQ;
+
+  const weights = returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null;
+  const plan: CachedPlan = {
+    batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, valueDim, dtype: cache.dtype,
+    storage,
+    kvNonFinite: cache.nonFinite,
+    q: qBuffer,
+    qStrides: stridesFor(kind, qHeads, seqLenQ, headDim),
+    out: outBuffer,
+    outStrides: stridesFor(kind, qHeads, seqLenQ, valueDim),
+    scale, softcap,
+    causal: causal !== 'none',
+    causalOffsets,
+    keyLengths,
+    bias, biasStrides,
+    weights,
+  };
+  engine.run(plan);
+
+  let outData: TensorData;
+  if (pinnedOut) {
+    if ('host' in outBuffer) pinnedOut.data.set(outBuffer.host); // a PinnedTensor of another instance
+    outData = pinnedOut.data;
+  } else if (half) {
+    const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
+    outData = toHalf((outBuffer as { host: Float32Array }).host, hostOut, likeFloat16Array);
+  } else {
+    outData = (outBuffer as { host: Float32Array }).host;
+  }
+  const output = { data: outData, shape: outShape };
+  if (!weights) return { output };
+  const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
+  return { output, weights: { data: half ? toHalf(weights, undefined, likeFloat16Array) : weights, shape: [batch, qHeads, seqLenQ, seqLenK] } };
+}
+
+/** Encodes f32 results as the caller's float16 kind: into `out` when given, else a new array. */
+function toHalf(values: Float32Array, out: TensorData | undefined, likeFloat16Array: boolean): TensorData {
+  if (out) {
+    float32ArrayToHalf(values, halfBitsOf(out));
+    return out;
+  }
+  const bits = float32ArrayToHalf(values);
+  return likeFloat16Array && Float16ArrayCtor ? (new Float16ArrayCtor(bits.buffer) as unknown as Uint16Array) : bits;
+}

@@ -1,0 +1,85 @@
+/**
+ * The internal contract between the cache API (src/cache/) and a backend's storage: where
+ * K/V rows and pinned tensors live, and how a plan over a cache runs. Like `AttentionPlan`,
+ * a `CachedPlan` is validated above this line and trusted below it.
+ *
+ * Cache storage layout, per K and V: `[batch, kvHeads, capacity, rowStride]` elements,
+ * contiguous, where `rowStride` >= dim pads each row to whole SIMD vectors with zeros
+ * (4 f32 or 8 halves on the WASM backends; = dim for JS).
+ */
+import type { BiasStrides, HeadStrides } from '../plan.js';
+import type { Dtype } from '../types.js';
+
+export interface CacheShape {
+  readonly batch: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+  readonly dtype: Dtype;
+}
+
+/** Elements of a storage: f32, or half bits. A float16 cache may be stored as f32 (the JS backend: values rounded to half). */
+export type StorageElements = Float32Array | Uint16Array;
+
+export interface CacheStorage {
+  /** Rows per (batch, head) allocated. */
+  readonly capacity: number;
+  /** Elements between consecutive K rows (>= headDim) and V rows (>= valueDim). */
+  readonly keyRowStride: number;
+  readonly valueRowStride: number;
+  readonly byteLength: number;
+  /** Live views of K and V (re-made after memory growth), `[batch, kvHeads, capacity, rowStride]`. */
+  keys(): StorageElements;
+  values(): StorageElements;
+  /** Reallocates to `capacity` rows per head, keeping rows [0, lengths[b]) of each head (one copy). */
+  resize(capacity: number, lengths: Int32Array): void;
+  /** Releases the memory. */
+  free(): void;
+}
+
+export interface TensorStorage {
+  readonly length: number;
+  /** A live view (re-made after memory growth). */
+  view(): Float32Array;
+  free(): void;
+}
+
+/** Where a plan's q or out is: a host array, or a pinned tensor of the engine (zero copy). */
+export type PlanBuffer = { readonly host: Float32Array } | { readonly pinned: TensorStorage };
+
+/** A plan over a cache: `AttentionPlan` with K/V in cache storage, keys [0, seqLenK). */
+export interface CachedPlan {
+  readonly batch: number;
+  readonly qHeads: number;
+  readonly kvHeads: number;
+  readonly seqLenQ: number;
+  /** The longest cached sequence. */
+  readonly seqLenK: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+  readonly dtype: Dtype;
+  readonly storage: CacheStorage;
+  /** The cache may hold an Inf/NaN half (float16 only): the kernel converts exactly, not fast. */
+  readonly kvNonFinite: boolean;
+  readonly q: PlanBuffer;
+  readonly qStrides: HeadStrides;
+  readonly out: PlanBuffer;
+  readonly outStrides: HeadStrides;
+  readonly scale: number;
+  readonly softcap: number;
+  readonly causal: boolean;
+  readonly causalOffsets: Int32Array;
+  /** Always present: keys j >= keyLengths[b] are masked (the sequence lengths by default). */
+  readonly keyLengths: Int32Array;
+  readonly bias: Float32Array | null;
+  readonly biasStrides: BiasStrides;
+  /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]` post-softmax probabilities, or null. */
+  readonly weights: Float32Array | null;
+}
+
+/** What a backend provides for caches and pinned tensors. */
+export interface CacheEngine {
+  createCache(shape: CacheShape, capacity: number): CacheStorage;
+  createTensor(length: number): TensorStorage;
+  run(plan: CachedPlan): void;
+}

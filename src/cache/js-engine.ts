@@ -1,0 +1,113 @@
+/**
+ * Cache storage for the pure-JS backend: plain Float32Arrays, read in place by the JS
+ * backend through strides. A float16 cache stores the half-rounded values as f32 (its
+ * results are those of the WASM float16 cache; its memory is that of a float32 cache).
+ */
+import type { AttentionPlan, Backend } from '../plan.js';
+import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, PlanBuffer, TensorStorage } from './engine.js';
+
+class JsCacheStorage implements CacheStorage {
+  private k: Float32Array;
+  private v: Float32Array;
+  readonly keyRowStride: number;
+  readonly valueRowStride: number;
+
+  constructor(private readonly shape: CacheShape, public capacity: number) {
+    this.keyRowStride = shape.headDim;
+    this.valueRowStride = shape.valueDim;
+    const heads = shape.batch * shape.kvHeads;
+    this.k = new Float32Array(heads * capacity * this.keyRowStride);
+    this.v = new Float32Array(heads * capacity * this.valueRowStride);
+  }
+
+  get byteLength(): number {
+    return this.k.byteLength + this.v.byteLength;
+  }
+
+  keys(): Float32Array {
+    return this.k;
+  }
+
+  values(): Float32Array {
+    return this.v;
+  }
+
+  resize(capacity: number, lengths: Int32Array): void {
+    const { batch, kvHeads } = this.shape;
+    const copy = (from: Float32Array, stride: number) => {
+      const to = new Float32Array(batch * kvHeads * capacity * stride);
+      for (let b = 0; b < batch; b++) {
+        const rows = Math.min(lengths[b]!, capacity);
+        for (let h = 0; h < kvHeads; h++) {
+          const head = b * kvHeads + h;
+          to.set(from.subarray(head * this.capacity * stride, (head * this.capacity + rows) * stride), head * capacity * stride);
+        }
+      }
+      return to;
+    };
+    this.k = copy(this.k, this.keyRowStride);
+    this.v = copy(this.v, this.valueRowStride);
+    this.capacity = capacity;
+  }
+
+  free(): void {
+    this.k = new Float32Array(0);
+    this.v = new Float32Array(0);
+  }
+}
+
+class JsTensorStorage implements TensorStorage {
+  private data: Float32Array;
+  constructor(readonly length: number) {
+    this.data = new Float32Array(length);
+  }
+  view(): Float32Array {
+    return this.data;
+  }
+  free(): void {
+    this.data = new Float32Array(0);
+  }
+}
+
+const bufferOf = (buffer: PlanBuffer): Float32Array => ('host' in buffer ? buffer.host : buffer.pinned.view());
+
+/** A cache engine running plans on `backend` (the JS backend) with K/V read in place. */
+export function createJsCacheEngine(backend: Backend): CacheEngine {
+  return {
+    createCache: (shape, capacity) => new JsCacheStorage(shape, capacity),
+    createTensor: (length) => new JsTensorStorage(length),
+    run(plan: CachedPlan): void {
+      const { storage, kvHeads } = plan;
+      const capacity = storage.capacity;
+      const kStride = storage.keyRowStride;
+      const vStride = storage.valueRowStride;
+      const attentionPlan: AttentionPlan = {
+        batch: plan.batch,
+        qHeads: plan.qHeads,
+        kvHeads,
+        seqLenQ: plan.seqLenQ,
+        seqLenK: plan.seqLenK,
+        headDim: plan.headDim,
+        valueDim: plan.valueDim,
+        q: bufferOf(plan.q),
+        qStrides: plan.qStrides,
+        k: storage.keys() as Float32Array,
+        kStrides: { batch: kvHeads * capacity * kStride, head: capacity * kStride, seq: kStride },
+        v: storage.values() as Float32Array,
+        vStrides: { batch: kvHeads * capacity * vStride, head: capacity * vStride, seq: vStride },
+        out: bufferOf(plan.out),
+        outStrides: plan.outStrides,
+        scale: plan.scale,
+        softcap: plan.softcap,
+        causal: plan.causal,
+        causalOffsets: plan.causalOffsets,
+        keyLengths: plan.keyLengths,
+        bias: plan.bias,
+        biasStrides: plan.biasStrides,
+        weights: plan.weights,
+        weightsStage: 'probs',
+      };
+      backend.run(attentionPlan);
+    },
+  };
+}

@@ -1,0 +1,267 @@
+/**
+ * `KVCache`: per-sequence lengths over a backend's cache storage (src/cache/engine.ts).
+ * Validates at the boundary and copies only the appended rows; every check happens before
+ * the first write, so a rejected `append` leaves the cache exactly as it was.
+ */
+import { checkInteger, formatShape, rangeError, typeError } from '../errors.js';
+import { checkKnownKeys, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
+import type { Dtype, Layout, Tensor } from '../types.js';
+import { readElements, writeElements } from './convert.js';
+import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
+import type { AppendOptions, KVCache, KVCacheOptions } from './types.js';
+
+/** Largest rows × heads × dim a cache may hold per K or V (the wasm32 address space, 4 GiB of f32). */
+const MAX_ELEMENTS = 2 ** 30;
+
+/** Default growth: at least double, so a growing cache is copied O(log maxSeqLen) times. */
+const GROWTH = 2;
+
+function checkCacheOptions(options: unknown): Required<KVCacheOptions> {
+  if (typeof options !== 'object' || options === null) throw typeError('options', 'an object { batch, kvHeads, headDim, maxSeqLen }', options);
+  checkKnownKeys('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen']);
+  const o = options as KVCacheOptions;
+  const batch = checkInteger('options.batch', o.batch, 1);
+  const kvHeads = checkInteger('options.kvHeads', o.kvHeads, 1);
+  const headDim = checkInteger('options.headDim', o.headDim, 1);
+  const valueDim = o.valueDim === undefined ? headDim : checkInteger('options.valueDim', o.valueDim, 1);
+  const maxSeqLen = checkInteger('options.maxSeqLen', o.maxSeqLen, 1);
+  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float16') {
+    throw typeError('options.dtype', "'float32' | 'float16'", o.dtype);
+  }
+  const dtype: Dtype = o.dtype ?? 'float32';
+  const initialSeqLen = o.initialSeqLen === undefined ? maxSeqLen : checkInteger('options.initialSeqLen', o.initialSeqLen, 1, maxSeqLen);
+  const elements = batch * kvHeads * maxSeqLen * Math.max(headDim, valueDim);
+  if (elements > MAX_ELEMENTS) {
+    throw rangeError('options.maxSeqLen', `a cache of at most ${MAX_ELEMENTS} elements per K or V`, `${elements} (batch ${batch} × kvHeads ${kvHeads} × maxSeqLen ${maxSeqLen} × dim ${Math.max(headDim, valueDim)})`);
+  }
+  return { batch, kvHeads, headDim, valueDim, maxSeqLen, dtype, initialSeqLen };
+}
+
+interface SplitRows {
+  readonly batch: number;
+  readonly heads: number;
+  readonly seqLen: number;
+  readonly dim: number;
+  /** Element strides of [batch, head, seq] (dim stride 1). */
+  readonly strides: { batch: number; head: number; seq: number };
+}
+
+/** Splits a k/v tensor shape by layout, checking it against the cache's heads and dim. */
+function splitRows(name: string, tensor: CheckedTensor, layout: Layout | undefined, heads: number, dim: number, dimName: string): SplitRows {
+  const shape = tensor.shape;
+  let batch: number, seqLen: number, h: number, d: number;
+  if (shape.length === 4) {
+    if ((layout ?? 'bhsd') === 'bhsd') [batch, h, seqLen, d] = shape as [number, number, number, number];
+    else [batch, seqLen, h, d] = shape as [number, number, number, number];
+  } else if (shape.length === 3) {
+    [batch, seqLen] = shape as [number, number];
+    h = heads;
+    d = shape[2]! / heads;
+    if (shape[2] !== heads * dim) {
+      throw rangeError(`${name}.shape[2]`, `kvHeads·${dimName} = ${heads}·${dim} = ${heads * dim} (packed [batch, seq, kvHeads·${dimName}])`, `${shape[2]} (shape ${formatShape(shape)})`);
+    }
+  } else {
+    throw rangeError(`${name}.shape`, 'rank 4 ([batch, kvHeads, seq, dim] or [batch, seq, kvHeads, dim]) or rank 3 ([batch, seq, kvHeads·dim])', `rank ${shape.length} ${formatShape(shape)}`);
+  }
+  const headAxis = shape.length === 3 ? 2 : (layout ?? 'bhsd') === 'bhsd' ? 1 : 2;
+  if (h !== heads) throw rangeError(`${name}.shape[${headAxis}]`, `the cache's kvHeads = ${heads}`, `${h} (shape ${formatShape(shape)})`);
+  if (d !== dim) throw rangeError(`${name}.shape[${shape.length - 1}]`, `the cache's ${dimName} = ${dim}`, `${d} (shape ${formatShape(shape)})`);
+  const bhsd = shape.length === 4 && (layout ?? 'bhsd') === 'bhsd';
+  const strides = bhsd
+    ? { batch: heads * seqLen * dim, head: seqLen * dim, seq: dim }
+    : { batch: seqLen * heads * dim, head: dim, seq: heads * dim };
+  return { batch, heads, seqLen, dim, strides };
+}
+
+export class KVCacheImpl implements KVCache {
+  readonly batch: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+  readonly maxSeqLen: number;
+  readonly dtype: Dtype;
+  private storage: CacheStorage | null;
+  private readonly seqLengths: Int32Array;
+  /** Some stored half is Inf or NaN (float16 storage only): the kernel must convert exactly. Cleared by reset(). */
+  nonFinite = false;
+
+  constructor(readonly engine: CacheEngine, options: unknown) {
+    const o = checkCacheOptions(options);
+    this.batch = o.batch;
+    this.kvHeads = o.kvHeads;
+    this.headDim = o.headDim;
+    this.valueDim = o.valueDim;
+    this.maxSeqLen = o.maxSeqLen;
+    this.dtype = o.dtype;
+    this.seqLengths = new Int32Array(o.batch);
+    const shape: CacheShape = { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, valueDim: o.valueDim, dtype: o.dtype };
+    this.storage = engine.createCache(shape, o.initialSeqLen);
+  }
+
+  /** The storage, or a TypeError naming `name` when the cache was disposed. */
+  live(name: string): CacheStorage {
+    if (!this.storage) throw new TypeError(`${name}: expected a live KVCache, got a disposed KVCache`);
+    return this.storage;
+  }
+
+  /** The lengths array itself (no copy), for plans. */
+  get lengthsView(): Int32Array {
+    return this.seqLengths;
+  }
+
+  get length(): number {
+    let longest = 0;
+    for (const length of this.seqLengths) longest = Math.max(longest, length);
+    return longest;
+  }
+
+  get lengths(): Int32Array {
+    return this.seqLengths.slice();
+  }
+
+  get capacity(): number {
+    return this.storage?.capacity ?? 0;
+  }
+
+  get byteLength(): number {
+    return this.storage?.byteLength ?? 0;
+  }
+
+  get disposed(): boolean {
+    return this.storage === null;
+  }
+
+  append(k: Tensor, v: Tensor, options?: AppendOptions): void {
+    const storage = this.live('cache');
+    if (options === undefined || options === null) options = {};
+    if (typeof options !== 'object') throw typeError('options', 'an object', options);
+    checkKnownKeys('options', options, ['layout', 'lengths']);
+    const layout = options.layout;
+    if (layout !== undefined && layout !== 'bhsd' && layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", layout);
+    const key = checkTensor('k', k, undefined);
+    const value = checkTensor('v', v, key.dtype);
+    if (value.shape.length !== key.shape.length) {
+      throw rangeError('v.shape', `rank ${key.shape.length} like k`, `rank ${value.shape.length} ${formatShape(value.shape)}`);
+    }
+    const kRows = splitRows('k', key, layout, this.kvHeads, this.headDim, 'headDim');
+    const vRows = splitRows('v', value, layout, this.kvHeads, this.valueDim, 'valueDim');
+    if (kRows.batch !== this.batch) throw rangeError('k.shape[0]', `the cache's batch = ${this.batch}`, `${kRows.batch}`);
+    if (vRows.batch !== this.batch) throw rangeError('v.shape[0]', `the cache's batch = ${this.batch}`, `${vRows.batch}`);
+    if (vRows.seqLen !== kRows.seqLen) {
+      throw rangeError(`v.shape[${key.shape.length === 4 && (layout ?? 'bhsd') === 'bhsd' ? 2 : 1}]`, `${kRows.seqLen} (the rows of k)`, `${vRows.seqLen}`);
+    }
+    const newRows = this.checkAppendLengths(options.lengths, kRows.seqLen);
+
+    // Grow first (the only step that may fail after validation: a refused memory growth
+    // leaves the old storage in place), then write.
+    let need = 0;
+    for (let b = 0; b < this.batch; b++) need = Math.max(need, this.seqLengths[b]! + newRows[b]!);
+    if (need > storage.capacity) {
+      storage.resize(Math.min(this.maxSeqLen, Math.max(need, Math.ceil(storage.capacity * GROWTH))), this.seqLengths);
+    }
+    const half = this.dtype === 'float16';
+    const nonFiniteK = this.writeRows(storage.keys(), storage.keyRowStride, key, kRows, newRows, half);
+    const nonFiniteV = this.writeRows(storage.values(), storage.valueRowStride, value, vRows, newRows, half);
+    this.nonFinite ||= nonFiniteK || nonFiniteV;
+    for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
+  }
+
+  private checkAppendLengths(value: unknown, seqLen: number): Int32Array {
+    const rows = new Int32Array(this.batch);
+    if (value === undefined || value === null) {
+      rows.fill(seqLen);
+    } else {
+      if (typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
+        throw typeError('options.lengths', `an array or typed array of ${this.batch} integers`, value);
+      }
+      const lengths = value as ArrayLike<number>;
+      if (lengths.length !== this.batch) throw rangeError('options.lengths', `length ${this.batch} (one per sequence)`, `length ${lengths.length}`);
+      for (let b = 0; b < this.batch; b++) rows[b] = checkInteger(`options.lengths[${b}]`, lengths[b], 0, seqLen);
+    }
+    for (let b = 0; b < this.batch; b++) {
+      const after = this.seqLengths[b]! + rows[b]!;
+      if (after > this.maxSeqLen) {
+        throw rangeError(
+          'k',
+          `at most ${this.maxSeqLen - this.seqLengths[b]!} new rows for sequence ${b} (maxSeqLen ${this.maxSeqLen}, length ${this.seqLengths[b]})`,
+          `${rows[b]} rows`,
+        );
+      }
+    }
+    return rows;
+  }
+
+  /** Writes the new rows; returns true when a written half is Inf/NaN. */
+  private writeRows(dst: Float32Array | Uint16Array, rowStride: number, src: CheckedTensor, rows: SplitRows, newRows: Int32Array, half: boolean): boolean {
+    let nonFinite = false;
+    const capacity = this.storage!.capacity;
+    const dim = rows.dim;
+    const srcHalf = src.dtype === 'float16';
+    for (let b = 0; b < this.batch; b++) {
+      const count = newRows[b]!;
+      for (let h = 0; h < this.kvHeads; h++) {
+        const dstRow0 = ((b * this.kvHeads + h) * capacity + this.seqLengths[b]!) * rowStride;
+        const srcRow0 = b * rows.strides.batch + h * rows.strides.head;
+        if (rowStride === dim && rows.strides.seq === dim) {
+          // Rows contiguous on both sides: one copy for the head.
+          nonFinite = writeElements(dst, dstRow0, src.data, srcRow0, count * dim, srcHalf, half) || nonFinite;
+          continue;
+        }
+        for (let s = 0; s < count; s++) {
+          nonFinite = writeElements(dst, dstRow0 + s * rowStride, src.data, srcRow0 + s * rows.strides.seq, dim, srcHalf, half) || nonFinite;
+        }
+      }
+    }
+    return nonFinite;
+  }
+
+  reset(): void {
+    this.live('cache');
+    this.seqLengths.fill(0);
+    this.nonFinite = false;
+  }
+
+  truncate(length: number): void {
+    this.live('cache');
+    const rows = checkInteger('length', length, 0, this.maxSeqLen);
+    for (let b = 0; b < this.batch; b++) this.seqLengths[b] = Math.min(this.seqLengths[b]!, rows);
+  }
+
+  dispose(): void {
+    this.storage?.free();
+    this.storage = null;
+  }
+
+  read(start?: number, end?: number): { k: Tensor; v: Tensor } {
+    const storage = this.live('cache');
+    const length = this.length;
+    const first = start === undefined ? 0 : checkInteger('start', start, 0, length);
+    const last = end === undefined ? length : checkInteger('end', end, first, length);
+    const rows = last - first;
+    const half = this.dtype === 'float16';
+    const readOut = (src: Float32Array | Uint16Array, rowStride: number, dim: number): Tensor => {
+      const out = half ? new Uint16Array(this.batch * this.kvHeads * rows * dim) : new Float32Array(this.batch * this.kvHeads * rows * dim);
+      for (let b = 0; b < this.batch; b++) {
+        const valid = Math.max(0, Math.min(last, this.seqLengths[b]!) - first);
+        for (let h = 0; h < this.kvHeads; h++) {
+          const head = b * this.kvHeads + h;
+          for (let s = 0; s < valid; s++) {
+            readElements(out, (head * rows + s) * dim, src, (head * storage.capacity + first + s) * rowStride, dim);
+          }
+        }
+      }
+      return { data: out, shape: [this.batch, this.kvHeads, rows, dim] };
+    };
+    return {
+      k: readOut(storage.keys(), storage.keyRowStride, this.headDim),
+      v: readOut(storage.values(), storage.valueRowStride, this.valueDim),
+    };
+  }
+}
+
+/** Checks a `shape` for `createTensor`: an array of positive integers. */
+export function checkTensorShape(shape: unknown): number[] {
+  const dims = checkShape('shape', shape);
+  if (dims.length === 0) throw rangeError('shape', 'at least one dimension', '[]');
+  return dims;
+}

@@ -1,0 +1,21 @@
+/**
+ * The kernel builds of `dist/workerd.js`, in place of src/gen/kernels.ts (swapped by
+ * scripts/build-dist.mjs; the export names are src/gen/kernels.ts's, so select.ts needs no
+ * second code path). Cloudflare Workers refuse to compile WebAssembly from bytes ("Wasm
+ * code generation disallowed by embedder"): wrangler, and workerd's `CompiledWasm` module
+ * type, hand a `.wasm` import over as a `WebAssembly.Module` compiled at deploy time. The
+ * paths are relative to `dist/workerd.js`, next to which the build copies both files.
+ */
+import relaxed from './attention-relaxed.wasm';
+import simd from './attention-simd.wasm';
+
+/** The relaxed-SIMD build, compiled by the runtime. */
+export const relaxedBase64: WebAssembly.Module = relaxed;
+/** The SIMD build, compiled by the runtime. */
+export const simdBase64: WebAssembly.Module = simd;
+/**
+ * No threads builds: these runtimes have no workers to share a memory with. Exported (as
+ * null) so that code can import every build of src/gen/kernels.ts by name.
+ */
+export const threadsBase64: string | null = null;
+export const threadsRelaxedBase64: string | null = null;

@@ -1,0 +1,166 @@
+/**
+ * Threaded attention over a KV cache (decode steps, chunked prefill): a `CachedPlan`
+ * (src/cache/engine.ts) split over the pool. The cache is used unchanged, where it lives
+ * in the shared memory: only the call's small inputs are copied, as in the single-thread
+ * engine (src/backends/wasm/cache-engine.ts, whose layout and kernel choice this file
+ * mirrors: keep the two in step).
+ *
+ * The split: for the decode kernel, one unit is one row block (up to 16 query rows of one
+ * KV head of one sequence, assembly/threads/decode-range.ts): Lq = 1 with Llama-2-7B's 32
+ * KV heads is 32 units, and each thread streams the caches of its own heads, so the split
+ * is bit-identical to one thread. Plans that the single-thread engine sends to the prefill
+ * kernel (float32 with Lq > 4: usesDecodeKernel) are split like prefill (attentionRange,
+ * 8-query blocks).
+ *
+ * Not here (yet): splitting one head's keys over threads (flash-decoding: partial softmax
+ * states merged by log-sum-exp). It only pays when batch × KV heads is below the thread
+ * count (MQA/GQA with 1–2 KV heads and batch 1), and it needs the decode kernel to return
+ * its per-row max and sum (see src/threads/README.md).
+ */
+import { WEIGHTS_STAGE_CODE } from '../plan.js';
+import { KV_DTYPE, PARAM, PARAM_BYTES } from '../backends/wasm/abi.js';
+import { DECODE_BLOCK_ROWS, usesDecodeKernel } from '../backends/wasm/cache-engine.js';
+import type { CachedPlan } from '../cache/engine.js';
+import { CMD } from './control.js';
+
+const ALIGN = 16;
+const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
+
+/** What this file reads of the WASM engine's storages (cache-engine.ts). */
+interface WasmCacheLike {
+  readonly keyPtr: number;
+  readonly valuePtr: number;
+  readonly keyRowStride: number;
+  readonly valueRowStride: number;
+  readonly capacity: number;
+}
+interface WasmTensorLike {
+  readonly ptr: number;
+}
+
+/** A cached plan laid out for `threads` threads: what to dispatch, and how to finish. */
+export interface CachedCall {
+  readonly threads: number;
+  readonly cmd: number;
+  readonly kvDtype: number;
+  /** Parameter block of each thread. */
+  readonly params: number[];
+  /** Copies the outputs back to the host (for outputs not pinned). */
+  unmarshal(): void;
+}
+
+/**
+ * Units of the split: row blocks of the decode kernel, or 8-query blocks of the prefill
+ * kernel; the kernel is the one the single-thread engine picks (usesDecodeKernel).
+ */
+export function cachedUnits(plan: CachedPlan): { decodeKernel: boolean; units: number } {
+  const rowsPerKvHead = (plan.qHeads / plan.kvHeads) * plan.seqLenQ;
+  const decodeKernel = usesDecodeKernel(plan);
+  const units = decodeKernel
+    ? plan.batch * plan.kvHeads * Math.ceil(rowsPerKvHead / DECODE_BLOCK_ROWS)
+    : plan.batch * plan.qHeads * Math.ceil(plan.seqLenQ / 8);
+  return { decodeKernel, units };
+}
+
+export interface HeapAccess {
+  readonly memory: WebAssembly.Memory;
+  scratchBytes(params: number, decodeKernel: boolean, kvDtype: number): number;
+  ensureCapacity(bytes: number, what: string): void;
+  /** Reserves `bytes` for the call (a persistent block), returning its address and release. */
+  reserve(bytes: number): { base: number; release(): void };
+  top(): number;
+}
+
+/**
+ * Lays out a cached plan for `threads` threads in a reserved region, writes every parameter
+ * block and copies the inputs.
+ */
+export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: number): CachedCall & { release(): void } {
+  const storage = plan.storage as unknown as WasmCacheLike;
+  const half = plan.dtype === 'float16';
+  const { decodeKernel } = cachedUnits(plan);
+  const kvDtype = !half ? KV_DTYPE.float32 : (plan as { kvNonFinite?: boolean }).kvNonFinite ? KV_DTYPE.float16NonFinite : KV_DTYPE.float16;
+  const qPinned = 'pinned' in plan.q ? (plan.q.pinned as unknown as WasmTensorLike).ptr : 0;
+  const outPinned = 'pinned' in plan.out ? (plan.out.pinned as unknown as WasmTensorLike).ptr : 0;
+
+  // Offsets within the region (from 0), then the region is reserved and they are rebased.
+  let cursor = 0;
+  const take = (bytes: number) => {
+    const at = cursor;
+    cursor = align(cursor + bytes);
+    return at;
+  };
+  const params0 = take(PARAM_BYTES);
+  const causalOffsets = take(plan.batch * 4);
+  const keyLengths = take(plan.batch * 4);
+  const q = 'host' in plan.q ? take(plan.q.host.length * 4) : -1;
+  const bias = plan.bias ? take(plan.bias.length * 4) : -1;
+  const out = 'host' in plan.out ? take(plan.out.host.length * 4) : -1;
+  const weights = plan.weights ? take(plan.weights.length * 4) : -1;
+  const extraParams: number[] = [];
+  for (let t = 1; t < threads; t++) extraParams.push(take(PARAM_BYTES));
+  const scratch0 = cursor;
+
+  const write = (at: number, base: number, scratch: number, scratchBytes: number) => {
+    const i32 = new Int32Array(heap.memory.buffer, at, PARAM_BYTES / 4);
+    const f32 = new Float32Array(heap.memory.buffer, at, PARAM_BYTES / 4);
+    i32.fill(0);
+    const { kvHeads } = plan;
+    const capacity = storage.capacity;
+    const ks = storage.keyRowStride;
+    const vs = storage.valueRowStride;
+    const rel = (offset: number) => (offset < 0 ? 0 : base + offset);
+    i32[PARAM.BATCH] = plan.batch;
+    i32[PARAM.Q_HEADS] = plan.qHeads;
+    i32[PARAM.KV_HEADS] = kvHeads;
+    i32[PARAM.SEQ_LEN_Q] = plan.seqLenQ;
+    i32[PARAM.SEQ_LEN_K] = plan.seqLenK;
+    i32[PARAM.HEAD_DIM] = plan.headDim;
+    i32[PARAM.VALUE_DIM] = plan.valueDim;
+    const tensor = (field: number, ptr: number, batch: number, head: number, seq: number) => {
+      i32[field] = ptr;
+      i32[field + 1] = batch;
+      i32[field + 2] = head;
+      i32[field + 3] = seq;
+    };
+    tensor(PARAM.Q_PTR, qPinned || rel(q), plan.qStrides.batch, plan.qStrides.head, plan.qStrides.seq);
+    tensor(PARAM.K_PTR, storage.keyPtr, kvHeads * capacity * ks, capacity * ks, ks);
+    tensor(PARAM.V_PTR, storage.valuePtr, kvHeads * capacity * vs, capacity * vs, vs);
+    tensor(PARAM.OUT_PTR, outPinned || rel(out), plan.outStrides.batch, plan.outStrides.head, plan.outStrides.seq);
+    f32[PARAM.SCALE] = plan.scale;
+    f32[PARAM.SOFTCAP] = plan.softcap;
+    i32[PARAM.CAUSAL] = plan.causal ? 1 : 0;
+    i32[PARAM.CAUSAL_OFFSETS_PTR] = rel(causalOffsets);
+    i32[PARAM.KEY_LENGTHS_PTR] = rel(keyLengths);
+    i32[PARAM.BIAS_PTR] = rel(bias);
+    i32[PARAM.BIAS_BATCH_STRIDE] = plan.biasStrides.batch;
+    i32[PARAM.BIAS_HEAD_STRIDE] = plan.biasStrides.head;
+    i32[PARAM.BIAS_QUERY_STRIDE] = plan.biasStrides.query;
+    i32[PARAM.WEIGHTS_PTR] = rel(weights);
+    i32[PARAM.WEIGHTS_STAGE] = WEIGHTS_STAGE_CODE.probs;
+    i32[PARAM.SCRATCH_PTR] = scratch;
+    i32[PARAM.SCRATCH_BYTES] = scratchBytes;
+  };
+
+  // Size the scratch from a parameter block written in the free memory at the top.
+  const probe = align(heap.top());
+  heap.ensureCapacity(probe + PARAM_BYTES, 'decode');
+  write(probe, probe, 0, 0);
+  const scratchBytes = heap.scratchBytes(probe, decodeKernel, kvDtype);
+  const { base, release } = heap.reserve(scratch0 + threads * scratchBytes);
+  const params = [base + params0, ...extraParams.map((offset) => base + offset)];
+  params.forEach((at, t) => write(at, base, base + scratch0 + t * scratchBytes, scratchBytes));
+
+  const buffer = heap.memory.buffer;
+  new Int32Array(buffer, base + causalOffsets, plan.batch).set(plan.causalOffsets);
+  new Int32Array(buffer, base + keyLengths, plan.batch).set(plan.keyLengths);
+  if ('host' in plan.q) new Float32Array(buffer, base + q, plan.q.host.length).set(plan.q.host);
+  if (plan.bias) new Float32Array(buffer, base + bias, plan.bias.length).set(plan.bias);
+
+  const unmarshal = () => {
+    const buffer = heap.memory.buffer;
+    if ('host' in plan.out) plan.out.host.set(new Float32Array(buffer, base + out, plan.out.host.length));
+    if (plan.weights) plan.weights.set(new Float32Array(buffer, base + weights, plan.weights.length));
+  };
+  return { threads, cmd: decodeKernel ? CMD.DECODE : CMD.ATTENTION, kvDtype, params, unmarshal, release };
+}

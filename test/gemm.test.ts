@@ -1,0 +1,134 @@
+// The plain GEMM export (assembly/gemm/f32-gemm-4x8.ts) of both kernel builds against
+// float64 A·B, on sizes not divisible by the 4-row micro-kernel (M), the 8-column panel
+// (N) or anything (K), with A and C at unaligned addresses and guard words around C.
+import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
+import { describe, expect, it } from 'vitest';
+import { packB } from '../bench/gemm-case';
+
+// Node 20 needs the flag for relaxed SIMD; it is read when a module is compiled.
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+
+interface GemmKernel {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  gemm(aPtr: number, bPtr: number, cPtr: number, M: number, N: number, K: number): void;
+}
+
+const BUILDS = ['simd', 'relaxed'] as const;
+const GUARD = 8; // f32 words of sentinel on each side of C
+const SENTINEL = -12345.5;
+
+function loadGemm(build: string): GemmKernel {
+  const bytes = readFileSync(new URL(`../build/attention-${build}.wasm`, import.meta.url));
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as GemmKernel;
+}
+
+/** mulberry32 in [-1, 1). */
+function randoms(length: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/**
+ * Runs gemm on M×K · K×N and checks every entry against float64, within the float32
+ * accumulation bound (K + 2)·2⁻²⁴·Σ|a·b| (a sum of K products, fused or not); checks the
+ * guard words around C. A and C start 4 bytes past a 16-byte boundary (no alignment is
+ * promised to the caller). Returns the largest error relative to Σ|a·b|.
+ */
+function check(kernel: GemmKernel, name: string, M: number, N: number, K: number, seed: number): number {
+  const a = randoms(M * K, seed);
+  const b = randoms(K * N, seed + 1);
+  const packed = packB(b, K, N);
+  let at = Math.ceil(kernel.heapBase() / 16) * 16;
+  const take = (elements: number) => {
+    const ptr = at + 4;
+    at += Math.ceil((elements * 4 + 4) / 16) * 16 + 16;
+    return ptr;
+  };
+  const aPtr = take(a.length);
+  const bPtr = take(packed.length);
+  const cGuarded = take(M * N + 2 * GUARD);
+  const cPtr = cGuarded + GUARD * 4;
+  const need = at - kernel.memory.buffer.byteLength;
+  if (need > 0) kernel.memory.grow(Math.ceil(need / 65536));
+  const f32 = new Float32Array(kernel.memory.buffer);
+  f32.set(a, aPtr >> 2);
+  f32.set(packed, bPtr >> 2);
+  f32.fill(SENTINEL, cGuarded >> 2, (cGuarded >> 2) + M * N + 2 * GUARD);
+
+  kernel.gemm(aPtr, bPtr, cPtr, M, N, K);
+
+  const c = new Float32Array(kernel.memory.buffer, cPtr, M * N);
+  const guards = new Float32Array(kernel.memory.buffer, cGuarded, M * N + 2 * GUARD);
+  for (let i = 0; i < GUARD; i++) {
+    expect(guards[i], `${name}: guard word ${i} before C overwritten`).toBe(SENTINEL);
+    expect(guards[GUARD + M * N + i], `${name}: guard word ${i} after C overwritten`).toBe(SENTINEL);
+  }
+  let worst = 0;
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let sum = 0;
+      let magnitude = 0;
+      for (let k = 0; k < K; k++) {
+        const p = a[m * K + k]! * b[k * N + n]!;
+        sum += p;
+        magnitude += Math.abs(p);
+      }
+      const got = c[m * N + n]!;
+      const error = Math.abs(got - sum);
+      const bound = (K + 2) * 2 ** -24 * magnitude;
+      if (!(error <= bound)) {
+        throw new Error(`${name} [M ${M}, N ${N}, K ${K}]: C[${m}][${n}] expected ${sum} (float64), got ${got}, |error| ${error} > bound ${bound}`);
+      }
+      if (magnitude > 0) worst = Math.max(worst, error / magnitude);
+    }
+  }
+  return worst;
+}
+
+describe.each(BUILDS)('gemm (%s)', (build) => {
+  const kernel = loadGemm(build);
+
+  const edges: Record<string, [number, number, number]> = {
+    m_eq_1: [1, 8, 16],
+    m_lt_4: [3, 8, 16],
+    m_div_4: [8, 8, 16],
+    m_not_div_4: [13, 16, 16],
+    n_eq_1: [4, 1, 16],
+    n_lt_4: [4, 3, 16],
+    n_lt_8: [4, 7, 16],
+    n_not_div_8: [4, 21, 16],
+    k_eq_0: [5, 9, 0],
+    k_eq_1: [5, 9, 1],
+    k_odd: [5, 9, 67],
+    all_odd: [7, 13, 11],
+    attention_like_qk: [37, 71, 64],
+    attention_like_pv: [37, 64, 71],
+  };
+  for (const [name, [M, N, K]] of Object.entries(edges)) {
+    it(name, () => {
+      check(kernel, name, M, N, K, M * 1000 + N * 10 + K);
+    });
+  }
+
+  it('size grid: M x N x K, none of them multiples of 4 or 8 except where listed', () => {
+    let worst = 0;
+    let seed = 1;
+    for (const M of [1, 2, 3, 4, 5, 7, 9, 15]) {
+      for (const N of [1, 3, 5, 8, 9, 12, 17, 31]) {
+        for (const K of [1, 3, 7, 13, 33]) worst = Math.max(worst, check(kernel, `grid #${seed}`, M, N, K, seed++));
+      }
+    }
+    // Observed worst error relative to Σ|a·b| is a few float32 ulps; the bound is per entry.
+    expect(worst).toBeLessThan(1e-5);
+  });
+});
