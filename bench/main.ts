@@ -384,7 +384,7 @@ function comparisonNotes(report: Report): string[] {
     const backend = f16.impl.slice(0, -KV_CACHE_F16_SUFFIX.length);
     const f32 = find(f16.shape, `${backend}${KV_CACHE_SUFFIX}`, f16.set);
     if (f32) {
-      notes.push(`decode ${f16.set} ${f16.shape}: ${backend} KV-cache step float32 / float16 = ${(f32.medianMs! / f16.medianMs!).toFixed(2)}× (${ms3(f32.medianMs!)} vs ${ms3(f16.medianMs!)} ms).`);
+      notes.push(`KV-cache step, ${f16.set} ${f16.shape}: ${backend} float32 / float16 = ${(f32.medianMs! / f16.medianMs!).toFixed(2)}× (${ms3(f32.medianMs!)} vs ${ms3(f16.medianMs!)} ms).`);
     }
   }
   notes.push(...threadsNotes(report));

@@ -2,7 +2,6 @@
  * Named shape sets of the benchmark, taken from real models' head geometry, and the
  * seeded inputs every implementation receives for a shape.
  */
-import { THREADS_SHAPES } from './threads-cases.js';
 
 /** One attention call: q `[batch, heads, seqLenQ, headDim]`, k and v `[batch, heads, seqLenK, headDim]`. */
 export interface Shape {
@@ -29,6 +28,16 @@ function shape(set: string, heads: number, seqLenQ: number, seqLenK: number, hea
 function prefill(set: string, causal: boolean): Shape[] {
   return [shape(set, 8, 1024, 1024, 64, causal), shape(set, 12, 512, 512, 64, causal), shape(set, 8, 2048, 2048, 64, causal)];
 }
+
+// Kept here, not in threads-cases.ts: this module is also bundled for the browser demo,
+// which must not pull in node:os / node:child_process.
+/** The `threads` shape set: two prefill shapes (dense and causal) and one decode step. */
+export const THREADS_SHAPES: readonly Shape[] = [
+  { set: 'threads', batch: 1, heads: 8, seqLenQ: 1024, seqLenK: 1024, headDim: 64, causal: false },
+  { set: 'threads', batch: 1, heads: 8, seqLenQ: 2048, seqLenK: 2048, headDim: 64, causal: false },
+  { set: 'threads', batch: 1, heads: 8, seqLenQ: 2048, seqLenK: 2048, headDim: 64, causal: true },
+  { set: 'threads', batch: 1, heads: 32, seqLenQ: 1, seqLenK: 2048, headDim: 128, causal: false },
+];
 
 export const SHAPE_SETS: Readonly<Record<string, ShapeSet>> = {
   tiny: {
@@ -57,10 +66,7 @@ export const SHAPE_SETS: Readonly<Record<string, ShapeSet>> = {
   },
   threads: {
     description: 'thread scaling (bench/threads-cases.ts): prefill H8 N1024/N2048 D64 and the decode step H32 Lk2048 D128 on 1 and 2 threads of each WASM backend',
-    // A getter: threads-cases.ts imports this module (makeInputs), so its constant is read lazily.
-    get shapes() {
-      return THREADS_SHAPES;
-    },
+    shapes: THREADS_SHAPES,
   },
 };
 

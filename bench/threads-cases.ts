@@ -19,13 +19,7 @@ import type { ThreadedBackend } from '../src/threads/backend.js';
 import { timeCalls, type Timing, type TimingOptions } from './measure.js';
 import { makeInputs, type Shape } from './shapes.js';
 
-/** The `threads` shape set: two prefill shapes (dense and causal) and one decode step. */
-export const THREADS_SHAPES: readonly Shape[] = [
-  { set: 'threads', batch: 1, heads: 8, seqLenQ: 1024, seqLenK: 1024, headDim: 64, causal: false },
-  { set: 'threads', batch: 1, heads: 8, seqLenQ: 2048, seqLenK: 2048, headDim: 64, causal: false },
-  { set: 'threads', batch: 1, heads: 8, seqLenQ: 2048, seqLenK: 2048, headDim: 64, causal: true },
-  { set: 'threads', batch: 1, heads: 32, seqLenQ: 1, seqLenK: 2048, headDim: 128, causal: false },
-];
+export { THREADS_SHAPES } from './shapes.js';
 
 export interface ThreadsTiming extends Timing {
   /** Threads the instance actually ran (1 where threads cannot run). */
