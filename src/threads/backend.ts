@@ -23,12 +23,13 @@
  *   between calls' dispatches, and re-makes its views whenever the length changed; workers
  *   keep no view at all.
  */
-import { WEIGHTS_STAGE_CODE, type AttentionPlan, type BackendName } from '../plan.js';
+import type { AttentionPlan, BackendName } from '../plan.js';
 import { rangeError } from '../errors.js';
-import { PARAM, PARAM_BYTES, type DecodeExports, type KernelExports } from '../backends/wasm/abi.js';
+import { PARAM_BYTES, type DecodeExports, type KernelExports } from '../backends/wasm/abi.js';
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
 import { layoutCall, type CallLayout } from '../backends/wasm/memory-plan.js';
+import { writeParams } from '../backends/wasm/params.js';
 import type { CacheEngine, CachedPlan } from '../cache/engine.js';
 import { CMD } from './control.js';
 import { cachedUnits, marshalCached, type HeapAccess } from './decode.js';
@@ -133,42 +134,6 @@ export function createThreadedBackend(
     }
   }
 
-  /** Writes a plan's parameter block at `at`, zero-filling it first (fields appended later default to 0). */
-  function writeParams(plan: AttentionPlan, at: number, layout: CallLayout, scratch: number, scratchBytes: number): void {
-    const p = at >> 2;
-    i32.fill(0, p, p + PARAM_BYTES / 4);
-    const set = (field: number, value: number) => (i32[p + field] = value);
-    set(PARAM.BATCH, plan.batch);
-    set(PARAM.Q_HEADS, plan.qHeads);
-    set(PARAM.KV_HEADS, plan.kvHeads);
-    set(PARAM.SEQ_LEN_Q, plan.seqLenQ);
-    set(PARAM.SEQ_LEN_K, plan.seqLenK);
-    set(PARAM.HEAD_DIM, plan.headDim);
-    set(PARAM.VALUE_DIM, plan.valueDim);
-    const tensor = (ptrField: number, ptr: number, strides: { batch: number; head: number; seq: number }) => {
-      set(ptrField, ptr);
-      set(ptrField + 1, strides.batch);
-      set(ptrField + 2, strides.head);
-      set(ptrField + 3, strides.seq);
-    };
-    tensor(PARAM.Q_PTR, layout.q, plan.qStrides);
-    tensor(PARAM.K_PTR, layout.k, plan.kStrides);
-    tensor(PARAM.V_PTR, layout.v, plan.vStrides);
-    tensor(PARAM.OUT_PTR, layout.out, plan.outStrides);
-    f32[p + PARAM.SCALE] = plan.scale;
-    f32[p + PARAM.SOFTCAP] = plan.softcap;
-    set(PARAM.CAUSAL, plan.causal ? 1 : 0);
-    set(PARAM.CAUSAL_OFFSETS_PTR, layout.causalOffsets);
-    set(PARAM.KEY_LENGTHS_PTR, layout.keyLengths);
-    set(PARAM.BIAS_PTR, layout.bias);
-    set(PARAM.BIAS_BATCH_STRIDE, plan.biasStrides.batch);
-    set(PARAM.BIAS_HEAD_STRIDE, plan.biasStrides.head);
-    set(PARAM.BIAS_QUERY_STRIDE, plan.biasStrides.query);
-    set(PARAM.WEIGHTS_PTR, layout.weights);
-    set(PARAM.WEIGHTS_STAGE, WEIGHTS_STAGE_CODE[plan.weightsStage]);
-    set(PARAM.SCRATCH_PTR, scratch);
-    set(PARAM.SCRATCH_BYTES, scratchBytes);
-  }
 
   /**
    * Lays out a call for `threads` threads, grows memory once, writes every parameter block
@@ -184,7 +149,7 @@ export function createThreadedBackend(
     // write one in the free memory at the top first.
     const probe = layoutCall(plan, blocks.top);
     ensureCapacity(probe.params + PARAM_BYTES, 'attention');
-    writeParams(plan, probe.params, probe, 0, 0);
+    writeParams(i32, f32, plan, probe.params, probe, 0, 0);
     const scratchBytes = kernel.scratchBytes(probe.params);
     const paramsBytes = align(PARAM_BYTES);
     // Region: the call's own layout, then parameter blocks 1..n−1, then n scratch regions.
@@ -202,7 +167,7 @@ export function createThreadedBackend(
     const params = [layout.params];
     let cursor = align(layout.end);
     for (let t = 1; t < threads; t++, cursor += paramsBytes) params.push(cursor);
-    for (let t = 0; t < threads; t++) writeParams(plan, params[t]!, layout, cursor + t * scratchBytes, scratchBytes);
+    for (let t = 0; t < threads; t++) writeParams(i32, f32, plan, params[t]!, layout, cursor + t * scratchBytes, scratchBytes);
 
     i32.set(plan.causalOffsets, layout.causalOffsets >> 2);
     if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >> 2);

@@ -13,12 +13,13 @@
  */
 import { instantiateSync } from '@assemblyscript/loader';
 import { rangeError } from '../../errors.js';
-import { WEIGHTS_STAGE_CODE, type AttentionPlan, type Backend, type BackendName } from '../../plan.js';
+import type { AttentionPlan, Backend, BackendName } from '../../plan.js';
 import type { CacheEngine } from '../../cache/engine.js';
-import { PARAM, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
+import { PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import { BlockAllocator } from './blocks.js';
 import { createWasmCacheEngine } from './cache-engine.js';
 import { layoutCall } from './memory-plan.js';
+import { writeParams } from './params.js';
 
 const PAGE_BYTES = 65536;
 /** A wasm32 memory addresses at most 2^32 bytes (65,536 pages). */
@@ -73,40 +74,6 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     }
   }
 
-  function writeParams(plan: AttentionPlan, at: number, layout: ReturnType<typeof layoutCall>, scratchBytes: number): void {
-    const p = at >> 2;
-    const set = (field: number, value: number) => (i32[p + field] = value);
-    set(PARAM.BATCH, plan.batch);
-    set(PARAM.Q_HEADS, plan.qHeads);
-    set(PARAM.KV_HEADS, plan.kvHeads);
-    set(PARAM.SEQ_LEN_Q, plan.seqLenQ);
-    set(PARAM.SEQ_LEN_K, plan.seqLenK);
-    set(PARAM.HEAD_DIM, plan.headDim);
-    set(PARAM.VALUE_DIM, plan.valueDim);
-    const tensor = (ptrField: number, ptr: number, strides: { batch: number; head: number; seq: number }) => {
-      set(ptrField, ptr);
-      set(ptrField + 1, strides.batch);
-      set(ptrField + 2, strides.head);
-      set(ptrField + 3, strides.seq);
-    };
-    tensor(PARAM.Q_PTR, layout.q, plan.qStrides);
-    tensor(PARAM.K_PTR, layout.k, plan.kStrides);
-    tensor(PARAM.V_PTR, layout.v, plan.vStrides);
-    tensor(PARAM.OUT_PTR, layout.out, plan.outStrides);
-    f32[p + PARAM.SCALE] = plan.scale;
-    f32[p + PARAM.SOFTCAP] = plan.softcap;
-    set(PARAM.CAUSAL, plan.causal ? 1 : 0);
-    set(PARAM.CAUSAL_OFFSETS_PTR, layout.causalOffsets);
-    set(PARAM.KEY_LENGTHS_PTR, layout.keyLengths);
-    set(PARAM.BIAS_PTR, layout.bias);
-    set(PARAM.BIAS_BATCH_STRIDE, plan.biasStrides.batch);
-    set(PARAM.BIAS_HEAD_STRIDE, plan.biasStrides.head);
-    set(PARAM.BIAS_QUERY_STRIDE, plan.biasStrides.query);
-    set(PARAM.WEIGHTS_PTR, layout.weights);
-    set(PARAM.WEIGHTS_STAGE, WEIGHTS_STAGE_CODE[plan.weightsStage]);
-    set(PARAM.SCRATCH_PTR, layout.scratch);
-    set(PARAM.SCRATCH_BYTES, scratchBytes);
-  }
 
   function run(plan: AttentionPlan): void {
     const layout = layoutCall(plan, blocks.top);
@@ -115,10 +82,10 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     // scratch size, then grow once for the whole call. Growing for the tensors first and for
     // the scratch after grew twice whenever the scratch crossed a page boundary.
     ensureCapacity(layout.params + PARAM_BYTES, 'attention');
-    writeParams(plan, layout.params, layout, 0);
+    writeParams(i32, f32, plan, layout.params, layout, layout.scratch, 0);
     const scratchBytes = kernel.scratchBytes(layout.params);
     ensureCapacity(layout.end + scratchBytes, 'attention');
-    writeParams(plan, layout.params, layout, scratchBytes);
+    writeParams(i32, f32, plan, layout.params, layout, layout.scratch, scratchBytes);
 
     i32.set(plan.causalOffsets, layout.causalOffsets >> 2);
     if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >> 2);
