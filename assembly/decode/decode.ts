@@ -10,7 +10,7 @@ import {
   V_SEQ_STRIDE, CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR, WEIGHTS_STAGE, WEIGHTS_PTR,
   SCRATCH_PTR, SCRATCH_BYTES,
 } from '../abi';
-import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED } from '../errors';
+import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from '../errors';
 import { ROWS, padDim, decodeScratchBytes } from './scratch';
 import { attendRows } from './rows';
 
@@ -25,6 +25,28 @@ import { attendRows } from './rows';
  * @returns 0 on success; 1 scratch too small; 2 bad shape; 3 scratch not 16-byte aligned
  */
 export function decode(params: usize, kvDtype: i32): i32 {
+  // Every unit; with constant 0/1 the unit test below folds away (binaryen inlines
+  // decodeUnits here), so the single-thread walk costs nothing for the split.
+  return decodeUnits(params, kvDtype, 0, 1);
+}
+
+/**
+ * Runs the share `first` of `stride` threads of the decode plan at `params`.
+ * Contract: `decode`'s; the parameter block's scratch is this thread's own.
+ * @param params byte address of the parameter block
+ * @param kvDtype as `decode` (0 float32, 1 float16, 2 float16 with Inf/NaN)
+ * @param first this thread's index, in [0, stride)
+ * @param stride number of threads sharing the plan, >= 1
+ * @returns as `decode`; 4 for a bad range
+ */
+export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32): i32 {
+  if (stride < 1 || first < 0 || first >= stride) return ERR_BAD_RANGE;
+  return decodeUnits(params, kvDtype, first, stride);
+}
+
+/** The walk of `decode`, over the units u with u % stride == first (see decodeRange). */
+// @ts-ignore: decorator
+@inline function decodeUnits(params: usize, kvDtype: i32, first: i32, stride: i32): i32 {
   const batch = paramI32(params, BATCH);
   const qHeads = paramI32(params, Q_HEADS);
   const kvHeads = paramI32(params, KV_HEADS);
@@ -48,10 +70,10 @@ export function decode(params: usize, kvDtype: i32): i32 {
   const rowsPerKvHead = (qHeads / kvHeads) * seqLenQ;
   const elementShift: usize = half ? 1 : 2;
 
+  let unit = 0;
   for (let b = 0; b < batch; b++) {
     let keyEnd = seqLenK;
     if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
-    // Clamped as in attention.ts: query + offset never overflows nor reaches past seqLenK.
     let offset = seqLenK;
     if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
     for (let kvHead = 0; kvHead < kvHeads; kvHead++) {
@@ -61,7 +83,8 @@ export function decode(params: usize, kvDtype: i32): i32 {
       const vHead = <usize>paramI32(params, V_PTR) + (<usize>(
         b * paramI32(params, V_BATCH_STRIDE) + kvHead * paramI32(params, V_HEAD_STRIDE)
       ) << elementShift);
-      for (let r = 0; r < rowsPerKvHead; r += ROWS) {
+      for (let r = 0; r < rowsPerKvHead; r += ROWS, unit++) {
+        if (unit % stride != first) continue;
         attendRows(params, scratch, b, kvHead, r, min(ROWS, rowsPerKvHead - r), kHead, vHead, keyEnd, offset, kvDtype);
       }
     }
