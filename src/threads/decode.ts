@@ -17,8 +17,8 @@
  * count (MQA/GQA with 1–2 KV heads and batch 1), and it needs the decode kernel to return
  * its per-row max and sum (see src/threads/README.md).
  */
-import { WEIGHTS_STAGE_CODE } from '../plan.js';
-import { KV_DTYPE, PARAM, PARAM_BYTES } from '../backends/wasm/abi.js';
+import { cacheTensors, writeParamBlock } from '../backends/wasm/params.js';
+import { KV_DTYPE, PARAM_BYTES } from '../backends/wasm/abi.js';
 import { DECODE_BLOCK_ROWS, usesDecodeKernel } from '../backends/wasm/cache-engine.js';
 import type { CachedPlan } from '../cache/engine.js';
 import { CMD } from './control.js';
@@ -102,44 +102,20 @@ export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: numbe
   const scratch0 = cursor;
 
   const write = (at: number, base: number, scratch: number, scratchBytes: number) => {
-    const i32 = new Int32Array(heap.memory.buffer, at, PARAM_BYTES / 4);
-    const f32 = new Float32Array(heap.memory.buffer, at, PARAM_BYTES / 4);
-    i32.fill(0);
-    const { kvHeads } = plan;
-    const capacity = storage.capacity;
-    const ks = storage.keyRowStride;
-    const vs = storage.valueRowStride;
     const rel = (offset: number) => (offset < 0 ? 0 : base + offset);
-    i32[PARAM.BATCH] = plan.batch;
-    i32[PARAM.Q_HEADS] = plan.qHeads;
-    i32[PARAM.KV_HEADS] = kvHeads;
-    i32[PARAM.SEQ_LEN_Q] = plan.seqLenQ;
-    i32[PARAM.SEQ_LEN_K] = plan.seqLenK;
-    i32[PARAM.HEAD_DIM] = plan.headDim;
-    i32[PARAM.VALUE_DIM] = plan.valueDim;
-    const tensor = (field: number, ptr: number, batch: number, head: number, seq: number) => {
-      i32[field] = ptr;
-      i32[field + 1] = batch;
-      i32[field + 2] = head;
-      i32[field + 3] = seq;
-    };
-    tensor(PARAM.Q_PTR, qPinned || rel(q), plan.qStrides.batch, plan.qStrides.head, plan.qStrides.seq);
-    tensor(PARAM.K_PTR, storage.keyPtr, kvHeads * capacity * ks, capacity * ks, ks);
-    tensor(PARAM.V_PTR, storage.valuePtr, kvHeads * capacity * vs, capacity * vs, vs);
-    tensor(PARAM.OUT_PTR, outPinned || rel(out), plan.outStrides.batch, plan.outStrides.head, plan.outStrides.seq);
-    f32[PARAM.SCALE] = plan.scale;
-    f32[PARAM.SOFTCAP] = plan.softcap;
-    i32[PARAM.CAUSAL] = plan.causal ? 1 : 0;
-    i32[PARAM.CAUSAL_OFFSETS_PTR] = rel(causalOffsets);
-    i32[PARAM.KEY_LENGTHS_PTR] = rel(keyLengths);
-    i32[PARAM.BIAS_PTR] = rel(bias);
-    i32[PARAM.BIAS_BATCH_STRIDE] = plan.biasStrides.batch;
-    i32[PARAM.BIAS_HEAD_STRIDE] = plan.biasStrides.head;
-    i32[PARAM.BIAS_QUERY_STRIDE] = plan.biasStrides.query;
-    i32[PARAM.WEIGHTS_PTR] = rel(weights);
-    i32[PARAM.WEIGHTS_STAGE] = WEIGHTS_STAGE_CODE.probs;
-    i32[PARAM.SCRATCH_PTR] = scratch;
-    i32[PARAM.SCRATCH_BYTES] = scratchBytes;
+    writeParamBlock(new Int32Array(heap.memory.buffer), new Float32Array(heap.memory.buffer), at, {
+      ...plan,
+      ...cacheTensors(storage, plan.kvHeads),
+      q: { ptr: qPinned || rel(q), strides: plan.qStrides },
+      out: { ptr: outPinned || rel(out), strides: plan.outStrides },
+      causalOffsetsPtr: rel(causalOffsets),
+      keyLengthsPtr: rel(keyLengths),
+      biasPtr: rel(bias),
+      weightsPtr: rel(weights),
+      weightsStage: 'probs',
+      scratchPtr: scratch,
+      scratchBytes,
+    });
   };
 
   // Size the scratch from a parameter block written in the free memory at the top.

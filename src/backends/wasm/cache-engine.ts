@@ -13,9 +13,9 @@
  * `attention`, which reads the float32 cache in place through strides (chunked prefill of
  * many queries is compute-bound, where its 8-query tiles win).
  */
-import { WEIGHTS_STAGE_CODE } from '../../plan.js';
+import { cacheTensors, writeParamBlock } from './params.js';
 import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
-import { KV_DTYPE, PARAM, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
+import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import type { BlockAllocator } from './blocks.js';
 
 const ALIGN = 16;
@@ -215,42 +215,20 @@ export function createWasmCacheEngine(heap: WasmHeap): CacheEngine {
     heap.ensureCapacity(scratch, 'decode');
 
     const writeParams = (scratchBytes: number) => {
-      const i32 = new Int32Array(memory.buffer, params, PARAM_BYTES / 4);
-      const f32 = new Float32Array(memory.buffer, params, PARAM_BYTES / 4);
-      const { kvHeads } = plan;
-      const capacity = storage.capacity;
-      const ks = storage.keyRowStride;
-      const vs = storage.valueRowStride;
-      i32[PARAM.BATCH] = plan.batch;
-      i32[PARAM.Q_HEADS] = plan.qHeads;
-      i32[PARAM.KV_HEADS] = kvHeads;
-      i32[PARAM.SEQ_LEN_Q] = plan.seqLenQ;
-      i32[PARAM.SEQ_LEN_K] = plan.seqLenK;
-      i32[PARAM.HEAD_DIM] = plan.headDim;
-      i32[PARAM.VALUE_DIM] = plan.valueDim;
-      const tensor = (field: number, ptr: number, batch: number, head: number, seq: number) => {
-        i32[field] = ptr;
-        i32[field + 1] = batch;
-        i32[field + 2] = head;
-        i32[field + 3] = seq;
-      };
-      tensor(PARAM.Q_PTR, q, plan.qStrides.batch, plan.qStrides.head, plan.qStrides.seq);
-      tensor(PARAM.K_PTR, storage.keyPtr, kvHeads * capacity * ks, capacity * ks, ks);
-      tensor(PARAM.V_PTR, storage.valuePtr, kvHeads * capacity * vs, capacity * vs, vs);
-      tensor(PARAM.OUT_PTR, out, plan.outStrides.batch, plan.outStrides.head, plan.outStrides.seq);
-      f32[PARAM.SCALE] = plan.scale;
-      f32[PARAM.SOFTCAP] = plan.softcap;
-      i32[PARAM.CAUSAL] = plan.causal ? 1 : 0;
-      i32[PARAM.CAUSAL_OFFSETS_PTR] = causalOffsets;
-      i32[PARAM.KEY_LENGTHS_PTR] = keyLengths;
-      i32[PARAM.BIAS_PTR] = bias;
-      i32[PARAM.BIAS_BATCH_STRIDE] = plan.biasStrides.batch;
-      i32[PARAM.BIAS_HEAD_STRIDE] = plan.biasStrides.head;
-      i32[PARAM.BIAS_QUERY_STRIDE] = plan.biasStrides.query;
-      i32[PARAM.WEIGHTS_PTR] = weights;
-      i32[PARAM.WEIGHTS_STAGE] = WEIGHTS_STAGE_CODE.probs;
-      i32[PARAM.SCRATCH_PTR] = scratch;
-      i32[PARAM.SCRATCH_BYTES] = scratchBytes;
+      const memoryI32 = new Int32Array(memory.buffer);
+      writeParamBlock(memoryI32, new Float32Array(memory.buffer), params, {
+        ...plan,
+        ...cacheTensors(storage, plan.kvHeads),
+        q: { ptr: q, strides: plan.qStrides },
+        out: { ptr: out, strides: plan.outStrides },
+        causalOffsetsPtr: causalOffsets,
+        keyLengthsPtr: keyLengths,
+        biasPtr: bias,
+        weightsPtr: weights,
+        weightsStage: 'probs',
+        scratchPtr: scratch,
+        scratchBytes,
+      });
     };
     writeParams(0);
     const kvDtype = !half ? KV_DTYPE.float32 : plan.kvNonFinite ? KV_DTYPE.float16NonFinite : KV_DTYPE.float16;

@@ -1,12 +1,83 @@
 /**
- * Writes a plan's parameter block (the ABI of src/backends/wasm/abi.ts), shared by the
- * single-thread backend and the thread pool. The block is zero-filled first, so fields
- * appended to the ABI later default to 0 instead of a stale value from an earlier call.
+ * Writes parameter blocks (the ABI of src/backends/wasm/abi.ts): one writer for the
+ * single-thread backend, the thread pool, and plans over KV caches. The block is
+ * zero-filled first, so fields appended to the ABI later default to 0 instead of a stale
+ * value from an earlier call.
  */
-import { WEIGHTS_STAGE_CODE, type AttentionPlan, type HeadStrides } from '../../plan.js';
+import { WEIGHTS_STAGE_CODE, type AttentionPlan, type BiasStrides, type HeadStrides, type WeightsStage } from '../../plan.js';
 import { PARAM, PARAM_BYTES } from './abi.js';
 import type { CallLayout } from './memory-plan.js';
 
+/** A tensor as the kernel sees it: a byte address and element strides. */
+export interface KernelTensor {
+  readonly ptr: number;
+  readonly strides: HeadStrides;
+}
+
+/** Everything a parameter block holds, with pointers already placed in linear memory. */
+export interface ParamBlock {
+  readonly batch: number;
+  readonly qHeads: number;
+  readonly kvHeads: number;
+  readonly seqLenQ: number;
+  readonly seqLenK: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+  readonly q: KernelTensor;
+  readonly k: KernelTensor;
+  readonly v: KernelTensor;
+  readonly out: KernelTensor;
+  readonly scale: number;
+  readonly softcap: number;
+  readonly causal: boolean;
+  readonly causalOffsetsPtr: number;
+  readonly keyLengthsPtr: number;
+  readonly biasPtr: number;
+  readonly biasStrides: BiasStrides;
+  readonly weightsPtr: number;
+  readonly weightsStage: WeightsStage;
+  readonly scratchPtr: number;
+  readonly scratchBytes: number;
+}
+
+/** Writes `block` at byte address `at` through views of the whole memory. */
+export function writeParamBlock(i32: Int32Array, f32: Float32Array, at: number, block: ParamBlock): void {
+  const p = at >> 2;
+  i32.fill(0, p, p + PARAM_BYTES / 4);
+  const set = (field: number, value: number) => (i32[p + field] = value);
+  set(PARAM.BATCH, block.batch);
+  set(PARAM.Q_HEADS, block.qHeads);
+  set(PARAM.KV_HEADS, block.kvHeads);
+  set(PARAM.SEQ_LEN_Q, block.seqLenQ);
+  set(PARAM.SEQ_LEN_K, block.seqLenK);
+  set(PARAM.HEAD_DIM, block.headDim);
+  set(PARAM.VALUE_DIM, block.valueDim);
+  const tensor = (ptrField: number, { ptr, strides }: KernelTensor) => {
+    set(ptrField, ptr);
+    set(ptrField + 1, strides.batch);
+    set(ptrField + 2, strides.head);
+    set(ptrField + 3, strides.seq);
+  };
+  tensor(PARAM.Q_PTR, block.q);
+  tensor(PARAM.K_PTR, block.k);
+  tensor(PARAM.V_PTR, block.v);
+  tensor(PARAM.OUT_PTR, block.out);
+  f32[p + PARAM.SCALE] = block.scale;
+  f32[p + PARAM.SOFTCAP] = block.softcap;
+  set(PARAM.CAUSAL, block.causal ? 1 : 0);
+  set(PARAM.CAUSAL_OFFSETS_PTR, block.causalOffsetsPtr);
+  set(PARAM.KEY_LENGTHS_PTR, block.keyLengthsPtr);
+  set(PARAM.BIAS_PTR, block.biasPtr);
+  set(PARAM.BIAS_BATCH_STRIDE, block.biasStrides.batch);
+  set(PARAM.BIAS_HEAD_STRIDE, block.biasStrides.head);
+  set(PARAM.BIAS_QUERY_STRIDE, block.biasStrides.query);
+  set(PARAM.WEIGHTS_PTR, block.weightsPtr);
+  set(PARAM.WEIGHTS_STAGE, WEIGHTS_STAGE_CODE[block.weightsStage]);
+  set(PARAM.SCRATCH_PTR, block.scratchPtr);
+  set(PARAM.SCRATCH_BYTES, block.scratchBytes);
+}
+
+/** Writes the block of a tensor plan whose regions are placed by `layout`. */
 export function writeParams(
   i32: Int32Array,
   f32: Float32Array,
@@ -16,37 +87,29 @@ export function writeParams(
   scratch: number,
   scratchBytes: number,
 ): void {
-  const p = at >> 2;
-  i32.fill(0, p, p + PARAM_BYTES / 4);
-  const set = (field: number, value: number) => (i32[p + field] = value);
-  set(PARAM.BATCH, plan.batch);
-  set(PARAM.Q_HEADS, plan.qHeads);
-  set(PARAM.KV_HEADS, plan.kvHeads);
-  set(PARAM.SEQ_LEN_Q, plan.seqLenQ);
-  set(PARAM.SEQ_LEN_K, plan.seqLenK);
-  set(PARAM.HEAD_DIM, plan.headDim);
-  set(PARAM.VALUE_DIM, plan.valueDim);
-  const tensor = (ptrField: number, ptr: number, strides: HeadStrides) => {
-    set(ptrField, ptr);
-    set(ptrField + 1, strides.batch);
-    set(ptrField + 2, strides.head);
-    set(ptrField + 3, strides.seq);
+  writeParamBlock(i32, f32, at, {
+    ...plan,
+    q: { ptr: layout.q, strides: plan.qStrides },
+    k: { ptr: layout.k, strides: plan.kStrides },
+    v: { ptr: layout.v, strides: plan.vStrides },
+    out: { ptr: layout.out, strides: plan.outStrides },
+    causalOffsetsPtr: layout.causalOffsets,
+    keyLengthsPtr: layout.keyLengths,
+    biasPtr: layout.bias,
+    weightsPtr: layout.weights,
+    scratchPtr: scratch,
+    scratchBytes,
+  });
+}
+
+/** K and V of a cache: `[batch, kvHeads, capacity, rowStride]` in linear memory. */
+export function cacheTensors(
+  storage: { readonly keyPtr: number; readonly valuePtr: number; readonly capacity: number; readonly keyRowStride: number; readonly valueRowStride: number },
+  kvHeads: number,
+): { k: KernelTensor; v: KernelTensor } {
+  const strides = (row: number): HeadStrides => ({ batch: kvHeads * storage.capacity * row, head: storage.capacity * row, seq: row });
+  return {
+    k: { ptr: storage.keyPtr, strides: strides(storage.keyRowStride) },
+    v: { ptr: storage.valuePtr, strides: strides(storage.valueRowStride) },
   };
-  tensor(PARAM.Q_PTR, layout.q, plan.qStrides);
-  tensor(PARAM.K_PTR, layout.k, plan.kStrides);
-  tensor(PARAM.V_PTR, layout.v, plan.vStrides);
-  tensor(PARAM.OUT_PTR, layout.out, plan.outStrides);
-  f32[p + PARAM.SCALE] = plan.scale;
-  f32[p + PARAM.SOFTCAP] = plan.softcap;
-  set(PARAM.CAUSAL, plan.causal ? 1 : 0);
-  set(PARAM.CAUSAL_OFFSETS_PTR, layout.causalOffsets);
-  set(PARAM.KEY_LENGTHS_PTR, layout.keyLengths);
-  set(PARAM.BIAS_PTR, layout.bias);
-  set(PARAM.BIAS_BATCH_STRIDE, plan.biasStrides.batch);
-  set(PARAM.BIAS_HEAD_STRIDE, plan.biasStrides.head);
-  set(PARAM.BIAS_QUERY_STRIDE, plan.biasStrides.query);
-  set(PARAM.WEIGHTS_PTR, layout.weights);
-  set(PARAM.WEIGHTS_STAGE, WEIGHTS_STAGE_CODE[plan.weightsStage]);
-  set(PARAM.SCRATCH_PTR, scratch);
-  set(PARAM.SCRATCH_BYTES, scratchBytes);
 }
