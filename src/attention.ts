@@ -5,9 +5,9 @@
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from './errors.js';
 import { Float16ArrayCtor, float32ArrayToHalf, halfArrayToFloat32, halfBitsOf, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
-import { maskKindOf, resolveBias } from './mask.js';
+import { resolveMaskOption } from './mask.js';
 import type { AttentionPlan, Backend } from './plan.js';
-import { checkBoolean, checkKnownKeys, checkShape, checkTensor, dtypeOfData, sizeOf } from './tensor-input.js';
+import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
 
@@ -117,24 +117,9 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const keyLengths = checkKeyLengths(opts.keyLengths, batch, seqLenK);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
 
-  let bias: Float32Array | null = null;
-  let biasStrides = { batch: 0, head: 0, query: 0 };
-  if (opts.mask !== undefined && opts.mask !== null) {
-    const mask = opts.mask as unknown;
-    if (typeof mask !== 'object' || !('data' in (mask as object)) || !('shape' in (mask as object))) {
-      throw typeError('options.mask', 'a tensor { data, shape }', mask);
-    }
-    const { data, shape } = mask as { data: unknown; shape: unknown };
-    const kind = maskKindOf('options.mask.data', data);
-    const dims = checkShape('options.mask.shape', shape);
-    const length = (data as Uint8Array).length;
-    if (length !== sizeOf(dims)) {
-      throw rangeError('options.mask.data', `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
-    }
-    const resolved = resolveBias('options.mask', data as Uint8Array, kind, dims, [batch, qHeads, seqLenQ, seqLenK]);
-    bias = resolved.bias;
-    biasStrides = resolved.strides;
-  }
+  const resolvedMask = resolveMaskOption(opts.mask, [batch, qHeads, seqLenQ, seqLenK]);
+  const bias = resolvedMask?.bias ?? null;
+  const biasStrides = resolvedMask?.strides ?? { batch: 0, head: 0, query: 0 };
 
   const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * seqLenK;

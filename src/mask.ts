@@ -7,6 +7,7 @@
  */
 import { formatShape, rangeError, typeError } from './errors.js';
 import { halfDecodeTable } from './float16.js';
+import { checkShape, sizeOf } from './tensor-input.js';
 import type { BiasStrides } from './plan.js';
 
 export interface ResolvedBias {
@@ -74,4 +75,26 @@ export function resolveBias(
     query: maskRows === 1 ? 0 : seqLenK,
   };
   return { bias, strides };
+}
+
+/**
+ * Checks `options.mask` (absent, or a `{ data, shape }` tensor) and resolves it against
+ * `target` = `[batch, qHeads, seqLenQ, seqLenK]`: the one mask check of `attention` and
+ * `decode`. Returns null when there is no mask.
+ * @throws TypeError for a non-tensor or a wrong data kind; RangeError for a length that is
+ *   not the product of the shape, or a shape that does not broadcast.
+ */
+export function resolveMaskOption(mask: unknown, target: readonly [number, number, number, number]): ResolvedBias | null {
+  if (mask === undefined || mask === null) return null;
+  if (typeof mask !== 'object' || !('data' in mask) || !('shape' in mask)) {
+    throw typeError('options.mask', 'a tensor { data, shape }', mask);
+  }
+  const { data, shape } = mask as { data: unknown; shape: unknown };
+  const kind = maskKindOf('options.mask.data', data);
+  const dims = checkShape('options.mask.shape', shape);
+  const length = (data as Uint8Array).length;
+  if (length !== sizeOf(dims)) {
+    throw rangeError('options.mask.data', `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
+  }
+  return resolveBias('options.mask', data as Uint8Array, kind, dims, target);
 }

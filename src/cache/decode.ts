@@ -7,9 +7,8 @@
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { Float16ArrayCtor, float32ArrayToHalf, halfArrayToFloat32, halfBitsOf, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
-import { maskKindOf, resolveBias } from '../mask.js';
-import type { BiasStrides } from '../plan.js';
-import { checkBoolean, checkKnownKeys, checkShape, checkTensor, dtypeOfData, sizeOf } from '../tensor-input.js';
+import { resolveMaskOption } from '../mask.js';
+import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from '../tensor-input.js';
 import type { AttentionResult, Dtype, TensorData } from '../types.js';
 import type { Workspace } from '../workspace.js';
 import type { CacheEngine, CachedPlan, PlanBuffer } from './engine.js';
@@ -122,24 +121,9 @@ export function runDecode(engine: CacheEngine, workspace: Workspace, q: unknown,
   const keyLengths = checkKeyLengths(opts.keyLengths, cache.lengthsView);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
 
-  let bias: Float32Array | null = null;
-  let biasStrides: BiasStrides = { batch: 0, head: 0, query: 0 };
-  if (opts.mask !== undefined && opts.mask !== null) {
-    const mask = opts.mask as unknown;
-    if (typeof mask !== 'object' || !('data' in (mask as object)) || !('shape' in (mask as object))) {
-      throw typeError('options.mask', 'a tensor { data, shape }', mask);
-    }
-    const { data, shape } = mask as { data: unknown; shape: unknown };
-    const maskKind = maskKindOf('options.mask.data', data);
-    const maskDims = checkShape('options.mask.shape', shape);
-    const length = (data as Uint8Array).length;
-    if (length !== sizeOf(maskDims)) {
-      throw rangeError('options.mask.data', `length ${sizeOf(maskDims)} (the product of shape ${formatShape(maskDims)})`, `length ${length}`);
-    }
-    const resolved = resolveBias('options.mask', data as Uint8Array, maskKind, maskDims, [batch, qHeads, seqLenQ, seqLenK]);
-    bias = resolved.bias;
-    biasStrides = resolved.strides;
-  }
+  const resolvedMask = resolveMaskOption(opts.mask, [batch, qHeads, seqLenQ, seqLenK]);
+  const bias = resolvedMask?.bias ?? null;
+  const biasStrides = resolvedMask?.strides ?? { batch: 0, head: 0, query: 0 };
 
   const outShape = shapeFor(kind, batch, qHeads, seqLenQ, valueDim);
   const outLength = batch * qHeads * seqLenQ * valueDim;
