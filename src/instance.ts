@@ -12,7 +12,7 @@ import { checkKnownKeys } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CreateAttentionOptions, Tensor, TensorData } from './types.js';
 import { Workspace } from './workspace.js';
 import type { CacheEngine } from './cache/engine.js';
-import { runDecode } from './cache/decode.js';
+import { prepareDecode, runDecode } from './cache/decode.js';
 import { createJsCacheEngine } from './cache/js-engine.js';
 import { checkTensorShape, KVCacheImpl } from './cache/kv-cache.js';
 import { PinnedTensorImpl } from './cache/pinned.js';
@@ -91,6 +91,28 @@ export interface AttentionInstance {
    */
   decode<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): AttentionResult<D>;
   /**
+   * {@link AttentionInstance.decode}, split over the instance's threads
+   * (`createAttention({ threads })`), on the cache where it lives: the units are the
+   * (sequence, KV head) row blocks of the decode kernel (src/threads/README.md), so a decode
+   * step of a multi-head cache is bit-identical to `decode()`'s. Queued with
+   * `attentionAsync` calls, one at a time in call order; small calls run on the calling
+   * thread alone. On an instance with one thread it is `decode()` wrapped in a promise.
+   *
+   * From the call until the promise settles the cache, and `q`/`out` when they are
+   * {@link PinnedTensor}s, belong to the call (workers read and write them in place): the
+   * cache's `append`, `truncate`, `reset` and `dispose`, and the tensors' `dispose`, throw an
+   * Error. Inputs are read when the queued call starts: leave them unchanged until it settles.
+   * @returns a promise of `decode()`'s result; it rejects with the same TypeError /
+   *   RangeError for bad input, and with an Error if a worker dies during the call or after
+   *   `dispose()`
+   * @example
+   * const attn = await createAttention({ threads: 'auto' });
+   * const cache = attn.createKVCache({ batch: 1, kvHeads: 32, headDim: 128, maxSeqLen: 4096 });
+   * cache.append(kPrompt, vPrompt);
+   * const { output } = await attn.decodeAsync(qStep, cache, { causal: true });
+   */
+  decodeAsync<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): Promise<AttentionResult<D>>;
+  /**
    * Allocates a float32 tensor in this instance's memory, for zero-copy `decode` input
    * (`q`) and output (`options.out`). Re-read `data` after memory grows (see the view rule
    * of {@link PinnedTensor}).
@@ -124,6 +146,24 @@ class Instance implements AttentionInstance {
 
   decode<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): AttentionResult<D> {
     return runDecode(this.cacheEngine, this.workspace, q, cache, options) as AttentionResult<D>;
+  }
+
+  decodeAsync<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): Promise<AttentionResult<D>> {
+    const threaded = this.threaded;
+    if (!threaded) return new Promise((resolve) => resolve(this.decode(q, cache, options)));
+    // Taken now, not when the queued call starts, so that what may change the cache does not
+    // depend on what else is queued (src/cache/in-flight.ts).
+    const releases = [cache, q, (options as { out?: unknown } | null | undefined)?.out]
+      .filter((held): held is KVCacheImpl | PinnedTensorImpl => held instanceof KVCacheImpl || held instanceof PinnedTensorImpl)
+      .map((held) => held.inFlight.hold());
+    const releaseAll = () => releases.forEach((release) => release());
+    return threaded
+      .enqueue(async () => {
+        const call = prepareDecode(this.cacheEngine, this.asyncWorkspace, q, cache, options);
+        await threaded.runThreadedCached(call.plan);
+        return call.finish() as AttentionResult<D>;
+      })
+      .finally(releaseAll);
   }
 
   createTensor(shape: readonly number[]): PinnedTensor {

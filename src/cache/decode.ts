@@ -90,10 +90,26 @@ function resolveQuery(shape: readonly number[], options: DecodeOptions, cache: K
 }
 
 /**
- * Runs attention of `q` over `cache` on `engine`. See `decode` in src/index.ts for the
+ * Runs attention of `q` over `cache` on `engine`. See `decode` in src/instance.ts for the
  * documented contract.
  */
 export function runDecode(engine: CacheEngine, workspace: Workspace, q: unknown, cache: unknown, options: unknown): AttentionResult {
+  const call = prepareDecode(engine, workspace, q, cache, options);
+  engine.run(call.plan);
+  return call.finish();
+}
+
+/** A validated decode call: its plan, and how to turn the plan's outputs into the result once it ran. */
+export interface PreparedDecode {
+  readonly plan: CachedPlan;
+  finish(): AttentionResult;
+}
+
+/**
+ * Validates a decode call and reduces it to a plan, without running it (`decodeAsync` runs
+ * it split over threads, src/threads/decode.ts). `finish` reads `plan.out`/`plan.weights`.
+ */
+export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unknown, cache: unknown, options: unknown): PreparedDecode {
   if (!(cache instanceof KVCacheImpl) || cache.engine !== engine) {
     throw typeError('cache', 'a KVCache created by this instance (createKVCache)', cache);
   }
@@ -183,8 +199,12 @@ export function runDecode(engine: CacheEngine, workspace: Workspace, q: unknown,
     bias, biasStrides,
     weights,
   };
-  engine.run(plan);
+  return { plan, finish: () => finishDecode(plan, q, half, outShape, pinnedOut, hostOut) };
+}
 
+/** Turns a decode plan's outputs into the result: q's dtype, `out` when given, weights' shape. */
+function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: number[], pinnedOut: PinnedTensorImpl | null, hostOut: TensorData | undefined): AttentionResult {
+  const { out: outBuffer, weights, batch, qHeads, seqLenQ, seqLenK } = plan;
   let outData: TensorData;
   if (pinnedOut) {
     if ('host' in outBuffer) pinnedOut.data.set(outBuffer.host); // a PinnedTensor of another instance

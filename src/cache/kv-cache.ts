@@ -8,6 +8,7 @@ import { checkKnownKeys, checkShape, checkTensor, type CheckedTensor } from '../
 import type { Dtype, Layout, Tensor } from '../types.js';
 import { readElements, writeElements } from './convert.js';
 import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
+import { InFlight } from './in-flight.js';
 import type { AppendOptions, KVCache, KVCacheOptions } from './types.js';
 
 /** Largest rows × heads × dim a cache may hold per K or V (the wasm32 address space, 4 GiB of f32). */
@@ -84,6 +85,8 @@ export class KVCacheImpl implements KVCache {
   private readonly seqLengths: Int32Array;
   /** Some stored half is Inf or NaN (float16 storage only): the kernel must convert exactly. Cleared by reset(). */
   nonFinite = false;
+  /** `decodeAsync` calls using this cache (src/cache/in-flight.ts). */
+  readonly inFlight = new InFlight();
 
   constructor(readonly engine: CacheEngine, options: unknown) {
     const o = checkCacheOptions(options);
@@ -133,6 +136,7 @@ export class KVCacheImpl implements KVCache {
 
   append(k: Tensor, v: Tensor, options?: AppendOptions): void {
     const storage = this.live('cache');
+    this.inFlight.checkIdle('cache.append', 'cache');
     if (options === undefined || options === null) options = {};
     if (typeof options !== 'object') throw typeError('options', 'an object', options);
     checkKnownKeys('options', options, ['layout', 'lengths']);
@@ -217,18 +221,22 @@ export class KVCacheImpl implements KVCache {
 
   reset(): void {
     this.live('cache');
+    this.inFlight.checkIdle('cache.reset', 'cache');
     this.seqLengths.fill(0);
     this.nonFinite = false;
   }
 
   truncate(length: number): void {
     this.live('cache');
+    this.inFlight.checkIdle('cache.truncate', 'cache');
     const rows = checkInteger('length', length, 0, this.maxSeqLen);
     for (let b = 0; b < this.batch; b++) this.seqLengths[b] = Math.min(this.seqLengths[b]!, rows);
   }
 
   dispose(): void {
-    this.storage?.free();
+    if (!this.storage) return;
+    this.inFlight.checkIdle('cache.dispose', 'cache');
+    this.storage.free();
     this.storage = null;
   }
 

@@ -3,10 +3,14 @@
  * WASM backends), so `decode` reads q from it and writes out into it with no copy. See the
  * view rule in src/cache/types.ts.
  */
+import { InFlight } from './in-flight.js';
 import type { TensorStorage } from './engine.js';
 import type { PinnedTensor } from './types.js';
 
 export class PinnedTensorImpl implements PinnedTensor {
+  /** `decodeAsync` calls reading or writing this tensor (src/cache/in-flight.ts). */
+  readonly inFlight = new InFlight();
+
   constructor(
     private storage: TensorStorage | null,
     readonly shape: readonly number[],
@@ -29,7 +33,9 @@ export class PinnedTensorImpl implements PinnedTensor {
   }
 
   dispose(): void {
-    this.storage?.free();
+    if (!this.storage) return;
+    this.inFlight.checkIdle('tensor.dispose', 'tensor');
+    this.storage.free();
     this.storage = null;
   }
 }

@@ -66,7 +66,9 @@ export interface KVCache {
    *   Float32Array, or float16 bits (Uint16Array/Float16Array)
    * @param v new values, same layout and kind, dim `valueDim`
    * @throws RangeError when a sequence would exceed `maxSeqLen` (the cache is left intact),
-   *   or on a shape that does not match the cache; TypeError for a wrong kind.
+   *   or on a shape that does not match the cache; TypeError for a wrong kind; Error while a
+   *   `decodeAsync` call using the cache has not settled (so do `reset`, `truncate` and
+   *   `dispose`).
    */
   append(k: Tensor, v: Tensor, options?: AppendOptions): void;
   /** Empties every sequence (length 0), keeping the memory. */
@@ -127,6 +129,9 @@ export interface PinnedTensor extends Tensor<Float32Array> {
   readonly shape: readonly number[];
   /** True after `dispose()`. */
   readonly disposed: boolean;
-  /** Releases the block for reuse; `data` throws after. */
+  /**
+   * Releases the block for reuse; `data` throws after.
+   * @throws Error while a `decodeAsync` call using the tensor (as `q` or `out`) has not settled
+   */
   dispose(): void;
 }
