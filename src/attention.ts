@@ -83,9 +83,12 @@ export function runAttention(backend: Backend, workspace: Workspace, q: unknown,
   return call.finish();
 }
 
-/** A validated call: its plan, and how to turn the plan's outputs into the result once it ran. */
-export interface PreparedAttention {
-  readonly plan: AttentionPlan;
+/**
+ * A validated call: its plan (an `AttentionPlan`, or a `CachedPlan` for decode), and how to
+ * turn the plan's outputs into the result once it ran.
+ */
+export interface PreparedCall<Plan> {
+  readonly plan: Plan;
   finish(): AttentionResult;
 }
 
@@ -93,7 +96,7 @@ export interface PreparedAttention {
  * Validates a call and reduces it to a plan, without running it (the threaded backend runs
  * it asynchronously, src/threads/). `finish` reads `plan.out`/`plan.weights`.
  */
-export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): PreparedAttention {
+export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): PreparedCall<AttentionPlan> {
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
   checkKnownKeys('options', options as object, OPTION_KEYS);

@@ -4,6 +4,7 @@
  * `attention(q, K[:, :, :length], V[:, :, :length], { ...options, keyLengths })` with
  * `keyLengths` defaulting to the cache's per-sequence lengths.
  */
+import type { PreparedCall } from '../attention.js';
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { Float16ArrayCtor, float32ArrayToHalf, halfArrayToFloat32, halfBitsOf, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
@@ -99,17 +100,11 @@ export function runDecode(engine: CacheEngine, workspace: Workspace, q: unknown,
   return call.finish();
 }
 
-/** A validated decode call: its plan, and how to turn the plan's outputs into the result once it ran. */
-export interface PreparedDecode {
-  readonly plan: CachedPlan;
-  finish(): AttentionResult;
-}
-
 /**
  * Validates a decode call and reduces it to a plan, without running it (`decodeAsync` runs
  * it split over threads, src/threads/decode.ts). `finish` reads `plan.out`/`plan.weights`.
  */
-export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unknown, cache: unknown, options: unknown): PreparedDecode {
+export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unknown, cache: unknown, options: unknown): PreparedCall<CachedPlan> {
   if (!(cache instanceof KVCacheImpl) || cache.engine !== engine) {
     throw typeError('cache', 'a KVCache created by this instance (createKVCache)', cache);
   }
