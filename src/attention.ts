@@ -6,7 +6,8 @@ import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '.
 import { Float16ArrayCtor, float32ArrayToHalf, halfArrayToFloat32, halfBitsOf, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
 import { resolveMaskOption } from './mask.js';
-import type { AttentionPlan, Backend } from './plan.js';
+import type { AttentionPlan, Backend, PinnedBuffers } from './plan.js';
+import { PinnedTensorImpl } from './cache/pinned.js';
 import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
@@ -55,6 +56,11 @@ function checkDtype(value: unknown): Dtype | undefined {
 
 function checkOut(value: unknown, dtype: Dtype, length: number, shape: readonly number[]): TensorData | undefined {
   if (value === undefined) return undefined;
+  if (value instanceof PinnedTensorImpl) {
+    if (value.disposed) throw new TypeError('options.out: expected a live PinnedTensor, got a disposed PinnedTensor');
+    if (dtype !== 'float32') throw typeError('options.out', 'a Uint16Array or Float16Array (float16 output; a PinnedTensor is float32)', value);
+    value = value.data;
+  }
   const kind = dtypeOfData(value);
   if (kind !== dtype) {
     throw typeError('options.out', dtype === 'float32' ? 'a Float32Array' : 'a Uint16Array or Float16Array (float16)', value);
@@ -72,6 +78,13 @@ function toHalf(values: Float32Array, out: TensorData | undefined, likeFloat16Ar
   }
   const bits = float32ArrayToHalf(values);
   return likeFloat16Array && Float16ArrayCtor ? (new Float16ArrayCtor(bits.buffer) as unknown as Uint16Array) : bits;
+}
+
+/** The storages of the call's tensors given as PinnedTensors, or undefined when none is. */
+function pinnedBuffers(q: unknown, k: unknown, v: unknown, out: PinnedTensorImpl | null): PinnedBuffers | undefined {
+  const storage = (tensor: unknown) => (tensor instanceof PinnedTensorImpl ? (tensor.block ?? undefined) : undefined);
+  const pinned = { q: storage(q), k: storage(k), v: storage(v), out: storage(out) };
+  return pinned.q || pinned.k || pinned.v || pinned.out ? pinned : undefined;
 }
 
 /**
@@ -102,6 +115,9 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   checkKnownKeys('options', options as object, OPTION_KEYS);
   const opts = options as AttentionOptions;
 
+  for (const [name, tensor] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (tensor instanceof PinnedTensorImpl && tensor.disposed) throw new TypeError(`${name}: expected a live PinnedTensor, got a disposed PinnedTensor`);
+  }
   const requestedDtype = checkDtype(opts.dtype);
   const query = checkTensor('q', q, requestedDtype);
   const key = checkTensor('k', k, query.dtype);
@@ -140,6 +156,11 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     );
   }
   const out = checkOut(opts.out, dtype, outLength, layout.outShape);
+  const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
+  if (pinnedOut && (pinnedOut === q || pinnedOut === k || pinnedOut === v)) {
+    throw typeError('options.out', 'a tensor other than q, k and v (the kernel reads them while it writes out)', pinnedOut);
+  }
+  const pinned = pinnedBuffers(q, k, v, pinnedOut);
 
   const half = dtype === 'float16';
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
@@ -169,11 +190,14 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     biasStrides,
     weights: returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null,
     weightsStage: 'probs',
+    pinned,
   };
 
   const finish = (): AttentionResult => {
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
-    const output = { data: half ? toHalf(plan.out, out, likeFloat16Array) : plan.out, shape: layout.outShape };
+    // A pinned output's view is taken again: the call may have grown memory.
+    const data = pinnedOut ? pinnedOut.data : half ? toHalf(plan.out, out, likeFloat16Array) : plan.out;
+    const output = { data, shape: layout.outShape };
     if (!plan.weights) return { output };
     const weights = { data: half ? toHalf(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
     return { output, weights };

@@ -29,9 +29,10 @@ export type { AppendOptions, DecodeOptions, KVCache, KVCacheOptions, PinnedTenso
  *
  * A query row with no key left to attend to (fully masked) yields zeros, never NaN.
  *
- * @param q Queries: Float32Array, or float16 bits (Uint16Array/Float16Array).
- * @param k Keys, same dtype as q.
- * @param v Values, same dtype as q.
+ * @param q Queries: Float32Array, or float16 bits (Uint16Array/Float16Array), or a
+ *   PinnedTensor (`AttentionInstance.createTensor`: read in place by its instance, no copy).
+ * @param k Keys, same dtype as q (or a PinnedTensor).
+ * @param v Values, same dtype as q (or a PinnedTensor).
  * @param options `layout`, `numHeads`, `kvHeads`, `dtype`, `scale` (default 1/√D),
  *   `causal` (`true` = bottom-right aligned, or `'top-left'`), `mask` (boolean Uint8Array
  *   1 = attend, or additive Float32Array; broadcast to `[B, Hq, Lq, Lk]`), `keyLengths`,

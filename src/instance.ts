@@ -39,8 +39,9 @@ export interface AttentionInstance {
    * included (it computes its share before the promise is returned), and the result is
    * bit-identical to `attention()`'s. Calls are queued and run one at a time, in call order;
    * small calls run on the calling thread alone. Inputs are read when the call starts (after
-   * earlier queued calls): leave them unchanged until the promise settles. On an instance
-   * with one thread it is `attention()` wrapped in a promise.
+   * earlier queued calls): leave them unchanged until the promise settles; PinnedTensors
+   * among q, k, v, `out` cannot be disposed until then (their `dispose` throws an Error). On
+   * an instance with one thread it is `attention()` wrapped in a promise.
    * @returns a promise of `attention()`'s result; it rejects with the same TypeError /
    *   RangeError for bad input, and with an Error if a worker dies during the call (the
    *   pool replaces the worker; the next call runs normally) or after `dispose()`
@@ -113,9 +114,10 @@ export interface AttentionInstance {
    */
   decodeAsync<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): Promise<AttentionResult<D>>;
   /**
-   * Allocates a float32 tensor in this instance's memory, for zero-copy `decode` input
-   * (`q`) and output (`options.out`). Re-read `data` after memory grows (see the view rule
-   * of {@link PinnedTensor}).
+   * Allocates a float32 tensor in this instance's memory, for zero-copy input and output:
+   * `q`, `k`, `v` and `options.out` of `attention`/`attentionAsync`, `q` and `options.out`
+   * of `decode`/`decodeAsync`. Re-read `data` after memory grows (see the view rule of
+   * {@link PinnedTensor}). Another instance's PinnedTensor works too, copied like an array.
    * @param shape dimensions (positive integers)
    * @throws TypeError / RangeError for a bad shape
    * @example
@@ -151,19 +153,14 @@ class Instance implements AttentionInstance {
   decodeAsync<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): Promise<AttentionResult<D>> {
     const threaded = this.threaded;
     if (!threaded) return new Promise((resolve) => resolve(this.decode(q, cache, options)));
-    // Taken now, not when the queued call starts, so that what may change the cache does not
-    // depend on what else is queued (src/cache/in-flight.ts).
-    const releases = [cache, q, (options as { out?: unknown } | null | undefined)?.out]
-      .filter((held): held is KVCacheImpl | PinnedTensorImpl => held instanceof KVCacheImpl || held instanceof PinnedTensorImpl)
-      .map((held) => held.inFlight.hold());
-    const releaseAll = () => releases.forEach((release) => release());
+    const release = holdInFlight(cache, q, outOption(options));
     return threaded
       .enqueue(async () => {
         const call = prepareDecode(this.cacheEngine, this.asyncWorkspace, q, cache, options);
         await threaded.runThreadedCached(call.plan);
         return call.finish() as AttentionResult<D>;
       })
-      .finally(releaseAll);
+      .finally(release);
   }
 
   createTensor(shape: readonly number[]): PinnedTensor {
@@ -200,11 +197,14 @@ class Instance implements AttentionInstance {
   attentionAsync<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): Promise<AttentionResult<D>> {
     const threaded = this.threaded;
     if (!threaded) return new Promise((resolve) => resolve(this.attention(q, k, v, options)));
-    return threaded.enqueue(async () => {
-      const call = prepareAttention(this.asyncWorkspace, q, k, v, options);
-      await threaded.runThreaded(call.plan);
-      return call.finish() as AttentionResult<D>;
-    });
+    const release = holdInFlight(q, k, v, outOption(options));
+    return threaded
+      .enqueue(async () => {
+        const call = prepareAttention(this.asyncWorkspace, q, k, v, options);
+        await threaded.runThreaded(call.plan);
+        return call.finish() as AttentionResult<D>;
+      })
+      .finally(release);
   }
 
   dispose(): void {
@@ -215,6 +215,23 @@ class Instance implements AttentionInstance {
   onnxAttention(inputs: readonly (OnnxTensor | null | undefined)[], attrs?: OnnxAttributes, options?: OnnxRunOptions): OnnxOutputs {
     return runOnnxAttention(this.engine, inputs, attrs, options);
   }
+}
+
+/**
+ * Marks the caches and pinned tensors among `things` as used by an async call, from now until
+ * it settles (src/cache/in-flight.ts): taken when the call is made, not when the queued call
+ * starts, so what the caller may do meanwhile does not depend on what else is queued.
+ * @returns the release of them all
+ */
+function holdInFlight(...things: unknown[]): () => void {
+  const releases = things
+    .filter((held): held is KVCacheImpl | PinnedTensorImpl => held instanceof KVCacheImpl || held instanceof PinnedTensorImpl)
+    .map((held) => held.inFlight.hold());
+  return () => releases.forEach((release) => release());
+}
+
+function outOption(options: unknown): unknown {
+  return typeof options === 'object' && options !== null ? (options as { out?: unknown }).out : undefined;
 }
 
 type ThreadsModule = typeof import('./threads/index.js');

@@ -30,6 +30,7 @@
  * (dim) stride is always 1. This one description covers the `bhsd`, `bshd` and packed
  * 3-D layouts without copying or transposing anything.
  */
+import type { TensorStorage } from './cache/engine.js';
 
 /** Element strides of a `[batch, head, seq, dim]` view whose `dim` stride is 1. */
 export interface HeadStrides {
@@ -93,6 +94,21 @@ export interface AttentionPlan {
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]`, written when not null. */
   readonly weights: Float32Array | null;
   readonly weightsStage: WeightsStage;
+
+  /**
+   * Tensors given as PinnedTensors (`createTensor`): their storage. `q`/`k`/`v`/`out` above
+   * are then views of it taken when the plan was made; a backend whose memory holds the
+   * storage reads and writes it in place (no copy), any other re-reads `view()` (memory
+   * growth detaches earlier views).
+   */
+  readonly pinned?: PinnedBuffers;
+}
+
+export interface PinnedBuffers {
+  readonly q?: TensorStorage;
+  readonly k?: TensorStorage;
+  readonly v?: TensorStorage;
+  readonly out?: TensorStorage;
 }
 
 /** Which implementation runs a plan. */

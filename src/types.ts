@@ -2,6 +2,7 @@
  * Public types of wasm-attention. Everything here is re-exported from `src/index.ts`.
  */
 import type { BackendName } from './plan.js';
+import type { PinnedTensor } from './cache/types.js';
 
 export type { BackendName };
 
@@ -72,8 +73,12 @@ export interface AttentionOptions {
   readonly softcap?: number;
   /** Also return the post-softmax probabilities `[batch, qHeads, seqLenQ, seqLenK]`. Default false. */
   readonly returnWeights?: boolean;
-  /** Caller-owned output buffer, of the output's dtype and exact element count; returned as `output.data`. */
-  readonly out?: TensorData;
+  /**
+   * Caller-owned output: a typed array of the output's dtype and exact element count, or a
+   * float32 PinnedTensor (`createTensor`) that the kernel writes in place; returned as
+   * `output.data`.
+   */
+  readonly out?: TensorData | PinnedTensor;
 }
 
 export interface AttentionResult<D extends TensorData = TensorData> {

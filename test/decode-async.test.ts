@@ -126,16 +126,16 @@ describe.each(WASM_BACKENDS)('decodeAsync on %s with 2 threads', (backendName: B
     const row = { data: random(4 * 64, 10), shape: [1, 4, 1, 64] };
 
     const call = attn.decodeAsync(q, cache);
-    expect(() => cache.append(row, row)).toThrow(/cache\.append: expected no decodeAsync call using this cache, got 1 in flight/);
-    expect(() => cache.truncate(10)).toThrow(/cache\.truncate: expected no decodeAsync call/);
-    expect(() => cache.reset()).toThrow(/cache\.reset: expected no decodeAsync call/);
+    expect(() => cache.append(row, row)).toThrow(/cache\.append: expected no attentionAsync or decodeAsync call using this cache, got 1 in flight/);
+    expect(() => cache.truncate(10)).toThrow(/cache\.truncate: expected no attentionAsync or decodeAsync call/);
+    expect(() => cache.reset()).toThrow(/cache\.reset: expected no attentionAsync or decodeAsync call/);
     expect(cache.length).toBe(256);
     expectSameBits((await call).output.data, want, 'output of the guarded call');
     cache.append(row, row); // settled: the cache is the caller's again
     expect(cache.length).toBe(257);
 
     const again = attn.decodeAsync(q, cache, { keyLengths: [256] });
-    expect(() => cache.dispose()).toThrow(/cache\.dispose: expected no decodeAsync call using this cache, got 1 in flight/);
+    expect(() => cache.dispose()).toThrow(/cache\.dispose: expected no attentionAsync or decodeAsync call using this cache, got 1 in flight/);
     expect(cache.disposed).toBe(false);
     expectSameBits((await again).output.data, want, 'output of a call whose cache could not be disposed meanwhile');
     cache.dispose();
@@ -149,8 +149,8 @@ describe.each(WASM_BACKENDS)('decodeAsync on %s with 2 threads', (backendName: B
     const want = attn.decode(q, cache).output.data;
     const out = attn.createTensor([1, 4, 1, 64]);
     const call = attn.decodeAsync(q, cache, { out });
-    expect(() => out.dispose()).toThrow(/tensor\.dispose: expected no decodeAsync call using this tensor, got 1 in flight/);
-    expect(() => q.dispose()).toThrow(/tensor\.dispose: expected no decodeAsync call/);
+    expect(() => out.dispose()).toThrow(/tensor\.dispose: expected no attentionAsync or decodeAsync call using this tensor, got 1 in flight/);
+    expect(() => q.dispose()).toThrow(/tensor\.dispose: expected no attentionAsync or decodeAsync call/);
     await call;
     expectSameBits(out.data, want, 'pinned out');
     out.dispose();

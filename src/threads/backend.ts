@@ -28,7 +28,7 @@ import { rangeError } from '../errors.js';
 import { PARAM_BYTES, type DecodeExports, type KernelExports } from '../backends/wasm/abi.js';
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
-import { layoutCall, type CallLayout } from '../backends/wasm/memory-plan.js';
+import { copyInputs, copyOutputs, layoutCall, type CallLayout } from '../backends/wasm/memory-plan.js';
 import { writeParams } from '../backends/wasm/params.js';
 import type { CacheEngine, CachedPlan } from '../cache/engine.js';
 import { CMD } from './control.js';
@@ -147,7 +147,7 @@ export function createThreadedBackend(
   function marshal(plan: AttentionPlan, threads: number, reserve: boolean): { layout: CallLayout; params: number[]; release(): void } {
     // As in the single-thread backend, the kernel sizes its scratch from a parameter block:
     // write one in the free memory at the top first.
-    const probe = layoutCall(plan, blocks.top);
+    const probe = layoutCall(plan, blocks.top, memory);
     ensureCapacity(probe.params + PARAM_BYTES, 'attention');
     writeParams(i32, f32, plan, probe.params, probe, 0, 0);
     const scratchBytes = kernel.scratchBytes(probe.params);
@@ -163,24 +163,18 @@ export function createThreadedBackend(
     } else {
       ensureCapacity(base + regionBytes, 'attention');
     }
-    const layout = layoutCall(plan, base); // base is 16-byte aligned: the same offsets as probe's
+    const layout = layoutCall(plan, base, memory); // base is 16-byte aligned: the same offsets as probe's
     const params = [layout.params];
     let cursor = align(layout.end);
     for (let t = 1; t < threads; t++, cursor += paramsBytes) params.push(cursor);
     for (let t = 0; t < threads; t++) writeParams(i32, f32, plan, params[t]!, layout, cursor + t * scratchBytes, scratchBytes);
 
-    i32.set(plan.causalOffsets, layout.causalOffsets >> 2);
-    if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >> 2);
-    f32.set(plan.q, layout.q >> 2);
-    f32.set(plan.k, layout.k >> 2);
-    f32.set(plan.v, layout.v >> 2);
-    if (plan.bias) f32.set(plan.bias, layout.bias >> 2);
+    copyInputs(i32, f32, plan, layout);
     return { layout, params, release };
   }
 
   function unmarshal(plan: AttentionPlan, layout: CallLayout): void {
-    plan.out.set(f32.subarray(layout.out >> 2, (layout.out >> 2) + plan.out.length));
-    if (plan.weights) plan.weights.set(f32.subarray(layout.weights >> 2, (layout.weights >> 2) + plan.weights.length));
+    copyOutputs(f32, plan, layout);
   }
 
   function check(status: number, thread: number): void {

@@ -18,7 +18,7 @@ import type { CacheEngine } from '../../cache/engine.js';
 import { PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import { BlockAllocator } from './blocks.js';
 import { createWasmCacheEngine } from './cache-engine.js';
-import { layoutCall } from './memory-plan.js';
+import { copyInputs, copyOutputs, layoutCall } from './memory-plan.js';
 import { writeParams } from './params.js';
 
 const PAGE_BYTES = 65536;
@@ -76,7 +76,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
 
 
   function run(plan: AttentionPlan): void {
-    const layout = layoutCall(plan, blocks.top);
+    const layout = layoutCall(plan, blocks.top, memory);
     // The kernel sizes its scratch from the parameter block alone, which comes first in the
     // call's region: make room for the block only (a no-op after the first call), ask for the
     // scratch size, then grow once for the whole call. Growing for the tensors first and for
@@ -87,18 +87,10 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     ensureCapacity(layout.end + scratchBytes, 'attention');
     writeParams(i32, f32, plan, layout.params, layout, layout.scratch, scratchBytes);
 
-    i32.set(plan.causalOffsets, layout.causalOffsets >> 2);
-    if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >> 2);
-    f32.set(plan.q, layout.q >> 2);
-    f32.set(plan.k, layout.k >> 2);
-    f32.set(plan.v, layout.v >> 2);
-    if (plan.bias) f32.set(plan.bias, layout.bias >> 2);
-
+    copyInputs(i32, f32, plan, layout);
     const status = kernel.attention(layout.params);
     if (status !== 0) throw new Error(`wasm-attention: internal error, kernel returned status ${status}`);
-
-    plan.out.set(f32.subarray(layout.out >> 2, (layout.out >> 2) + plan.out.length));
-    if (plan.weights) plan.weights.set(f32.subarray(layout.weights >> 2, (layout.weights >> 2) + plan.weights.length));
+    copyOutputs(f32, plan, layout);
   }
 
   return {

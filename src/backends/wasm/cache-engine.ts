@@ -160,6 +160,10 @@ class WasmCacheStorage implements CacheStorage {
 
 class WasmTensorStorage implements TensorStorage {
   readonly ptr: number;
+  /** The memory the block is in (a plan's pinned tensor is used in place only there). */
+  get memory(): WebAssembly.Memory {
+    return this.heap.memory;
+  }
   private viewBuffer: ArrayBuffer | null = null;
   private current = new Float32Array(0);
   private freed = false;
@@ -183,6 +187,14 @@ class WasmTensorStorage implements TensorStorage {
     this.freed = true;
     this.heap.blocks.free(this.ptr);
   }
+}
+
+/**
+ * The address of `storage` when it is a live pinned tensor in `memory` (the kernel reads or
+ * writes it in place), else 0 (the backend copies through its `view()`).
+ */
+export function pinnedAddress(storage: TensorStorage | undefined, memory: WebAssembly.Memory): number {
+  return storage instanceof WasmTensorStorage && storage.memory === memory ? storage.ptr : 0;
 }
 
 /** Creates the cache engine of one WASM backend instance. */

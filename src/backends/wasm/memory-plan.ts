@@ -7,8 +7,13 @@
  * The same layout is recomputed per call (a few additions); the memory itself is grown only
  * when a call needs more bytes than any call before it, and is never shrunk or freed, so
  * repeated calls of one shape never grow it again.
+ *
+ * q, k, v and out given as PinnedTensors of this memory take no region: the kernel reads
+ * and writes them where they are (the copies they save were ≈ 11 points of the 13–15%
+ * per-call overhead on H12 N128 D64: bench/overhead-case.ts).
  */
 import { PARAM_BYTES } from './abi.js';
+import { pinnedAddress } from './cache-engine.js';
 import type { AttentionPlan } from '../../plan.js';
 
 const ALIGN = 16;
@@ -27,10 +32,15 @@ export interface CallLayout {
   readonly scratch: number;
   /** First byte after the call's inputs and outputs (scratch starts here). */
   readonly end: number;
+  /** Which of q, k, v, out are pinned in this memory (used in place, not copied). */
+  readonly inPlace: { readonly q: boolean; readonly k: boolean; readonly v: boolean; readonly out: boolean };
 }
 
-/** Lays out a plan's regions from `base`; `bias`/`weights` are 0 when the plan has none. */
-export function layoutCall(plan: AttentionPlan, base: number): CallLayout {
+/**
+ * Lays out a plan's regions from `base` in `memory`; `bias`/`weights` are 0 when the plan
+ * has none.
+ */
+export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembly.Memory): CallLayout {
   let cursor = align(base);
   const take = (bytes: number) => {
     const at = cursor;
@@ -40,11 +50,40 @@ export function layoutCall(plan: AttentionPlan, base: number): CallLayout {
   const params = take(PARAM_BYTES);
   const causalOffsets = take(plan.batch * 4);
   const keyLengths = plan.keyLengths ? take(plan.batch * 4) : 0;
-  const q = take(plan.q.length * 4);
-  const k = take(plan.k.length * 4);
-  const v = take(plan.v.length * 4);
+  const pinned = plan.pinned ?? {};
+  const region = (name: 'q' | 'k' | 'v' | 'out') => pinnedAddress(pinned[name], memory) || take(plan[name].length * 4);
+  const q = region('q');
+  const k = region('k');
+  const v = region('v');
   const bias = plan.bias ? take(plan.bias.length * 4) : 0;
-  const out = take(plan.out.length * 4);
+  const out = region('out');
   const weights = plan.weights ? take(plan.weights.length * 4) : 0;
-  return { params, causalOffsets, keyLengths, q, k, v, bias, out, weights, scratch: cursor, end: cursor };
+  const inPlace = {
+    q: pinnedAddress(pinned.q, memory) !== 0,
+    k: pinnedAddress(pinned.k, memory) !== 0,
+    v: pinnedAddress(pinned.v, memory) !== 0,
+    out: pinnedAddress(pinned.out, memory) !== 0,
+  };
+  return { params, causalOffsets, keyLengths, q, k, v, bias, out, weights, scratch: cursor, end: cursor, inPlace };
+}
+
+/** Copies a laid-out plan's inputs into memory (all but the tensors used in place). */
+export function copyInputs(i32: Int32Array, f32: Float32Array, plan: AttentionPlan, layout: CallLayout): void {
+  i32.set(plan.causalOffsets, layout.causalOffsets >> 2);
+  if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >> 2);
+  // A pinned tensor of another memory is re-read through view(): its memory may have grown
+  // since the plan was made (queued async calls), detaching the plan's view.
+  if (!layout.inPlace.q) f32.set(plan.pinned?.q?.view() ?? plan.q, layout.q >> 2);
+  if (!layout.inPlace.k) f32.set(plan.pinned?.k?.view() ?? plan.k, layout.k >> 2);
+  if (!layout.inPlace.v) f32.set(plan.pinned?.v?.view() ?? plan.v, layout.v >> 2);
+  if (plan.bias) f32.set(plan.bias, layout.bias >> 2);
+}
+
+/** Copies a run plan's outputs out of memory (all but an output written in place). */
+export function copyOutputs(f32: Float32Array, plan: AttentionPlan, layout: CallLayout): void {
+  if (!layout.inPlace.out) {
+    const out = plan.pinned?.out?.view() ?? plan.out;
+    out.set(f32.subarray(layout.out >> 2, (layout.out >> 2) + out.length));
+  }
+  if (plan.weights) plan.weights.set(f32.subarray(layout.weights >> 2, (layout.weights >> 2) + plan.weights.length));
 }
