@@ -349,7 +349,7 @@ function methodNotes(options: Options, flags: string[], report: Report): string[
   ];
   if (report.breakdowns.length > 0) {
     notes.push(
-      'Per-call overhead (bench/overhead-case.ts, one process, timings interleaved): call = attention() on a WASM backend; kernel = the WASM `attention` export alone on the already marshalled plan; boundary = validation, plan, output allocation; marshal = layout, parameter block, copies in and out.',
+      'Per-call overhead (bench/overhead-case.ts, one process, timings interleaved): call = attention() on a WASM backend; kernel = the WASM `attention` export alone on the already marshalled plan; boundary = validation, plan, output allocation; marshal = layout, parameter block, copies in and out; pinned call = the same call on q, k, v, out made by createTensor (read and written in place), pinned overhead = (pinned call − kernel on its plan) / pinned call.',
     );
   }
   if (report.rows.some((r) => r.impl.endsWith(KV_CACHE_SUFFIX))) {

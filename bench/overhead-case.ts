@@ -7,6 +7,8 @@
  *   total     one `attention()` call as the public API runs it: `runAttention` (what
  *             `AttentionInstance.attention` calls) on a WASM backend, a new output per call;
  *   totalWithOut  the same with `options.out` (one caller-owned output for every call);
+ *   totalPinned   the same with q, k, v and `out` as PinnedTensors of the backend (created
+ *             once; the kernel reads and writes them in place: no copy in or out);
  *   backend   `backend.run(plan)` on the plan that call built: lay out, write the parameter
  *             block, copy q/k/v in, run the kernel, copy the output out;
  *   kernel    the WASM `attention` export alone, on the parameter block and tensors the
@@ -15,7 +17,9 @@
  *   outputAlloc = total − totalWithOut (the new output array: allocation, zeroing, page faults);
  *   boundary = total − backend  (validation, plan building, output allocation);
  *   marshal  = backend − kernel (layout, parameter block, copies in and out);
- *   overhead = total − kernel, reported as a percentage of total.
+ *   overhead = total − kernel, reported as a percentage of total;
+ *   overheadPinned = totalPinned − kernelPinned (the kernel on the pinned tensors' plan),
+ *             as a percentage of totalPinned: what a caller keeping tensors in WASM memory pays.
  *
  * Reaching the kernel's exports needs no hook in src/: `createWasmBackend` instantiates
  * with `new WebAssembly.Instance(module, {})`, so this file swaps that constructor for
@@ -33,7 +37,8 @@
  * Best of fresh processes is the caller's job.
  */
 import { runAttention } from '../src/attention.js';
-import { createWasmBackend } from '../src/backends/wasm/backend.js';
+import { PinnedTensorImpl } from '../src/cache/pinned.js';
+import { createWasmBackend, type WasmBackend } from '../src/backends/wasm/backend.js';
 import { relaxedBase64, simdBase64 } from '../src/gen/kernels.js';
 import type { AttentionPlan, Backend } from '../src/plan.js';
 import { Workspace } from '../src/workspace.js';
@@ -58,6 +63,10 @@ export interface OverheadResult {
   readonly total: Part;
   /** The same call with `options.out` (a caller-owned output, allocated once). */
   readonly totalWithOut: Part;
+  /** The same call with q, k, v, out as PinnedTensors of the backend (no copies). */
+  readonly totalPinned: Part;
+  /** The kernel alone on the pinned call's parameter block. */
+  readonly kernelPinned: Part;
   readonly backendRun: Part;
   readonly kernel: Part;
   /** total − totalWithOut, ms: the new output array of each call (allocation, zeroing, page faults). */
@@ -70,6 +79,8 @@ export interface OverheadResult {
   readonly overheadMs: number;
   /** 100 · overheadMs / total. */
   readonly overheadPct: number;
+  /** 100 · (totalPinned − kernelPinned) / totalPinned. */
+  readonly overheadPinnedPct: number;
   /** The same percentage from CPU times: 100 · (total.cpuMs − kernel.cpuMs) / total.cpuMs. */
   readonly overheadCpuPct: number;
   /** Nominal FLOPs / total and / kernel (4·B·H·Lq·Lk·D), GFLOP/s. */
@@ -83,7 +94,7 @@ interface KernelCapture {
 }
 
 /** A WASM backend plus its kernel's `attention` export, reached as described in the header. */
-export function createInstrumentedBackend(name: WasmBackendName, module?: WebAssembly.Module): { backend: Backend; capture: KernelCapture } {
+export function createInstrumentedBackend(name: WasmBackendName, module?: WebAssembly.Module): { backend: WasmBackend; capture: KernelCapture } {
   module ??= new WebAssembly.Module(Buffer.from(name === 'wasm-relaxed-simd' ? relaxedBase64 : simdBase64, 'base64'));
   const RealInstance = WebAssembly.Instance;
   let capture: KernelCapture | undefined;
@@ -96,7 +107,7 @@ export function createInstrumentedBackend(name: WasmBackendName, module?: WebAss
     const exports = { ...instance.exports, attention: (params: number) => ((cap.params = params), real.attention(params)) };
     return { exports } as WebAssembly.Instance;
   } as unknown as typeof WebAssembly.Instance;
-  let backend: Backend;
+  let backend: WasmBackend;
   (WebAssembly as { Instance: typeof WebAssembly.Instance }).Instance = Intercept;
   try {
     backend = createWasmBackend(module);
@@ -108,16 +119,21 @@ export function createInstrumentedBackend(name: WasmBackendName, module?: WebAss
   return { backend, capture };
 }
 
-type Key = 'total' | 'totalWithOut' | 'backendRun' | 'kernel';
-const KEYS: readonly Key[] = ['total', 'totalWithOut', 'backendRun', 'kernel'];
+type Key = 'total' | 'totalWithOut' | 'totalPinned' | 'backendRun' | 'kernel' | 'kernelPinned';
+/**
+ * Turn order. Every call lays out at the same address, so a kernel-only call runs whatever
+ * parameter block the call before it wrote: `kernel` must follow `backendRun`, and
+ * `kernelPinned` must follow `totalPinned`.
+ */
+const KEYS: readonly Key[] = ['total', 'totalWithOut', 'backendRun', 'kernel', 'totalPinned', 'kernelPinned'];
 
 /**
  * One run: the calls take turns until at least `minMs` have passed; returns wall and CPU
  * ms per call of each.
  */
 function timeRun(calls: Record<Key, () => void>, minMs: number): Record<Key, { wall: number; cpu: number }> {
-  const wall = { total: 0, totalWithOut: 0, backendRun: 0, kernel: 0 };
-  const cpu = { total: 0, totalWithOut: 0, backendRun: 0, kernel: 0 };
+  const wall = Object.fromEntries(KEYS.map((key) => [key, 0])) as Record<Key, number>;
+  const cpu = Object.fromEntries(KEYS.map((key) => [key, 0])) as Record<Key, number>;
   let count = 0;
   const start = performance.now();
   do {
@@ -132,7 +148,7 @@ function timeRun(calls: Record<Key, () => void>, minMs: number): Record<Key, { w
     count++;
   } while (performance.now() - start < minMs);
   const per = (key: Key) => ({ wall: wall[key] / count, cpu: cpu[key] / count });
-  return { total: per('total'), totalWithOut: per('totalWithOut'), backendRun: per('backendRun'), kernel: per('kernel') };
+  return Object.fromEntries(KEYS.map((key) => [key, per(key)])) as Record<Key, { wall: number; cpu: number }>;
 }
 
 function median(values: number[]): number {
@@ -174,9 +190,21 @@ export async function measureCallOverhead(
   const k = { data: inputs.k, shape: [B, H, seqLenK, D] };
   const v = { data: inputs.v, shape: [B, H, seqLenK, D] };
   const workspace = new Workspace();
+  // Pinned: tensors in the backend's memory, as `createTensor` makes them; allocated before
+  // any call is recorded, since they are laid out where calls' regions start (blocks.top).
+  const engine = backend.cacheEngine();
+  const pin = (data: Float32Array, shape: number[]) => {
+    const tensor = new PinnedTensorImpl(engine.createTensor(data.length), shape, engine);
+    tensor.data.set(data);
+    return tensor;
+  };
+  const [qPinned, kPinned, vPinned] = [q, k, v].map(({ data, shape }) => pin(data, shape));
+  const outPinned = pin(new Float32Array(B * H * seqLenQ * D), [B, H, seqLenQ, D]);
+  const pinnedOptions = { causal, out: outPinned };
   runAttention(recording, workspace, q, k, v, { causal });
   const planned = plan!;
   const params = capture.params;
+  runAttention(backend, workspace, qPinned!, kPinned!, vPinned!, pinnedOptions);
 
   const total = () => void runAttention(backend, workspace, q, k, v, { causal });
   const out = new Float32Array(planned.out.length);
@@ -185,7 +213,12 @@ export async function measureCallOverhead(
   const kernel = () => void capture.exports.attention(params);
   if (capture.exports.attention(params) !== 0) throw new Error('overhead-case: the kernel returned a nonzero status');
 
-  const calls = { total, totalWithOut, backendRun, kernel };
+  const paramsPinned = capture.params;
+  if (paramsPinned !== params) throw new Error('overhead-case: the pinned call laid out elsewhere; the turn order of KEYS assumes one address');
+  const totalPinned = () => void runAttention(backend, workspace, qPinned!, kPinned!, vPinned!, pinnedOptions);
+  const kernelPinned = () => void capture.exports.attention(paramsPinned);
+
+  const calls = { total, totalWithOut, totalPinned, backendRun, kernel, kernelPinned };
   timeRun(calls, timing.minMs); // warm-up
   const runs: Record<Key, { wall: number; cpu: number }>[] = [];
   for (let r = 0; r < timing.runs; r++) runs.push(timeRun(calls, timing.minMs));
@@ -198,12 +231,17 @@ export async function measureCallOverhead(
   const tOut = part('totalWithOut');
   const b = part('backendRun');
   const kn = part('kernel');
+  const tPinned = part('totalPinned');
+  const knPinned = part('kernelPinned');
   const flops = flopsOf(shape);
   return {
     backend: name,
     shape: shapeLabel(shape),
     total: t,
     totalWithOut: tOut,
+    totalPinned: tPinned,
+    kernelPinned: knPinned,
+    overheadPinnedPct: (100 * (tPinned.medianMs - knPinned.medianMs)) / tPinned.medianMs,
     backendRun: b,
     kernel: kn,
     outputAllocMs: t.medianMs - tOut.medianMs,

@@ -109,11 +109,17 @@ export function formatTable(report: Report): string {
       ms(b.marshalMs),
       ms(b.kernelMs),
       `${((1 - b.kernelMs / b.callMs) * 100).toFixed(1)}%`,
+      ms(b.pinnedCallMs),
+      `${((1 - b.pinnedKernelMs / b.pinnedCallMs) * 100).toFixed(1)}%`,
     ]);
     parts.push(
       '',
-      'Per-call overhead (ms; overhead = (call − kernel) / call):',
-      padTable(['backend', 'shape', 'call', 'boundary', 'marshal', 'kernel', 'overhead'], breakdownLines, [false, false, true, true, true, true, true]),
+      'Per-call overhead (ms; overhead = (call − kernel) / call; pinned = q, k, v, out as PinnedTensors, no copies):',
+      padTable(
+        ['backend', 'shape', 'call', 'boundary', 'marshal', 'kernel', 'overhead', 'pinned call', 'pinned overhead'],
+        breakdownLines,
+        [false, false, true, true, true, true, true, true, true],
+      ),
     );
   }
   parts.push('', ...report.notes.map((note) => `* ${note}`));

@@ -49,6 +49,9 @@ export interface Breakdown {
   readonly marshalMs: number;
   /** The WASM `attention` export alone. */
   readonly kernelMs: number;
+  /** The call with q, k, v, out as PinnedTensors (no copies), and the kernel alone on its plan. */
+  readonly pinnedCallMs: number;
+  readonly pinnedKernelMs: number;
 }
 
 /** The decode step of a one-query shape: every head has its own K/V (MHA), float32. */
@@ -180,7 +183,10 @@ async function measure(job: Job): Promise<WorkerResult> {
   let breakdown: Breakdown | undefined;
   if (job.breakdown) {
     const r = await measureCallOverhead(job.impl as WasmBackendName, job.shape, job);
-    breakdown = { callMs: r.total.medianMs, boundaryMs: r.boundaryMs, marshalMs: r.marshalMs, kernelMs: r.kernel.medianMs };
+    breakdown = {
+      callMs: r.total.medianMs, boundaryMs: r.boundaryMs, marshalMs: r.marshalMs, kernelMs: r.kernel.medianMs,
+      pinnedCallMs: r.totalPinned.medianMs, pinnedKernelMs: r.kernelPinned.medianMs,
+    };
   }
   const { batch, heads, seqLenQ, seqLenK, headDim } = job.shape;
   const bytesRead = seqLenQ === 1 ? 2 * batch * heads * seqLenK * headDim * 4 : undefined;
