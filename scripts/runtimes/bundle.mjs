@@ -1,8 +1,8 @@
-// Bundles a conformance entry of test/runtimes/entries/ for one runtime (and the browser
-// page of test/threads-browser/), the way that runtime's users get the package: `wasm-attention` is resolved from the packed-and-installed
-// copy in the matrix's project folder, with the runtime's `exports` conditions (as wrangler,
-// Vercel or a browser bundler would), or left a bare import for runtimes that resolve
-// packages themselves (Node, Deno, Bun).
+// Bundles a conformance entry of test/runtimes/entries/ for one runtime (and the threads page
+// of test/threads-browser/ for Chromium), the way that runtime's users get the package:
+// `wasm-attention` is resolved from the packed-and-installed copy in the matrix's project
+// folder, with the runtime's `exports` conditions (as wrangler, Vercel or a browser bundler
+// would), or left a bare import for runtimes that resolve packages themselves (Node, Deno, Bun).
 import { build } from 'esbuild';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
