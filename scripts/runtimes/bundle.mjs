@@ -1,8 +1,8 @@
-// Bundles a conformance entry of test/runtimes/entries/ for one runtime, the way that
-// runtime's users get the package: `wasm-attention` is resolved from the packed-and-installed
-// copy in the matrix's project folder, with the runtime's `exports` conditions (as wrangler,
-// Vercel or a browser bundler would), or left a bare import for runtimes that resolve
-// packages themselves (Node, Deno, Bun).
+// Bundles a conformance entry of test/runtimes/entries/ for one runtime (and the threads page
+// of test/threads-browser/ for Chromium), the way that runtime's users get the package:
+// `wasm-attention` is resolved from the packed-and-installed copy in the matrix's project
+// folder, with the runtime's `exports` conditions (as wrangler, Vercel or a browser bundler
+// would), or left a bare import for runtimes that resolve packages themselves (Node, Deno, Bun).
 import { build } from 'esbuild';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -87,5 +87,33 @@ export async function bundleConformance(target, { project, outfile }) {
     target: 'es2022',
     logLevel: 'warning',
     plugins: [onnxVectors, packageUnderTest(project, t.conditions !== null)],
+  });
+}
+
+/**
+ * Bundles a browser test page for Chromium: `entry` exports `main(lib)`, and gets the package
+ * as the `browser` condition resolves it in `project` (the packed install), or src/index.ts
+ * when `project` is null (a quick run from source, without packing).
+ * @param {string} entry absolute path of the page's module
+ * @param {{ project: string | null, outfile: string }} where
+ */
+export async function bundleBrowserPage(entry, { project, outfile }) {
+  const library = project ? 'wasm-attention' : join(root, 'src', 'index.ts');
+  await build({
+    stdin: {
+      contents: `import * as lib from ${JSON.stringify(library)};\nimport { main } from ${JSON.stringify(entry)};\nmain(lib);\n`,
+      resolveDir: root,
+      sourcefile: `${basename(entry)}-glue.js`,
+      loader: 'js',
+    },
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    mainFields: ['module', 'main'],
+    conditions: ['browser'],
+    target: 'es2022',
+    logLevel: 'warning',
+    plugins: project ? [packageUnderTest(project, true)] : [],
   });
 }

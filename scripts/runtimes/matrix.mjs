@@ -4,8 +4,9 @@
 // 2. `npm pack`s the package and installs the tarball into a fresh folder (line `pack`);
 // 3. runs the shared conformance cases (test/runtimes/conformance.ts) in every runtime of
 //    scripts/runtimes/runtimes.mjs, importing the package by name from that folder;
-// 4. checks the start-up time in Node (line `startup`) and runs the demo page test in
-//    Chromium (line `demo`);
+// 4. checks the start-up time in Node (line `startup`), runs the demo page test in
+//    Chromium (line `demo`) and the threads page (test/threads-browser/run.mjs, on the
+//    packed package: lines `chromium threads`, with COOP/COEP, and `chromium no-coop`);
 // then prints `N passed, M failed[, K skipped]` and exits 1 on any failure.
 //
 // A runtime that cannot run here is installed by the project's own scripts where it can be
@@ -15,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDist, ensureKernels } from '../build-dist.mjs';
+import { runThreadsBrowserTest, VARIANTS as THREADS_VARIANTS } from '../../test/threads-browser/run.mjs';
 import { runDemoTest } from './demo-test.mjs';
 import { checkConsumers, packAndInstall } from './pack.mjs';
 import { RUNTIMES, root } from './runtimes.mjs';
@@ -120,6 +122,16 @@ try {
       tasks.push(async () => {
         const since = Date.now();
         report('demo', await runDemoTest({ scratch }).catch((error) => ({ status: 'fail', summary: `harness error: ${error.stack ?? error}` })), since);
+      });
+    }
+    if (THREADS_VARIANTS.some(selected)) {
+      tasks.push(async () => {
+        const since = Date.now();
+        const outcome = await runThreadsBrowserTest({ scratch, project }).catch((error) => {
+          const failure = { status: 'fail', summary: `harness error: ${error.stack ?? error}` };
+          return Object.fromEntries(THREADS_VARIANTS.map((variant) => [variant, failure]));
+        });
+        for (const variant of THREADS_VARIANTS.filter(selected)) report(variant, outcome[variant], since);
       });
     }
     // Two cores: two runtimes at a time.
