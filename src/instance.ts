@@ -52,8 +52,10 @@ export interface AttentionInstance {
    */
   attentionAsync<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): Promise<AttentionResult<D>>;
   /**
-   * Ends the instance's workers (a no-op without threads); afterwards `attentionAsync`
-   * rejects, and in Node nothing of the instance keeps the process alive. Idempotent.
+   * Ends the instance's workers; afterwards `attentionAsync` and `decodeAsync` reject, on
+   * every instance, threaded or not (so code behaves the same whether or not threads could
+   * start, e.g. on a page that is not cross-origin isolated), and in Node nothing of the
+   * instance keeps the process alive. The synchronous calls keep working. Idempotent.
    */
   dispose(): void;
   /**
@@ -152,7 +154,7 @@ class Instance implements AttentionInstance {
 
   decodeAsync<D extends TensorData>(q: Tensor<D>, cache: KVCache, options?: DecodeOptions): Promise<AttentionResult<D>> {
     const threaded = this.threaded;
-    if (!threaded) return new Promise((resolve) => resolve(this.decode(q, cache, options)));
+    if (!threaded) return new Promise((resolve) => resolve(this.liveForAsync().decode(q, cache, options)));
     const release = holdInFlight(cache, q, outOption(options));
     return threaded
       .enqueue(async () => {
@@ -196,7 +198,7 @@ class Instance implements AttentionInstance {
 
   attentionAsync<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): Promise<AttentionResult<D>> {
     const threaded = this.threaded;
-    if (!threaded) return new Promise((resolve) => resolve(this.attention(q, k, v, options)));
+    if (!threaded) return new Promise((resolve) => resolve(this.liveForAsync().attention(q, k, v, options)));
     const release = holdInFlight(q, k, v, outOption(options));
     return threaded
       .enqueue(async () => {
@@ -205,6 +207,12 @@ class Instance implements AttentionInstance {
         return call.finish() as AttentionResult<D>;
       })
       .finally(release);
+  }
+
+  /** This instance, or the Error of the pool's (src/threads/pool.ts) once disposed. */
+  private liveForAsync(): this {
+    if (this.disposed) throw new Error('threads: expected a live instance, got a disposed one (dispose() was called)');
+    return this;
   }
 
   dispose(): void {

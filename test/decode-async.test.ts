@@ -193,6 +193,17 @@ describe('decodeAsync without threads', () => {
     cache.dispose();
   });
 
+  it('rejects after dispose() of a one-thread instance too, like a threaded one', async () => {
+    const attn = await createAttention();
+    const cache = filledCache(attn, 1, 2, 16, 40);
+    const q = { data: random(2 * 16, 18), shape: [1, 2, 1, 16] };
+    attn.dispose();
+    await expect(attn.decodeAsync(q, cache)).rejects.toThrow(/got a disposed one \(dispose\(\) was called\)/);
+    const qkv = { data: random(2 * 8 * 16, 19), shape: [1, 2, 8, 16] };
+    await expect(attn.attentionAsync(qkv, qkv, qkv)).rejects.toThrow(/got a disposed one/);
+    expect(attn.decode(q, cache).output.shape).toEqual([1, 2, 1, 16]); // synchronous calls keep working
+  });
+
   it('rejects after dispose() of a threaded instance', async () => {
     const attn = await createAttention({ threads: 2 });
     const cache = filledCache(attn, 1, 2, 16, 40);
