@@ -46,12 +46,17 @@ export function attendBlock(
   // + 1 are allowed for every query, so only the diagonal tiles pay for the select.
   const blockEnd = min(keyEnd, firstQuery + rows + offset);
   const fullEnd = firstQuery + offset + 1;
+  // The tile holds scores in log2 units (score·log2e), so that the softmax takes 2^x, whose
+  // range reduction is exact and cheaper than e^x's (inline/exp.ts): log2e is folded into
+  // the scale, or into the cap's final multiply with soft-capping, and into the bias.
+  const log2e: f32 = 1.4426950408889634;
+  const tileScale = softcap > 0 ? scale : scale * log2e;
   for (let j0 = 0; j0 < blockEnd; j0 += BLOCK_KEYS) {
     const keys = min(BLOCK_KEYS, blockEnd - j0);
-    scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, scale);
-    if (softcap > 0) softcapTile(s, keys, softcap);
+    scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, tileScale);
+    if (softcap > 0) softcapTile(s, keys, softcap, log2e);
     // Bias before the causal select: -Infinity + (+Infinity bias) must end as -Infinity.
-    if (biasRow != 0) biasTile(s, keys, biasRow + (<usize>j0 << 2), biasQueryBytes, rows);
+    if (biasRow != 0) biasTile(s, keys, biasRow + (<usize>j0 << 2), biasQueryBytes, rows, log2e);
     if (j0 + keys > fullEnd) causalTile(s, keys, j0, firstQuery, offset);
     softmaxTile(s, keys, state);
     valueTile(

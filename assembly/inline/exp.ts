@@ -15,6 +15,7 @@ import { madd } from './madd';
 import {
   cst, C_LOG2E, C_EXP_MAGIC, C_NEG_LN2_HI, C_NEG_LN2_LO, C_EXP_C5, C_EXP_C4, C_EXP_C3,
   C_EXP_C2, C_EXP_C1, C_EXP_LO, C_EXP_HI, C_INF,
+  C_EXP2_LO, C_EXP2_C5, C_EXP2_C4, C_EXP2_C3, C_EXP2_C2, C_EXP2_C1,
 } from './consts';
 
 /** e^x for x <= 88.37 (the softmax only ever needs x <= 0). -Infinity → 0, NaN → NaN. */
@@ -46,4 +47,33 @@ import {
   // pmin(a, b) = b < a ? b : a: +Infinity → hi, NaN passes through.
   const e = expNonPositive(f32x4.pmin(x, hi));
   return v128.bitselect(cst(C_INF), e, f32x4.gt(x, hi));
+}
+
+/**
+ * 2^x for x <= 127 (the fused softmax, whose scores are kept in log2 units, only needs
+ * x <= 0). x < -126 (incl. -Infinity) → +0; NaN → NaN.
+ *
+ * The same method as {@link expNonPositive} without its range reduction: r = x − n is exact
+ * (n = round(x) is within 1/2 of x): the x·log2e multiply-add and the two Cody–Waite
+ * multiply-adds become one add and one subtract, 18 vector ops instead of 22 in the mul+add
+ * build (13 instead of 14 with FMA). The polynomial is the one of expNonPositive in r·ln2.
+ * Error for an exact x (f32 emulation of both builds, dense sweep of [-126, 0.9] against
+ * float64 2^x): max relative error 1.90e-7 (mul+add), 1.69e-7 (FMA). The caller pays for
+ * x being in log2 units: the product logit·log2e is one more rounding of the logit.
+ */
+// @ts-ignore: decorator
+@inline export function exp2NonPositive(x: v128): v128 {
+  const lo = cst(C_EXP2_LO);
+  const xc = f32x4.pmax(x, lo); // NaN passes (see expNonPositive)
+  const magic = cst(C_EXP_MAGIC);
+  const t = f32x4.add(xc, magic);
+  const s = i32x4.shl(t, 23);
+  const r = f32x4.sub(xc, f32x4.sub(t, magic));
+  let q = madd(cst(C_EXP2_C5), r, cst(C_EXP2_C4));
+  q = madd(q, r, cst(C_EXP2_C3));
+  q = madd(q, r, cst(C_EXP2_C2));
+  q = madd(q, r, cst(C_EXP2_C1));
+  const e = madd(f32x4.mul(s, r), q, s);
+  // x < lo (incl. -Infinity) → exactly +0: a masked logit must contribute nothing.
+  return v128.andnot(e, f32x4.lt(x, lo));
 }
