@@ -75,8 +75,9 @@ export const CONSTS: usize = memory.data<f32>([
   0.02186949, 0.02186949, 0.02186949, 0.02186949,
   // C_ZERO
   0.0, 0.0, 0.0, 0.0,
-  // C_EXP2_LO: below this, 2^x flushes to 0 (2^-126 = FLT_MIN; the same bound as C_EXP_LO)
-  -126.0, -126.0, -126.0, -126.0,
+  // C_EXP2_LO: the clamp of 2^x: n = -127 there, the biased exponent is 0, so 2^x = +0
+  // exactly (inline/exp.ts); the flush bound 2^-126.5 is about C_EXP_LO's
+  -127.0, -127.0, -127.0, -127.0,
   // C_EXP2_C5..C1: the C_EXP_C* polynomial in r·ln2, i.e. C_EXP_Ck·ln2^k rounded to f32,
   // for 2^r on [-1/2, 1/2]: 0x3AADD78A, 0x3C1E7529, 0x3D635BB8, 0x3E75FCDE, 0x3F317215
   0.0013263088185340166, 0.0013263088185340166, 0.0013263088185340166, 0.0013263088185340166,
