@@ -9,6 +9,7 @@ import { BLOCK_KEYS, BLOCK_QUERIES, qpOffset, tileOffset, otOffset } from '../sc
 import { scoreTile } from '../kernels/f32-qk-4x8';
 import { valueTile } from '../kernels/f32-pv-4x8';
 import { softcapTile, causalTile, biasTile } from '../kernels/f32-mask-tile-8';
+import { cst, C_ZERO } from '../inline/consts';
 import {
   softmaxReset, softmaxTile, STATE_L_A, STATE_ALPHA_A,
 } from '../kernels/f32-softmax-online-8';
@@ -46,12 +47,17 @@ export function attendBlock(
   // + 1 are allowed for every query, so only the diagonal tiles pay for the select.
   const blockEnd = min(keyEnd, firstQuery + rows + offset);
   const fullEnd = firstQuery + offset + 1;
+  // The tile holds scores in log2 units (score·log2e), so that the softmax takes 2^x, whose
+  // range reduction is exact and cheaper than e^x's (inline/exp.ts): log2e is folded into
+  // the scale, or into the cap's final multiply with soft-capping, and into the bias.
+  const log2e: f32 = 1.4426950408889634;
+  const tileScale = softcap > 0 ? scale : scale * log2e;
   for (let j0 = 0; j0 < blockEnd; j0 += BLOCK_KEYS) {
     const keys = min(BLOCK_KEYS, blockEnd - j0);
-    scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, scale);
-    if (softcap > 0) softcapTile(s, keys, softcap);
+    scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, tileScale);
+    if (softcap > 0) softcapTile(s, keys, softcap, log2e);
     // Bias before the causal select: -Infinity + (+Infinity bias) must end as -Infinity.
-    if (biasRow != 0) biasTile(s, keys, biasRow + (<usize>j0 << 2), biasQueryBytes, rows);
+    if (biasRow != 0) biasTile(s, keys, biasRow + (<usize>j0 << 2), biasQueryBytes, rows, log2e);
     if (j0 + keys > fullEnd) causalTile(s, keys, j0, firstQuery, offset);
     softmaxTile(s, keys, state);
     valueTile(
@@ -74,15 +80,51 @@ function packQueries(qp: usize, qRow: usize, qSeqBytes: usize, rows: i32, headDi
   }
 }
 
-/** out[q][c] = ot[c][q] / l[q], and 0 for a row with no allowed key (l = 0), never NaN. */
+/**
+ * out[q][c] = ot[c][q] / l[q], and 0 for a row with no allowed key (l = 0), never NaN.
+ * Vectorized by 4x4 transposes of ot, for the queries of each full half of the block and
+ * the columns up to the last multiple of 4 (the division stays a division: same result as
+ * the scalar one, lane by lane). Measured (H8 N1024 D64, best median of 5 processes, CPU
+ * time): 54.4 → 53.2 ms simd, 43.0 → 42.8 ms relaxed, vs one scalar
+ * division per element.
+ */
 function writeOutput(
   outRow: usize, outSeqBytes: usize, ot: usize, state: usize, rows: i32, valueDim: i32,
 ): void {
+  const vecCols = valueDim & ~3;
+  const vecRows = rows & ~3;
+  for (let q0 = 0; q0 < vecRows; q0 += 4) {
+    const l = v128.load(state + STATE_L_A + (<usize>q0 << 2));
+    const zero = f32x4.eq(l, cst(C_ZERO));
+    const l0 = v128.shuffle<f32>(l, l, 0, 0, 0, 0), z0 = v128.shuffle<f32>(zero, zero, 0, 0, 0, 0);
+    const l1 = v128.shuffle<f32>(l, l, 1, 1, 1, 1), z1 = v128.shuffle<f32>(zero, zero, 1, 1, 1, 1);
+    const l2 = v128.shuffle<f32>(l, l, 2, 2, 2, 2), z2 = v128.shuffle<f32>(zero, zero, 2, 2, 2, 2);
+    const l3 = v128.shuffle<f32>(l, l, 3, 3, 3, 3), z3 = v128.shuffle<f32>(zero, zero, 3, 3, 3, 3);
+    const d0 = outRow + <usize>q0 * outSeqBytes;
+    const d1 = d0 + outSeqBytes;
+    const d2 = d1 + outSeqBytes;
+    const d3 = d2 + outSeqBytes;
+    const src = ot + (<usize>q0 << 2);
+    for (let c = 0; c < vecCols; c += 4) {
+      const p = src + (<usize>c << 5);
+      const a0 = v128.load(p), a1 = v128.load(p, 32), a2 = v128.load(p, 64), a3 = v128.load(p, 96);
+      const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
+      const t2 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+      const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+      const o = <usize>c << 2;
+      v128.store(d0 + o, v128.andnot(f32x4.div(v128.shuffle<f32>(t0, t2, 0, 1, 4, 5), l0), z0));
+      v128.store(d1 + o, v128.andnot(f32x4.div(v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), l1), z1));
+      v128.store(d2 + o, v128.andnot(f32x4.div(v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), l2), z2));
+      v128.store(d3 + o, v128.andnot(f32x4.div(v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), l3), z3));
+    }
+  }
+  // leftovers: the columns past vecCols of the rows above, and every column of the rest
   for (let q = 0; q < rows; q++) {
     const l = load<f32>(state + STATE_L_A + (<usize>q << 2));
     const dst = outRow + <usize>q * outSeqBytes;
     const src = ot + (<usize>q << 2);
-    for (let c = 0; c < valueDim; c++) {
+    for (let c = q < vecRows ? vecCols : 0; c < valueDim; c++) {
       const o = load<f32>(src + (<usize>c << 5));
       store<f32>(dst + (<usize>c << 2), select<f32>(0, o / l, l == 0));
     }

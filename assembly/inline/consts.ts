@@ -28,6 +28,12 @@ export const C_TANH_C5: usize = 288;
 export const C_TANH_C7: usize = 304;
 export const C_TANH_C9: usize = 320;
 export const C_ZERO: usize = 336;
+export const C_EXP2_LO: usize = 352;
+export const C_EXP2_C5: usize = 368;
+export const C_EXP2_C4: usize = 384;
+export const C_EXP2_C3: usize = 400;
+export const C_EXP2_C2: usize = 416;
+export const C_EXP2_C1: usize = 432;
 
 export const CONSTS: usize = memory.data<f32>([
   // C_LOG2E
@@ -69,6 +75,16 @@ export const CONSTS: usize = memory.data<f32>([
   0.02186949, 0.02186949, 0.02186949, 0.02186949,
   // C_ZERO
   0.0, 0.0, 0.0, 0.0,
+  // C_EXP2_LO: the clamp of 2^x: n = -127 there, the biased exponent is 0, so 2^x = +0
+  // exactly (inline/exp.ts); the flush bound 2^-126.5 is about C_EXP_LO's
+  -127.0, -127.0, -127.0, -127.0,
+  // C_EXP2_C5..C1: the C_EXP_C* polynomial in r·ln2, i.e. C_EXP_Ck·ln2^k rounded to f32,
+  // for 2^r on [-1/2, 1/2]: 0x3AADD78A, 0x3C1E7529, 0x3D635BB8, 0x3E75FCDE, 0x3F317215
+  0.0013263088185340166, 0.0013263088185340166, 0.0013263088185340166, 0.0013263088185340166,
+  0.009671487845480442, 0.009671487845480442, 0.009671487845480442, 0.009671487845480442,
+  0.055507391691207886, 0.055507391691207886, 0.055507391691207886, 0.055507391691207886,
+  0.24022242426872253, 0.24022242426872253, 0.24022242426872253, 0.24022242426872253,
+  0.6931470036506653, 0.6931470036506653, 0.6931470036506653, 0.6931470036506653,
 ], 16);
 
 /** Loads the f32x4 constant at byte offset `at` of {@link CONSTS}. */

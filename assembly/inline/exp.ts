@@ -15,6 +15,7 @@ import { madd } from './madd';
 import {
   cst, C_LOG2E, C_EXP_MAGIC, C_NEG_LN2_HI, C_NEG_LN2_LO, C_EXP_C5, C_EXP_C4, C_EXP_C3,
   C_EXP_C2, C_EXP_C1, C_EXP_LO, C_EXP_HI, C_INF,
+  C_EXP2_LO, C_EXP2_C5, C_EXP2_C4, C_EXP2_C3, C_EXP2_C2, C_EXP2_C1,
 } from './consts';
 
 /** e^x for x <= 88.37 (the softmax only ever needs x <= 0). -Infinity → 0, NaN → NaN. */
@@ -46,4 +47,35 @@ import {
   // pmin(a, b) = b < a ? b : a: +Infinity → hi, NaN passes through.
   const e = expNonPositive(f32x4.pmin(x, hi));
   return v128.bitselect(cst(C_INF), e, f32x4.gt(x, hi));
+}
+
+/**
+ * 2^x for x <= 127 (the fused softmax, whose scores are kept in log2 units, only needs
+ * x <= 0). x <= -126.5 (incl. -Infinity) → exactly +0, so a masked logit contributes
+ * nothing; on (-126.5, -126) the result is subnormal; NaN → NaN.
+ *
+ * The same method as {@link expNonPositive} without its range reduction: r = x − n is exact
+ * (n = round(x) is within 1/2 of x): the x·log2e multiply-add and the two Cody–Waite
+ * multiply-adds become one add and one subtract. And no compare and select for the flush to
+ * 0: x is clamped at -127, where n = -127 leaves a zero exponent field, so s = +0 and
+ * e = s + (s·r)·q = +0. 16 vector ops instead of 22 in the mul+add build (11 instead of 14
+ * with FMA). Dropping the select measured (H8 N1024 D64, CPU time, best median of 6-8
+ * processes): 42.4 → 41.6 ms relaxed; simd unchanged (53.0 vs 53.2 ms, within the noise).
+ * The polynomial is the one of expNonPositive in r·ln2.
+ * Error for an exact x (f32 emulation of both builds, dense sweep of [-126, 0.9] against
+ * float64 2^x): max relative error 1.90e-7 (mul+add), 1.69e-7 (FMA). The caller pays for
+ * x being in log2 units: the product logit·log2e is one more rounding of the logit.
+ */
+// @ts-ignore: decorator
+@inline export function exp2NonPositive(x: v128): v128 {
+  const xc = f32x4.pmax(x, cst(C_EXP2_LO)); // NaN passes (see expNonPositive)
+  const magic = cst(C_EXP_MAGIC);
+  const t = f32x4.add(xc, magic);
+  const s = i32x4.shl(t, 23);
+  const r = f32x4.sub(xc, f32x4.sub(t, magic));
+  let q = madd(cst(C_EXP2_C5), r, cst(C_EXP2_C4));
+  q = madd(q, r, cst(C_EXP2_C3));
+  q = madd(q, r, cst(C_EXP2_C2));
+  q = madd(q, r, cst(C_EXP2_C1));
+  return madd(f32x4.mul(s, r), q, s);
 }
