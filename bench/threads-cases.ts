@@ -35,7 +35,7 @@ const DEFAULT_TIMING: TimingOptions = { runs: 7, minMs: 500 };
 /**
  * Times one shape on `threads` threads.
  * @param shape a prefill shape (seqLenQ > 1) or a decode step (seqLenQ = 1: one token
- *   against a KV cache of seqLenK rows, K/V heads = heads)
+ *   against a KV cache of seqLenK rows, shape.kvHeads K/V heads, default heads)
  * @param threads threads of the instance (1 = the single-thread path)
  * @param backend default `wasm-relaxed-simd` where available, else `wasm-simd` (`auto`)
  */
@@ -43,9 +43,9 @@ export async function measureThreads(shape: Shape, threads: number, backend?: Ba
   const attn = await createAttention({ backend: backend ?? 'auto', threads });
   const before = loadavg()[0]!;
   try {
-    const { call, note } = shape.seqLenQ === 1 ? prepareDecodeStep(attn, shape) : preparePrefill(attn, shape);
-    const result = await timeCalls(call, true, timing); // awaited even when synchronous: the same loop for both
-    return { ...result, threads: attn.threads, backend: attn.backend, loadAverage: [before, loadavg()[0]!], note };
+    const prepared = shape.seqLenQ === 1 ? prepareDecodeStep(attn, shape) : preparePrefill(attn, shape);
+    const result = await timeCalls(prepared.call, true, timing); // awaited even when synchronous: the same loop for both
+    return { ...result, threads: attn.threads, backend: attn.backend, loadAverage: [before, loadavg()[0]!], note: prepared.note };
   } finally {
     attn.dispose();
   }
@@ -73,8 +73,9 @@ function preparePrefill(attn: AttentionInstance, shape: Shape): { call: () => Pr
 function prepareDecodeStep(attn: AttentionInstance, shape: Shape): { call: () => void | Promise<void>; note: string } {
   const { q, k, v, scale } = makeInputs(shape);
   const { batch, heads, seqLenK, headDim } = shape;
-  const cache = attn.createKVCache({ batch, kvHeads: heads, headDim, maxSeqLen: seqLenK });
-  cache.append({ data: k, shape: [batch, heads, seqLenK, headDim] }, { data: v, shape: [batch, heads, seqLenK, headDim] });
+  const kvHeads = shape.kvHeads ?? heads;
+  const cache = attn.createKVCache({ batch, kvHeads, headDim, maxSeqLen: seqLenK });
+  cache.append({ data: k, shape: [batch, kvHeads, seqLenK, headDim] }, { data: v, shape: [batch, kvHeads, seqLenK, headDim] });
   const query = { data: q, shape: [batch, heads, 1, headDim] };
   const out = new Float32Array(q.length);
   const engine = (attn as unknown as { cacheEngine: CacheEngine }).cacheEngine;
@@ -91,6 +92,10 @@ function prepareDecodeStep(attn: AttentionInstance, shape: Shape): { call: () =>
   if (!threaded || attn.threads === 1) return { call: () => engine.run(captured), note: 'decode plan, cache engine, 1 thread' };
   return {
     call: () => threaded.enqueue(() => threaded.runThreadedCached(captured)),
-    note: `decode plan, threaded cache engine, ${attn.threads} threads`,
+    get note() {
+      // Read after the calls: how the threaded engine split the step (row blocks, key ranges).
+      const { threads, keySplits } = threaded.lastCachedSplit;
+      return `decode plan, threaded cache engine, ${threads} threads${keySplits > 1 ? `, keys split in ${keySplits} ranges (flash-decoding)` : ''}`;
+    },
   };
 }

@@ -3,7 +3,8 @@
 // float16. Same parameter block as `attention` (abi.ts); K/V strides count elements of the
 // K/V dtype. Walks batch × KV head × row blocks; the query heads of a GQA group and the
 // queries of the chunk are the rows of one block (decode/rows.ts), so each KV head's cache
-// is read once per block.
+// is read once per block. decodeRange shares the walk among threads, by row blocks or, with
+// KEY_SPLITS > 1, by (row block, key range) units (flash-decoding, decode/merge.ts).
 import {
   paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
   K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, K_SEQ_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
