@@ -6,12 +6,17 @@
  * shapes (bench/shapes.ts THREADS_SHAPES) with the default thresholds.
  *
  * Each (shape, threads) is measured in a fresh process, 1T and 2T interleaved, `--rounds`
- * times; the report gives per line the median over rounds of the per-process medians, the
- * spread over rounds ((max − min) / median), and the 1-min load average.
+ * times. A measurement is kept only when the other processes on the machine kept at most
+ * `--quiet` cores busy meanwhile (/proc/stat minus the process's own CPU time: on a shared
+ * 2-core machine a busy neighbour takes the worker's core, and the 2T time measures the
+ * scheduler, not the split). The report gives per line the median over kept rounds of the
+ * per-process medians, the spread over them ((max − min) / median), how many were kept, the
+ * 1-min load average and the other processes' cores.
  *
- *   node scripts/run-ts.mjs bench/flash-decode-threshold.ts [--rounds 5] [--backend wasm-simd] [--set threshold|shapes]
+ *   node scripts/run-ts.mjs bench/flash-decode-threshold.ts [--rounds 5] [--quiet 0.15] [--backend wasm-simd] [--set threshold|shapes]
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../src/index.js';
@@ -34,8 +39,20 @@ async function runOne(job: One): Promise<void> {
     threads.setMinMacsPerThread(0);
     threads.setMinKeysPerSplit(0);
   }
+  const before = { busy: busyCoreSeconds(), own: process.cpuUsage(), at: performance.now() };
   const r = await measureThreads(job.shape, job.threads, job.backend, { runs: 5, minMs: 300 });
-  console.log(JSON.stringify({ medianMs: r.medianMs, spreadPct: r.spreadPct, threads: r.threads, note: r.note, load: r.loadAverage }));
+  const own = process.cpuUsage(before.own);
+  const seconds = (performance.now() - before.at) / 1000;
+  // Cores the *other* processes kept busy meanwhile: all busy time minus this process's own.
+  const others = (busyCoreSeconds() - before.busy - (own.user + own.system) / 1e6) / seconds;
+  console.log(JSON.stringify({ medianMs: r.medianMs, spreadPct: r.spreadPct, threads: r.threads, note: r.note, load: r.loadAverage, others }));
+}
+
+/** Busy CPU time of the whole machine so far, in core-seconds (/proc/stat, USER_HZ = 100). */
+function busyCoreSeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = fields[3]! + fields[4]!; // idle + iowait
+  return (fields.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / 100;
 }
 
 function median(values: number[]): number {
@@ -58,20 +75,26 @@ function main(): void {
       shape: { set: 'threads', batch: 1, heads: 8, kvHeads: 1, seqLenQ: 1, seqLenK, headDim: 128, causal: false },
       force: true,
     }))
-    : THREADS_SHAPES.filter((s) => s.kvHeads !== undefined).map((shape) => ({ shape, force: false }));
+    : THREADS_SHAPES.filter((s) => s.seqLenQ === 1).map((shape) => ({ shape, force: false }));
   const self = process.argv[1]!; // the bundle that scripts/run-ts.mjs built
-  const results = new Map<string, { ms: number[]; loads: number[]; note: string }>();
+  const quiet = Number(option('quiet', '0.15'));
+  const results = new Map<string, { ms: number[]; loads: number[]; others: number[]; note: string; taken: number }>();
   for (let round = 0; round < rounds; round++) {
     for (const { shape, force } of shapes) {
       for (const threads of [1, 2]) {
         const job: One = { shape, threads, backend, force };
         const line = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', self, '--one', JSON.stringify(job)], { encoding: 'utf8', cwd: join(self, '..', '..') })
           .trim().split('\n').pop()!;
-        const r = JSON.parse(line) as { medianMs: number; threads: number; note: string; load: [number, number] };
+        const r = JSON.parse(line) as { medianMs: number; threads: number; note: string; load: [number, number]; others: number };
         const key = `${shapeLabel(shape)}|${threads}`;
-        const entry = results.get(key) ?? { ms: [], loads: [], note: r.note };
-        entry.ms.push(r.medianMs);
-        entry.loads.push(...r.load);
+        const entry = results.get(key) ?? { ms: [], loads: [], others: [], note: r.note, taken: 0 };
+        entry.taken++;
+        // Kept only when the other processes left both cores to this one (≤ `quiet` core busy).
+        if (r.others <= quiet) {
+          entry.ms.push(r.medianMs);
+          entry.loads.push(...r.load);
+          entry.others.push(r.others);
+        }
         results.set(key, entry);
       }
     }
@@ -80,12 +103,16 @@ function main(): void {
   for (const { shape } of shapes) {
     const one = results.get(`${shapeLabel(shape)}|1`)!;
     const two = results.get(`${shapeLabel(shape)}|2`)!;
-    const fmt = (e: { ms: number[] }) => {
+    const fmt = (e: { ms: number[]; taken: number }) => {
+      if (e.ms.length === 0) return `none quiet of ${e.taken}`;
       const m = median(e.ms);
-      return `${m < 1 ? (m * 1000).toFixed(1) + ' µs' : m.toFixed(3) + ' ms'} (spread ${(((Math.max(...e.ms) - Math.min(...e.ms)) / m) * 100).toFixed(0)}%)`;
+      return `${m < 1 ? (m * 1000).toFixed(1) + ' µs' : m.toFixed(3) + ' ms'} (spread ${(((Math.max(...e.ms) - Math.min(...e.ms)) / m) * 100).toFixed(0)}%, ${e.ms.length}/${e.taken} quiet)`;
     };
     const loads = [...one.loads, ...two.loads];
-    console.log(`${shapeLabel(shape)}: 1T ${fmt(one)}, 2T ${fmt(two)}, speedup ${(median(one.ms) / median(two.ms)).toFixed(2)}×; load ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}; ${two.note}`);
+    const others = [...one.others, ...two.others];
+    const range = (a: number[]) => (a.length ? `${Math.min(...a).toFixed(2)}–${Math.max(...a).toFixed(2)}` : '?');
+    const speedup = one.ms.length && two.ms.length ? `${(median(one.ms) / median(two.ms)).toFixed(2)}×` : '?';
+    console.log(`${shapeLabel(shape)}: 1T ${fmt(one)}, 2T ${fmt(two)}, speedup ${speedup}; load ${range(loads)}, other processes ${range(others)} core; ${two.note}`);
   }
 }
 

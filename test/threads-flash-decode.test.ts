@@ -97,6 +97,12 @@ interface FlashCase {
   readonly softcap?: number;
   readonly returnWeights?: boolean;
   readonly pinned?: boolean;
+  /**
+   * float16 only: the last 2 keys of every sequence hold Inf (K) and NaN (V), masked by the
+   * keyLengths option, so the cache is flagged non-finite and the exact conversion (kvDtype
+   * 2) runs while the result stays finite.
+   */
+  readonly nonFiniteTail?: boolean;
 }
 
 const LENGTHS = [1, 63, 64, 65, 1000, 4097];
@@ -134,6 +140,8 @@ const MODES: FlashCase[] = [
   { name: 'return_weights_f16_ragged_mask', batch: 2, qHeads: 4, kvHeads: 1, headDim: 20, seqLenQ: 1, cached: 1000, dtype: 'float16', returnWeights: true, lengths: [1000, 0], maskFrom: 5 * CHUNK_KEYS },
   { name: 'pinned_out_f32', batch: 1, qHeads: 4, kvHeads: 1, headDim: 20, seqLenQ: 1, cached: 1000, dtype: 'float32', pinned: true },
   { name: 'pinned_out_f16_gqa', batch: 1, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 1, cached: 4097, dtype: 'float16', pinned: true },
+  { name: 'f16_non_finite_cache_exact_conversion', batch: 1, qHeads: 4, kvHeads: 1, headDim: 20, seqLenQ: 1, cached: 1000, dtype: 'float16', nonFiniteTail: true },
+  { name: 'f16_non_finite_cache_gqa_batch_2_causal_lq_3', batch: 2, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 3, cached: 600, dtype: 'float16', causal: true, nonFiniteTail: true },
   { name: 'head_dim_128', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'float32' },
   { name: 'head_dim_128_f16', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'float16' },
 ];
@@ -169,6 +177,15 @@ describe.each(WASM_BACKENDS)('backend %s', (backendName: BackendName) => {
       const kvShape = [c.batch, c.kvHeads, c.cached, c.headDim];
       const k = randomHalves(c.batch * c.kvHeads * c.cached * c.headDim, 1);
       const v = randomHalves(k.length, 2);
+      if (c.nonFiniteTail) {
+        for (let row = 0; row < c.batch * c.kvHeads; row++) {
+          for (const j of [c.cached - 2, c.cached - 1]) {
+            k[(row * c.cached + j) * c.headDim] = Infinity;
+            v[(row * c.cached + j) * c.headDim + 1] = NaN;
+          }
+        }
+      }
+      const keyLengths = c.nonFiniteTail ? Array.from({ length: c.batch }, () => c.cached - 2) : undefined;
       cache.append({ data: k, shape: kvShape }, { data: v, shape: kvShape }, { lengths: c.lengths });
       const qShape = [c.batch, c.qHeads, c.seqLenQ, c.headDim];
       const qHost = randomHalves(c.batch * c.qHeads * c.seqLenQ * c.headDim, 3);
@@ -187,13 +204,14 @@ describe.each(WASM_BACKENDS)('backend %s', (backendName: BackendName) => {
       let want: Float32Array;
       let wantWeights: Float32Array | undefined;
       try {
-        const result = attn.decode({ data: qHost, shape: qShape }, cache, { causal: c.causal, returnWeights: c.returnWeights, softcap: c.softcap, mask, out });
+        const result = attn.decode({ data: qHost, shape: qShape }, cache, { causal: c.causal, returnWeights: c.returnWeights, softcap: c.softcap, mask, out, keyLengths });
         want = Float32Array.from(result.output.data as Float32Array);
         wantWeights = result.weights ? Float32Array.from(result.weights.data as Float32Array) : undefined;
       } finally {
         engine.run = run;
       }
       const captured = plan!;
+      expect(captured.kvNonFinite, `${c.name}: exact float16 conversion`).toBe(!!c.nonFiniteTail);
 
       // The same plan, split over the pool; a pinned output is written where it lives.
       let got: Float32Array;
@@ -219,8 +237,9 @@ describe.each(WASM_BACKENDS)('backend %s', (backendName: BackendName) => {
       }
 
       const keyMax = Math.min(c.cached, ...(c.maskFrom === undefined ? [] : [Math.max(c.maskFrom, 1)]));
-      const scoreBound = maxScore(qHost, k, c.headDim, captured.scale, c.softcap ?? 0);
-      const tolerance = splitTolerance(keyMax, scoreBound, v.reduce((m, x) => Math.max(m, Math.abs(x)), 0));
+      const finite = (data: Float32Array) => data.map((x) => (Number.isFinite(x) ? x : 0)); // the masked tail
+      const scoreBound = maxScore(qHost, finite(k), c.headDim, captured.scale, c.softcap ?? 0);
+      const tolerance = splitTolerance(keyMax, scoreBound, finite(v).reduce((m, x) => Math.max(m, Math.abs(x)), 0));
       const comparison = compareClose(got, want, tolerance.out, qShape);
       expect(comparison.ok, `${context} output: ${comparison.message}`).toBe(true);
       // Rows with no allowed key: exact zeros (never NaN), as the one pass.
