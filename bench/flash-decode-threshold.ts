@@ -71,7 +71,7 @@ function main(): void {
   const backend = option('backend', 'wasm-relaxed-simd') as BackendName;
   const set = option('set', 'threshold');
   const shapes: { shape: Shape; force: boolean }[] = set === 'threshold'
-    ? [64, 128, 256, 512, 1024, 2048, 8192].map((seqLenK) => ({
+    ? [128, 256, 512, 1024, 2048, 4096, 8192].map((seqLenK) => ({
       shape: { set: 'threads', batch: 1, heads: 8, kvHeads: 1, seqLenQ: 1, seqLenK, headDim: 128, causal: false },
       force: true,
     }))
