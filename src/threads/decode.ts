@@ -55,9 +55,9 @@ export interface CachedCall {
 
 /**
  * Fewest keys per range of a key split (flash-decoding). A range costs a share of the
- * dispatch and wait (≈ 60 µs per call on 2 threads here, the pool's, as for any split), a
- * setup (the rows' queries packed, states reset) and a merge of its state; below this, one
- * more range costs more than its share of the keys saves. Measured (Node 20, 2 vCPUs,
+ * dispatch and wait, a setup (the rows' queries packed, states reset) and a merge of its
+ * state (≈ 60 µs per 2-thread call here, all together); below this, one more range costs
+ * more than its share of the keys saves. Measured (Node 20, 2 vCPUs,
  * relaxed build, MQA H8 KV1 D128 Lq1 float32, split forced, 1T vs 2T in fresh processes,
  * medians of 4–5 quiet rounds; bench/flash-decode-threshold.ts, src/threads/README.md):
  * 2 ranges of 128 keys 0.71×, of 256 keys 0.94×, of 512 keys 1.14×, of 1024 keys 1.48×,
