@@ -8,9 +8,10 @@
  * cache) and disposes it, so a worker process can run one and print the result.
  *
  * Targets (ISSUE #6): prefill H8 N1024 D64 and H8 N2048 D64, 2 threads ≥ 1.7× one thread on
- * an idle machine; decode H32 Lk2048 D128, 2 threads ≥ 1.4× one thread; and 2 threads ≥
- * 1.5× onnxruntime-web with 2 threads ('onnxruntime-web 2T' of bench/peers on the same
- * shapes). The load of the machine during the run is part of the result (`loadAverage`).
+ * an idle machine; decode H32 Lk2048 D128, 2 threads ≥ 1.4× one thread, and the same for
+ * the MQA decode steps (H32 KV1 and H8 KV1 D256, Lk 8192: the latter one row block, split
+ * by keys, flash-decoding); and 2 threads ≥ 1.5× onnxruntime-web with 2 threads
+ * ('onnxruntime-web 2T' of bench/peers on the same shapes). The load of the machine during the run is part of the result (`loadAverage`).
  */
 import { loadavg } from 'node:os';
 import { createAttention, type AttentionInstance, type BackendName } from '../src/index.js';
