@@ -2,6 +2,8 @@
 // share one KV head, in one pass over that head's cache: chunks of CHUNK_KEYS keys, each
 // scored for every row, soft-maxed online per row, and accumulated into the rows' outputs.
 // Each K and V row is read from memory once per block, whatever the GQA group size.
+// attendRowsPartial runs the same pass over one range of the block's keys and leaves the
+// rows' softmax states instead of outputs (flash-decoding: decode/partials.ts, merge.ts).
 //
 // K/V modes (`kvDtype`): 0 float32, read in place; 2 float16 with Inf/NaN somewhere in the
 // cache: each chunk converted exactly into an f32 tile (cache/f16.ts, halfTileToF32), then
