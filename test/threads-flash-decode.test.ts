@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAttention, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';
 import type { CachedPlan, CacheEngine } from '../src/cache/engine.js';
 import { setMinMacsPerThread, type ThreadedBackend } from '../src/threads/backend.js';
-import { setMinKeysPerSplit } from '../src/threads/decode.js';
+import { keySplitsFor, MIN_KEYS_PER_SPLIT, setMinKeysPerSplit } from '../src/threads/decode.js';
 import { compareClose, mulberry32, type Tolerance } from './reference.js';
 import { decodeHalf, encodeExactHalf } from './helpers.js';
 
@@ -159,6 +159,43 @@ afterAll(() => {
 function rowBlocks(c: FlashCase): number {
   return c.batch * c.kvHeads * Math.ceil(((c.qHeads / c.kvHeads) * c.seqLenQ) / ROWS);
 }
+
+describe('keySplitsFor: key ranges per row block', () => {
+  const plan = (over: Partial<CachedPlan>): CachedPlan => ({
+    batch: 1, qHeads: 8, kvHeads: 1, seqLenQ: 1, seqLenK: 8192, headDim: 128, valueDim: 128, dtype: 'float32',
+    causal: false, causalOffsets: new Int32Array([8191]), keyLengths: new Int32Array([8192]), ...over,
+  } as CachedPlan);
+  beforeAll(() => setMinKeysPerSplit(undefined));
+  afterAll(() => setMinKeysPerSplit(0));
+
+  it('splits_only_when_row_blocks_lt_threads', () => {
+    expect(keySplitsFor(plan({}), 1, 1)).toBe(1);
+    expect(keySplitsFor(plan({}), 2, 2)).toBe(1);
+    expect(keySplitsFor(plan({}), 1, 2)).toBe(2);
+  });
+  it('ranges_times_blocks_multiple_of_threads', () => {
+    expect(keySplitsFor(plan({}), 3, 4)).toBe(4); // 12 ranges, 3 per thread
+    expect(keySplitsFor(plan({}), 2, 3)).toBe(3); // 6 ranges, 2 per thread
+    expect(keySplitsFor(plan({}), 2, 4)).toBe(2);
+  });
+  it('at_least_min_keys_per_range', () => {
+    const keys = (n: number) => plan({ seqLenK: n, keyLengths: new Int32Array([n]) });
+    expect(keySplitsFor(keys(2 * MIN_KEYS_PER_SPLIT - 1), 1, 2)).toBe(1);
+    expect(keySplitsFor(keys(2 * MIN_KEYS_PER_SPLIT), 1, 2)).toBe(2);
+    expect(keySplitsFor(keys(3 * MIN_KEYS_PER_SPLIT), 1, 4)).toBe(3);
+    // The longest sequence counts: key lengths [0, n].
+    expect(keySplitsFor(plan({ batch: 2, keyLengths: new Int32Array([0, 8192]), causalOffsets: new Int32Array(2) }), 2, 4)).toBe(2);
+  });
+  it('causal_top_left_sees_few_keys_no_split', () => {
+    // Top-left at decode: the query sees key 0 only (offset 0), whatever the cache length.
+    expect(keySplitsFor(plan({ causal: true, causalOffsets: new Int32Array([0]) }), 1, 2)).toBe(1);
+    expect(keySplitsFor(plan({ causal: true, causalOffsets: new Int32Array([8191]) }), 1, 2)).toBe(2);
+  });
+  it('prefill_kernel_plans_not_split', () => {
+    expect(keySplitsFor(plan({ seqLenQ: 5 }), 1, 2)).toBe(1); // float32 Lq > 4: the prefill kernel
+    expect(keySplitsFor(plan({ seqLenQ: 5, dtype: 'float16' }), 1, 2)).toBe(2);
+  });
+});
 
 describe.each(WASM_BACKENDS)('backend %s', (backendName: BackendName) => {
   const instances: Record<number, AttentionInstance> = {};

@@ -82,12 +82,18 @@ function gcd(a: number, b: number): number {
  * threads: 1 (no split) when every thread already has a block; else threads / gcd, so that
  * rowBlocks × ranges is a multiple of the threads (every thread runs as many equal ranges:
  * 3 blocks on 4 threads make 12 quarter-ranges, 3 each, not 6 halves dealt 2, 2, 1, 1), but
- * no more ranges than leave {@link MIN_KEYS_PER_SPLIT} keys each of the longest sequence.
+ * no more ranges than leave {@link MIN_KEYS_PER_SPLIT} keys each of the most any row sees.
  */
 export function keySplitsFor(plan: CachedPlan, rowBlocks: number, threads: number): number {
   if (!usesDecodeKernel(plan) || rowBlocks === 0 || rowBlocks >= threads) return 1;
+  // The most keys any row sees (the kernel's block end): the sequence length, or less for
+  // causal rows (top-left alignment at decode sees a handful of keys of a long cache).
   let keys = 0;
-  for (let b = 0; b < plan.batch; b++) keys = Math.max(keys, Math.min(plan.keyLengths[b]!, plan.seqLenK));
+  for (let b = 0; b < plan.batch; b++) {
+    let end = Math.min(plan.keyLengths[b]!, plan.seqLenK);
+    if (plan.causal) end = Math.min(end, Math.max(plan.causalOffsets[b]! + plan.seqLenQ, 0));
+    keys = Math.max(keys, end);
+  }
   const wanted = threads / gcd(rowBlocks, threads);
   const affordable = minKeysPerSplit > 0 ? Math.floor(keys / minKeysPerSplit) : Infinity;
   return Math.max(1, Math.min(wanted, affordable));
