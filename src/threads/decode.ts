@@ -55,9 +55,10 @@ export interface CachedCall {
 
 /**
  * Fewest keys per range of a key split (flash-decoding). A range costs a share of the
- * dispatch and wait, a setup (the rows' queries packed, states reset) and a merge of its
- * state (≈ 60 µs per 2-thread call here, all together); below this, one more range costs
- * more than its share of the keys saves. Measured (Node 20, 2 vCPUs,
+ * dispatch and wait (≈ 60 µs per 2-thread call here), a setup (the rows' queries packed,
+ * states reset) and a merge of its state (together 2–3 µs for 2 ranges of H8 D128:
+ * bench/flash-decode-split-cost.mjs); below this, one more range costs more than its share
+ * of the keys saves. Measured (Node 20, 2 vCPUs,
  * relaxed build, MQA H8 KV1 D128 Lq1 float32, split forced, 1T vs 2T in fresh processes,
  * medians of 4–5 quiet rounds; bench/flash-decode-threshold.ts, src/threads/README.md):
  * 2 ranges of 128 keys 0.71×, of 256 keys 0.94×, of 512 keys 1.14×, of 1024 keys 1.48×,
