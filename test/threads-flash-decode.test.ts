@@ -42,8 +42,8 @@ const EXP_ULPS = 3;
  *   Lk·U needs every rounding in one direction).
  * y is a convex combination of the v_j, so relative errors ε of the weights move it by at
  * most 2ε·maxAbsV; two results: 4ε·maxAbsV. A range lost, counted twice or not rescaled is
- * off by 1e-3 to 1e-1 on this data (checked by breaking the merge: 90 of 144 cases fail
- * without the rescale, every multi-chunk case without the last range); measured errors are
+ * off by 1e-3 to 1e-1 on this data (checked by breaking the merge: dropping the last range
+ * or the rescale makes most cases fail, 90 of 144 without the rescale); measured errors are
  * ≤ 1e-7 (about 2 ulps of maxAbsV), under 1% of the bound: it is a worst case, not a fit.
  */
 function splitTolerance(seqLenK: number, scoreBound: number, maxAbsV: number): { out: Tolerance; weights: Tolerance } {
