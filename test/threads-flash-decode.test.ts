@@ -103,6 +103,8 @@ interface FlashCase {
    * 2) runs while the result stays finite.
    */
   readonly nonFiniteTail?: boolean;
+  /** q and output in `bshd` layout: the merge writes through the output strides. */
+  readonly bshd?: boolean;
 }
 
 const LENGTHS = [1, 63, 64, 65, 1000, 4097];
@@ -142,6 +144,8 @@ const MODES: FlashCase[] = [
   { name: 'pinned_out_f16_gqa', batch: 1, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 1, cached: 4097, dtype: 'float16', pinned: true },
   { name: 'f16_non_finite_cache_exact_conversion', batch: 1, qHeads: 4, kvHeads: 1, headDim: 20, seqLenQ: 1, cached: 1000, dtype: 'float16', nonFiniteTail: true },
   { name: 'f16_non_finite_cache_gqa_batch_2_causal_lq_3', batch: 2, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 3, cached: 600, dtype: 'float16', causal: true, nonFiniteTail: true },
+  { name: 'bshd_layout_out_strides_lq_2', batch: 1, qHeads: 4, kvHeads: 1, headDim: 20, seqLenQ: 2, cached: 1000, dtype: 'float32', causal: true, bshd: true },
+  { name: 'bshd_layout_pinned_f16_gqa_batch_2', batch: 2, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 3, cached: 700, dtype: 'float16', causal: true, bshd: true, pinned: true },
   { name: 'head_dim_128', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'float32' },
   { name: 'head_dim_128_f16', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'float16' },
 ];
@@ -224,7 +228,7 @@ describe.each(WASM_BACKENDS)('backend %s', (backendName: BackendName) => {
       }
       const keyLengths = c.nonFiniteTail ? Array.from({ length: c.batch }, () => c.cached - 2) : undefined;
       cache.append({ data: k, shape: kvShape }, { data: v, shape: kvShape }, { lengths: c.lengths });
-      const qShape = [c.batch, c.qHeads, c.seqLenQ, c.headDim];
+      const qShape = c.bshd ? [c.batch, c.seqLenQ, c.qHeads, c.headDim] : [c.batch, c.qHeads, c.seqLenQ, c.headDim];
       const qHost = randomHalves(c.batch * c.qHeads * c.seqLenQ * c.headDim, 3);
       const out = c.pinned ? attn.createTensor(qShape) : undefined;
       const mask = c.maskFrom === undefined ? undefined
@@ -241,7 +245,7 @@ describe.each(WASM_BACKENDS)('backend %s', (backendName: BackendName) => {
       let want: Float32Array;
       let wantWeights: Float32Array | undefined;
       try {
-        const result = attn.decode({ data: qHost, shape: qShape }, cache, { causal: c.causal, returnWeights: c.returnWeights, softcap: c.softcap, mask, out, keyLengths });
+        const result = attn.decode({ data: qHost, shape: qShape }, cache, { causal: c.causal, returnWeights: c.returnWeights, softcap: c.softcap, mask, out, keyLengths, layout: c.bshd ? 'bshd' : undefined });
         want = Float32Array.from(result.output.data as Float32Array);
         wantWeights = result.weights ? Float32Array.from(result.weights.data as Float32Array) : undefined;
       } finally {
