@@ -38,7 +38,10 @@ export const WEIGHTS_PTR: i32 = 32;
 export const WEIGHTS_STAGE: i32 = 33; // 0 logits, 1 capped, 2 biased, 3 probs
 export const SCRATCH_PTR: i32 = 34;
 export const SCRATCH_BYTES: i32 = 35;
-export const PARAM_COUNT: i32 = 36;
+// Key split of the decode kernel (decode/split.ts); 0 in every other plan.
+export const KEY_SPLITS: i32 = 36; // key ranges per row block; 0 or 1 = no split
+export const PARTIALS_PTR: i32 = 37; // per-range softmax states (decode/partials.ts)
+export const PARAM_COUNT: i32 = 38;
 
 // @ts-ignore: decorator
 @inline export function paramI32(params: usize, field: i32): i32 {

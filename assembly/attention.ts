@@ -17,7 +17,7 @@ import { attendRowWithWeights } from './weights/row';
 /**
  * Runs the plan in the parameter block at `params` (field table: abi.ts).
  * The host validates plans; only what would trap or corrupt memory is checked here.
- * @param params byte address of the parameter block (36 x 32-bit fields)
+ * @param params byte address of the parameter block (PARAM_COUNT 32-bit fields, abi.ts)
  * @returns 0 on success; 1 scratch too small; 2 bad shape; 3 scratch not 16-byte aligned
  */
 export function attention(params: usize): i32 {

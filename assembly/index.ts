@@ -13,4 +13,6 @@ export { readSum } from './cache/read-bound';
 // Threads (src/threads/): one thread's share of a plan.
 export { attentionRange } from './attention';
 export { decodeRange } from './threads/decode-range';
+export { decodeMerge } from './decode/merge';
+export { decodePartialsBytes } from './decode/partials';
 export { gemm } from './gemm/f32-gemm-4x8'; // plain GEMM, the fusion-overhead reference (bench/gemm-case.ts)

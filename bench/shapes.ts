@@ -3,12 +3,14 @@
  * seeded inputs every implementation receives for a shape.
  */
 
-/** One attention call: q `[batch, heads, seqLenQ, headDim]`, k and v `[batch, heads, seqLenK, headDim]`. */
+/** One attention call: q `[batch, heads, seqLenQ, headDim]`, k and v `[batch, kvHeads, seqLenK, headDim]`. */
 export interface Shape {
   /** Name of the set the shape belongs to (`--shapes`). */
   readonly set: string;
   readonly batch: number;
   readonly heads: number;
+  /** K/V heads (MQA/GQA: fewer than `heads`); default `heads`. Only the threads set's decode steps use it. */
+  readonly kvHeads?: number;
   readonly seqLenQ: number;
   readonly seqLenK: number;
   readonly headDim: number;
@@ -31,12 +33,19 @@ function prefill(set: string, causal: boolean): Shape[] {
 
 // Kept here, not in threads-cases.ts: this module is also bundled for the browser demo,
 // which must not pull in node:os / node:child_process.
-/** The `threads` shape set: two prefill shapes (dense and causal) and one decode step. */
+/**
+ * The `threads` shape set: two prefill shapes (dense and causal), one MHA decode step, and
+ * two MQA decode steps against an 8k-token cache: H32 KV1 D128 (32 query rows: 2 row blocks
+ * of the decode kernel, split by row block) and Gemma-2B's H8 KV1 D256 (one row block: its
+ * keys are split over the threads, flash-decoding, src/threads/decode.ts).
+ */
 export const THREADS_SHAPES: readonly Shape[] = [
   { set: 'threads', batch: 1, heads: 8, seqLenQ: 1024, seqLenK: 1024, headDim: 64, causal: false },
   { set: 'threads', batch: 1, heads: 8, seqLenQ: 2048, seqLenK: 2048, headDim: 64, causal: false },
   { set: 'threads', batch: 1, heads: 8, seqLenQ: 2048, seqLenK: 2048, headDim: 64, causal: true },
   { set: 'threads', batch: 1, heads: 32, seqLenQ: 1, seqLenK: 2048, headDim: 128, causal: false },
+  { set: 'threads', batch: 1, heads: 32, kvHeads: 1, seqLenQ: 1, seqLenK: 8192, headDim: 128, causal: false },
+  { set: 'threads', batch: 1, heads: 8, kvHeads: 1, seqLenQ: 1, seqLenK: 8192, headDim: 256, causal: false },
 ];
 
 export const SHAPE_SETS: Readonly<Record<string, ShapeSet>> = {
@@ -77,11 +86,12 @@ export const SHAPE_SETS: Readonly<Record<string, ShapeSet>> = {
  */
 export const DEFAULT_SETS: readonly string[] = ['tiny', 'prefill', 'causal', 'decode'];
 
-/** `H8 N1024 D64 causal`, or `H32 Lq1 Lk2048 D128` when the sequence lengths differ. */
+/** `H8 N1024 D64 causal`, or `H32 Lq1 Lk2048 D128` when the sequence lengths differ, `H8 KV1 …` for MQA/GQA. */
 export function shapeLabel(s: Shape): string {
   const batch = s.batch === 1 ? '' : `B${s.batch} `;
+  const kv = s.kvHeads !== undefined && s.kvHeads !== s.heads ? ` KV${s.kvHeads}` : '';
   const lengths = s.seqLenQ === s.seqLenK ? `N${s.seqLenQ}` : `Lq${s.seqLenQ} Lk${s.seqLenK}`;
-  return `${batch}H${s.heads} ${lengths} D${s.headDim}${s.causal ? ' causal' : ''}`;
+  return `${batch}H${s.heads}${kv} ${lengths} D${s.headDim}${s.causal ? ' causal' : ''}`;
 }
 
 /**
@@ -135,7 +145,7 @@ function hash(text: string): number {
 export function makeInputs(s: Shape): Inputs {
   const random = mulberry32(hash(shapeLabel(s)));
   const qLength = s.batch * s.heads * s.seqLenQ * s.headDim;
-  const kvLength = s.batch * s.heads * s.seqLenK * s.headDim;
+  const kvLength = s.batch * (s.kvHeads ?? s.heads) * s.seqLenK * s.headDim;
   return {
     q: fillNormal(new Float32Array(qLength), random),
     k: fillNormal(new Float32Array(kvLength), random),

@@ -8,13 +8,13 @@
  * cache) and disposes it, so a worker process can run one and print the result.
  *
  * Targets (ISSUE #6): prefill H8 N1024 D64 and H8 N2048 D64, 2 threads ≥ 1.7× one thread on
- * an idle machine; decode H32 Lk2048 D128, 2 threads ≥ 1.4× one thread; and 2 threads ≥
- * 1.5× onnxruntime-web with 2 threads ('onnxruntime-web 2T' of bench/peers on the same
- * shapes). The load of the machine during the run is part of the result (`loadAverage`).
+ * an idle machine; decode H32 Lk2048 D128, 2 threads ≥ 1.4× one thread, and the same for
+ * the MQA decode steps (H32 KV1 and H8 KV1 D256, Lk 8192: the latter one row block, split
+ * by keys, flash-decoding); and 2 threads ≥ 1.5× onnxruntime-web with 2 threads
+ * ('onnxruntime-web 2T' of bench/peers on the same shapes). The load of the machine during the run is part of the result (`loadAverage`).
  */
 import { loadavg } from 'node:os';
 import { createAttention, type AttentionInstance, type BackendName } from '../src/index.js';
-import type { CachedPlan, CacheEngine } from '../src/cache/engine.js';
 import type { ThreadedBackend } from '../src/threads/backend.js';
 import { timeCalls, type Timing, type TimingOptions } from './measure.js';
 import { makeInputs, type Shape } from './shapes.js';
@@ -35,7 +35,7 @@ const DEFAULT_TIMING: TimingOptions = { runs: 7, minMs: 500 };
 /**
  * Times one shape on `threads` threads.
  * @param shape a prefill shape (seqLenQ > 1) or a decode step (seqLenQ = 1: one token
- *   against a KV cache of seqLenK rows, K/V heads = heads)
+ *   against a KV cache of seqLenK rows, shape.kvHeads K/V heads, default heads)
  * @param threads threads of the instance (1 = the single-thread path)
  * @param backend default `wasm-relaxed-simd` where available, else `wasm-simd` (`auto`)
  */
@@ -43,9 +43,9 @@ export async function measureThreads(shape: Shape, threads: number, backend?: Ba
   const attn = await createAttention({ backend: backend ?? 'auto', threads });
   const before = loadavg()[0]!;
   try {
-    const { call, note } = shape.seqLenQ === 1 ? prepareDecodeStep(attn, shape) : preparePrefill(attn, shape);
-    const result = await timeCalls(call, true, timing); // awaited even when synchronous: the same loop for both
-    return { ...result, threads: attn.threads, backend: attn.backend, loadAverage: [before, loadavg()[0]!], note };
+    const prepared = shape.seqLenQ === 1 ? prepareDecodeStep(attn, shape) : preparePrefill(attn, shape);
+    const result = await timeCalls(prepared.call, true, timing); // awaited even when synchronous: the same loop for both
+    return { ...result, threads: attn.threads, backend: attn.backend, loadAverage: [before, loadavg()[0]!], note: prepared.note };
   } finally {
     attn.dispose();
   }
@@ -65,32 +65,26 @@ function preparePrefill(attn: AttentionInstance, shape: Shape): { call: () => Pr
 
 /**
  * One decode step against a filled float32 cache: the query's attention over the cache
- * (no append: the step's cost is reading the cache). The plan `decode()` builds is captured
- * once and run per call, on one thread by the instance's cache engine (what `decode()`
- * runs), on several by the threaded engine (src/threads/decode.ts, the path of the coming
- * public `decodeAsync`): validation, the same for both, is left out of both.
+ * (no append: the step's cost is reading the cache), through the public `decodeAsync` (on
+ * one thread it is `decode()` in a promise), with a caller-owned `out`, so the ratio is
+ * what a threaded user gets, validation and hand-off included.
  */
-function prepareDecodeStep(attn: AttentionInstance, shape: Shape): { call: () => void | Promise<void>; note: string } {
+function prepareDecodeStep(attn: AttentionInstance, shape: Shape): { call: () => Promise<void>; note: string } {
   const { q, k, v, scale } = makeInputs(shape);
   const { batch, heads, seqLenK, headDim } = shape;
-  const cache = attn.createKVCache({ batch, kvHeads: heads, headDim, maxSeqLen: seqLenK });
-  cache.append({ data: k, shape: [batch, heads, seqLenK, headDim] }, { data: v, shape: [batch, heads, seqLenK, headDim] });
+  const kvHeads = shape.kvHeads ?? heads;
+  const cache = attn.createKVCache({ batch, kvHeads, headDim, maxSeqLen: seqLenK });
+  cache.append({ data: k, shape: [batch, kvHeads, seqLenK, headDim] }, { data: v, shape: [batch, kvHeads, seqLenK, headDim] });
   const query = { data: q, shape: [batch, heads, 1, headDim] };
-  const out = new Float32Array(q.length);
-  const engine = (attn as unknown as { cacheEngine: CacheEngine }).cacheEngine;
-  const run = engine.run;
-  let plan: CachedPlan | undefined;
-  engine.run = (p) => void (plan = p);
-  try {
-    attn.decode(query, cache, { scale, out });
-  } finally {
-    engine.run = run;
-  }
-  const captured = plan!;
+  const options = { scale, out: new Float32Array(q.length) };
   const threaded = (attn as unknown as { threaded: ThreadedBackend | null }).threaded;
-  if (!threaded || attn.threads === 1) return { call: () => engine.run(captured), note: 'decode plan, cache engine, 1 thread' };
   return {
-    call: () => threaded.enqueue(() => threaded.runThreadedCached(captured)),
-    note: `decode plan, threaded cache engine, ${attn.threads} threads`,
+    call: async () => void (await attn.decodeAsync(query, cache, options)),
+    get note() {
+      // Read after the calls: how the threaded engine split the step (row blocks, key ranges).
+      if (!threaded || attn.threads === 1) return 'decodeAsync, 1 thread';
+      const { threads, keySplits } = threaded.lastCachedSplit;
+      return `decodeAsync, ${threads} threads${keySplits > 1 ? `, keys split in ${keySplits} ranges (flash-decoding)` : ''}`;
+    },
   };
 }

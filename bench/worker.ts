@@ -151,8 +151,8 @@ async function measureThreadsRow(job: Job, backend: BackendName, threads: number
   if (r.backend !== backend) throw new Error(`asked for backend '${backend}', got '${r.backend}'`);
   const ran = r.threads === threads ? '' : ` (asked ${threads}, ran ${r.threads})`;
   const load = `load ${r.loadAverage[0].toFixed(2)}→${r.loadAverage[1].toFixed(2)}`;
-  const { batch, heads, seqLenQ, seqLenK, headDim } = job.shape;
-  const bytesRead = seqLenQ === 1 ? 2 * batch * heads * seqLenK * headDim * 4 : undefined;
+  const { batch, heads, kvHeads = heads, seqLenQ, seqLenK, headDim } = job.shape;
+  const bytesRead = seqLenQ === 1 ? 2 * batch * kvHeads * seqLenK * headDim * 4 : undefined;
   return { ...r, impl: job.impl, firstCallMs: 0, maxAbsError: 0, rowsChecked: 0, note: `${r.note}${ran}; ${load}`, bytesRead };
 }
 

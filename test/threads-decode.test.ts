@@ -5,7 +5,8 @@
  * (decode kernel) or 8-query blocks (prefill kernel) to threads, and no sum changes order.
  *
  * The plans come from the public `decode()` of a threaded instance, captured at its cache
- * engine (the public `decodeAsync` is not wired yet: see src/threads/README.md).
+ * engine, and run by the threaded engine directly (test/decode-async.test.ts checks the
+ * public `decodeAsync` on top of it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAttention, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';

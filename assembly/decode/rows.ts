@@ -2,6 +2,8 @@
 // share one KV head, in one pass over that head's cache: chunks of CHUNK_KEYS keys, each
 // scored for every row, soft-maxed online per row, and accumulated into the rows' outputs.
 // Each K and V row is read from memory once per block, whatever the GQA group size.
+// attendRowsPartial runs the same pass over one range of the block's keys and leaves the
+// rows' softmax states instead of outputs (flash-decoding: decode/partials.ts, merge.ts).
 //
 // K/V modes (`kvDtype`): 0 float32, read in place; 2 float16 with Inf/NaN somewhere in the
 // cache: each chunk converted exactly into an f32 tile (cache/f16.ts, halfTileToF32), then
@@ -27,6 +29,7 @@ import { softmaxRow } from './softmax-row';
 import { scoreRowsHalf } from './f16-qk-dot-1x4';
 import { valueRowsHalf } from './f16-pv-axpy-4x8';
 import { halfTileToF32, halfTileToF32Scaled } from '../cache/f16';
+import { storePartials } from './partials';
 
 /**
  * Rows up to which float16 chunks are converted in registers rather than into a tile.
@@ -51,6 +54,32 @@ export const INLINE_ROWS: i32 = 2;
 export function attendRows(
   params: usize, scratch: usize, b: i32, kvHead: i32, firstRow: i32, rows: i32,
   kHead: usize, vHead: usize, keyEnd: i32, offset: i32, kvDtype: i32,
+): void {
+  // The constants fold the key-range code away: this is the one-pass walk as it always was.
+  attendKeys(params, scratch, b, kvHead, firstRow, rows, kHead, vHead, keyEnd, offset, kvDtype, 0, 1, 0);
+}
+
+/**
+ * As attendRows, over key range `split` of `splits` only, leaving the rows' partial states
+ * in `record` (decode/partials.ts) instead of outputs; weights, when requested, receive the
+ * range's masked scores, normalized by the merge (decode/merge.ts). The block's keys
+ * [0, blockEnd) (blockEnd: the largest key limit of its rows) are cut at chunk boundaries
+ * into `splits` ranges of ⌊chunks/splits⌋ or ⌈chunks/splits⌉ chunks (chunks = ⌈blockEnd /
+ * CHUNK_KEYS⌉), so each range walks whole chunks as the one pass does; a range may be empty.
+ * Contract: attendRows's; 0 <= split < splits; record 4-byte aligned, partialRecordBytes long.
+ */
+export function attendRowsPartial(
+  params: usize, scratch: usize, b: i32, kvHead: i32, firstRow: i32, rows: i32,
+  kHead: usize, vHead: usize, keyEnd: i32, offset: i32, kvDtype: i32, split: i32, splits: i32, record: usize,
+): void {
+  attendKeys(params, scratch, b, kvHead, firstRow, rows, kHead, vHead, keyEnd, offset, kvDtype, split, splits, record);
+}
+
+/** The body of attendRows (record = 0: normalize into the outputs) and attendRowsPartial. */
+// @ts-ignore: decorator
+@inline function attendKeys(
+  params: usize, scratch: usize, b: i32, kvHead: i32, firstRow: i32, rows: i32,
+  kHead: usize, vHead: usize, keyEnd: i32, offset: i32, kvDtype: i32, split: i32, splits: i32, record: usize,
 ): void {
   const half = kvDtype != 0;
   const fast = kvDtype == 1;
@@ -105,7 +134,14 @@ export function attendRows(
     factor = pow2(112 - qShift);
   }
 
-  for (let j0 = 0; j0 < blockEnd; j0 += CHUNK_KEYS) {
+  let keyStart = 0;
+  let keyStop = blockEnd;
+  if (splits > 1) {
+    const chunks = (blockEnd + CHUNK_KEYS - 1) / CHUNK_KEYS;
+    keyStart = (split * chunks / splits) * CHUNK_KEYS;
+    keyStop = min((split + 1) * chunks / splits * CHUNK_KEYS, blockEnd);
+  }
+  for (let j0 = keyStart; j0 < keyStop; j0 += CHUNK_KEYS) {
     const keys = min(CHUNK_KEYS, blockEnd - j0);
     let k = kHead + <usize>j0 * kSeqBytes;
     if (inline) {
@@ -157,6 +193,10 @@ export function attendRows(
     }
   }
 
+  if (record != 0) {
+    storePartials(record, scratch, o, oRowBytes, rows, valueDim, fast);
+    return;
+  }
   // out = o / l (0 for a row with no allowed key, never NaN); weights = exp(w − m) / l.
   const seqLenK = paramI32(params, SEQ_LEN_K);
   for (let t = 0; t < rows; t++) {
@@ -196,7 +236,7 @@ function packFast(row: usize, dim8: i32): f32 {
 }
 
 /** w[j] = exp(w[j] − m) / l for j < limit (0 when l = 0), and 0 for j in [limit, seqLenK). */
-function normalizeWeights(w: usize, limit: i32, seqLenK: i32, m: f32, l: f32): void {
+export function normalizeWeights(w: usize, limit: i32, seqLenK: i32, m: f32, l: f32): void {
   const u = f32x4.splat(select<f32>(0, m, m == -Infinity));
   const inv = f32x4.splat(l == 0 ? 0 : <f32>1 / l);
   let j = 0;
@@ -214,14 +254,14 @@ function normalizeWeights(w: usize, limit: i32, seqLenK: i32, m: f32, l: f32): v
 
 /** Query head of row r of KV head `kvHead`'s block. */
 // @ts-ignore: decorator
-@inline function headOf(params: usize, kvHead: i32, r: i32): i32 {
+@inline export function headOf(params: usize, kvHead: i32, r: i32): i32 {
   const group = paramI32(params, Q_HEADS) / paramI32(params, KV_HEADS);
   return kvHead * group + r / paramI32(params, SEQ_LEN_Q);
 }
 
 /** Byte address of f32 element [b, h, i, 0] of a tensor whose pointer/strides are at the given fields. */
 // @ts-ignore: decorator
-@inline function rowAddress(
+@inline export function rowAddress(
   params: usize, ptrField: i32, batchField: i32, headField: i32, seqField: i32, b: i32, h: i32, i: i32,
 ): usize {
   return <usize>paramI32(params, ptrField) + (<usize>(
@@ -231,7 +271,7 @@ function normalizeWeights(w: usize, limit: i32, seqLenK: i32, m: f32, l: f32): v
 
 /** Byte address of weights[b, h, i, 0] (contiguous [batch, qHeads, seqLenQ, seqLenK]). */
 // @ts-ignore: decorator
-@inline function weightsAddress(params: usize, b: i32, h: i32, i: i32): usize {
+@inline export function weightsAddress(params: usize, b: i32, h: i32, i: i32): usize {
   const seqLenQ = paramI32(params, SEQ_LEN_Q);
   return <usize>paramI32(params, WEIGHTS_PTR)
     + (<usize>((b * paramI32(params, Q_HEADS) + h) * seqLenQ + i) * <usize>paramI32(params, SEQ_LEN_K) << 2);

@@ -32,7 +32,7 @@ import { copyInputs, copyOutputs, layoutCall, type CallLayout } from '../backend
 import { writeParams } from '../backends/wasm/params.js';
 import type { CacheEngine, CachedPlan } from '../cache/engine.js';
 import { CMD } from './control.js';
-import { cachedUnits, marshalCached, type HeapAccess } from './decode.js';
+import { cachedUnits, keySplitsFor, marshalCached, type HeapAccess } from './decode.js';
 import type { PoolJob, ThreadPool } from './pool.js';
 
 const PAGE_BYTES = 65536;
@@ -51,7 +51,6 @@ export const MIN_MACS_PER_THREAD = 1 << 20;
 /** Exports of the threads builds: the kernel ABI plus one thread's share of a plan. */
 export interface ThreadsKernelExports extends KernelExports, Partial<DecodeExports> {
   attentionRange(params: number, first: number, stride: number): number;
-  decodeRange?(params: number, kvDtype: number, first: number, stride: number): number;
 }
 
 export interface ThreadedBackend {
@@ -73,6 +72,8 @@ export interface ThreadedBackend {
   dispose(): void;
   /** The pool, for tests. */
   readonly pool: ThreadPool;
+  /** How the last {@link runThreadedCached} call was split (threads, key ranges per row block), for tests and benchmarks. */
+  readonly lastCachedSplit: { readonly threads: number; readonly keySplits: number };
 }
 
 let minMacsPerThread = MIN_MACS_PER_THREAD;
@@ -220,6 +221,7 @@ export function createThreadedBackend(
   const heapAccess: HeapAccess = {
     memory,
     scratchBytes: (params, decodeKernel, kvDtype) => (decodeKernel ? kernel.decodeScratchBytes!(params, kvDtype) : kernel.scratchBytes(params)),
+    partialsBytes: (params) => kernel.decodePartialsBytes?.(params) ?? 0,
     ensureCapacity,
     reserve(bytes) {
       ensureCapacity(blocks.wouldEndAt(bytes), 'decode');
@@ -229,10 +231,19 @@ export function createThreadedBackend(
     top: () => blocks.top,
   };
 
+  let lastCachedSplit = { threads: 0, keySplits: 0 };
+
   async function runThreadedCached(plan: CachedPlan): Promise<void> {
     const workers = await pool.acquire();
-    const threads = threadsFor(plan, cachedUnits(plan).units, workers + 1);
+    const { units } = cachedUnits(plan);
+    // Fewer row blocks than threads: cut each block's keys into ranges too (flash-decoding,
+    // decode.ts keySplitsFor), then size the split by the work as always (threadsFor), and
+    // cut the keys for the threads actually used.
+    const canSplitKeys = !!kernel.decodeMerge && !!kernel.decodePartialsBytes;
+    const splitsAvailable = canSplitKeys ? keySplitsFor(plan, units, workers + 1) : 1;
+    const threads = threadsFor(plan, units * splitsAvailable, workers + 1);
     if (threads === 1 || !kernel.decodeRange) {
+      lastCachedSplit = { threads: 1, keySplits: 1 };
       try {
         getCacheEngine().run(plan); // one thread: exactly the synchronous engine
       } finally {
@@ -240,12 +251,14 @@ export function createThreadedBackend(
       }
       return;
     }
+    const keySplits = canSplitKeys ? keySplitsFor(plan, units, threads) : 1;
     let dispatched: { wait(): Promise<number[]> } | null = null;
     let release = () => {};
     try {
-      const call = marshalCached(heapAccess, plan, threads);
+      const call = marshalCached(heapAccess, plan, threads, keySplits);
       release = call.release;
       const { cmd, kvDtype, params } = call;
+      lastCachedSplit = { threads, keySplits: call.keySplits };
       const jobs = params.slice(1).map((at, i): PoolJob => ({ cmd, params: at, first: i + 1, stride: threads, arg: kvDtype }));
       dispatched = pool.dispatch(jobs);
       let hostStatus: number;
@@ -255,6 +268,8 @@ export function createThreadedBackend(
         (await dispatched.wait()).forEach((status, i) => check(status, i + 1));
       }
       check(hostStatus, 0);
+      // Every thread is done: the host merges the key ranges' partial states into the outputs.
+      if (call.keySplits > 1) check(kernel.decodeMerge!(params[0]!), 0);
       call.unmarshal();
     } finally {
       release();
@@ -292,5 +307,8 @@ export function createThreadedBackend(
       release();
     },
     pool,
+    get lastCachedSplit() {
+      return lastCachedSplit;
+    },
   };
 }

@@ -5,17 +5,19 @@
  * engine (src/backends/wasm/cache-engine.ts, whose layout and kernel choice this file
  * mirrors: keep the two in step).
  *
- * The split: for the decode kernel, one unit is one row block (up to 16 query rows of one
+ * The split, for the decode kernel: one unit is one row block (up to 16 query rows of one
  * KV head of one sequence, assembly/threads/decode-range.ts): Lq = 1 with Llama-2-7B's 32
  * KV heads is 32 units, and each thread streams the caches of its own heads, so the split
- * is bit-identical to one thread. Plans that the single-thread engine sends to the prefill
- * kernel (float32 with Lq > 4: usesDecodeKernel) are split like prefill (attentionRange,
- * 8-query blocks).
- *
- * Not here (yet): splitting one head's keys over threads (flash-decoding: partial softmax
- * states merged by log-sum-exp). It only pays when batch × KV heads is below the thread
- * count (MQA/GQA with 1–2 KV heads and batch 1), and it needs the decode kernel to return
- * its per-row max and sum (see src/threads/README.md).
+ * is bit-identical to one thread. When there are fewer row blocks than threads (MQA, GQA
+ * with 1–2 KV heads at batch 1: Gemma-2B's 8 query heads share 1 KV head, one block), each
+ * block's keys are also cut into KEY_SPLITS ranges (flash-decoding, {@link keySplitsFor}):
+ * a unit is then a (row block, key range) pair that leaves its rows' partial softmax state
+ * (max, sum, unnormalized output) in a partials region, and the host thread merges them by
+ * log-sum-exp once every thread is done (assembly/decode/merge.ts). That only reorders the
+ * softmax sums: equal to one thread within a few ulps (test/threads-flash-decode.test.ts),
+ * not bit-identical. Plans that the single-thread engine sends to the prefill kernel
+ * (float32 with Lq > 4: usesDecodeKernel) are split like prefill (attentionRange, 8-query
+ * blocks).
  */
 import { cacheTensors, writeParamBlock } from '../backends/wasm/params.js';
 import { KV_DTYPE, PARAM_BYTES } from '../backends/wasm/abi.js';
@@ -43,10 +45,59 @@ export interface CachedCall {
   readonly threads: number;
   readonly cmd: number;
   readonly kvDtype: number;
+  /** Key ranges per row block (decode kernel): > 1 means the host runs decodeMerge(params[0]) after every thread. */
+  readonly keySplits: number;
   /** Parameter block of each thread. */
   readonly params: number[];
   /** Copies the outputs back to the host (for outputs not pinned). */
   unmarshal(): void;
+}
+
+/**
+ * Fewest keys per range of a key split (flash-decoding). A range costs a share of the
+ * dispatch and wait (≈ 60 µs per 2-thread call here), a setup (the rows' queries packed,
+ * states reset) and a merge of its state (together 2–3 µs for 2 ranges of H8 D128:
+ * bench/flash-decode-split-cost.mjs); below this, one more range costs more than its share
+ * of the keys saves. Measured (Node 20, 2 vCPUs,
+ * relaxed build, MQA H8 KV1 D128 Lq1 float32, split forced, 1T vs 2T in fresh processes,
+ * medians of 4–5 quiet rounds; bench/flash-decode-threshold.ts, src/threads/README.md):
+ * 2 ranges of 128 keys 0.71×, of 256 keys 0.94×, of 512 keys 1.14×, of 1024 keys 1.48×,
+ * of 4096 keys 1.62×. So 512: the first length that gains. Plans with fewer rows per block
+ * (less work per key) are held back further by MIN_MACS_PER_THREAD (backend.ts).
+ */
+export const MIN_KEYS_PER_SPLIT = 512;
+
+let minKeysPerSplit = MIN_KEYS_PER_SPLIT;
+
+/** Test hook: key-splits plans of any length (0), or restores the default (undefined). */
+export function setMinKeysPerSplit(keys: number | undefined): void {
+  minKeysPerSplit = keys ?? MIN_KEYS_PER_SPLIT;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Key ranges per row block for a decode-kernel plan of `rowBlocks` units on `threads`
+ * threads: 1 (no split) when every thread already has a block; else threads / gcd, so that
+ * rowBlocks × ranges is a multiple of the threads (every thread runs as many equal ranges:
+ * 3 blocks on 4 threads make 12 quarter-ranges, 3 each, not 6 halves dealt 2, 2, 1, 1), but
+ * no more ranges than leave {@link MIN_KEYS_PER_SPLIT} keys each of the most any row sees.
+ */
+export function keySplitsFor(plan: CachedPlan, rowBlocks: number, threads: number): number {
+  if (!usesDecodeKernel(plan) || rowBlocks === 0 || rowBlocks >= threads) return 1;
+  // The most keys any row sees (the kernel's block end): the sequence length, or less for
+  // causal rows (top-left alignment at decode sees a handful of keys of a long cache).
+  let keys = 0;
+  for (let b = 0; b < plan.batch; b++) {
+    let end = Math.min(plan.keyLengths[b]!, plan.seqLenK);
+    if (plan.causal) end = Math.min(end, Math.max(plan.causalOffsets[b]! + plan.seqLenQ, 0));
+    keys = Math.max(keys, end);
+  }
+  const wanted = threads / gcd(rowBlocks, threads);
+  const affordable = minKeysPerSplit > 0 ? Math.floor(keys / minKeysPerSplit) : Infinity;
+  return Math.max(1, Math.min(wanted, affordable));
 }
 
 /**
@@ -65,6 +116,8 @@ export function cachedUnits(plan: CachedPlan): { decodeKernel: boolean; units: n
 export interface HeapAccess {
   readonly memory: WebAssembly.Memory;
   scratchBytes(params: number, decodeKernel: boolean, kvDtype: number): number;
+  /** Bytes of the key split's partials region for the plan at `params` (0 without a split). */
+  partialsBytes(params: number): number;
   ensureCapacity(bytes: number, what: string): void;
   /** Reserves `bytes` for the call (a persistent block), returning its address and release. */
   reserve(bytes: number): { base: number; release(): void };
@@ -73,9 +126,10 @@ export interface HeapAccess {
 
 /**
  * Lays out a cached plan for `threads` threads in a reserved region, writes every parameter
- * block and copies the inputs.
+ * block and copies the inputs. With `keySplits` > 1 (decode kernel only) the region ends
+ * with the partial states of the key split.
  */
-export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: number): CachedCall & { release(): void } {
+export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: number, keySplits = 1): CachedCall & { release(): void } {
   const storage = plan.storage as unknown as WasmCacheLike;
   const half = plan.dtype === 'float16';
   const { decodeKernel } = cachedUnits(plan);
@@ -101,7 +155,7 @@ export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: numbe
   for (let t = 1; t < threads; t++) extraParams.push(take(PARAM_BYTES));
   const scratch0 = cursor;
 
-  const write = (at: number, base: number, scratch: number, scratchBytes: number) => {
+  const write = (at: number, base: number, scratch: number, scratchBytes: number, partials: number) => {
     const rel = (offset: number) => (offset < 0 ? 0 : base + offset);
     writeParamBlock(new Int32Array(heap.memory.buffer), new Float32Array(heap.memory.buffer), at, {
       ...plan,
@@ -115,17 +169,22 @@ export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: numbe
       weightsStage: 'probs',
       scratchPtr: scratch,
       scratchBytes,
+      keySplits: decodeKernel ? keySplits : 1,
+      partialsPtr: partials,
     });
   };
 
   // Size the scratch from a parameter block written in the free memory at the top.
   const probe = align(heap.top());
   heap.ensureCapacity(probe + PARAM_BYTES, 'decode');
-  write(probe, probe, 0, 0);
+  write(probe, probe, 0, 0, 0);
   const scratchBytes = heap.scratchBytes(probe, decodeKernel, kvDtype);
-  const { base, release } = heap.reserve(scratch0 + threads * scratchBytes);
+  const partialsBytes = decodeKernel ? heap.partialsBytes(probe) : 0;
+  const partials = align(scratch0 + threads * scratchBytes);
+  const { base, release } = heap.reserve(partials + partialsBytes);
   const params = [base + params0, ...extraParams.map((offset) => base + offset)];
-  params.forEach((at, t) => write(at, base, base + scratch0 + t * scratchBytes, scratchBytes));
+  const partialsPtr = partialsBytes > 0 ? base + partials : 0;
+  params.forEach((at, t) => write(at, base, base + scratch0 + t * scratchBytes, scratchBytes, partialsPtr));
 
   const buffer = heap.memory.buffer;
   new Int32Array(buffer, base + causalOffsets, plan.batch).set(plan.causalOffsets);
@@ -138,5 +197,5 @@ export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: numbe
     if ('host' in plan.out) plan.out.host.set(new Float32Array(buffer, base + out, plan.out.host.length));
     if (plan.weights) plan.weights.set(new Float32Array(buffer, base + weights, plan.weights.length));
   };
-  return { threads, cmd: decodeKernel ? CMD.DECODE : CMD.ATTENTION, kvDtype, params, unmarshal, release };
+  return { threads, cmd: decodeKernel ? CMD.DECODE : CMD.ATTENTION, kvDtype, keySplits: partialsPtr ? keySplits : 1, params, unmarshal, release };
 }

@@ -16,6 +16,7 @@ import { WORKER_SOURCE } from './worker-source.js';
 export type { ThreadedBackend } from './backend.js';
 /** Test and benchmark hook (re-exported so that a separately bundled threads module can be driven). */
 export { setMinMacsPerThread } from './backend.js';
+export { setMinKeysPerSplit } from './decode.js';
 
 /** Upper bound of `threads: 'auto'`: beyond it the split gains little on these kernels and costs memory. */
 export const AUTO_THREADS_MAX = 16;

@@ -52,10 +52,17 @@ export const PARAM = {
   /** scratch region for the kernel, at least `scratchBytes(params)` bytes, 16-byte aligned */
   SCRATCH_PTR: 34,
   SCRATCH_BYTES: 35,
+  /**
+   * Decode kernel only (`decodeRange`, `decodeMerge`): key ranges each row block is split
+   * into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always.
+   */
+  KEY_SPLITS: 36,
+  /** Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states, `decodePartialsBytes(params)` bytes, 16-byte aligned */
+  PARTIALS_PTR: 37,
 } as const;
 
 /** Number of 32-bit fields in the parameter block. */
-export const PARAM_COUNT = 36;
+export const PARAM_COUNT = 38;
 /** Size of the parameter block in bytes. */
 export const PARAM_BYTES = PARAM_COUNT * 4;
 
@@ -87,6 +94,15 @@ export interface DecodeExports {
   decode(params: number, kvDtype: number): number;
   /** Bytes of scratch `decode` needs for the plan at `params`. */
   decodeScratchBytes(params: number, kvDtype: number): number;
+  /**
+   * One thread's share of a decode plan (threads builds; src/threads/decode.ts): the units
+   * u % stride == first; with KEY_SPLITS > 1 it leaves partial states for {@link decodeMerge}.
+   */
+  decodeRange(params: number, kvDtype: number, first: number, stride: number): number;
+  /** Merges a key-split plan's partial states into its outputs (and weights), after every thread's `decodeRange`. 0 on success. */
+  decodeMerge(params: number): number;
+  /** Bytes of the partials region a key-split plan needs (0 when KEY_SPLITS <= 1). */
+  decodePartialsBytes(params: number): number;
   /** Benchmark hook: sums `bytes` (a multiple of 64) of memory at `ptr` as f32, reading each byte once. */
   readSum(ptr: number, bytes: number): number;
 }

@@ -38,6 +38,9 @@ export interface ParamBlock {
   readonly weightsStage: WeightsStage;
   readonly scratchPtr: number;
   readonly scratchBytes: number;
+  /** Decode kernel, threads only: key ranges per row block (0 or 1: none) and their partial states' region. */
+  readonly keySplits?: number;
+  readonly partialsPtr?: number;
 }
 
 /** Writes `block` at byte address `at` through views of the whole memory. */
@@ -75,6 +78,8 @@ export function writeParamBlock(i32: Int32Array, f32: Float32Array, at: number, 
   set(PARAM.WEIGHTS_STAGE, WEIGHTS_STAGE_CODE[block.weightsStage]);
   set(PARAM.SCRATCH_PTR, block.scratchPtr);
   set(PARAM.SCRATCH_BYTES, block.scratchBytes);
+  set(PARAM.KEY_SPLITS, block.keySplits ?? 0);
+  set(PARAM.PARTIALS_PTR, block.partialsPtr ?? 0);
 }
 
 /** Writes the block of a tensor plan whose regions are placed by `layout`. */
