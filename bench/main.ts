@@ -364,7 +364,7 @@ function methodNotes(options: Options, flags: string[], report: Report): string[
   }
   if (report.rows.some((r) => parseThreadsImpl(r.impl))) {
     notes.push(
-      '"1T"/"2T" rows of wasm-attention (threads set, bench/threads-cases.ts): one instance created with `threads: N`, every call through attentionAsync (prefill; marshalling and waits included) or the captured decode plan on the (threaded) cache engine; outputs are not checked in these rows (the plain rows of the other sets are). Scaling needs an idle machine: the 1-min load average before→after each measurement is in its note.',
+      '"1T"/"2T" rows of wasm-attention (threads set, bench/threads-cases.ts): one instance created with `threads: N`, every call through attentionAsync (prefill; marshalling and waits included) or decodeAsync (decode steps, a filled float32 cache, a caller-owned out); outputs are not checked in these rows (the plain rows of the other sets are). Scaling needs an idle machine: the 1-min load average before→after each measurement is in its note.',
     );
   }
   if (report.rows.some((r) => r.impl.endsWith(GEMM_SUFFIX))) {
