@@ -8,32 +8,10 @@
  * bit-identical to the synchronous `decode()` of the same instance.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createAttention, isBackendAvailable, type AttentionInstance, type BackendName, type KVCache } from '../src/index.js';
-import { setMinMacsPerThread, type ThreadedBackend } from '../src/threads/backend.js';
+import { createAttention, type AttentionInstance, type BackendName, type KVCache } from '../src/index.js';
+import { setMinMacsPerThread } from '../src/threads/backend.js';
 import { float32ArrayToHalf } from '../src/float16.js';
-import { mulberry32 } from './reference.js';
-
-const WASM_BACKENDS = (['wasm-simd', 'wasm-relaxed-simd'] as const).filter(isBackendAvailable);
-
-function threadedOf(attn: AttentionInstance): ThreadedBackend {
-  return (attn as unknown as { threaded: ThreadedBackend }).threaded;
-}
-
-function random(length: number, seed: number): Float32Array {
-  const next = mulberry32(seed);
-  return Float32Array.from({ length }, () => next() * 2 - 1);
-}
-
-function expectSameBits(got: ArrayLike<number>, want: ArrayLike<number>, context: string): void {
-  expect(got.length, `${context}: length`).toBe(want.length);
-  const bits = (values: ArrayLike<number>) =>
-    values instanceof Uint16Array ? values : new Uint32Array(Float32Array.from(values as ArrayLike<number>).buffer);
-  const x = bits(got);
-  const y = bits(want);
-  for (let n = 0; n < x.length; n++) {
-    if (x[n] !== y[n]) throw new Error(`${context}: element ${n} differs: decodeAsync ${got[n]}, decode ${want[n]}`);
-  }
-}
+import { WASM_BACKENDS, threadedOf, random, expectSameBits } from './threads-helpers.js';
 
 function filledCache(attn: AttentionInstance, batch: number, kvHeads: number, headDim: number, rows: number, dtype: 'float32' | 'float16' = 'float32'): KVCache {
   const cache = attn.createKVCache({ batch, kvHeads, headDim, maxSeqLen: rows + 8, dtype });
@@ -65,8 +43,8 @@ describe.each(WASM_BACKENDS)('decodeAsync on %s with 2 threads', (backendName: B
       expect(dispatch).toHaveBeenCalledTimes(1); // the worker got a share
       expect(dispatch.mock.calls[0]![0].length).toBe(1);
       expect(got.output.shape).toEqual([1, 8, 1, 64]);
-      expectSameBits(got.output.data, want.output.data, 'output');
-      expectSameBits(got.weights!.data, want.weights!.data, 'weights');
+      expectSameBits(got.output.data, want.output.data, 'output', ['decodeAsync', 'decode']);
+      expectSameBits(got.weights!.data, want.weights!.data, 'weights', ['decodeAsync', 'decode']);
       expect(got.weights!.shape).toEqual([1, 8, 1, 300]);
     } finally {
       dispatch.mockRestore();
@@ -83,7 +61,7 @@ describe.each(WASM_BACKENDS)('decodeAsync on %s with 2 threads', (backendName: B
     const got = await attn.decodeAsync(q, cache, options);
     expect(got.output.data).toBeInstanceOf(Uint16Array);
     expect(got.output.shape).toEqual([2, 1, 16, 32]);
-    expectSameBits(got.output.data, want.output.data, 'float16 output');
+    expectSameBits(got.output.data, want.output.data, 'float16 output', ['decodeAsync', 'decode']);
     cache.dispose();
   });
 
@@ -95,7 +73,7 @@ describe.each(WASM_BACKENDS)('decodeAsync on %s with 2 threads', (backendName: B
     const out = attn.createTensor([1, 4, 1, 64]);
     const got = await attn.decodeAsync(q, cache, { out });
     expect(got.output.data.buffer).toBe(out.data.buffer);
-    expectSameBits(out.data, want, 'pinned out');
+    expectSameBits(out.data, want, 'pinned out', ['decodeAsync', 'decode']);
     q.dispose();
     out.dispose();
     cache.dispose();
@@ -130,14 +108,14 @@ describe.each(WASM_BACKENDS)('decodeAsync on %s with 2 threads', (backendName: B
     expect(() => cache.truncate(10)).toThrow(/cache\.truncate: expected no attentionAsync or decodeAsync call/);
     expect(() => cache.reset()).toThrow(/cache\.reset: expected no attentionAsync or decodeAsync call/);
     expect(cache.length).toBe(256);
-    expectSameBits((await call).output.data, want, 'output of the guarded call');
+    expectSameBits((await call).output.data, want, 'output of the guarded call', ['decodeAsync', 'decode']);
     cache.append(row, row); // settled: the cache is the caller's again
     expect(cache.length).toBe(257);
 
     const again = attn.decodeAsync(q, cache, { keyLengths: [256] });
     expect(() => cache.dispose()).toThrow(/cache\.dispose: expected no attentionAsync or decodeAsync call using this cache, got 1 in flight/);
     expect(cache.disposed).toBe(false);
-    expectSameBits((await again).output.data, want, 'output of a call whose cache could not be disposed meanwhile');
+    expectSameBits((await again).output.data, want, 'output of a call whose cache could not be disposed meanwhile', ['decodeAsync', 'decode']);
     cache.dispose();
     expect(cache.disposed).toBe(true);
   });
@@ -152,7 +130,7 @@ describe.each(WASM_BACKENDS)('decodeAsync on %s with 2 threads', (backendName: B
     expect(() => out.dispose()).toThrow(/tensor\.dispose: expected no attentionAsync or decodeAsync call using this tensor, got 1 in flight/);
     expect(() => q.dispose()).toThrow(/tensor\.dispose: expected no attentionAsync or decodeAsync call/);
     await call;
-    expectSameBits(out.data, want, 'pinned out');
+    expectSameBits(out.data, want, 'pinned out', ['decodeAsync', 'decode']);
     out.dispose();
     q.dispose();
     expect(out.disposed && q.disposed).toBe(true);
@@ -172,9 +150,9 @@ describe.each(WASM_BACKENDS)('decodeAsync on %s with 2 threads', (backendName: B
       attn.decodeAsync(q, cache).then((r) => (order.push('decode 2'), r)),
     ] as const);
     expect(order).toEqual(['decode 1', 'attention', 'decode 2']);
-    expectSameBits(first.output.data, want, 'decode 1');
-    expectSameBits(middle.output.data, wantAttention, 'attention');
-    expectSameBits(last.output.data, want, 'decode 2');
+    expectSameBits(first.output.data, want, 'decode 1', ['decodeAsync', 'decode']);
+    expectSameBits(middle.output.data, wantAttention, 'attention', ['decodeAsync', 'decode']);
+    expectSameBits(last.output.data, want, 'decode 2', ['decodeAsync', 'decode']);
     expect(first.output.data).not.toBe(last.output.data);
     cache.dispose();
   });
@@ -188,7 +166,7 @@ describe('decodeAsync without threads', () => {
     const q = { data: random(2 * 16, 16), shape: [1, 2, 1, 16] };
     const pending = attn.decodeAsync(q, cache, { causal: true });
     expect(pending).toBeInstanceOf(Promise);
-    expectSameBits((await pending).output.data, attn.decode(q, cache, { causal: true }).output.data, 'one-thread output');
+    expectSameBits((await pending).output.data, attn.decode(q, cache, { causal: true }).output.data, 'one-thread output', ['decodeAsync', 'decode']);
     await expect(attn.decodeAsync(q, cache, { scale: Number.NaN })).rejects.toThrow(RangeError);
     cache.dispose();
   });

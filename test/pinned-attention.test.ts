@@ -7,24 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKEND_NAMES, createAttention, isBackendAvailable, type AttentionInstance, type BackendName, type PinnedTensor, type Tensor } from '../src/index.js';
 import { setMinMacsPerThread } from '../src/threads/backend.js';
-import { mulberry32 } from './reference.js';
+import { random, expectSameBits } from './threads-helpers.js';
 
 const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
 const WASM_BACKENDS = BACKENDS.filter((name) => name !== 'js');
-
-function random(length: number, seed: number): Float32Array {
-  const next = mulberry32(seed);
-  return Float32Array.from({ length }, () => next() * 2 - 1);
-}
-
-function expectSameBits(got: Float32Array, want: Float32Array, context: string): void {
-  expect(got.length, `${context}: length`).toBe(want.length);
-  const x = new Uint32Array(got.buffer, got.byteOffset, got.length);
-  const y = new Uint32Array(want.buffer, want.byteOffset, want.length);
-  for (let n = 0; n < x.length; n++) {
-    if (x[n] !== y[n]) throw new Error(`${context}: element ${n} differs: pinned ${got[n]}, arrays ${want[n]}`);
-  }
-}
 
 function pinned(attn: AttentionInstance, data: Float32Array, shape: number[]): PinnedTensor {
   const tensor = attn.createTensor(shape);
@@ -72,10 +58,10 @@ describe.each(BACKENDS)('pinned tensors on %s', (backendName: BackendName) => {
       const got = attn.attention(q, k, v, { ...options, out });
       const context = `${backendName} pinned ${['q', 'k', 'v', 'out'].filter((_, i) => mask & (1 << i)).join('+')}`;
       if (out) expect(got.output.data, `${context}: output is out's data`).toBe(out.data);
-      expectSameBits(got.output.data as Float32Array, want.output.data as Float32Array, `${context} output`);
-      if (want.weights) expectSameBits(got.weights!.data as Float32Array, want.weights.data as Float32Array, `${context} weights`);
+      expectSameBits(got.output.data as Float32Array, want.output.data as Float32Array, `${context} output`, ['pinned', 'arrays']);
+      if (want.weights) expectSameBits(got.weights!.data as Float32Array, want.weights.data as Float32Array, `${context} weights`, ['pinned', 'arrays']);
       // Inputs are left as they were (the kernel only reads them).
-      if (mask & 1) expectSameBits((q as PinnedTensor).data, data.q, `${context}: q unchanged`);
+      if (mask & 1) expectSameBits((q as PinnedTensor).data, data.q, `${context}: q unchanged`, ['pinned', 'arrays']);
       made.forEach((tensor) => tensor.dispose());
     }
   });
@@ -95,7 +81,7 @@ describe.each(BACKENDS)('pinned tensors on %s', (backendName: BackendName) => {
     expect(() => attn.attention(half, half, half, { out: attn.createTensor(shape) })).toThrow(TypeError);
     // And the next call is right.
     const want = attn.attention({ data: q.data.slice(), shape }, { data: k.data.slice(), shape }, { data: k.data.slice(), shape }).output.data;
-    expectSameBits(attn.attention(q, k, k).output.data as Float32Array, want as Float32Array, 'after errors');
+    expectSameBits(attn.attention(q, k, k).output.data as Float32Array, want as Float32Array, 'after errors', ['pinned', 'arrays']);
     q.dispose();
     k.dispose();
   });
@@ -113,7 +99,7 @@ describe.each(WASM_BACKENDS)('pinned tensors in WASM memory on %s', (backendName
     // Copies would need 4 MiB more; the parameter block and the scratch fit in one page.
     expect(attn.memoryBytes - before).toBeLessThanOrEqual(65536);
     const want = attn.attention({ data: q!.data.slice(), shape }, { data: k!.data.slice(), shape }, { data: v!.data.slice(), shape }).output.data;
-    expectSameBits(out.data, want as Float32Array, 'in place');
+    expectSameBits(out.data, want as Float32Array, 'in place', ['pinned', 'arrays']);
   });
 
   it('survive memory growth during the call (views made before it are detached)', async () => {
@@ -127,8 +113,8 @@ describe.each(WASM_BACKENDS)('pinned tensors in WASM memory on %s', (backendName
     expect(attn.memoryBytes).toBeGreaterThan(before);
     const other = await createAttention({ backend: backendName });
     const want = other.attention({ data: random(length, 1), shape }, { data: random(length, 2), shape }, { data: random(length, 3), shape }, { returnWeights: true });
-    expectSameBits(got.output.data as Float32Array, want.output.data as Float32Array, 'output');
-    expectSameBits(got.weights!.data as Float32Array, want.weights!.data as Float32Array, 'weights');
+    expectSameBits(got.output.data as Float32Array, want.output.data as Float32Array, 'output', ['pinned', 'arrays']);
+    expectSameBits(got.weights!.data as Float32Array, want.weights!.data as Float32Array, 'weights', ['pinned', 'arrays']);
   });
 
   it("take another instance's pinned tensors (copied) as input and output", async () => {
@@ -140,7 +126,7 @@ describe.each(WASM_BACKENDS)('pinned tensors in WASM memory on %s', (backendName
     const got = attn.attention(q!, k!, v!, { out, causal: true });
     expect(got.output.data).toBe(out.data);
     const want = attn.attention({ data: random(2 * 33 * 16, 7), shape }, { data: random(2 * 33 * 16, 8), shape }, { data: random(2 * 33 * 16, 9), shape }, { causal: true }).output.data;
-    expectSameBits(out.data, want as Float32Array, 'foreign pinned');
+    expectSameBits(out.data, want as Float32Array, 'foreign pinned', ['pinned', 'arrays']);
   });
 });
 
@@ -166,7 +152,7 @@ describe.each(WASM_BACKENDS)('attentionAsync with pinned tensors on %s, 2 thread
     for (const tensor of [q, k, v, out]) expect(() => tensor!.dispose()).toThrow(/tensor\.dispose: expected no attentionAsync or decodeAsync call using this tensor, got 1 in flight/);
     const got = await call;
     expect(got.output.data).toBe(out.data);
-    expectSameBits(out.data, want as Float32Array, 'threaded in place');
+    expectSameBits(out.data, want as Float32Array, 'threaded in place', ['pinned', 'arrays']);
     for (const tensor of [q, k, v, out]) tensor!.dispose();
   });
 });

@@ -11,14 +11,14 @@
  * Lk = 1 on 5 threads makes 4 empty ranges of 5.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAttention, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';
+import { createAttention, type AttentionInstance, type BackendName } from '../src/index.js';
 import type { CachedPlan, CacheEngine } from '../src/cache/engine.js';
-import { setMinMacsPerThread, type ThreadedBackend } from '../src/threads/backend.js';
+import { setMinMacsPerThread } from '../src/threads/backend.js';
 import { keySplitsFor, MIN_KEYS_PER_SPLIT, setMinKeysPerSplit } from '../src/threads/decode.js';
 import { compareClose, mulberry32, type Tolerance } from './reference.js';
 import { decodeHalf, encodeExactHalf } from './helpers.js';
+import { WASM_BACKENDS, threadedOf } from './threads-helpers.js';
 
-const WASM_BACKENDS = (['wasm-simd', 'wasm-relaxed-simd'] as const).filter(isBackendAvailable);
 /** Threads of the instances: 2 (the common desktop split) and 5 (more ranges than chunks for short caches; GQA batch 2's 4 blocks split too). */
 const THREADS = [2, 5] as const;
 const CHUNK_KEYS = 64; // assembly/decode/scratch.ts
@@ -67,10 +67,6 @@ function maxScore(q: Float32Array, k: Float32Array, dim: number, scale: number, 
     }
   }
   return Math.min(max * Math.abs(scale), softcap > 0 ? softcap : Infinity);
-}
-
-function threadedOf(attn: AttentionInstance): ThreadedBackend {
-  return (attn as unknown as { threaded: ThreadedBackend }).threaded;
 }
 
 /** Values in [-1, 1) that are exactly halves (so a float16 cache holds them unrounded). */
