@@ -3,7 +3,7 @@
  * to one AttentionPlan (src/plan.ts) and runs it on a backend.
  */
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from './errors.js';
-import { Float16ArrayCtor, float32ArrayToHalf, halfArrayToFloat32, halfBitsOf, isFloat16Array } from './float16.js';
+import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
 import { resolveMaskOption } from './mask.js';
 import type { AttentionPlan, Backend, PinnedBuffers } from './plan.js';
@@ -68,16 +68,6 @@ function checkOut(value: unknown, dtype: Dtype, length: number, shape: readonly 
   const got = (value as TensorData).length;
   if (got !== length) throw rangeError('options.out', `length ${length} (output shape ${formatShape(shape)})`, `length ${got}`);
   return value as TensorData;
-}
-
-/** Encodes f32 results as the caller's float16 kind: into `out` when given, else a new array of the input's kind. */
-function toHalf(values: Float32Array, out: TensorData | undefined, likeFloat16Array: boolean): TensorData {
-  if (out) {
-    float32ArrayToHalf(values, halfBitsOf(out));
-    return out;
-  }
-  const bits = float32ArrayToHalf(values);
-  return likeFloat16Array && Float16ArrayCtor ? (new Float16ArrayCtor(bits.buffer) as unknown as Uint16Array) : bits;
 }
 
 /** The storages of the call's tensors given as PinnedTensors, or undefined when none is. */
@@ -196,10 +186,10 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const finish = (): AttentionResult => {
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
     // A pinned output's view is taken again: the call may have grown memory.
-    const data = pinnedOut ? pinnedOut.data : half ? toHalf(plan.out, out, likeFloat16Array) : plan.out;
+    const data = pinnedOut ? pinnedOut.data : half ? halfResult(plan.out, out, likeFloat16Array) : plan.out;
     const output = { data, shape: layout.outShape };
     if (!plan.weights) return { output };
-    const weights = { data: half ? toHalf(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
+    const weights = { data: half ? halfResult(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
     return { output, weights };
   };
   return { plan, finish };

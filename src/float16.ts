@@ -97,3 +97,17 @@ export function halfBitsOf(data: Uint16Array | (ArrayBufferView & { length: numb
   if (data instanceof Uint16Array) return data;
   return new Uint16Array(data.buffer, data.byteOffset, data.length);
 }
+
+/**
+ * Encodes f32 results as a caller's float16 kind (what `attention`/`decode` return for
+ * float16 inputs): into `out` when given, else a new array, a Float16Array when the inputs
+ * were one (and the runtime has it), else Uint16Array half bits.
+ */
+export function halfResult(values: Float32Array, out: Uint16Array | (ArrayBufferView & { length: number }) | undefined, likeFloat16Array: boolean): Uint16Array {
+  if (out) {
+    float32ArrayToHalf(values, halfBitsOf(out));
+    return out as Uint16Array;
+  }
+  const bits = float32ArrayToHalf(values);
+  return likeFloat16Array && Float16ArrayCtor ? (new Float16ArrayCtor(bits.buffer) as unknown as Uint16Array) : bits;
+}

@@ -4,17 +4,9 @@
  * is moved: every layout becomes strides, and the kernels read the caller's layout directly.
  */
 import { checkInteger, formatShape, rangeError } from './errors.js';
-import type { HeadStrides } from './plan.js';
+import type { AttentionDims, HeadStrides } from './plan.js';
 
-export interface AttentionDims {
-  readonly batch: number;
-  readonly qHeads: number;
-  readonly kvHeads: number;
-  readonly seqLenQ: number;
-  readonly seqLenK: number;
-  readonly headDim: number;
-  readonly valueDim: number;
-}
+export type { AttentionDims };
 
 /** How a tensor's axes map to [batch, head, seq, dim]. */
 export type LayoutKind = 'bhsd' | 'bshd' | 'packed';

@@ -60,7 +60,8 @@ export const WEIGHTS_STAGE_CODE: Readonly<Record<WeightsStage, number>> = {
   probs: 3,
 };
 
-export interface AttentionPlan {
+/** The sizes of one call: batch, query/KV heads, query/key lengths, key and value head dims. */
+export interface AttentionDims {
   readonly batch: number;
   readonly qHeads: number;
   readonly kvHeads: number;
@@ -68,7 +69,9 @@ export interface AttentionPlan {
   readonly seqLenK: number;
   readonly headDim: number;
   readonly valueDim: number;
+}
 
+export interface AttentionPlan extends AttentionDims {
   readonly q: Float32Array;
   readonly qStrides: HeadStrides;
   readonly k: Float32Array;

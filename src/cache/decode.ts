@@ -6,7 +6,7 @@
  */
 import type { PreparedCall } from '../attention.js';
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
-import { Float16ArrayCtor, float32ArrayToHalf, halfArrayToFloat32, halfBitsOf, isFloat16Array } from '../float16.js';
+import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
 import { resolveMaskOption } from '../mask.js';
 import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from '../tensor-input.js';
@@ -206,22 +206,12 @@ function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: num
     outData = pinnedOut.data;
   } else if (half) {
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
-    outData = toHalf((outBuffer as { host: Float32Array }).host, hostOut, likeFloat16Array);
+    outData = halfResult((outBuffer as { host: Float32Array }).host, hostOut, likeFloat16Array);
   } else {
     outData = (outBuffer as { host: Float32Array }).host;
   }
   const output = { data: outData, shape: outShape };
   if (!weights) return { output };
   const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
-  return { output, weights: { data: half ? toHalf(weights, undefined, likeFloat16Array) : weights, shape: [batch, qHeads, seqLenQ, seqLenK] } };
-}
-
-/** Encodes f32 results as the caller's float16 kind: into `out` when given, else a new array. */
-function toHalf(values: Float32Array, out: TensorData | undefined, likeFloat16Array: boolean): TensorData {
-  if (out) {
-    float32ArrayToHalf(values, halfBitsOf(out));
-    return out;
-  }
-  const bits = float32ArrayToHalf(values);
-  return likeFloat16Array && Float16ArrayCtor ? (new Float16ArrayCtor(bits.buffer) as unknown as Uint16Array) : bits;
+  return { output, weights: { data: half ? halfResult(weights, undefined, likeFloat16Array) : weights, shape: [batch, qHeads, seqLenQ, seqLenK] } };
 }

@@ -7,7 +7,7 @@
  * contiguous, where `rowStride` >= dim pads each row to whole SIMD vectors with zeros
  * (4 f32 or 8 halves on the WASM backends; = dim for JS).
  */
-import type { BiasStrides, HeadStrides } from '../plan.js';
+import type { AttentionDims, BiasStrides, HeadStrides } from '../plan.js';
 import type { Dtype } from '../types.js';
 
 export interface CacheShape {
@@ -47,16 +47,11 @@ export interface TensorStorage {
 /** Where a plan's q or out is: a host array, or a pinned tensor of the engine (zero copy). */
 export type PlanBuffer = { readonly host: Float32Array } | { readonly pinned: TensorStorage };
 
-/** A plan over a cache: `AttentionPlan` with K/V in cache storage, keys [0, seqLenK). */
-export interface CachedPlan {
-  readonly batch: number;
-  readonly qHeads: number;
-  readonly kvHeads: number;
-  readonly seqLenQ: number;
-  /** The longest cached sequence. */
-  readonly seqLenK: number;
-  readonly headDim: number;
-  readonly valueDim: number;
+/**
+ * A plan over a cache: `AttentionPlan` with K/V in cache storage, keys [0, seqLenK);
+ * `seqLenK` is the longest cached sequence.
+ */
+export interface CachedPlan extends AttentionDims {
   readonly dtype: Dtype;
   readonly storage: CacheStorage;
   /** The cache may hold an Inf/NaN half (float16 only): the kernel converts exactly, not fast. */

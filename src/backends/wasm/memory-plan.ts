@@ -51,19 +51,17 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
   const causalOffsets = take(plan.batch * 4);
   const keyLengths = plan.keyLengths ? take(plan.batch * 4) : 0;
   const pinned = plan.pinned ?? {};
-  const region = (name: 'q' | 'k' | 'v' | 'out') => pinnedAddress(pinned[name], memory) || take(plan[name].length * 4);
-  const q = region('q');
-  const k = region('k');
-  const v = region('v');
+  const inPlaceQ = pinnedAddress(pinned.q, memory);
+  const inPlaceK = pinnedAddress(pinned.k, memory);
+  const inPlaceV = pinnedAddress(pinned.v, memory);
+  const inPlaceOut = pinnedAddress(pinned.out, memory);
+  const q = inPlaceQ || take(plan.q.length * 4);
+  const k = inPlaceK || take(plan.k.length * 4);
+  const v = inPlaceV || take(plan.v.length * 4);
   const bias = plan.bias ? take(plan.bias.length * 4) : 0;
-  const out = region('out');
+  const out = inPlaceOut || take(plan.out.length * 4);
   const weights = plan.weights ? take(plan.weights.length * 4) : 0;
-  const inPlace = {
-    q: pinnedAddress(pinned.q, memory) !== 0,
-    k: pinnedAddress(pinned.k, memory) !== 0,
-    v: pinnedAddress(pinned.v, memory) !== 0,
-    out: pinnedAddress(pinned.out, memory) !== 0,
-  };
+  const inPlace = { q: inPlaceQ !== 0, k: inPlaceK !== 0, v: inPlaceV !== 0, out: inPlaceOut !== 0 };
   return { params, causalOffsets, keyLengths, q, k, v, bias, out, weights, scratch: cursor, end: cursor, inPlace };
 }
 

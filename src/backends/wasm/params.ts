@@ -4,7 +4,7 @@
  * zero-filled first, so fields appended to the ABI later default to 0 instead of a stale
  * value from an earlier call.
  */
-import { WEIGHTS_STAGE_CODE, type AttentionPlan, type BiasStrides, type HeadStrides, type WeightsStage } from '../../plan.js';
+import { WEIGHTS_STAGE_CODE, type AttentionDims, type AttentionPlan, type BiasStrides, type HeadStrides, type WeightsStage } from '../../plan.js';
 import { PARAM, PARAM_BYTES } from './abi.js';
 import type { CallLayout } from './memory-plan.js';
 
@@ -15,14 +15,7 @@ export interface KernelTensor {
 }
 
 /** Everything a parameter block holds, with pointers already placed in linear memory. */
-export interface ParamBlock {
-  readonly batch: number;
-  readonly qHeads: number;
-  readonly kvHeads: number;
-  readonly seqLenQ: number;
-  readonly seqLenK: number;
-  readonly headDim: number;
-  readonly valueDim: number;
+export interface ParamBlock extends AttentionDims {
   readonly q: KernelTensor;
   readonly k: KernelTensor;
   readonly v: KernelTensor;
