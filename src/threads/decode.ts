@@ -2,8 +2,8 @@
  * Threaded attention over a KV cache (decode steps, chunked prefill): a `CachedPlan`
  * (src/cache/engine.ts) split over the pool. The cache is used unchanged, where it lives
  * in the shared memory: only the call's small inputs are copied, as in the single-thread
- * engine (src/backends/wasm/cache-engine.ts, whose layout and kernel choice this file
- * mirrors: keep the two in step).
+ * engine, whose layout (`layoutCachedCall`), parameter block and kernel choice this file
+ * shares (src/backends/wasm/cache-engine.ts).
  *
  * The split, for the decode kernel: one unit is one row block (up to 16 query rows of one
  * KV head of one sequence, assembly/threads/decode-range.ts): Lq = 1 with Llama-2-7B's 32
@@ -19,26 +19,17 @@
  * (float32 with Lq > 4: usesDecodeKernel) are split like prefill (attentionRange, 8-query
  * blocks).
  */
-import { cacheTensors, writeParamBlock } from '../backends/wasm/params.js';
-import { KV_DTYPE, PARAM_BYTES } from '../backends/wasm/abi.js';
-import { DECODE_BLOCK_ROWS, usesDecodeKernel } from '../backends/wasm/cache-engine.js';
+import { writeParamBlock } from '../backends/wasm/params.js';
+import { PARAM_BYTES } from '../backends/wasm/abi.js';
+import {
+  cachedParamBlock, copyCachedInputs, copyCachedOutputs, DECODE_BLOCK_ROWS, kvDtypeOf, layoutCachedCall, usesDecodeKernel,
+  type CachedLayout,
+} from '../backends/wasm/cache-engine.js';
 import type { CachedPlan } from '../cache/engine.js';
 import { CMD } from './control.js';
 
 const ALIGN = 16;
 const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
-
-/** What this file reads of the WASM engine's storages (cache-engine.ts). */
-interface WasmCacheLike {
-  readonly keyPtr: number;
-  readonly valuePtr: number;
-  readonly keyRowStride: number;
-  readonly valueRowStride: number;
-  readonly capacity: number;
-}
-interface WasmTensorLike {
-  readonly ptr: number;
-}
 
 /** A cached plan laid out for `threads` threads: what to dispatch, and how to finish. */
 export interface CachedCall {
@@ -130,72 +121,35 @@ export interface HeapAccess {
  * with the partial states of the key split.
  */
 export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: number, keySplits = 1): CachedCall & { release(): void } {
-  const storage = plan.storage as unknown as WasmCacheLike;
-  const half = plan.dtype === 'float16';
   const { decodeKernel } = cachedUnits(plan);
-  const kvDtype = !half ? KV_DTYPE.float32 : (plan as { kvNonFinite?: boolean }).kvNonFinite ? KV_DTYPE.float16NonFinite : KV_DTYPE.float16;
-  const qPinned = 'pinned' in plan.q ? (plan.q.pinned as unknown as WasmTensorLike).ptr : 0;
-  const outPinned = 'pinned' in plan.out ? (plan.out.pinned as unknown as WasmTensorLike).ptr : 0;
-
-  // Offsets within the region (from 0), then the region is reserved and they are rebased.
-  let cursor = 0;
-  const take = (bytes: number) => {
-    const at = cursor;
-    cursor = align(cursor + bytes);
-    return at;
-  };
-  const params0 = take(PARAM_BYTES);
-  const causalOffsets = take(plan.batch * 4);
-  const keyLengths = take(plan.batch * 4);
-  const q = 'host' in plan.q ? take(plan.q.host.length * 4) : -1;
-  const bias = plan.bias ? take(plan.bias.length * 4) : -1;
-  const out = 'host' in plan.out ? take(plan.out.host.length * 4) : -1;
-  const weights = plan.weights ? take(plan.weights.length * 4) : -1;
-  const extraParams: number[] = [];
-  for (let t = 1; t < threads; t++) extraParams.push(take(PARAM_BYTES));
-  const scratch0 = cursor;
-
-  const write = (at: number, base: number, scratch: number, scratchBytes: number, partials: number) => {
-    const rel = (offset: number) => (offset < 0 ? 0 : base + offset);
+  const kvDtype = kvDtypeOf(plan);
+  const splits = decodeKernel ? keySplits : 1;
+  const write = (at: number, layout: CachedLayout, scratch: number, scratchBytes: number, partialsPtr: number) =>
     writeParamBlock(new Int32Array(heap.memory.buffer), new Float32Array(heap.memory.buffer), at, {
-      ...plan,
-      ...cacheTensors(storage, plan.kvHeads),
-      q: { ptr: qPinned || rel(q), strides: plan.qStrides },
-      out: { ptr: outPinned || rel(out), strides: plan.outStrides },
-      causalOffsetsPtr: rel(causalOffsets),
-      keyLengthsPtr: rel(keyLengths),
-      biasPtr: rel(bias),
-      weightsPtr: rel(weights),
-      weightsStage: 'probs',
-      scratchPtr: scratch,
-      scratchBytes,
-      keySplits: decodeKernel ? keySplits : 1,
-      partialsPtr: partials,
+      ...cachedParamBlock(plan, layout, scratch, scratchBytes),
+      keySplits: splits,
+      partialsPtr,
     });
-  };
 
-  // Size the scratch from a parameter block written in the free memory at the top.
-  const probe = align(heap.top());
-  heap.ensureCapacity(probe + PARAM_BYTES, 'decode');
-  write(probe, probe, 0, 0, 0);
-  const scratchBytes = heap.scratchBytes(probe, decodeKernel, kvDtype);
-  const partialsBytes = decodeKernel ? heap.partialsBytes(probe) : 0;
+  // Size the scratch and the partials from a parameter block written in the free memory at
+  // the top, then reserve the region: the call's layout, parameter blocks 1..n−1, n scratch
+  // regions, the partials.
+  const probe = layoutCachedCall(plan, heap.top());
+  heap.ensureCapacity(probe.params + PARAM_BYTES, 'decode');
+  write(probe.params, probe, 0, 0, 0);
+  const scratchBytes = heap.scratchBytes(probe.params, decodeKernel, kvDtype);
+  const partialsBytes = decodeKernel ? heap.partialsBytes(probe.params) : 0;
+  const paramsBytes = align(PARAM_BYTES);
+  const scratch0 = align(probe.end) - probe.params + (threads - 1) * paramsBytes;
   const partials = align(scratch0 + threads * scratchBytes);
   const { base, release } = heap.reserve(partials + partialsBytes);
-  const params = [base + params0, ...extraParams.map((offset) => base + offset)];
+  const layout = layoutCachedCall(plan, base); // base is 16-byte aligned: the same offsets as probe's
+  const params = [layout.params];
+  for (let t = 1; t < threads; t++) params.push(layout.end + (t - 1) * paramsBytes);
   const partialsPtr = partialsBytes > 0 ? base + partials : 0;
-  params.forEach((at, t) => write(at, base, base + scratch0 + t * scratchBytes, scratchBytes, partialsPtr));
+  params.forEach((at, t) => write(at, layout, base + scratch0 + t * scratchBytes, scratchBytes, partialsPtr));
+  copyCachedInputs(heap.memory.buffer, plan, layout);
 
-  const buffer = heap.memory.buffer;
-  new Int32Array(buffer, base + causalOffsets, plan.batch).set(plan.causalOffsets);
-  new Int32Array(buffer, base + keyLengths, plan.batch).set(plan.keyLengths);
-  if ('host' in plan.q) new Float32Array(buffer, base + q, plan.q.host.length).set(plan.q.host);
-  if (plan.bias) new Float32Array(buffer, base + bias, plan.bias.length).set(plan.bias);
-
-  const unmarshal = () => {
-    const buffer = heap.memory.buffer;
-    if ('host' in plan.out) plan.out.host.set(new Float32Array(buffer, base + out, plan.out.host.length));
-    if (plan.weights) plan.weights.set(new Float32Array(buffer, base + weights, plan.weights.length));
-  };
+  const unmarshal = () => copyCachedOutputs(heap.memory.buffer, plan, layout);
   return { threads, cmd: decodeKernel ? CMD.DECODE : CMD.ATTENTION, kvDtype, keySplits: partialsPtr ? keySplits : 1, params, unmarshal, release };
 }

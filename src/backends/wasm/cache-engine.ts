@@ -13,7 +13,7 @@
  * `attention`, which reads the float32 cache in place through strides (chunked prefill of
  * many queries is compute-bound, where its 8-query tiles win).
  */
-import { cacheTensors, writeParamBlock } from './params.js';
+import { cacheTensors, writeParamBlock, type ParamBlock } from './params.js';
 import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
 import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import type { BlockAllocator } from './blocks.js';
@@ -32,12 +32,6 @@ export const DECODE_MAX_QUERIES = 4;
 
 /** Query rows of one decode-kernel row block (assembly/decode/scratch.ts ROWS). */
 export const DECODE_BLOCK_ROWS = 16;
-
-/**
- * @deprecated The kernel choice is {@link usesDecodeKernel} (by Lq, not by rows per KV head);
- * kept for src/threads/decode.ts until it switches. Equals DECODE_BLOCK_ROWS.
- */
-export const DECODE_MAX_ROWS = DECODE_BLOCK_ROWS;
 
 /** True when a cached plan runs on the decode kernel, false for the tiled prefill kernel (float32 only). */
 export function usesDecodeKernel(plan: { readonly dtype: string; readonly seqLenQ: number }): boolean {
@@ -197,12 +191,84 @@ export function pinnedAddress(storage: TensorStorage | undefined, memory: WebAss
   return storage instanceof WasmTensorStorage && storage.memory === memory ? storage.ptr : 0;
 }
 
+/**
+ * Byte layout of one call over a cache, from `base`: its small inputs and outputs only
+ * (K/V stay in the cache; a pinned q or out is used where it is). One layout for the
+ * single-thread engine below and the thread pool (src/threads/decode.ts).
+ *
+ *   base → [params][causal offsets][key lengths][q][bias][out][weights] end
+ */
+export interface CachedLayout {
+  readonly params: number;
+  readonly causalOffsets: number;
+  readonly keyLengths: number;
+  readonly q: number;
+  readonly bias: number;
+  readonly out: number;
+  readonly weights: number;
+  /** First byte after the call's regions. */
+  readonly end: number;
+}
+
+export function layoutCachedCall(plan: CachedPlan, base: number): CachedLayout {
+  let cursor = align(base);
+  const take = (bytes: number) => {
+    const at = cursor;
+    cursor = align(cursor + bytes);
+    return at;
+  };
+  const params = take(PARAM_BYTES);
+  const causalOffsets = take(plan.batch * 4);
+  const keyLengths = take(plan.batch * 4);
+  const q = 'host' in plan.q ? take(plan.q.host.length * 4) : (plan.q.pinned as WasmTensorStorage).ptr;
+  const bias = plan.bias ? take(plan.bias.length * 4) : 0;
+  const out = 'host' in plan.out ? take(plan.out.host.length * 4) : (plan.out.pinned as WasmTensorStorage).ptr;
+  const weights = plan.weights ? take(plan.weights.length * 4) : 0;
+  return { params, causalOffsets, keyLengths, q, bias, out, weights, end: cursor };
+}
+
+/** The kernel's K/V mode for a plan: float32, float16, or float16 holding Inf/NaN (exact conversion). */
+export function kvDtypeOf(plan: CachedPlan): number {
+  if (plan.dtype !== 'float16') return KV_DTYPE.float32;
+  return plan.kvNonFinite ? KV_DTYPE.float16NonFinite : KV_DTYPE.float16;
+}
+
+/** The parameter block of a laid-out cached call (one thread's scratch; no key split). */
+export function cachedParamBlock(plan: CachedPlan, layout: CachedLayout, scratchPtr: number, scratchBytes: number): ParamBlock {
+  return {
+    ...plan,
+    ...cacheTensors(plan.storage as WasmCacheStorage, plan.kvHeads),
+    q: { ptr: layout.q, strides: plan.qStrides },
+    out: { ptr: layout.out, strides: plan.outStrides },
+    causalOffsetsPtr: layout.causalOffsets,
+    keyLengthsPtr: layout.keyLengths,
+    biasPtr: layout.bias,
+    weightsPtr: layout.weights,
+    weightsStage: 'probs',
+    scratchPtr,
+    scratchBytes,
+  };
+}
+
+/** Copies a laid-out cached call's inputs in (q unless pinned). */
+export function copyCachedInputs(buffer: ArrayBufferLike, plan: CachedPlan, layout: CachedLayout): void {
+  new Int32Array(buffer, layout.causalOffsets, plan.batch).set(plan.causalOffsets);
+  new Int32Array(buffer, layout.keyLengths, plan.batch).set(plan.keyLengths);
+  if ('host' in plan.q) new Float32Array(buffer, layout.q, plan.q.host.length).set(plan.q.host);
+  if (plan.bias) new Float32Array(buffer, layout.bias, plan.bias.length).set(plan.bias);
+}
+
+/** Copies a run cached call's outputs out (out unless pinned, and the weights). */
+export function copyCachedOutputs(buffer: ArrayBufferLike, plan: CachedPlan, layout: CachedLayout): void {
+  if ('host' in plan.out) plan.out.host.set(new Float32Array(buffer, layout.out, plan.out.host.length));
+  if (plan.weights) plan.weights.set(new Float32Array(buffer, layout.weights, plan.weights.length));
+}
+
 /** Creates the cache engine of one WASM backend instance. */
 export function createWasmCacheEngine(heap: WasmHeap): CacheEngine {
   const { kernel, memory, blocks } = heap;
 
   function run(plan: CachedPlan): void {
-    const storage = plan.storage as WasmCacheStorage;
     const half = plan.dtype === 'float16';
     const useDecode = kernel.decode !== undefined && usesDecodeKernel(plan);
     if (half && !useDecode) {
@@ -210,55 +276,21 @@ export function createWasmCacheEngine(heap: WasmHeap): CacheEngine {
     }
 
     // Per-call region, above every persistent block.
-    let cursor = align(blocks.top);
-    const take = (bytes: number) => {
-      const at = cursor;
-      cursor = align(cursor + bytes);
-      return at;
-    };
-    const params = take(PARAM_BYTES);
-    const causalOffsets = take(plan.batch * 4);
-    const keyLengths = take(plan.batch * 4);
-    const q = 'host' in plan.q ? take(plan.q.host.length * 4) : (plan.q.pinned as WasmTensorStorage).ptr;
-    const bias = plan.bias ? take(plan.bias.length * 4) : 0;
-    const out = 'host' in plan.out ? take(plan.out.host.length * 4) : (plan.out.pinned as WasmTensorStorage).ptr;
-    const weights = plan.weights ? take(plan.weights.length * 4) : 0;
-    const scratch = cursor;
-    heap.ensureCapacity(scratch, 'decode');
-
-    const writeParams = (scratchBytes: number) => {
-      const memoryI32 = new Int32Array(memory.buffer);
-      writeParamBlock(memoryI32, new Float32Array(memory.buffer), params, {
-        ...plan,
-        ...cacheTensors(storage, plan.kvHeads),
-        q: { ptr: q, strides: plan.qStrides },
-        out: { ptr: out, strides: plan.outStrides },
-        causalOffsetsPtr: causalOffsets,
-        keyLengthsPtr: keyLengths,
-        biasPtr: bias,
-        weightsPtr: weights,
-        weightsStage: 'probs',
-        scratchPtr: scratch,
-        scratchBytes,
-      });
-    };
+    const layout = layoutCachedCall(plan, blocks.top);
+    const { params } = layout;
+    heap.ensureCapacity(layout.end, 'decode');
+    const writeParams = (scratchBytes: number) =>
+      writeParamBlock(new Int32Array(memory.buffer), new Float32Array(memory.buffer), params, cachedParamBlock(plan, layout, layout.end, scratchBytes));
     writeParams(0);
-    const kvDtype = !half ? KV_DTYPE.float32 : plan.kvNonFinite ? KV_DTYPE.float16NonFinite : KV_DTYPE.float16;
+    const kvDtype = kvDtypeOf(plan);
     const scratchBytes = useDecode ? kernel.decodeScratchBytes!(params, kvDtype) : kernel.scratchBytes(params);
-    heap.ensureCapacity(scratch + scratchBytes, 'decode');
+    heap.ensureCapacity(layout.end + scratchBytes, 'decode');
     writeParams(scratchBytes);
-
-    const buffer = memory.buffer;
-    new Int32Array(buffer, causalOffsets, plan.batch).set(plan.causalOffsets);
-    new Int32Array(buffer, keyLengths, plan.batch).set(plan.keyLengths);
-    if ('host' in plan.q) new Float32Array(buffer, q, plan.q.host.length).set(plan.q.host);
-    if (plan.bias) new Float32Array(buffer, bias, plan.bias.length).set(plan.bias);
+    copyCachedInputs(memory.buffer, plan, layout);
 
     const status = useDecode ? kernel.decode!(params, kvDtype) : kernel.attention(params);
     if (status !== 0) throw new Error(`wasm-attention: internal error, kernel returned status ${status}`);
-
-    if ('host' in plan.out) plan.out.host.set(new Float32Array(memory.buffer, out, plan.out.host.length));
-    if (plan.weights) plan.weights.set(new Float32Array(memory.buffer, weights, plan.weights.length));
+    copyCachedOutputs(memory.buffer, plan, layout);
   }
 
   return {
