@@ -97,7 +97,9 @@ export interface AttentionInstance {
    * {@link AttentionInstance.decode}, split over the instance's threads
    * (`createAttention({ threads })`), on the cache where it lives: the units are the
    * (sequence, KV head) row blocks of the decode kernel (src/threads/README.md), so a decode
-   * step of a multi-head cache is bit-identical to `decode()`'s. Queued with
+   * step with at least as many row blocks as threads is bit-identical to `decode()`'s; with
+   * fewer (MQA, GQA with 1–2 KV heads), each head's keys are split over the threads and the
+   * partial softmaxes merged by log-sum-exp, equal to `decode()`'s within rounding. Queued with
    * `attentionAsync` calls, one at a time in call order; small calls run on the calling
    * thread alone. On an instance with one thread it is `decode()` wrapped in a promise.
    *
