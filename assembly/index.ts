@@ -4,7 +4,7 @@
 export { heapBase } from './heap';
 export { scratchBytes } from './scratch';
 export { attention } from './attention';
-export { vexp } from './vexp';
+export { vexp, vexp2 } from './vexp';
 export { kernelIsa } from './isa';
 // KV caches and decode (assembly/decode/, assembly/cache/).
 export { decode } from './decode/decode';

@@ -1,4 +1,4 @@
-import { expVec } from './inline/exp';
+import { expVec, exp2NonPositive } from './inline/exp';
 
 /**
  * Test hook: applies the kernels' vectorized exp (inline/exp.ts) in place.
@@ -15,4 +15,13 @@ export function vexp(ptr: usize, count: i32): void {
   for (; p < end; p += 4) {
     store<f32>(p, f32x4.extract_lane(expVec(f32x4.splat(load<f32>(p))), 0));
   }
+}
+
+/**
+ * Test hook: applies the fused softmax's 2^x (inline/exp.ts exp2NonPositive, for x <= 0)
+ * in place; like `vexp`, with `count` rounded up to whole vectors of 4 (pad the buffer).
+ */
+export function vexp2(ptr: usize, count: i32): void {
+  const end = ptr + (<usize>max(count, 0) << 2);
+  for (let p = ptr; p < end; p += 16) v128.store(p, exp2NonPositive(v128.load(p)));
 }

@@ -14,6 +14,7 @@ export interface Kernel {
   scratchBytes(params: number): number;
   attention(params: number): number;
   vexp(ptr: number, count: number): void;
+  vexp2(ptr: number, count: number): void;
 }
 
 export const BUILDS = ['simd', 'relaxed'] as const;

@@ -82,6 +82,8 @@ export interface KernelExports {
   kernelIsa(): number;
   /** Test hook: applies the kernel's vectorized exp in place to `count` f32 at `ptr` (16-byte aligned). */
   vexp(ptr: number, count: number): void;
+  /** Test hook: the fused softmax's 2^x (x <= 0) in place, whole vectors of 4. */
+  vexp2(ptr: number, count: number): void;
 }
 
 /**
