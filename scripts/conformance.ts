@@ -1,9 +1,10 @@
 /**
- * `npm run conformance -- [DIR|FILE...]`: runs every `*.json` ONNX `Attention` vector in
- * the given folders (default: ../shared/conformance/onnx-attention next to the repo)
- * through `onnxAttention` on every backend this runtime has, prints one line per case and
- * backend with the worst error, then `N passed, M failed`; exits 1 if any failed (2 when
- * there is nothing to run).
+ * `npm run conformance -- [DIR|FILE...]`: runs every `*.json` vector in the given folders
+ * (default: every folder of test/fixtures/conformance, see its SOURCES.md) on every backend
+ * this runtime has, prints one line per case and backend with the worst error, then
+ * `N passed, M failed, K unsupported`. A vector is dispatched by its `op`; an op the library
+ * does not implement yet is counted as unsupported, never as passed. Exits 1 if any vector
+ * failed or is unsupported, 2 when there is nothing to run.
  *
  * Run as a bundle by scripts/run-ts.mjs: argv = [node, bundle, ...dirs], and the bundle
  * lives in build/, so the repository root is one folder up from either location.
@@ -15,7 +16,15 @@ import { formatResult, parseVector, runVector, type ConformanceVector } from '..
 import { BACKEND_NAMES, createAttention, isBackendAvailable } from '../src/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_DIR = resolve(root, '..', 'shared', 'conformance', 'onnx-attention');
+const FIXTURES = join(root, 'test', 'fixtures', 'conformance');
+/** Every folder of the vectors the repository carries. */
+const defaultDirs = () =>
+  readdirSync(FIXTURES)
+    .filter((name) => statSync(join(FIXTURES, name)).isDirectory())
+    .sort()
+    .map((name) => join(FIXTURES, name));
+/** The operators this runner can check (the `op` field of a vector). */
+const SUPPORTED_OPS = new Set(['Attention']);
 
 /** The `*.json` files of a folder (sorted), or the file itself. */
 function vectorFiles(path: string): string[] {
@@ -29,12 +38,20 @@ function vectorFiles(path: string): string[] {
 
 async function main(): Promise<number> {
   const targets = process.argv.slice(2).filter((arg) => arg !== '--');
-  const paths = (targets.length > 0 ? targets : [DEFAULT_DIR]).map((path) => resolve(process.cwd(), path));
+  const paths = targets.length > 0 ? targets.map((path) => resolve(process.cwd(), path)) : defaultDirs();
   const vectors: ConformanceVector[] = [];
+  const unsupported = new Map<string, number>();
   for (const path of paths) {
-    for (const file of vectorFiles(path)) vectors.push(parseVector(JSON.parse(readFileSync(file, 'utf8')), file));
+    for (const file of vectorFiles(path)) {
+      const json = JSON.parse(readFileSync(file, 'utf8')) as { op?: unknown };
+      const op = String(json.op);
+      if (SUPPORTED_OPS.has(op)) vectors.push(parseVector(json, file));
+      else unsupported.set(op, (unsupported.get(op) ?? 0) + 1);
+    }
   }
-  if (vectors.length === 0) {
+  for (const [op, count] of unsupported) console.log(`UNSUPPORTED  ${count} vector(s) of op ${op}: not implemented by this library yet`);
+  const unsupportedCount = [...unsupported.values()].reduce((a, b) => a + b, 0);
+  if (vectors.length === 0 && unsupportedCount === 0) {
     console.error(`no *.json vectors in ${paths.join(', ')}`);
     return 2;
   }
@@ -55,8 +72,8 @@ async function main(): Promise<number> {
       else failed++;
     }
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  return failed > 0 ? 1 : 0;
+  console.log(`${passed} passed, ${failed} failed, ${unsupportedCount} unsupported`);
+  return failed > 0 || unsupportedCount > 0 ? 1 : 0;
 }
 
 try {

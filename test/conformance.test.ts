@@ -1,8 +1,8 @@
 /**
  * ONNX `Attention` (opsets 23/24) through `runOnnxAttention`, on every available backend:
  *
- * 1. every conformance vector of ../shared/conformance/onnx-attention (taken from the
- *    ONNX backend node tests, see its README), one test per case × backend;
+ * 1. every conformance vector of test/fixtures/conformance/onnx-attention (taken from the
+ *    ONNX backend node tests, see its README and ../SOURCES.md), one test per case × backend;
  * 2. edge semantics the vectors do not cover, against `onnxOracle` below: a float64
  *    transcription of the ONNX operator (onnx/reference/ops/op_attention.py, with the two
  *    decisions documented in src/onnx: mode 0 is pre-softcap, fully masked rows are 0),
@@ -25,8 +25,8 @@ import { runOnnxAttention, type OnnxAttributes, type OnnxOutputs, type OnnxTenso
 import type { AttentionPlan, Backend, BackendName } from '../src/plan.js';
 import { mulberry32, randomFloat32, referenceAttention } from './reference.js';
 
-/** The vectors live next to the repository (CONFORMANCE_DIR overrides). */
-const VECTOR_DIR = process.env.CONFORMANCE_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'conformance', 'onnx-attention');
+/** The vectors are carried in the repository (CONFORMANCE_DIR overrides). */
+const VECTOR_DIR = process.env.CONFORMANCE_DIR ?? join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'conformance', 'onnx-attention');
 
 // ---------------------------------------------------------------------------------------
 // Backends

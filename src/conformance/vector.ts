@@ -1,5 +1,5 @@
 /**
- * Loader of the JSON conformance vectors (../shared/conformance/onnx-attention/README.md):
+ * Loader of the JSON conformance vectors (test/fixtures/conformance/onnx-attention/README.md):
  * `{ case, op, opset, attrs, inputs, outputs }`, each tensor slot null or
  * `{ dtype, shape, base64 }` of raw little-endian bytes. float16 stays as half bits
  * (`Uint16Array`), int64 becomes a `BigInt64Array`, bool a `Uint8Array`.

@@ -11,7 +11,7 @@
  *    (boolean, additive, broadcast, padding, sliding window, fully masked rows), causal
  *    alignments, GQA/MQA, soft-capping, weights, float16, sizes off the SIMD width.
  * 2. A KV-cache case through `onnxAttention` (past_key/past_value → present_key/value).
- * 3. Every ONNX `Attention` vector of ../shared/conformance/onnx-attention (the ONNX
+ * 3. Every ONNX `Attention` vector of test/fixtures/conformance/onnx-attention (the ONNX
  *    project's backend node tests; see its README), bundled in as `virtual:onnx-vectors`.
  */
 import { compareTensors, parseVector, runVector, type TensorComparison } from '../../src/conformance/index.js';
