@@ -2,7 +2,7 @@
  * `attention()`: validates the caller's tensors and options at the boundary, reduces them
  * to one AttentionPlan (src/plan.ts) and runs it on a backend.
  */
-import { checkFinite, checkInteger, formatShape, rangeError, typeError } from './errors.js';
+import { checkFloat32, checkInteger, formatShape, rangeError, typeError } from './errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
 import { resolveMaskOption } from './mask.js';
@@ -120,8 +120,8 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const layout = resolveLayout(query.shape, key.shape, value.shape, opts);
   const { batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, valueDim } = layout.dims;
 
-  const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFinite('options.scale', opts.scale);
-  const softcap = opts.softcap === undefined ? 0 : checkFinite('options.softcap', opts.softcap, 'non-negative');
+  const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFloat32('options.scale', opts.scale);
+  const softcap = opts.softcap === undefined ? 0 : checkFloat32('options.softcap', opts.softcap, 'non-negative');
   const causal = checkCausal(opts.causal);
   const keyLengths = checkKeyLengths(opts.keyLengths, batch, seqLenK);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);

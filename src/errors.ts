@@ -51,3 +51,30 @@ export function checkFinite(name: string, value: unknown, sign: 'any' | 'positiv
   if (!ok) throw rangeError(name, sign === 'any' ? 'a finite number' : `a finite ${sign} number`, `${value}`);
   return value;
 }
+
+/** The largest finite float32, (2 − 2^-23)·2^127. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+/** The smallest normal float32, 2^-126. */
+export const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
+
+/**
+ * Checks a float option that reaches the kernels as a float32 (`scale`, `softcap`): a
+ * finite number (optionally > 0 or >= 0) whose float32 value is 0 or normal, i.e. of
+ * magnitude in [2^-126, FLT_MAX] after rounding to float32. A value that is finite in
+ * float64 but infinite in float32 (1e39), or nonzero but 0 in float32 (1e-46), would
+ * silently change meaning on the WASM backends (a NaN row, a softcap switched off); a
+ * subnormal one would make the kernels' 1/softcap infinite. All are rejected here, on
+ * every path (attention, decode, onnxAttention), so every backend sees the same value.
+ * @returns `value` unchanged (backends round it to float32 themselves)
+ */
+export function checkFloat32(name: string, value: unknown, sign: 'any' | 'positive' | 'non-negative' = 'any'): number {
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  const signText = sign === 'any' ? '' : ` ${sign}`;
+  const expected = `a finite${signText} number that is 0 or of magnitude in [${FLOAT32_MIN_NORMAL}, ${FLOAT32_MAX}] in float32`;
+  const rounded = Math.fround(value);
+  const magnitude = Math.abs(rounded);
+  const signOk = sign === 'any' || (sign === 'positive' ? value > 0 : value >= 0);
+  const rangeOk = Number.isFinite(rounded) && (value === 0 || magnitude >= FLOAT32_MIN_NORMAL);
+  if (!signOk || !rangeOk) throw rangeError(name, expected, `${value}`);
+  return value;
+}

@@ -10,14 +10,22 @@
  * Semantics of one plan, for batch b, query head h, query row i, key j:
  *
  *   kvHead   = floor(h / (qHeads / kvHeads))                       (GQA / MQA)
- *   logit    = scale · Σ_d q[b,h,i,d] · k[b,kvHead,j,d]             (stage 'logits')
+ *   dot      = f32(Σ_d q[b,h,i,d] · k[b,kvHead,j,d])   ±Infinity past the float32 range
+ *   logit    = scale · dot                                         (stage 'logits')
  *   capped   = softcap > 0 ? softcap · tanh(logit / softcap) : logit (stage 'capped')
  *   allowed  = (!causal || j <= i + causalOffsets[b])
  *           && (!keyLengths || j < keyLengths[b])
  *           && (!bias || bias[b,h,i,j] !== -Infinity)
- *   biased   = allowed ? capped + (bias ? bias[b,h,i,j] : 0) : -Infinity  (stage 'biased')
+ *   biased   = allowed ? clamp(clamp(capped) + (bias ? bias[b,h,i,j] : 0)) : -Infinity
+ *                                                                   (stage 'biased')
  *   p        = softmax_j(biased); a row with no allowed key gives p = 0 (never NaN)
  *   out[b,h,i,:] = Σ_j p · v[b,kvHead,j,:]
+ *
+ * clamp(x) = min(max(x, -SCORE_LIMIT), SCORE_LIMIT), NaN stays NaN: an allowed score is
+ * finite, so an overflowing logit (or a +Infinity bias) acts as the largest finite score
+ * (keys that tie share the weight) instead of making `s − max` = Inf − Inf = NaN. The bound
+ * is 2^127, not FLT_MAX, because the fused kernel keeps scores in log2 units (s·log2e must
+ * stay finite in f32). A NaN anywhere in an allowed score makes the row NaN on every backend.
  *
  * Masked positions are *selected* away, never added to: a NaN or ±Infinity logit at a
  * masked position cannot leak into the row (the ONNX reference does the same,
@@ -113,6 +121,18 @@ export interface PinnedBuffers {
   readonly v?: TensorStorage;
   readonly out?: TensorStorage;
 }
+
+/**
+ * The bound of the score clamp above, 2^127 ≈ 1.7e38: the largest power of two whose
+ * product with log2(e) is finite in float32 (the fused kernel's scores are in log2 units).
+ */
+export const SCORE_LIMIT = 2 ** 127;
+
+/**
+ * The smallest float64 that rounds to +Infinity in float32, FLT_MAX + half an ulp
+ * (2^128 − 2^103): a float64 dot product at or past it overflows in the f32 kernels.
+ */
+export const FLOAT32_OVERFLOW = 2 ** 128 - 2 ** 103;
 
 /** Which implementation runs a plan. */
 export type BackendName = 'wasm-relaxed-simd' | 'wasm-simd' | 'js';

@@ -9,9 +9,14 @@
  * - A masked key is *selected away* entirely: it contributes neither its logit to the
  *   softmax nor its value row to the output (so garbage or NaN in V past `keyLengths`, or
  *   under a `-Infinity` bias, cannot leak either), the way `src/plan.ts` treats logits.
- * - A row whose largest allowed `biased` value is `-Infinity` (no allowed key, or every
- *   allowed logit is `-Infinity`) gives p = 0 and out = 0: the "never NaN" rule.
+ * - A row with no allowed key gives p = 0 and out = 0: the "never NaN" rule. A row with
+ *   allowed keys is computed even when every one of their scores is NaN (it is NaN then).
+ *
+ * The two f32 behaviours the contract keeps are written out here in float64 (src/plan.ts):
+ * a dot product past the float32 range is ±Infinity, and allowed scores are clamped to
+ * ±SCORE_LIMIT before and after the bias.
  */
+import { FLOAT32_OVERFLOW, SCORE_LIMIT } from '../src/plan.js';
 import type { AttentionPlan, BiasStrides, HeadStrides, WeightsStage } from '../src/plan.js';
 
 // ---------------------------------------------------------------------------------------
@@ -40,7 +45,14 @@ function logitOf(plan: AttentionPlan, b: number, h: number, i: number, j: number
   for (let d = 0; d < plan.headDim; d++) {
     dot += plan.q[at(plan.qStrides, b, h, i, d)]! * plan.k[at(plan.kStrides, b, kvHead, j, d)]!;
   }
+  // The kernels sum in float32: past its range the dot is ±Infinity (NaN stays NaN).
+  if (!(Math.abs(dot) < FLOAT32_OVERFLOW) && !Number.isNaN(dot)) dot = dot * Infinity;
   return plan.scale * dot;
+}
+
+/** min(max(x, −SCORE_LIMIT), SCORE_LIMIT), NaN stays NaN. */
+function clampScore(x: number): number {
+  return x > SCORE_LIMIT ? SCORE_LIMIT : x < -SCORE_LIMIT ? -SCORE_LIMIT : x;
 }
 
 function cappedOf(plan: AttentionPlan, logit: number): number {
@@ -87,23 +99,26 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
           logits[j] = logitOf(plan, b, h, i, j);
           capped[j] = cappedOf(plan, logits[j]!);
           allowed[j] = isAllowed(plan, b, h, i, j);
-          biased[j] = allowed[j]! ? capped[j]! + biasOf(plan, b, h, i, j) : -Infinity;
+          biased[j] = allowed[j]! ? clampScore(clampScore(capped[j]!) + biasOf(plan, b, h, i, j)) : -Infinity;
         }
 
-        // Two-pass softmax with max subtraction, over allowed keys only.
+        // Two-pass softmax with max subtraction, over allowed keys only. Allowed scores are
+        // finite or NaN; a NaN one makes the row NaN (exp(NaN − max) and the sum).
+        const anyAllowed = allowed.some((a) => a);
         let max = -Infinity;
         for (let j = 0; j < seqLenK; j++) if (allowed[j]! && biased[j]! > max) max = biased[j]!;
+        if (anyAllowed && max === -Infinity) max = NaN; // every allowed score is NaN
         let sum = 0;
         for (let j = 0; j < seqLenK; j++) {
-          probs[j] = allowed[j]! && max !== -Infinity ? Math.exp(biased[j]! - max) : 0;
+          probs[j] = allowed[j]! ? Math.exp(biased[j]! - max) : 0;
           sum += probs[j]!;
         }
-        if (max !== -Infinity) for (let j = 0; j < seqLenK; j++) probs[j] = probs[j]! / sum;
+        for (let j = 0; j < seqLenK; j++) if (allowed[j]!) probs[j] = probs[j]! / sum;
 
         const row = ((b * qHeads + h) * seqLenQ + i) * valueDim;
         for (let j = 0; j < seqLenK; j++) {
-          // Selected away: V at a masked key never leaks, nor anything into a row with no finite score.
-          if (!allowed[j]! || max === -Infinity) continue;
+          // Selected away: V at a masked key never leaks, nor anything into a row with no allowed key.
+          if (!allowed[j]!) continue;
           for (let d = 0; d < valueDim; d++) {
             out[row + d] = out[row + d]! + probs[j]! * plan.v[at(plan.vStrides, b, kvHead, j, d)]!;
           }

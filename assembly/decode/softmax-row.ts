@@ -1,5 +1,6 @@
 // Masking and the online softmax update for one query row over one chunk of keys, in the
-// order of src/plan.ts: soft-cap, then masked positions *selected* to -Infinity (bias of
+// order of src/plan.ts: soft-cap, the score clamp to ±2^127, the bias (clamped again), then
+// masked positions *selected* to -Infinity (bias of
 // -Infinity, causal limit; never added to, so a NaN/±Infinity logit cannot leak), then
 //   m_new = max(m, max_j s[j]);  alpha = exp(m − m_new);  p[j] = exp(s[j] − m_new)
 //   l     = l·alpha + Σ_j p[j]
@@ -9,7 +10,10 @@
 // [row][key] here, unlike the transposed tiles of the prefill kernel.
 import { expNonPositive } from '../inline/exp';
 import { softcapVec } from '../inline/softcap';
-import { cst, C_NEG_INF } from '../inline/consts';
+import { cst, clampAt, C_NEG_INF, C_SCORE_MAX } from '../inline/consts';
+
+/** The score clamp bound, 2^127 (src/plan.ts SCORE_LIMIT; C_SCORE_MAX). */
+const SCORE_MAX: f32 = 1.7014118346046923e38;
 
 /**
  * Turns s[0..keys) into unnormalised probabilities in place and updates the row's state.
@@ -26,23 +30,34 @@ export function softmaxRow(
   const padded = (keys + 3) & ~3;
   const end = s + (<usize>padded << 2);
   const negInf = cst(C_NEG_INF);
+  // The clamp makes an overflowing score (±Infinity) the largest finite one: s − max stays
+  // a number. One extra pass over the chunk without softcap (2 ops per 4 scores, next to
+  // the headDim-long dot products that made them).
   if (softcap > 0) {
     const vcap = f32x4.splat(softcap);
     const vinv = f32x4.splat(<f32>1 / softcap);
-    for (let p = s; p < end; p += 16) v128.store(p, softcapVec(v128.load(p), vcap, vinv));
+    for (let p = s; p < end; p += 16) v128.store(p, clampAt(softcapVec(v128.load(p), vcap, vinv), C_SCORE_MAX));
+  } else {
+    for (let p = s; p < end; p += 16) v128.store(p, clampAt(v128.load(p), C_SCORE_MAX));
   }
   if (bias != 0) {
+    // |clamped score| <= 2^127 and |bias| <= FLT_MAX: the sum overflows only past FLT_MAX,
+    // where the clamp gives 2^127 as the float64 contract does.
     let j = 0;
     for (; j + 4 <= keys; j += 4) {
       const p = s + (<usize>j << 2);
       const b = v128.load(bias + (<usize>j << 2));
-      v128.store(p, v128.bitselect(negInf, f32x4.add(v128.load(p), b), f32x4.eq(b, negInf)));
+      const x = clampAt(f32x4.add(v128.load(p), b), C_SCORE_MAX);
+      v128.store(p, v128.bitselect(negInf, x, f32x4.eq(b, negInf)));
     }
     // leftovers
     for (; j < keys; j++) {
       const p = s + (<usize>j << 2);
       const b = load<f32>(bias + (<usize>j << 2));
-      store<f32>(p, select<f32>(-Infinity, load<f32>(p) + b, b == -Infinity));
+      let x = load<f32>(p) + b;
+      x = select<f32>(<f32>SCORE_MAX, x, x > <f32>SCORE_MAX);
+      x = select<f32>(-<f32>SCORE_MAX, x, x < -<f32>SCORE_MAX);
+      store<f32>(p, select<f32>(-Infinity, x, b == -Infinity));
     }
   }
   for (let j = max(allowed, 0); j < padded; j++) store<f32>(s + (<usize>j << 2), -Infinity);

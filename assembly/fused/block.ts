@@ -8,8 +8,8 @@ import {
 import { BLOCK_KEYS, BLOCK_QUERIES, qpOffset, tileOffset, otOffset } from '../scratch';
 import { scoreTile } from '../kernels/f32-qk-4x8';
 import { valueTile } from '../kernels/f32-pv-4x8';
-import { softcapTile, causalTile, biasTile } from '../kernels/f32-mask-tile-8';
-import { cst, C_ZERO } from '../inline/consts';
+import { softcapTile, unitTile, causalTile, biasTile } from '../kernels/f32-mask-tile-8';
+import { cst, C_ZERO, C_INF, C_SCORE_MAX, C_SCORE_MAX_LOG2 } from '../inline/consts';
 import {
   softmaxReset, softmaxTile, STATE_L_A, STATE_ALPHA_A,
 } from '../kernels/f32-softmax-online-8';
@@ -50,12 +50,23 @@ export function attendBlock(
   // The tile holds scores in log2 units (score·log2e), so that the softmax takes 2^x, whose
   // range reduction is exact and cheaper than e^x's (inline/exp.ts): log2e is folded into
   // the scale, or into the cap's final multiply with soft-capping, and into the bias.
+  // The score clamp of src/plan.ts happens where the score is final before the bias: in the
+  // score tile without softcap (bound in log2 units), after the cap with it (scoreTile's
+  // clamp is then off: C_INF). A scale whose product with log2e overflows f32 (|scale| >
+  // 2.36e38, accepted by the host) is applied alone, clamped at ±2^127, then converted.
   const log2e: f32 = 1.4426950408889634;
-  const tileScale = softcap > 0 ? scale : scale * log2e;
+  let tileScale = softcap > 0 ? scale : scale * log2e;
+  let limitAt = softcap > 0 ? C_INF : C_SCORE_MAX_LOG2;
+  const scaleOverflows = tileScale == Infinity || tileScale == -Infinity;
+  if (scaleOverflows) {
+    tileScale = scale;
+    limitAt = C_SCORE_MAX;
+  }
   for (let j0 = 0; j0 < blockEnd; j0 += BLOCK_KEYS) {
     const keys = min(BLOCK_KEYS, blockEnd - j0);
-    scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, tileScale);
+    scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, tileScale, limitAt);
     if (softcap > 0) softcapTile(s, keys, softcap, log2e);
+    else if (scaleOverflows) unitTile(s, keys, log2e);
     // Bias before the causal select: -Infinity + (+Infinity bias) must end as -Infinity.
     if (biasRow != 0) biasTile(s, keys, biasRow + (<usize>j0 << 2), biasQueryBytes, rows, log2e);
     if (j0 + keys > fullEnd) causalTile(s, keys, j0, firstQuery, offset);

@@ -34,6 +34,10 @@ export const C_EXP2_C4: usize = 384;
 export const C_EXP2_C3: usize = 400;
 export const C_EXP2_C2: usize = 416;
 export const C_EXP2_C1: usize = 432;
+export const C_SCORE_MAX: usize = 448;
+export const C_SCORE_MIN: usize = 464;
+export const C_SCORE_MAX_LOG2: usize = 480;
+export const C_SCORE_MIN_LOG2: usize = 496;
 
 export const CONSTS: usize = memory.data<f32>([
   // C_LOG2E
@@ -85,7 +89,26 @@ export const CONSTS: usize = memory.data<f32>([
   0.055507391691207886, 0.055507391691207886, 0.055507391691207886, 0.055507391691207886,
   0.24022242426872253, 0.24022242426872253, 0.24022242426872253, 0.24022242426872253,
   0.6931470036506653, 0.6931470036506653, 0.6931470036506653, 0.6931470036506653,
+  // C_SCORE_MAX, C_SCORE_MIN: ±2^127, the clamp of an allowed score (src/plan.ts SCORE_LIMIT):
+  // an overflowing logit acts as the largest finite one instead of making s − max NaN.
+  1.7014118346046923e38, 1.7014118346046923e38, 1.7014118346046923e38, 1.7014118346046923e38,
+  -1.7014118346046923e38, -1.7014118346046923e38, -1.7014118346046923e38, -1.7014118346046923e38,
+  // C_SCORE_MAX_LOG2, C_SCORE_MIN_LOG2: the same bound in the fused kernel's log2 units,
+  // ±f32(2^127·log2e) (finite: why the bound is 2^127 and not FLT_MAX).
+  2.4546183835254206e38, 2.4546183835254206e38, 2.4546183835254206e38, 2.4546183835254206e38,
+  -2.4546183835254206e38, -2.4546183835254206e38, -2.4546183835254206e38, -2.4546183835254206e38,
 ], 16);
+
+/**
+ * min(max(x, lo), hi) lane-wise, NaN kept, for the bounds at byte offset `hiAt` (hi) and
+ * `hiAt + 16` (lo) of {@link CONSTS}. pmin(a, b) = b < a ? b : a and pmax(a, b) = a < b ? b : a
+ * are one minps/maxps each in V8 (f32x4.min/max are ~8 instructions); with x first, a NaN x
+ * compares false both times and passes through.
+ */
+// @ts-ignore: decorator
+@inline export function clampAt(x: v128, hiAt: usize): v128 {
+  return f32x4.pmax(f32x4.pmin(x, cst(hiAt)), cst(hiAt + 16));
+}
 
 /** Loads the f32x4 constant at byte offset `at` of {@link CONSTS}. */
 // @ts-ignore: decorator

@@ -1,22 +1,43 @@
 // Soft-capping and masking of one transposed score tile S[key][8 queries], in place,
-// in the order of src/plan.ts: capped = softcap·tanh(logit/softcap); then masked positions
-// are *selected* to -Infinity (never added to: a NaN/±Infinity logit cannot leak) and the
-// additive bias is added elsewhere. Key-length masking needs no select: the caller never
-// iterates past the key length.
+// in the order of src/plan.ts: capped = softcap·tanh(logit/softcap), clamped to the score
+// limit; then the additive bias (clamped again), and masked positions *selected* to
+// -Infinity (never added to: a NaN/±Infinity logit cannot leak). Key-length masking needs
+// no select: the caller never iterates past the key length. The scores are in log2 units
+// (fused/block.ts), so the clamp bound is C_SCORE_MAX_LOG2 = f32(2^127·log2e).
 import { softcapVec } from '../inline/softcap';
-import { cst, C_NEG_INF } from '../inline/consts';
+import { cst, clampAt, C_NEG_INF, C_SCORE_MAX_LOG2 } from '../inline/consts';
+
+/** The clamp bound in log2 units, halved (exact: a power-of-two scaling), for biasTile. */
+const HALF_LIMIT_LOG2: f32 = 1.2273091917627103e38;
 
 /**
- * s[j][q] = unit · cap · tanh(s[j][q] / cap) for keys j in [0, keys).
+ * s[j][q] = clamp(unit · cap · tanh(s[j][q] / cap)) for keys j in [0, keys).
+ * cap is 0 or a normal float32 (the host checks it), so 1/cap is finite; cap·unit is
+ * folded into one factor unless it overflows (cap > FLT_MAX/log2e), then applied as two.
  * @param unit factor of the result (log2e: the fused softmax takes scores in log2 units)
  */
 export function softcapTile(s: usize, keys: i32, cap: f32, unit: f32): void {
-  const vcap = f32x4.splat(cap * unit);
+  const capUnit = cap * unit;
+  const folded = capUnit != Infinity;
+  const vcap = f32x4.splat(folded ? capUnit : cap);
+  const vunit = f32x4.splat(folded ? 1 : unit);
   const vinv = f32x4.splat(<f32>1 / cap);
   const end = s + (<usize>keys << 5);
   for (let p = s; p < end; p += 16) {
-    v128.store(p, softcapVec(v128.load(p), vcap, vinv));
+    const x = f32x4.mul(softcapVec(v128.load(p), vcap, vinv), vunit);
+    v128.store(p, clampAt(x, C_SCORE_MAX_LOG2));
   }
+}
+
+/**
+ * s[j][q] = s[j][q] · unit for keys j in [0, keys): the log2 conversion of a tile scored with
+ * a scale so large that scale·log2e overflows (then scoreTile clamps to ±2^127 in natural
+ * units, and ±2^127·log2e is the log2 bound: the same clamp).
+ */
+export function unitTile(s: usize, keys: i32, unit: f32): void {
+  const vunit = f32x4.splat(unit);
+  const end = s + (<usize>keys << 5);
+  for (let p = s; p < end; p += 16) v128.store(p, f32x4.mul(v128.load(p), vunit));
 }
 
 /**
@@ -36,10 +57,14 @@ export function causalTile(s: usize, keys: i32, firstKey: i32, firstQuery: i32, 
 }
 
 /**
- * Additive bias with select: s[j][q] = bias[q][j] == -Infinity ? -Infinity : s[j][q] + unit · bias[q][j]
- * for the first `rows` queries (padding lanes are left alone, their bias rows may not exist).
+ * Additive bias with select: s[j][q] = bias[q][j] == -Infinity ? -Infinity
+ * : clamp(s[j][q] + unit · bias[q][j]) for the first `rows` queries (padding lanes are left
+ * alone, their bias rows may not exist).
  * Scalar: the bias is [query][key] and the tile [key][query]; this transposing pass costs
  * little next to the two 4x8 matrix kernels of the tile (O(keys·8) vs O(keys·8·headDim)).
+ * The sum is formed at half scale, s/2 + bias·(unit/2), then doubled: bias·log2e alone
+ * overflows f32 for |bias| > FLT_MAX/log2e (a -FLT_MAX "finfo.min" mask, say), and the
+ * halves are exact, so the clamp sees the sum the float64 contract describes (src/plan.ts).
  * @param bias byte address of bias[query 0][key 0 of the tile]
  * @param biasQueryBytes byte stride between the bias rows of consecutive queries
  * @param unit factor of the bias (log2e: the fused softmax takes scores in log2 units)
@@ -47,13 +72,18 @@ export function causalTile(s: usize, keys: i32, firstKey: i32, firstQuery: i32, 
 export function biasTile(
   s: usize, keys: i32, bias: usize, biasQueryBytes: usize, rows: i32, unit: f32,
 ): void {
+  const halfUnit = unit * 0.5;
   for (let q = 0; q < rows; q++) {
     const row = bias + <usize>q * biasQueryBytes;
     const col = s + (<usize>q << 2);
     for (let j = 0; j < keys; j++) {
       const b = load<f32>(row + (<usize>j << 2));
       const p = col + (<usize>j << 5);
-      store<f32>(p, select<f32>(-Infinity, load<f32>(p) + b * unit, b == -Infinity));
+      let h = load<f32>(p) * 0.5 + b * halfUnit;
+      // Clamp by compare and select: a NaN h compares false and stays NaN.
+      h = select<f32>(HALF_LIMIT_LOG2, h, h > HALF_LIMIT_LOG2);
+      h = select<f32>(-HALF_LIMIT_LOG2, h, h < -HALF_LIMIT_LOG2);
+      store<f32>(p, select<f32>(-Infinity, h * 2, b == -Infinity));
     }
   }
 }

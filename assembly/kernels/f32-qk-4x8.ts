@@ -9,18 +9,24 @@
 // K[j..j+3][d], 8 multiply-adds into 8 accumulators. 8 accumulators + 2 Q + 1-2 splats fit
 // V8's 15 usable xmm registers; a 4x8 f32x4 tile measured ≈32 GFLOP/s (simd) and
 // ≈40 GFLOP/s (relaxed_madd) on this machine, larger tiles spill.
-// The scale is applied once per score (logit = scale·(q·k), as src/plan.ts writes it).
+// The scale is applied once per score (logit = scale·(q·k), as src/plan.ts writes it), and
+// the score clamped as it is stored (src/plan.ts SCORE_LIMIT): 2 vector ops per 4 scores,
+// off the critical path of the D-long multiply-add chains.
 import { madd } from '../inline/madd';
+import { clampAt } from '../inline/consts';
 
 /**
- * Writes s[j][0..8) = scale · Σ_d qp[d][0..8) · K[j][d] for keys j in [0, keys).
+ * Writes s[j][0..8) = clamp(scale · Σ_d qp[d][0..8) · K[j][d]) for keys j in [0, keys).
  * @param s output tile, [keys][8] f32, 16-byte aligned
  * @param qp packed queries, [headDim][8] f32, 16-byte aligned
  * @param kRow byte address of key row 0 of the tile
  * @param kSeqBytes byte stride between key rows
+ * @param limitAt byte offset in CONSTS of the clamp's upper bound (lower bound 16 bytes after):
+ *   C_SCORE_MAX_LOG2, C_SCORE_MAX, or C_INF for no clamp (inline/consts.ts, clampAt)
  */
 export function scoreTile(
   s: usize, qp: usize, kRow: usize, kSeqBytes: usize, keys: i32, headDim: i32, scale: f32,
+  limitAt: usize,
 ): void {
   const vscale = f32x4.splat(scale);
   let j = 0;
@@ -60,14 +66,14 @@ export function scoreTile(
       k3 += 4;
     }
     const out = s + (<usize>j << 5);
-    v128.store(out, f32x4.mul(a0, vscale));
-    v128.store(out, f32x4.mul(b0, vscale), 16);
-    v128.store(out, f32x4.mul(a1, vscale), 32);
-    v128.store(out, f32x4.mul(b1, vscale), 48);
-    v128.store(out, f32x4.mul(a2, vscale), 64);
-    v128.store(out, f32x4.mul(b2, vscale), 80);
-    v128.store(out, f32x4.mul(a3, vscale), 96);
-    v128.store(out, f32x4.mul(b3, vscale), 112);
+    v128.store(out, clampAt(f32x4.mul(a0, vscale), limitAt));
+    v128.store(out, clampAt(f32x4.mul(b0, vscale), limitAt), 16);
+    v128.store(out, clampAt(f32x4.mul(a1, vscale), limitAt), 32);
+    v128.store(out, clampAt(f32x4.mul(b1, vscale), limitAt), 48);
+    v128.store(out, clampAt(f32x4.mul(a2, vscale), limitAt), 64);
+    v128.store(out, clampAt(f32x4.mul(b2, vscale), limitAt), 80);
+    v128.store(out, clampAt(f32x4.mul(a3, vscale), limitAt), 96);
+    v128.store(out, clampAt(f32x4.mul(b3, vscale), limitAt), 112);
   }
   // leftovers: one key at a time
   for (; j < keys; j++) {
@@ -83,7 +89,7 @@ export function scoreTile(
       k0 += 4;
     }
     const out = s + (<usize>j << 5);
-    v128.store(out, f32x4.mul(a0, vscale));
-    v128.store(out, f32x4.mul(b0, vscale), 16);
+    v128.store(out, clampAt(f32x4.mul(a0, vscale), limitAt));
+    v128.store(out, clampAt(f32x4.mul(b0, vscale), limitAt), 16);
   }
 }

@@ -47,16 +47,17 @@ export function attendRowWithWeights(
   }
   if (stage == 1) memory.copy(weightsRow, row, rowBytes);
 
-  // stage 'biased': masked positions selected to -Infinity
+  // stage 'biased': scores clamped to ±2^127 before and after the bias (src/plan.ts), masked
+  // positions selected to -Infinity
   const causalEnd = query + offset; // keys j <= causalEnd are causally allowed
   for (let j = 0; j < seqLenK; j++) {
     const p = row + (<usize>j << 2);
-    let x = load<f32>(p);
+    let x = clampScore(load<f32>(p));
     let allowed = j < keyEnd && j <= causalEnd;
     if (biasRow != 0) {
       const b = load<f32>(biasRow + (<usize>j << 2));
       allowed = allowed && b != -Infinity;
-      x += b;
+      x = clampScore(x + b);
     }
     store<f32>(p, select<f32>(x, -Infinity, allowed));
   }
@@ -93,6 +94,16 @@ export function attendRowWithWeights(
     if (pj == 0) continue;
     axpy(outRow, vHead + <usize>j * vSeqBytes, pj, valueDim);
   }
+}
+
+/** The score clamp bound, 2^127 (src/plan.ts SCORE_LIMIT). */
+const SCORE_MAX: f32 = 1.7014118346046923e38;
+
+/** min(max(x, −2^127), 2^127) by compare and select: NaN stays NaN. */
+// @ts-ignore: decorator
+@inline function clampScore(x: f32): f32 {
+  const y = select<f32>(SCORE_MAX, x, x > SCORE_MAX);
+  return select<f32>(-SCORE_MAX, y, y < -SCORE_MAX);
 }
 
 /** Σ_d a[d]·b[d], 4 lanes then a horizontal sum. */

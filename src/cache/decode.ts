@@ -5,7 +5,7 @@
  * `keyLengths` defaulting to the cache's per-sequence lengths.
  */
 import type { PreparedCall } from '../attention.js';
-import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
+import { checkFloat32, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
 import { resolveMaskOption } from '../mask.js';
@@ -126,8 +126,8 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const { kvHeads, headDim, valueDim } = cache;
   const seqLenK = cache.length;
 
-  const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFinite('options.scale', opts.scale);
-  const softcap = opts.softcap === undefined ? 0 : checkFinite('options.softcap', opts.softcap, 'non-negative');
+  const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFloat32('options.scale', opts.scale);
+  const softcap = opts.softcap === undefined ? 0 : checkFloat32('options.softcap', opts.softcap, 'non-negative');
   const causal = checkCausal(opts.causal);
   const keyLengths = checkKeyLengths(opts.keyLengths, cache.lengthsView);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);

@@ -1,7 +1,7 @@
 /**
  * Boundary checks of the ONNX `Attention` attributes, with the operator's defaults.
  */
-import { checkFinite, checkInteger, rangeError, typeError } from '../errors.js';
+import { checkFloat32, checkInteger, rangeError, typeError } from '../errors.js';
 import { checkKnownKeys } from '../tensor-input.js';
 import type { WeightsStage } from '../plan.js';
 import type { OnnxRunOptions } from './types.js';
@@ -70,8 +70,8 @@ export function checkAttributes(attrsInput: unknown, optionsInput: unknown): Res
   const a = attrs as Record<(typeof ATTRIBUTE_NAMES)[number], unknown>;
 
   const isCausal = checkIsCausal(a.is_causal);
-  const scale = a.scale === undefined ? undefined : checkFinite('attrs.scale', a.scale, 'positive');
-  const softcap = a.softcap === undefined ? 0 : checkFinite('attrs.softcap', a.softcap, 'non-negative');
+  const scale = a.scale === undefined ? undefined : checkFloat32('attrs.scale', a.scale, 'positive');
+  const softcap = a.softcap === undefined ? 0 : checkFloat32('attrs.softcap', a.softcap, 'non-negative');
   const qNumHeads = a.q_num_heads === undefined ? undefined : checkInteger('attrs.q_num_heads', a.q_num_heads, 1);
   const kvNumHeads = a.kv_num_heads === undefined ? undefined : checkInteger('attrs.kv_num_heads', a.kv_num_heads, 1);
   const mode = a.qk_matmul_output_mode === undefined ? 0 : checkInteger('attrs.qk_matmul_output_mode', a.qk_matmul_output_mode, 0, 3);

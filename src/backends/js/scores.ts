@@ -5,8 +5,16 @@
  *
  * Arithmetic is float64: JS numbers are doubles, a Float32Array load widens exactly, and
  * rounding every step to f32 would need a `Math.fround` per operation (slower). So a
- * logit here is Σ q·k summed in double, far more accurate than the f32 inputs.
+ * logit here is Σ q·k summed in double, far more accurate than the f32 inputs. One f32
+ * behaviour is kept, because it changes results rather than rounding them: a dot product
+ * past the float32 range is ±Infinity before the scale (src/plan.ts), as in the kernels.
  */
+import { FLOAT32_OVERFLOW } from '../../plan.js';
+
+/** `dot`, or ±Infinity when it overflows float32 (NaN stays NaN). */
+function f32Range(dot: number): number {
+  return dot < FLOAT32_OVERFLOW && dot > -FLOAT32_OVERFLOW ? dot : dot * Infinity;
+}
 
 /** Where one block's query rows and one kv head's key rows are. */
 export interface ScoreOperands {
@@ -54,10 +62,10 @@ export function scoresFourRows(op: ScoreOperands, scores: Float64Array, keyEnd: 
       s20 += qc * ka; s21 += qc * kb;
       s30 += qd * ka; s31 += qd * kb;
     }
-    scores[j] = scale * s00; scores[j + 1] = scale * s01;
-    scores[seqLenK + j] = scale * s10; scores[seqLenK + j + 1] = scale * s11;
-    scores[2 * seqLenK + j] = scale * s20; scores[2 * seqLenK + j + 1] = scale * s21;
-    scores[3 * seqLenK + j] = scale * s30; scores[3 * seqLenK + j + 1] = scale * s31;
+    scores[j] = scale * f32Range(s00); scores[j + 1] = scale * f32Range(s01);
+    scores[seqLenK + j] = scale * f32Range(s10); scores[seqLenK + j + 1] = scale * f32Range(s11);
+    scores[2 * seqLenK + j] = scale * f32Range(s20); scores[2 * seqLenK + j + 1] = scale * f32Range(s21);
+    scores[3 * seqLenK + j] = scale * f32Range(s30); scores[3 * seqLenK + j + 1] = scale * f32Range(s31);
   }
   // leftovers: an odd last key
   if (j < keyEnd) {
@@ -70,10 +78,10 @@ export function scoresFourRows(op: ScoreOperands, scores: Float64Array, keyEnd: 
       s2 += q[q2 + d]! * ka;
       s3 += q[q3 + d]! * ka;
     }
-    scores[j] = scale * s0;
-    scores[seqLenK + j] = scale * s1;
-    scores[2 * seqLenK + j] = scale * s2;
-    scores[3 * seqLenK + j] = scale * s3;
+    scores[j] = scale * f32Range(s0);
+    scores[seqLenK + j] = scale * f32Range(s1);
+    scores[2 * seqLenK + j] = scale * f32Range(s2);
+    scores[3 * seqLenK + j] = scale * f32Range(s3);
   }
 }
 
@@ -97,6 +105,6 @@ export function scoresOneRow(op: ScoreOperands, scores: Float64Array, scoresOffs
       s3 += q[q0 + d + 3]! * k[k0 + d + 3]!;
     }
     for (; d < headDim; d++) s0 += q[q0 + d]! * k[k0 + d]!; // leftovers
-    scores[scoresOffset + j] = scale * (s0 + s1 + (s2 + s3));
+    scores[scoresOffset + j] = scale * f32Range(s0 + s1 + (s2 + s3));
   }
 }

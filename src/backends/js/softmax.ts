@@ -8,7 +8,12 @@
  * The division by the sum is deferred to the output (one multiply per output element
  * instead of one per key); `probs` weights are normalised as they are written.
  */
-import type { WeightsStage } from '../../plan.js';
+import { SCORE_LIMIT, type WeightsStage } from '../../plan.js';
+
+/** min(max(x, −SCORE_LIMIT), SCORE_LIMIT); NaN stays NaN (src/plan.ts). */
+function clampScore(x: number): number {
+  return x > SCORE_LIMIT ? SCORE_LIMIT : x < -SCORE_LIMIT ? -SCORE_LIMIT : x;
+}
 
 /** One query row of one block, as the softmax needs it (one mutable instance, reused row after row). */
 export interface SoftmaxRow {
@@ -38,7 +43,7 @@ export interface SoftmaxRow {
  * Replaces the row's scores in [0, keyLimit) by exp(biased − max) (0 where masked) and
  * marks the allowed keys in `allowedRows`.
  *
- * @returns 1 / Σ exp(biased − max), or 0 for a row with no allowed finite score (its
+ * @returns 1 / Σ exp(biased − max), or 0 for a row with no allowed key (its
  *   output and probabilities are then 0, never NaN)
  */
 export function softmaxRow(row: SoftmaxRow): number {
@@ -51,10 +56,13 @@ export function softmaxRow(row: SoftmaxRow): number {
   }
   if (weights && weightsStage === 'capped') writeWeights(row, row.seqLenK);
 
-  const max = selectAndMax(row);
+  let max = selectAndMax(row);
   if (weights && weightsStage === 'biased') writeBiasedWeights(row);
 
-  if (max === -Infinity) {
+  if (Number.isNaN(max)) {
+    // Allowed keys whose scores are all NaN: the row is NaN (as in the kernels), not "masked".
+    max = 0;
+  } else if (max === -Infinity) {
     clearAllowed(row);
     if (weights && weightsStage === 'probs') writeProbs(row, 0);
     return 0;
@@ -72,33 +80,39 @@ export function softmaxRow(row: SoftmaxRow): number {
 }
 
 /**
- * Adds the bias to allowed keys, sets masked keys (bias −Infinity) to −Infinity (a
- * *select*: a NaN or Infinity logit there is discarded, not added to), marks allowed
- * keys, and returns the max over allowed keys (NaN never wins a `>` comparison).
+ * Clamps the scores of allowed keys, adds the bias and clamps again (src/plan.ts), sets
+ * masked keys (bias −Infinity) to −Infinity (a *select*: a NaN or Infinity logit there is
+ * discarded, not added to), marks allowed keys, and returns the max over allowed keys (NaN
+ * never wins a `>` comparison): −Infinity when no key is allowed, NaN when keys are allowed
+ * but every one of their scores is NaN.
  */
 function selectAndMax(row: SoftmaxRow): number {
   const { scores, offset, keyLimit, bias, biasOffset, allowedRows, rowBit } = row;
   let max = -Infinity;
+  let allowed = 0;
   if (!bias) {
     for (let j = 0; j < keyLimit; j++) {
-      const x = scores[offset + j]!;
+      const x = clampScore(scores[offset + j]!);
+      scores[offset + j] = x;
       if (x > max) max = x;
       allowedRows[j] = allowedRows[j]! | rowBit;
     }
-    return max;
-  }
-  for (let j = 0; j < keyLimit; j++) {
-    const b = bias[biasOffset + j]!;
-    if (b === -Infinity) {
-      scores[offset + j] = -Infinity;
-      continue;
+    allowed = keyLimit;
+  } else {
+    for (let j = 0; j < keyLimit; j++) {
+      const b = bias[biasOffset + j]!;
+      if (b === -Infinity) {
+        scores[offset + j] = -Infinity;
+        continue;
+      }
+      const x = clampScore(clampScore(scores[offset + j]!) + b);
+      scores[offset + j] = x;
+      if (x > max) max = x;
+      allowedRows[j] = allowedRows[j]! | rowBit;
+      allowed++;
     }
-    const x = scores[offset + j]! + b;
-    scores[offset + j] = x;
-    if (x > max) max = x;
-    allowedRows[j] = allowedRows[j]! | rowBit;
   }
-  return max;
+  return max === -Infinity && allowed > 0 ? NaN : max;
 }
 
 function clearAllowed(row: SoftmaxRow): void {
