@@ -24,7 +24,7 @@ import {
   tileOffset,
 } from './scratch';
 import { scoreRows } from './f32-qk-dot-1x4';
-import { valueRows } from './f32-pv-axpy-2x4';
+import { valueRows, valueRowsMasked, rowsFinite } from './f32-pv-axpy-2x4';
 import { softmaxRow } from './softmax-row';
 import { scoreRowsHalf } from './f16-qk-dot-1x4';
 import { valueRowsHalf } from './f16-pv-axpy-4x8';
@@ -156,6 +156,7 @@ export function attendRowsPartial(
       }
       scoreRows(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kStride, keys, scale, factor);
     }
+    let masked = false;
     for (let t = 0; t < rows; t++) {
       const r = firstRow + t;
       const h = headOf(params, kvHead, r);
@@ -164,11 +165,11 @@ export function attendRowsPartial(
         : rowAddress(params, BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, b, h, i) + (<usize>j0 << 2);
       const weightsRow: usize = weights == 0 ? 0 : weightsAddress(params, b, h, i) + (<usize>j0 << 2);
       const state = scratch + (<usize>t << 2);
-      softmaxRow(
+      masked = softmaxRow(
         s + <usize>t * sRowBytes, keys, softcap, biasRow,
         load<i32>(scratch + STATE_LIMIT + (<usize>t << 2)) - j0, weightsRow,
         state + STATE_M, state + STATE_L, state + STATE_ALPHA,
-      );
+      ) || masked;
     }
     if (fast) {
       // p·2^112 undoes the values' 2^-112 (p <= 1: no overflow). l is already summed.
@@ -189,7 +190,14 @@ export function attendRowsPartial(
         v = tile;
         vStride = oRowBytes;
       }
-      valueRows(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vStride, keys);
+      // A masked key has p = -0, and -0 · NaN = NaN: a chunk with a masked key and a value
+      // row that is not finite skips masked keys (src/plan.ts). A fast float16 cache holds
+      // no Inf/NaN (kvDtype 1), and chunks with no masked key never check.
+      if (masked && !fast && !rowsFinite(v, vStride, keys, valueDimPad)) {
+        valueRowsMasked(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vStride, keys);
+      } else {
+        valueRows(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vStride, keys);
+      }
     }
   }
 

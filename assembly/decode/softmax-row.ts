@@ -10,7 +10,7 @@
 // [row][key] here, unlike the transposed tiles of the prefill kernel.
 import { expNonPositive } from '../inline/exp';
 import { softcapVec } from '../inline/softcap';
-import { cst, clampAt, C_NEG_INF, C_SCORE_MAX } from '../inline/consts';
+import { cst, clampAt, C_NEG_INF, C_SCORE_MAX, C_SIGN } from '../inline/consts';
 
 /** The score clamp bound, 2^127 (src/plan.ts SCORE_LIMIT; C_SCORE_MAX). */
 const SCORE_MAX: f32 = 1.7014118346046923e38;
@@ -22,11 +22,14 @@ const SCORE_MAX: f32 = 1.7014118346046923e38;
  * @param allowed keys [0, allowed) of the chunk pass the causal and length limits (may be <= 0)
  * @param weights address of weights[j0] for this row, or 0: receives the masked scores
  * @param state address of the row's m; l and alpha are at +lOffset and +alphaOffset
+ * @returns whether a key of the chunk is masked for this row; then its p is written as -0
+ *   (+0 otherwise, as an underflow), which valueRowsMasked tells apart (f32-pv-axpy-2x4.ts)
  */
 export function softmaxRow(
   s: usize, keys: i32, softcap: f32, bias: usize, allowed: i32, weights: usize,
   m: usize, l: usize, alpha: usize,
-): void {
+): bool {
+  let masked = allowed < keys;
   const padded = (keys + 3) & ~3;
   const end = s + (<usize>padded << 2);
   const negInf = cst(C_NEG_INF);
@@ -48,7 +51,9 @@ export function softmaxRow(
       const p = s + (<usize>j << 2);
       const b = v128.load(bias + (<usize>j << 2));
       const x = clampAt(f32x4.add(v128.load(p), b), C_SCORE_MAX);
-      v128.store(p, v128.bitselect(negInf, x, f32x4.eq(b, negInf)));
+      const isMasked = f32x4.eq(b, negInf);
+      masked = masked || v128.any_true(isMasked);
+      v128.store(p, v128.bitselect(negInf, x, isMasked));
     }
     // leftovers
     for (; j < keys; j++) {
@@ -57,6 +62,7 @@ export function softmaxRow(
       let x = load<f32>(p) + b;
       x = select<f32>(<f32>SCORE_MAX, x, x > <f32>SCORE_MAX);
       x = select<f32>(-<f32>SCORE_MAX, x, x < -<f32>SCORE_MAX);
+      masked = masked || b == -Infinity;
       store<f32>(p, select<f32>(-Infinity, x, b == -Infinity));
     }
   }
@@ -74,10 +80,21 @@ export function softmaxRow(
   const u = select<f32>(0, mNew, mNew == -Infinity);
   const vu = f32x4.splat(u);
   let vsum = f32x4.splat(0);
-  for (let p = s; p < end; p += 16) {
-    const e = expNonPositive(f32x4.sub(v128.load(p), vu));
-    v128.store(p, e);
-    vsum = f32x4.add(vsum, e);
+  if (masked) {
+    // Allowed scores are finite or NaN (clamped), so -Infinity is exactly a masked key.
+    const sign = cst(C_SIGN);
+    for (let p = s; p < end; p += 16) {
+      const x = v128.load(p);
+      const e = expNonPositive(f32x4.sub(x, vu));
+      v128.store(p, v128.or(e, v128.and(f32x4.eq(x, negInf), sign)));
+      vsum = f32x4.add(vsum, e);
+    }
+  } else {
+    for (let p = s; p < end; p += 16) {
+      const e = expNonPositive(f32x4.sub(v128.load(p), vu));
+      v128.store(p, e);
+      vsum = f32x4.add(vsum, e);
+    }
   }
   const sum = f32x4.extract_lane(vsum, 0) + f32x4.extract_lane(vsum, 1)
     + f32x4.extract_lane(vsum, 2) + f32x4.extract_lane(vsum, 3);
@@ -85,4 +102,5 @@ export function softmaxRow(
   store<f32>(m, mNew);
   store<f32>(l, load<f32>(l) * a + sum);
   store<f32>(alpha, a);
+  return masked;
 }

@@ -7,7 +7,7 @@ import {
 } from '../abi';
 import { BLOCK_KEYS, BLOCK_QUERIES, qpOffset, tileOffset, otOffset } from '../scratch';
 import { scoreTile } from '../kernels/f32-qk-4x8';
-import { valueTile } from '../kernels/f32-pv-4x8';
+import { valueTile, valueTileMasked, valuesFinite } from '../kernels/f32-pv-4x8';
 import { softcapTile, unitTile, causalTile, biasTile } from '../kernels/f32-mask-tile-8';
 import { cst, C_ZERO, C_INF, C_SCORE_MAX, C_SCORE_MAX_LOG2 } from '../inline/consts';
 import {
@@ -68,13 +68,23 @@ export function attendBlock(
     if (softcap > 0) softcapTile(s, keys, softcap, log2e);
     else if (scaleOverflows) unitTile(s, keys, log2e);
     // Bias before the causal select: -Infinity + (+Infinity bias) must end as -Infinity.
-    if (biasRow != 0) biasTile(s, keys, biasRow + (<usize>j0 << 2), biasQueryBytes, rows, log2e);
-    if (j0 + keys > fullEnd) causalTile(s, keys, j0, firstQuery, offset);
+    const biasTileRow: usize = biasRow == 0 ? 0 : biasRow + (<usize>j0 << 2);
+    const masked = biasRow != 0 && biasTile(s, keys, biasTileRow, biasQueryBytes, rows, log2e);
+    const diagonal = j0 + keys > fullEnd;
+    if (diagonal) causalTile(s, keys, j0, firstQuery, offset);
     softmaxTile(s, keys, state);
-    valueTile(
-      ot, s, vHead + <usize>j0 * vSeqBytes, vSeqBytes, keys, valueDim,
-      state + STATE_ALPHA_A,
-    );
+    // A masked lane has p = 0, and 0 · NaN = NaN: a tile with a masked (query, key) whose
+    // value rows are not all finite takes the path that skips masked lanes. Dense tiles
+    // (no -Infinity bias, off the causal diagonal) never check: they pay nothing.
+    const vTile = vHead + <usize>j0 * vSeqBytes;
+    if ((masked || diagonal) && !valuesFinite(vTile, vSeqBytes, keys, valueDim)) {
+      valueTileMasked(
+        ot, s, vTile, vSeqBytes, keys, valueDim, state + STATE_ALPHA_A,
+        j0, firstQuery, offset, diagonal, biasTileRow, biasQueryBytes, rows,
+      );
+    } else {
+      valueTile(ot, s, vTile, vSeqBytes, keys, valueDim, state + STATE_ALPHA_A);
+    }
   }
   writeOutput(outRow, <usize>paramI32(params, OUT_SEQ_STRIDE) << 2, ot, state, rows, valueDim);
 }

@@ -38,6 +38,7 @@ export const C_SCORE_MAX: usize = 448;
 export const C_SCORE_MIN: usize = 464;
 export const C_SCORE_MAX_LOG2: usize = 480;
 export const C_SCORE_MIN_LOG2: usize = 496;
+export const C_EXP_BITS: usize = 512;
 
 export const CONSTS: usize = memory.data<f32>([
   // C_LOG2E
@@ -97,6 +98,8 @@ export const CONSTS: usize = memory.data<f32>([
   // ±f32(2^127·log2e) (finite: why the bound is 2^127 and not FLT_MAX).
   2.4546183835254206e38, 2.4546183835254206e38, 2.4546183835254206e38, 2.4546183835254206e38,
   -2.4546183835254206e38, -2.4546183835254206e38, -2.4546183835254206e38, -2.4546183835254206e38,
+  // C_EXP_BITS: 0x7F800000, the exponent field (+Infinity's bits): x & it == it iff x is not finite
+  Infinity, Infinity, Infinity, Infinity,
 ], 16);
 
 /**

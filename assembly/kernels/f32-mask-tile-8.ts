@@ -68,10 +68,12 @@ export function causalTile(s: usize, keys: i32, firstKey: i32, firstQuery: i32, 
  * @param bias byte address of bias[query 0][key 0 of the tile]
  * @param biasQueryBytes byte stride between the bias rows of consecutive queries
  * @param unit factor of the bias (log2e: the fused softmax takes scores in log2 units)
+ * @returns whether some position of the first `rows` queries is masked (bias -Infinity)
  */
 export function biasTile(
   s: usize, keys: i32, bias: usize, biasQueryBytes: usize, rows: i32, unit: f32,
-): void {
+): bool {
+  let masked = false;
   const halfUnit = unit * 0.5;
   for (let q = 0; q < rows; q++) {
     const row = bias + <usize>q * biasQueryBytes;
@@ -83,7 +85,10 @@ export function biasTile(
       // Clamp by compare and select: a NaN h compares false and stays NaN.
       h = select<f32>(HALF_LIMIT_LOG2, h, h > HALF_LIMIT_LOG2);
       h = select<f32>(-HALF_LIMIT_LOG2, h, h < -HALF_LIMIT_LOG2);
-      store<f32>(p, select<f32>(-Infinity, h * 2, b == -Infinity));
+      const isMasked = b == -Infinity;
+      masked = masked || isMasked;
+      store<f32>(p, select<f32>(-Infinity, h * 2, isMasked));
     }
   }
+  return masked;
 }

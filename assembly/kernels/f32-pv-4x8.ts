@@ -6,6 +6,7 @@
 // Micro-kernel 4 value columns x 8 queries: per key j, 2 vector loads of P[j] and 4
 // load32_splat of V[j][c..c+3], 8 multiply-adds; same register budget as f32-qk-4x8.
 import { madd } from '../inline/madd';
+import { cst, C_EXP_BITS } from '../inline/consts';
 
 /**
  * ot[c][0..8) = ot[c][0..8) · alpha + Σ_j p[j][0..8) · V[j][c] for c in [0, valueDim).
@@ -73,5 +74,61 @@ export function valueTile(
     }
     v128.store(o, a0);
     v128.store(o, b0, 16);
+  }
+}
+
+/**
+ * True when every value of rows [0, keys), columns [0, valueDim) is finite. Called only for
+ * tiles with a masked (query, key) (fused/block.ts): there p = 0 at the masked lanes, and
+ * 0 · NaN would leak a NaN/Inf value row into the queries that must not see it.
+ * 3 vector ops per 4 values, next to the 8 multiply-adds per 4 values of valueTile.
+ */
+export function valuesFinite(vRow: usize, vSeqBytes: usize, keys: i32, valueDim: i32): bool {
+  const bits = cst(C_EXP_BITS);
+  let bad = v128.xor(bits, bits);
+  const vecBytes = <usize>(valueDim & ~3) << 2;
+  let row = vRow;
+  for (let j = 0; j < keys; j++, row += vSeqBytes) {
+    for (let c: usize = 0; c < vecBytes; c += 16) bad = v128.or(bad, i32x4.eq(v128.and(v128.load(row + c), bits), bits));
+    // leftovers: the last valueDim mod 4 columns
+    for (let c = valueDim & ~3; c < valueDim; c++) {
+      if ((load<u32>(row + (<usize>c << 2)) & 0x7f800000) == 0x7f800000) return false;
+    }
+  }
+  return !v128.any_true(bad);
+}
+
+/**
+ * valueTile for a tile holding a masked (query, key) *and* a value row that is not finite:
+ * masked lanes are skipped (src/plan.ts: a masked key never contributes, however it is
+ * masked), recomputing the masks of fused/block.ts (causal select, -Infinity bias). Scalar
+ * and slow, but only ever run for such tiles, so the common path pays nothing.
+ * @param firstKey key index of the tile's row 0; firstQuery, offset: as causalTile
+ * @param diagonal whether the causal select applies to the tile
+ * @param bias byte address of bias[query 0][key 0 of the tile], or 0
+ * @param rows valid queries of the block (the bias has no rows for the padding lanes)
+ */
+export function valueTileMasked(
+  ot: usize, p: usize, vRow: usize, vSeqBytes: usize, keys: i32, valueDim: i32, alpha: usize,
+  firstKey: i32, firstQuery: i32, offset: i32, diagonal: bool, bias: usize, biasQueryBytes: usize, rows: i32,
+): void {
+  const alphaA = v128.load(alpha);
+  const alphaB = v128.load(alpha, 16);
+  for (let c = 0; c < valueDim; c++) {
+    const o = ot + (<usize>c << 5);
+    v128.store(o, f32x4.mul(v128.load(o), alphaA));
+    v128.store(o, f32x4.mul(v128.load(o, 16), alphaB), 16);
+  }
+  for (let j = 0; j < keys; j++) {
+    const v = vRow + <usize>j * vSeqBytes;
+    for (let q = 0; q < 8; q++) {
+      if (diagonal && firstKey + j - offset > firstQuery + q) continue;
+      if (bias != 0 && q < rows && load<f32>(bias + <usize>q * biasQueryBytes + (<usize>j << 2)) == -Infinity) continue;
+      const pq = load<f32>(p + (<usize>j << 5) + (<usize>q << 2));
+      for (let c = 0; c < valueDim; c++) {
+        const o = ot + (<usize>c << 5) + (<usize>q << 2);
+        store<f32>(o, load<f32>(o) + pq * load<f32>(v + (<usize>c << 2)));
+      }
+    }
   }
 }
