@@ -30,9 +30,11 @@
  * Masked positions are *selected* away, never added to: a NaN or ±Infinity logit at a
  * masked position cannot leak into the row (the ONNX reference does the same,
  * "select-not-multiply"). Rows of K and V at keys excluded by `causal` or `keyLengths` are
- * never read, so a preallocated cache may hold anything there. A V row at a key masked only
- * by the bias is weighted by p = 0, as in PyTorch and the ONNX reference: it must be finite
- * (0 · NaN is NaN); backends may skip it, which is why tests do not pin that case.
+ * never read, so a preallocated cache may hold anything there. A masked key never
+ * contributes to the output, however it is masked: a NaN/Infinity in its V row must not
+ * reach the row (0 · NaN would; the kernels skip masked lanes in any tile that holds a
+ * masked key and a non-finite value, test/adversarial/numerics.test.ts). An *allowed* key
+ * contributes p · v even when p underflows to 0, as the float64 reference does.
  *
  * Tensors are viewed as 4-D [batch, head, seq, dim] with element strides; the last
  * (dim) stride is always 1. This one description covers the `bhsd`, `bshd` and packed

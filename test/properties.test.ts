@@ -49,7 +49,8 @@ const validArb = fc.record({
   mask: fc.option(maskArb, { nil: undefined }),
   keyLengthFractions: fc.option(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 4, maxLength: 4 }), { nil: undefined }),
   softcap: fc.option(fc.oneof(fc.constant(0), fc.double({ min: 0.25, max: 50, noNaN: true })), { nil: undefined }),
-  scale: fc.option(fc.double({ min: -3, max: 3, noNaN: true }), { nil: undefined }),
+  // Float options are float32 values (src/errors.ts checkFloat32): 0 or normal in float32.
+  scale: fc.option(fc.double({ min: -3, max: 3, noNaN: true }).filter((x) => x === 0 || Math.abs(x) >= 2 ** -126), { nil: undefined }),
   range: fc.constantFrom(0.5, 1, 2),
   returnWeights: fc.boolean(),
   seed: fc.integer(),
@@ -197,6 +198,7 @@ describe('properties', () => {
     { name: 'unknown option', error: TypeError, apply: (call, _, pick) => void (call.options[['casual', 'mask_', 'Scale', 'key_lengths', 'weights', 'heads'][pick % 6]!] = true) },
     { name: 'scale not finite', error: RangeError, apply: (call, _, pick) => void (call.options.scale = [NaN, Infinity, -Infinity][pick % 3]) },
     { name: 'scale not a number', error: TypeError, apply: (call, _, pick) => void (call.options.scale = ['1', null, 1n, [1]][pick % 4]) },
+    { name: 'scale or softcap not a float32 value', error: RangeError, apply: (call, _, pick) => void (call.options[pick % 2 ? 'scale' : 'softcap'] = [1e39, 1e-46, 1e-40][pick % 3]) },
     { name: 'softcap negative or NaN', error: RangeError, apply: (call, _, pick) => void (call.options.softcap = [-1, -1e-9, NaN, Infinity][pick % 4]) },
     { name: 'out of a wrong length', error: RangeError, apply: (call, c, pick) => {
       const like = (call.q as { data: unknown }).data;

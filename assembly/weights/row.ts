@@ -86,13 +86,14 @@ export function attendRowWithWeights(
   }
   if (stage == 3) memory.copy(weightsRow, row, rowBytes);
 
-  // out = Σ_j p[j]·V[j]; keys with p = 0 are skipped, so a NaN/Infinity value row at a
-  // masked key cannot leak into the output (0·NaN would).
+  // out = Σ_j p[j]·V[j] over the allowed keys: a masked key is skipped (its mask recomputed
+  // as above), so a NaN/Infinity value row there cannot leak into the output (0·NaN would);
+  // an allowed key with p = 0 (underflow) is not, as in the fused path and the reference.
   memory.fill(outRow, 0, <usize>valueDim << 2);
-  for (let j = 0; j < seqLenK; j++) {
-    const pj = load<f32>(row + (<usize>j << 2));
-    if (pj == 0) continue;
-    axpy(outRow, vHead + <usize>j * vSeqBytes, pj, valueDim);
+  const keyStop = min(keyEnd, causalEnd + 1);
+  for (let j = 0; j < keyStop; j++) {
+    if (biasRow != 0 && load<f32>(biasRow + (<usize>j << 2)) == -Infinity) continue;
+    axpy(outRow, vHead + <usize>j * vSeqBytes, load<f32>(row + (<usize>j << 2)), valueDim);
   }
 }
 

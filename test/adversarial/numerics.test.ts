@@ -193,6 +193,15 @@ function nanCases(): NumericCase[] {
     d.k.fill(NaN, at(seqLenK, 1, 10), at(seqLenK, 1, 10) + headDim);
     cases.push({ name: 'nan_past_key_length', heads, seqLenQ, seqLenK, headDim, ...d, keyLength: 8 });
   }
+  // nan_value_allowed_underflow: key 1 is allowed but its weight e^-1800 underflows to 0;
+  // 0 · NaN is still NaN in column 0 of row 0 (the weights path used to skip p = 0 keys).
+  {
+    const h = 1, lq = 2, lk = 3, dim = 1;
+    const q = Float32Array.from([30, 0.5]);
+    const k = Float32Array.from([30, -30, 1]);
+    const v = Float32Array.from([0.25, NaN, -0.5]);
+    cases.push({ name: 'nan_value_allowed_underflow', heads: h, seqLenQ: lq, seqLenK: lk, headDim: dim, q, k, v, scale: 1 });
+  }
   return cases;
 }
 
