@@ -75,9 +75,15 @@ export function attendBlock(
     softmaxTile(s, keys, state);
     // A masked lane has p = 0, and 0 · NaN = NaN: a tile with a masked (query, key) whose
     // value rows are not all finite takes the path that skips masked lanes. Dense tiles
-    // (no -Infinity bias, off the causal diagonal) never check: they pay nothing.
+    // (no -Infinity bias, off the causal diagonal) never check: they pay nothing. On the
+    // diagonal only keys >= fullEnd (at most 7) have a causally masked lane: only their
+    // rows are checked (checking all 64 measured ≈ +4% on H8 N1024 causal, relaxed).
     const vTile = vHead + <usize>j0 * vSeqBytes;
-    if ((masked || diagonal) && !valuesFinite(vTile, vSeqBytes, keys, valueDim)) {
+    const firstChecked = masked ? 0 : max(fullEnd - j0, 0);
+    if (
+      (masked || diagonal)
+      && !valuesFinite(vTile + <usize>firstChecked * vSeqBytes, vSeqBytes, keys - firstChecked, valueDim)
+    ) {
       valueTileMasked(
         ot, s, vTile, vSeqBytes, keys, valueDim, state + STATE_ALPHA_A,
         j0, firstQuery, offset, diagonal, biasTileRow, biasQueryBytes, rows,
