@@ -33,6 +33,7 @@ import {
   type AttentionOptions,
   type BackendName,
 } from '../../src/index.js';
+import { floatToHalf, halfToFloat } from '../../src/index.js';
 import { setMinMacsPerThread } from '../../src/threads/backend.js';
 import { compareClose, makePlan, mulberry32, randomFloat32, referenceAttention, type Tolerance } from '../reference.js';
 import { toleranceFor } from '../helpers.js';
@@ -324,6 +325,8 @@ function optionsOf(c: NumericCase): AttentionOptions {
 }
 
 const ALL_CASES = [...overflowCases(), ...nanCases(), ...maskedValueCases()];
+/** The cases whose data fit float16 (the overflow cases hold 1e19). */
+const HALF_CASES = [...nanCases(), ...maskedValueCases()];
 
 describe.each(BACKENDS)('numerics on %s', (backend: BackendName) => {
   let attn: AttentionInstance;
@@ -349,6 +352,17 @@ describe.each(BACKENDS)('numerics on %s', (backend: BackendName) => {
   });
 
   it.each(ALL_CASES.map((c) => [c.name, c] as const))('decode through a KV cache: %s', (_name, c) => {
+    decodeCase(c, 'float32');
+  });
+
+  // A float16 cache holding Inf/NaN takes the exact-conversion path (kvDtype 2) of the
+  // decode kernel; data are rounded to half first, so the reference sees what the cache holds.
+  it.each(HALF_CASES.map((c) => [c.name, c] as const))('decode through a float16 KV cache: %s', (_name, c) => {
+    const round = (x: Float32Array) => Float32Array.from(x, (value) => halfToFloat(floatToHalf(value)));
+    decodeCase({ ...c, k: round(c.k), v: round(c.v) }, 'float16');
+  });
+
+  function decodeCase(c: NumericCase, dtype: 'float32' | 'float16'): void {
     // decode has no keyLengths option: the cache holds the first keyLength keys instead.
     const length = c.keyLength ?? c.seqLenK;
     const { heads, seqLenQ, headDim } = c;
@@ -370,7 +384,7 @@ describe.each(BACKENDS)('numerics on %s', (backend: BackendName) => {
         });
       return mask;
     };
-    const cache = attn.createKVCache({ batch: 1, kvHeads: heads, headDim, maxSeqLen: c.seqLenK });
+    const cache = attn.createKVCache({ batch: 1, kvHeads: heads, headDim, maxSeqLen: c.seqLenK, dtype });
     try {
       cache.append({ data: keep(c.k), shape: [1, heads, length, headDim] }, { data: keep(c.v), shape: [1, heads, length, headDim] });
       const base: Record<string, unknown> = {};
@@ -389,17 +403,17 @@ describe.each(BACKENDS)('numerics on %s', (backend: BackendName) => {
         const mask = maskRows([i]);
         const options = mask ? { ...base, mask: { data: mask, shape: [1, heads, 1, length] } } : base;
         const { output } = attn.decode({ data: qi, shape: [1, heads, 1, headDim] }, cache, options as AttentionOptions);
-        expectMatches(output.data, wantRow, tolerance, `${backend} decode ${c.name} row ${i}`, [1, heads, 1, headDim]);
+        expectMatches(output.data, wantRow, tolerance, `${backend} decode ${dtype} ${c.name} row ${i}`, [1, heads, 1, headDim]);
       }
       // Every row at once: the decode kernel's multi-row blocks.
       const mask = maskRows(Array.from({ length: seqLenQ }, (_, i) => i));
       const options = mask ? { ...base, mask: { data: mask, shape: [1, heads, seqLenQ, length] } } : base;
       const { output } = attn.decode({ data: c.q, shape: [1, heads, seqLenQ, headDim] }, cache, options as AttentionOptions);
-      expectMatches(output.data, want.out, tolerance, `${backend} decode ${c.name} all rows`, output.shape as number[]);
+      expectMatches(output.data, want.out, tolerance, `${backend} decode ${dtype} ${c.name} all rows`, output.shape as number[]);
     } finally {
       cache.dispose();
     }
-  });
+  }
 
   it.each(ALL_CASES.map((c) => [c.name, c] as const))('onnxAttention: %s', (_name, c) => {
     const { q, k, v } = tensors(c);
