@@ -6,9 +6,10 @@ import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '.
 import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
 import { resolveMaskOption } from './mask.js';
-import type { AttentionPlan, Backend, PinnedBuffers } from './plan.js';
+import { outOverlapsInputs, type AttentionPlan, type Backend, type PinnedBuffers } from './plan.js';
+import { float32View, typedArrayLength } from './typed-array.js';
 import { PinnedTensorImpl } from './cache/pinned.js';
-import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from './tensor-input.js';
+import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
 
@@ -65,7 +66,7 @@ function checkOut(value: unknown, dtype: Dtype, length: number, shape: readonly 
   if (kind !== dtype) {
     throw typeError('options.out', dtype === 'float32' ? 'a Float32Array' : 'a Uint16Array or Float16Array (float16)', value);
   }
-  const got = (value as TensorData).length;
+  const got = typedArrayLength(value);
   if (got !== length) throw rangeError('options.out', `length ${length} (output shape ${formatShape(shape)})`, `length ${got}`);
   return value as TensorData;
 }
@@ -102,8 +103,7 @@ export interface PreparedCall<Plan> {
 export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): PreparedCall<AttentionPlan> {
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options as object, OPTION_KEYS);
-  const opts = options as AttentionOptions;
+  const opts = ownOptions<AttentionOptions>('options', options as object, OPTION_KEYS);
 
   for (const [name, tensor] of [['q', q], ['k', k], ['v', v]] as const) {
     if (tensor instanceof PinnedTensorImpl && tensor.disposed) throw new TypeError(`${name}: expected a live PinnedTensor, got a disposed PinnedTensor`);
@@ -146,11 +146,12 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     );
   }
   const out = checkOut(opts.out, dtype, outLength, layout.outShape);
+  // The caller's out, viewed from its internal slots (src/typed-array.ts); returned as given.
+  const outView = out && dtype === 'float32' ? float32View(out) : undefined;
+  const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data, key.data, value.data]);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
-  if (pinnedOut && (pinnedOut === q || pinnedOut === k || pinnedOut === v)) {
-    throw typeError('options.out', 'a tensor other than q, k and v (the kernel reads them while it writes out)', pinnedOut);
-  }
-  const pinned = pinnedBuffers(q, k, v, pinnedOut);
+  // An out that overlaps an input is computed apart and copied in by finish (src/plan.ts).
+  const pinned = pinnedBuffers(q, k, v, aliased ? null : pinnedOut);
 
   const half = dtype === 'float16';
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
@@ -169,7 +170,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     kStrides: layout.kStrides,
     v: toF32('v', value.data),
     vStrides: layout.vStrides,
-    out: half ? workspace.f32('out', outLength) : ((out as Float32Array | undefined) ?? new Float32Array(outLength)),
+    out: half || aliased ? workspace.f32('out', outLength) : (outView ?? new Float32Array(outLength)),
     outStrides: layout.outStrides,
     scale,
     softcap,
@@ -186,7 +187,8 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const finish = (): AttentionResult => {
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
     // A pinned output's view is taken again: the call may have grown memory.
-    const data = pinnedOut ? pinnedOut.data : half ? halfResult(plan.out, out, likeFloat16Array) : plan.out;
+    if (aliased) (pinnedOut ? pinnedOut.data : float32View(out)).set(plan.out);
+    const data = pinnedOut ? pinnedOut.data : half ? halfResult(plan.out, out, likeFloat16Array) : (out ?? plan.out);
     const output = { data, shape: layout.outShape };
     if (!plan.weights) return { output };
     const weights = { data: half ? halfResult(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };

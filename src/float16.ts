@@ -8,6 +8,8 @@
  * in the f32 → f16 direction (the same rounding as `Math.f16round` and NumPy's astype).
  */
 
+import { typedArrayBrand } from './typed-array.js';
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -87,9 +89,13 @@ export function float32ArrayToHalf(values: Float32Array, into?: Uint16Array): Ui
 export const Float16ArrayCtor: (new (buffer: ArrayBufferLike, byteOffset?: number, length?: number) => ArrayBufferView) | undefined =
   (globalThis as { Float16Array?: never }).Float16Array;
 
-/** True for a `Float16Array` (checked by tag, so it works without the global too). */
+/**
+ * True for a `Float16Array`, by its brand (the internal slot `%TypedArray%.prototype`'s
+ * `Symbol.toStringTag` getter reads; src/typed-array.ts), never by a tag a caller can set.
+ * Works without the global too.
+ */
 export function isFloat16Array(value: unknown): value is ArrayBufferView & { length: number } {
-  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float16Array]';
+  return typedArrayBrand(value) === 'Float16Array';
 }
 
 /** Views the half bits of a `Uint16Array` or `Float16Array` as a `Uint16Array`, without copying. */

@@ -8,7 +8,7 @@ import { checkInteger, typeError } from './errors.js';
 import { checkBackendChoice, selectBackend } from './backends/select.js';
 import { runOnnxAttention, type OnnxAttributes, type OnnxOutputs, type OnnxRunOptions, type OnnxTensor } from './onnx/index.js';
 import type { Backend, BackendName } from './plan.js';
-import { checkKnownKeys } from './tensor-input.js';
+import { ownOptions } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CreateAttentionOptions, Tensor, TensorData } from './types.js';
 import { Workspace } from './workspace.js';
 import type { CacheEngine } from './cache/engine.js';
@@ -240,8 +240,9 @@ function holdInFlight(...things: unknown[]): () => void {
   return () => releases.forEach((release) => release());
 }
 
+/** The own `out` option (inherited keys are ignored, as prepareAttention/prepareDecode ignore them). */
 function outOption(options: unknown): unknown {
-  return typeof options === 'object' && options !== null ? (options as { out?: unknown }).out : undefined;
+  return typeof options === 'object' && options !== null && Object.hasOwn(options, 'out') ? (options as { out?: unknown }).out : undefined;
 }
 
 type ThreadsModule = typeof import('./threads/index.js');
@@ -264,13 +265,13 @@ const THREADS_MAX = 256;
 function checkCreateOptions(options: unknown): CreateAttentionOptions {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options, ['backend', 'module', 'threads']);
-  const { threads } = options as CreateAttentionOptions;
+  const own = ownOptions<CreateAttentionOptions>('options', options, ['backend', 'module', 'threads']);
+  const { threads } = own;
   if (threads !== undefined && threads !== 'auto') {
     if (typeof threads !== 'number') throw typeError('options.threads', `an integer in [1, ${THREADS_MAX}] or 'auto'`, threads);
     checkInteger('options.threads', threads, 1, THREADS_MAX);
   }
-  return options as CreateAttentionOptions;
+  return own;
 }
 
 /** Synchronous creation; see {@link createAttention}. `threads` other than 1 needs the async one. */
@@ -334,6 +335,7 @@ function optionsKey(options?: CreateAttentionOptions): string {
  * @param options as {@link createAttention}; an instance replaced by other options is disposed
  */
 export async function init(options?: CreateAttentionOptions): Promise<AttentionInstance> {
+  options = checkCreateOptions(options); // own keys only, as createAttention reads them
   const key = optionsKey(options);
   if (!defaultInstance || key !== defaultKey || options?.module !== undefined) {
     const previous = defaultInstance;

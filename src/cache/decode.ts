@@ -9,12 +9,14 @@ import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '.
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
 import { resolveMaskOption } from '../mask.js';
-import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from '../tensor-input.js';
+import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from '../tensor-input.js';
 import type { AttentionResult, Dtype, TensorData } from '../types.js';
 import type { Workspace } from '../workspace.js';
 import type { CacheEngine, CachedPlan, PlanBuffer } from './engine.js';
 import { KVCacheImpl } from './kv-cache.js';
 import { checkNotDetached, PinnedTensorImpl } from './pinned.js';
+import { outOverlapsInputs } from '../plan.js';
+import { float32View, typedArrayLength } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
 
 const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
@@ -111,8 +113,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const storage = cache.live('cache');
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options as object, OPTION_KEYS);
-  const opts = options as DecodeOptions;
+  const opts = ownOptions<DecodeOptions>('options', options as object, OPTION_KEYS);
   if (opts.layout !== undefined && opts.layout !== 'bhsd' && opts.layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", opts.layout);
   if (opts.dtype !== undefined && opts.dtype !== 'float32' && opts.dtype !== 'float16') throw typeError('options.dtype', "'float32' | 'float16'", opts.dtype);
 
@@ -158,22 +159,25 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
         throw typeError('options.out', dtype === 'float32' ? 'a Float32Array or PinnedTensor' : 'a Uint16Array or Float16Array (float16)', opts.out);
       }
       checkNotDetached('options.out', { data: opts.out, shape: [outLength] });
-      if ((opts.out as TensorData).length !== outLength) {
-        throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${(opts.out as TensorData).length}`);
+      if (typedArrayLength(opts.out) !== outLength) {
+        throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${typedArrayLength(opts.out)}`);
       }
       hostOut = opts.out as TensorData;
     }
   }
 
-  if (pinnedOut && q === pinnedOut) throw typeError('options.out', 'a tensor other than q (the kernel reads q while it writes out)', pinnedOut);
   const half = dtype === 'float16';
+  // An out that overlaps q (the same PinnedTensor, or arrays sharing bytes) is computed apart
+  // and copied in by finishDecode: the one rule of src/plan.ts, on every backend.
+  const outView = pinnedOut ? pinnedOut.data : hostOut && !half ? float32View(hostOut) : undefined;
+  const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data]);
   const qBuffer: PlanBuffer = pinnedQ
     ? { pinned: pinnedQ }
     : { host: half ? halfArrayToFloat32(query.data as Uint16Array, workspace.f32('q', query.data.length)) : (query.data as Float32Array) };
   const outBuffer: PlanBuffer =
-    pinnedOut && pinnedOut.owner === engine
+    pinnedOut && pinnedOut.owner === engine && !aliased
       ? { pinned: pinnedOut.block! }
-      : { host: half ? workspace.f32('out', outLength) : ((hostOut as Float32Array | undefined) ?? new Float32Array(outLength)) };
+      : { host: half || aliased ? workspace.f32('out', outLength) : ((outView as Float32Array | undefined) ?? new Float32Array(outLength)) };
 
   const causalOffsets = new Int32Array(batch);
   if (causal === 'bottom-right') for (let b = 0; b < batch; b++) causalOffsets[b] = keyLengths[b]! - seqLenQ;
@@ -207,6 +211,11 @@ function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: num
   } else if (half) {
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
     outData = halfResult((outBuffer as { host: Float32Array }).host, hostOut, likeFloat16Array);
+  } else if (hostOut) {
+    const host = (outBuffer as { host: Float32Array }).host;
+    const view = float32View(hostOut);
+    if (host.buffer !== view.buffer || host.byteOffset !== view.byteOffset) view.set(host); // computed apart: out overlapped q
+    outData = hostOut;
   } else {
     outData = (outBuffer as { host: Float32Array }).host;
   }

@@ -4,7 +4,7 @@
  * the first write, so a rejected `append` leaves the cache exactly as it was.
  */
 import { checkInteger, formatShape, rangeError, typeError } from '../errors.js';
-import { checkKnownKeys, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
+import { ownOptions, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
 import type { Dtype, Layout, Tensor } from '../types.js';
 import { readElements, writeElements } from './convert.js';
 import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
@@ -19,8 +19,7 @@ const GROWTH = 2;
 
 function checkCacheOptions(options: unknown): Required<KVCacheOptions> {
   if (typeof options !== 'object' || options === null) throw typeError('options', 'an object { batch, kvHeads, headDim, maxSeqLen }', options);
-  checkKnownKeys('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen']);
-  const o = options as KVCacheOptions;
+  const o = ownOptions<KVCacheOptions>('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen']);
   const batch = checkInteger('options.batch', o.batch, 1);
   const kvHeads = checkInteger('options.kvHeads', o.kvHeads, 1);
   const headDim = checkInteger('options.headDim', o.headDim, 1);
@@ -139,7 +138,7 @@ export class KVCacheImpl implements KVCache {
     this.inFlight.checkIdle('cache.append', 'cache');
     if (options === undefined || options === null) options = {};
     if (typeof options !== 'object') throw typeError('options', 'an object', options);
-    checkKnownKeys('options', options, ['layout', 'lengths']);
+    options = ownOptions<AppendOptions>('options', options, ['layout', 'lengths']);
     const layout = options.layout;
     if (layout !== undefined && layout !== 'bhsd' && layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", layout);
     const key = checkTensor('k', k, undefined);
@@ -271,5 +270,9 @@ export class KVCacheImpl implements KVCache {
 export function checkTensorShape(shape: unknown): number[] {
   const dims = checkShape('shape', shape);
   if (dims.length === 0) throw rangeError('shape', 'at least one dimension', '[]');
+  // Positive, as documented: a PinnedTensor of no elements has no storage to pin.
+  dims.forEach((dim, i) => {
+    if (dim === 0) throw rangeError(`shape[${i}]`, 'a positive integer', `0 (shape ${formatShape(dims)})`);
+  });
   return dims;
 }
