@@ -85,6 +85,28 @@ describe.each(INSTANCE_KINDS)('dispose during a call on $label', (kind) => {
     cache.dispose(); // the call has settled: the cache is free again
   });
 
+  it.runIf(kind.threaded).each(['attentionAsync', 'decodeAsync'] as const)('%s_disposed_between_the_pools_acquire_and_dispatch', async (method) => {
+    // Deterministically the window of issue #10 item 2: the call has counted its workers
+    // (acquire) and awaits; dispose() lands before it hands out the workers' shares.
+    const attn = await make();
+    const cache = attn.createKVCache({ batch: 1, kvHeads: 8, headDim: 64, maxSeqLen: 512 });
+    cache.append(tensor([1, 8, 512, 64], 4), tensor([1, 8, 512, 64], 5));
+    const qd = tensor([1, 8, 4, 64], 6);
+    const wantDecode = attn.decode(qd, cache).output.data as Float32Array;
+    const pool = poolOf(attn);
+    const acquire = pool.acquire.bind(pool);
+    pool.acquire = async () => {
+      const workers = await acquire();
+      attn.dispose();
+      return workers;
+    };
+    const call = method === 'attentionAsync' ? attn.attentionAsync(q, k, v) : attn.decodeAsync(qd, cache);
+    const outcome = await settle(call);
+    expectCompleteOrRejected(outcome, method === 'attentionAsync' ? want : wantDecode, method, DISPOSED);
+    expect(outcome, 'no worker ran a share: the call cannot complete').toBeInstanceOf(Error);
+    cache.dispose();
+  });
+
   it('dispose_before_the_call_and_while_queued_behind_another', async () => {
     const attn = await make();
     const first = attn.attentionAsync(q, k, v);
@@ -138,6 +160,29 @@ describe('worker death during a call (threads: 2)', () => {
       await ticks(n);
       poolOf(attn).workerHandle(1)!.terminate();
       expectCompleteOrRejected(await settle(call), want, `worker terminated after ${n} ticks`, /^wasm-attention: (worker thread 1 exited with code 1 during the call|a worker thread died before the call started)/);
+      await expectRecovered(attn);
+    } finally {
+      attn.dispose();
+    }
+  });
+
+  it('a_worker_dead_between_the_pools_acquire_and_dispatch_rejects_the_call', async () => {
+    // A web Worker's terminate() reports its exit at once (spawn.ts), so a worker can be
+    // marked dead after the call counted it (acquire) and before its share goes out: the
+    // call used to resolve with that share unwritten. Here the worker is terminated in that
+    // window and the window is held open until its exit event has been handled.
+    const attn = await createAttention({ backend: THREADED_BACKEND, threads: 2 });
+    try {
+      const pool = poolOf(attn);
+      const acquire = pool.acquire.bind(pool);
+      pool.acquire = async () => {
+        const workers = await acquire();
+        pool.acquire = acquire; // once
+        pool.workerHandle(1)!.terminate();
+        while (pool.workers > 0) await new Promise((resolve) => setImmediate(resolve)); // event-loop turns, no clock
+        return workers;
+      };
+      await expect(attn.attentionAsync(q, k, v)).rejects.toThrow(/^wasm-attention: a worker thread died before the call started \(1 needed, 0 alive\); the call was abandoned/);
       await expectRecovered(attn);
     } finally {
       attn.dispose();
