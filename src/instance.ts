@@ -44,7 +44,9 @@ export interface AttentionInstance {
    * an instance with one thread it is `attention()` wrapped in a promise.
    * @returns a promise of `attention()`'s result; it rejects with the same TypeError /
    *   RangeError for bad input, and with an Error if a worker dies during the call (the
-   *   pool replaces the worker; the next call runs normally) or after `dispose()`
+   *   pool replaces the worker; the next call runs normally) or when `dispose()` is called
+   *   before it completes (see {@link AttentionInstance.dispose}); it never resolves with a
+   *   partial output. `out` may share memory with q, k or v (computed apart, then copied in)
    * @example
    * const attn = await createAttention({ threads: 'auto' });
    * const { output } = await attn.attentionAsync(q, k, v, { causal: true });
@@ -55,7 +57,11 @@ export interface AttentionInstance {
    * Ends the instance's workers; afterwards `attentionAsync` and `decodeAsync` reject, on
    * every instance, threaded or not (so code behaves the same whether or not threads could
    * start, e.g. on a page that is not cross-origin isolated), and in Node nothing of the
-   * instance keeps the process alive. The synchronous calls keep working. Idempotent.
+   * instance keeps the process alive. Calls queued behind a running one reject; the running
+   * call either completes with its whole result or rejects with an Error ("the instance was
+   * disposed … during the call", once its workers have stopped), never resolves with part of
+   * its output (a PinnedTensor `out` may then hold a partial output). The synchronous calls
+   * keep working. Idempotent.
    */
   dispose(): void;
   /**

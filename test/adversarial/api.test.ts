@@ -14,6 +14,7 @@
  *
  * Every expected value is the same instance's answer to the ordinary call (api-helpers.ts).
  */
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AttentionInstance, AttentionResult, KVCache, Tensor } from '../../src/index.js';
 import { setMinMacsPerThread } from '../../src/threads/backend.js';
@@ -167,6 +168,15 @@ describe.each(INSTANCE_KINDS)('api boundary on $label', (kind) => {
       const out = new Float32Array(16);
       Object.defineProperty(out, 'length', { value: N });
       expect(() => attn.attention(q, k, v, { out })).toThrow(/^options\.out: expected length 256 .*got length 16$/);
+    });
+
+    it('typed_arrays_of_another_realm_are_accepted', async () => {
+      const expected = await want();
+      const { q, k, v } = fresh();
+      const foreign = runInNewContext('(source) => new Float32Array(source)') as (source: Float32Array) => Float32Array;
+      const kForeign = foreign(k.data);
+      expect(kForeign instanceof Float32Array).toBe(false); // another realm's constructor
+      expectSameBits((await run(kind, attn, q, { data: kForeign, shape: SHAPE }, v)).output.data as Float32Array, expected, 'k from node:vm', ['foreign', 'local']);
     });
 
     it('a_subarray_is_read_within_its_view_only', async () => {
