@@ -7,13 +7,14 @@ import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
 import { resolveMaskOption } from './mask.js';
 import { outOverlapsInputs, type AttentionPlan, type Backend, type PinnedBuffers } from './plan.js';
-import { float32View, typedArrayLength } from './typed-array.js';
+import { typedArrayLength, viewOf } from './typed-array.js';
 import { PinnedTensorImpl } from './cache/pinned.js';
 import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
 
-const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
+/** The options of attention() and decode(). */
+export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
 
 /** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
 const MAX_ELEMENTS = 2 ** 30;
@@ -25,7 +26,8 @@ const MAX_ELEMENTS = 2 ** 30;
  */
 const MAX_CALL_BYTES = 2 ** 32;
 
-function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
+/** `options.causal` of attention and decode, resolved to its alignment. */
+export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
   if (value === undefined || value === false) return 'none';
   if (value === true || value === 'bottom-right') return 'bottom-right';
   if (value === 'top-left') return 'top-left';
@@ -147,7 +149,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   }
   const out = checkOut(opts.out, dtype, outLength, layout.outShape);
   // The caller's out, viewed from its internal slots (src/typed-array.ts); returned as given.
-  const outView = out && dtype === 'float32' ? float32View(out) : undefined;
+  const outView = out && dtype === 'float32' ? viewOf<Float32Array>(out) : undefined;
   const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data, key.data, value.data]);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
   // An out that overlaps an input is computed apart and copied in by finish (src/plan.ts).
@@ -187,7 +189,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const finish = (): AttentionResult => {
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
     // A pinned output's view is taken again: the call may have grown memory.
-    if (aliased) (pinnedOut ? pinnedOut.data : float32View(out)).set(plan.out);
+    if (aliased) (pinnedOut ? pinnedOut.data : viewOf<Float32Array>(out)).set(plan.out);
     const data = pinnedOut ? pinnedOut.data : half ? halfResult(plan.out, out, likeFloat16Array) : (out ?? plan.out);
     const output = { data, shape: layout.outShape };
     if (!plan.weights) return { output };

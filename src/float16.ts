@@ -8,7 +8,7 @@
  * in the f32 → f16 direction (the same rounding as `Math.f16round` and NumPy's astype).
  */
 
-import { typedArrayBrand } from './typed-array.js';
+import { typedArrayBrand, viewOf } from './typed-array.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -98,12 +98,6 @@ export function isFloat16Array(value: unknown): value is ArrayBufferView & { len
   return typedArrayBrand(value) === 'Float16Array';
 }
 
-/** Views the half bits of a `Uint16Array` or `Float16Array` as a `Uint16Array`, without copying. */
-export function halfBitsOf(data: Uint16Array | (ArrayBufferView & { length: number })): Uint16Array {
-  if (data instanceof Uint16Array) return data;
-  return new Uint16Array(data.buffer, data.byteOffset, data.length);
-}
-
 /**
  * Encodes f32 results as a caller's float16 kind (what `attention`/`decode` return for
  * float16 inputs): into `out` when given, else a new array, a Float16Array when the inputs
@@ -111,7 +105,7 @@ export function halfBitsOf(data: Uint16Array | (ArrayBufferView & { length: numb
  */
 export function halfResult(values: Float32Array, out: Uint16Array | (ArrayBufferView & { length: number }) | undefined, likeFloat16Array: boolean): Uint16Array {
   if (out) {
-    float32ArrayToHalf(values, halfBitsOf(out));
+    float32ArrayToHalf(values, viewOf<Uint16Array>(out)); // its half bits, by brand
     return out as Uint16Array;
   }
   const bits = float32ArrayToHalf(values);

@@ -7,7 +7,7 @@
  */
 import { formatShape, rangeError, typeError } from './errors.js';
 import { halfDecodeTable } from './float16.js';
-import { canonicalView, typedArrayBrand, typedArrayLength } from './typed-array.js';
+import { typedArrayBrand, typedArrayLength, viewOf } from './typed-array.js';
 import { checkShape, sizeOf } from './tensor-input.js';
 import type { BiasStrides } from './plan.js';
 
@@ -98,5 +98,5 @@ export function resolveMaskOption(mask: unknown, target: readonly [number, numbe
   if (length !== sizeOf(dims)) {
     throw rangeError('options.mask.data', `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
   }
-  return resolveBias('options.mask', canonicalView<Uint8Array>(data), kind, dims, target);
+  return resolveBias('options.mask', viewOf<Uint8Array>(data), kind, dims, target);
 }

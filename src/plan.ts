@@ -31,7 +31,6 @@
  * 3-D layouts without copying or transposing anything.
  */
 import type { TensorStorage } from './cache/engine.js';
-import { viewsOverlap } from './typed-array.js';
 
 /**
  * The one rule for an `out` that shares memory with an input (`{ out: k.data }`, a partial
@@ -44,7 +43,9 @@ import { viewsOverlap } from './typed-array.js';
  * @returns true when `out` shares at least one byte with one of `inputs`
  */
 export function outOverlapsInputs(out: ArrayBufferView, inputs: readonly (ArrayBufferView | null | undefined)[]): boolean {
-  return inputs.some((input) => input != null && viewsOverlap(out, input));
+  return inputs.some(
+    (input) => input?.buffer === out.buffer && out.byteOffset < input.byteOffset + input.byteLength && input.byteOffset < out.byteOffset + out.byteLength,
+  );
 }
 
 /** Element strides of a `[batch, head, seq, dim]` view whose `dim` stride is 1. */

@@ -2,7 +2,7 @@
  * Checks user tensors at the public boundary: kind of data, shape, dtype, length.
  */
 import { describe, formatShape, rangeError, typeError } from './errors.js';
-import { float32View, typedArrayBrand, typedArrayLength, uint16View } from './typed-array.js';
+import { typedArrayBrand, typedArrayLength, viewOf } from './typed-array.js';
 import type { Dtype } from './types.js';
 
 /** Product of a shape's dimensions (1 for a scalar shape). */
@@ -12,8 +12,8 @@ export function sizeOf(shape: readonly number[]): number {
   return size;
 }
 
-/** Checks that `shape` is an array of non-negative safe integers; returns a copy. */
-export function checkShape(name: string, shape: unknown): number[] {
+/** Checks that `shape` is an array of safe integers >= `min` (0, or 1: positive); returns a copy. */
+export function checkShape(name: string, shape: unknown, min = 0): number[] {
   if (!Array.isArray(shape) && !(ArrayBuffer.isView(shape) && !(shape instanceof DataView))) {
     throw typeError(name, 'an array of dimensions', shape);
   }
@@ -21,7 +21,7 @@ export function checkShape(name: string, shape: unknown): number[] {
   for (let i = 0; i < dims.length; i++) {
     const dim = dims[i];
     if (typeof dim !== 'number') throw typeError(`${name}[${i}]`, 'a number', dim);
-    if (!Number.isSafeInteger(dim) || dim < 0) throw rangeError(`${name}[${i}]`, 'a non-negative integer', `${dim}`);
+    if (!Number.isSafeInteger(dim) || dim < min) throw rangeError(`${name}[${i}]`, min ? 'a positive integer' : 'a non-negative integer', `${dim}`);
   }
   return dims;
 }
@@ -61,7 +61,7 @@ export function checkTensor(name: string, tensor: unknown, dtype: Dtype | undefi
     throw rangeError(`${name}.data`, `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
   }
   // A fresh view of exactly the caller's elements: nothing below reads the caller's object.
-  return { dtype: kind, data: kind === 'float16' ? uint16View(data) : float32View(data), shape: dims };
+  return { dtype: kind, data: kind === 'float16' ? viewOf<Uint16Array>(data) : viewOf<Float32Array>(data), shape: dims };
 }
 
 /** Checks an optional boolean option. */

@@ -32,34 +32,6 @@ export function typedArrayLength(value: unknown): number {
   return lengthGetter.call(value) as number;
 }
 
-/**
- * A fresh view of `Ctor` over exactly the elements of `value` (a typed array of the same
- * element size, checked by the caller), made from its internal slots: the same memory, so
- * writes reach the caller's array, but no own property or prototype of the caller's object
- * is read again below the boundary. Costs one view allocation per tensor per call.
- */
-function viewAs<T>(Ctor: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => T, value: unknown): T {
-  const length = lengthGetter.call(value) as number;
-  // A detached buffer has length 0 and cannot be viewed; an empty view is the same data.
-  if (length === 0) return new Ctor(new ArrayBuffer(0), 0, 0);
-  return new Ctor(bufferGetter.call(value) as ArrayBufferLike, byteOffsetGetter.call(value) as number, length);
-}
-
-/** A `Float32Array` over exactly the elements of `value`, a typed array branded Float32Array. */
-export function float32View(value: unknown): Float32Array {
-  return viewAs(Float32Array, value);
-}
-
-/** A `Uint16Array` over exactly the half bits of `value`, a typed array branded Uint16Array or Float16Array. */
-export function uint16View(value: unknown): Uint16Array {
-  return viewAs(Uint16Array, value);
-}
-
-/** A `Uint8Array` over exactly the elements of `value`, a typed array branded Uint8Array. */
-export function uint8View(value: unknown): Uint8Array {
-  return viewAs(Uint8Array, value);
-}
-
 const VIEW_OF_BRAND: Readonly<Record<string, new (buffer: ArrayBufferLike, byteOffset: number, length: number) => ArrayBufferView>> = {
   Float32Array,
   Uint16Array,
@@ -70,18 +42,15 @@ const VIEW_OF_BRAND: Readonly<Record<string, new (buffer: ArrayBufferLike, byteO
 };
 
 /**
- * {@link viewAs} for the brands the library reads (Float32Array, Uint16Array, Float16Array
- * as Uint16Array half bits, Uint8Array, Int32Array, BigInt64Array).
- * @throws TypeError for another brand (callers check the brand first)
+ * A fresh view over exactly the elements of `value`, a typed array whose brand the caller
+ * has checked (Float32Array, Uint16Array, Float16Array — viewed as Uint16Array half bits —,
+ * Uint8Array, Int32Array, BigInt64Array), made from its internal slots: the same memory, so
+ * writes reach the caller's array, but no own property or prototype of the caller's object
+ * is read again below the boundary. Costs one view allocation per tensor per call.
  */
-export function canonicalView<T extends ArrayBufferView>(value: unknown): T {
-  const Ctor = VIEW_OF_BRAND[typedArrayBrand(value) ?? ''];
-  if (!Ctor) throw new TypeError(`canonicalView: expected a typed array of a supported kind, got ${typedArrayBrand(value) ?? typeof value}`);
-  return viewAs(Ctor, value) as T;
-}
-
-/** True when the two views share at least one byte (same buffer, intersecting byte ranges). */
-export function viewsOverlap(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+export function viewOf<T extends ArrayBufferView>(value: unknown): T {
+  const Ctor = VIEW_OF_BRAND[brandGetter.call(value) as string]!;
+  const length = lengthGetter.call(value) as number;
+  // A detached buffer has length 0 and cannot be viewed; an empty view is the same data.
+  return new Ctor(length ? (bufferGetter.call(value) as ArrayBufferLike) : new ArrayBuffer(0), length ? (byteOffsetGetter.call(value) as number) : 0, length) as T;
 }

@@ -4,7 +4,7 @@
  * `attention(q, K[:, :, :length], V[:, :, :length], { ...options, keyLengths })` with
  * `keyLengths` defaulting to the cache's per-sequence lengths.
  */
-import type { PreparedCall } from '../attention.js';
+import { checkCausal, OPTION_KEYS, type PreparedCall } from '../attention.js'; // the same options as attention()
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
@@ -16,20 +16,13 @@ import type { CacheEngine, CachedPlan, PlanBuffer } from './engine.js';
 import { KVCacheImpl } from './kv-cache.js';
 import { checkNotDetached, PinnedTensorImpl } from './pinned.js';
 import { outOverlapsInputs } from '../plan.js';
-import { float32View, typedArrayLength } from '../typed-array.js';
+import { typedArrayLength, viewOf } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
 
-const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
 
 /** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
 const MAX_ELEMENTS = 2 ** 30;
 
-function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
-  if (value === undefined || value === false) return 'none';
-  if (value === true || value === 'bottom-right') return 'bottom-right';
-  if (value === 'top-left') return 'top-left';
-  throw typeError('options.causal', "true | false | 'top-left' | 'bottom-right'", value);
-}
 
 function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
   if (value === undefined || value === null) return cacheLengths.slice();
@@ -169,7 +162,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const half = dtype === 'float16';
   // An out that overlaps q (the same PinnedTensor, or arrays sharing bytes) is computed apart
   // and copied in by finishDecode: the one rule of src/plan.ts, on every backend.
-  const outView = pinnedOut ? pinnedOut.data : hostOut && !half ? float32View(hostOut) : undefined;
+  const outView = pinnedOut ? pinnedOut.data : hostOut && !half ? viewOf<Float32Array>(hostOut) : undefined;
   const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data]);
   const qBuffer: PlanBuffer = pinnedQ
     ? { pinned: pinnedQ }
@@ -177,7 +170,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const outBuffer: PlanBuffer =
     pinnedOut && pinnedOut.owner === engine && !aliased
       ? { pinned: pinnedOut.block! }
-      : { host: half || aliased ? workspace.f32('out', outLength) : ((outView as Float32Array | undefined) ?? new Float32Array(outLength)) };
+      : { host: half || aliased ? workspace.f32('out', outLength) : ((hostOut ? outView : undefined) ?? new Float32Array(outLength)) };
 
   const causalOffsets = new Int32Array(batch);
   if (causal === 'bottom-right') for (let b = 0; b < batch; b++) causalOffsets[b] = keyLengths[b]! - seqLenQ;
@@ -198,11 +191,11 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
     bias, biasStrides,
     weights,
   };
-  return { plan, finish: () => finishDecode(plan, q, half, outShape, pinnedOut, hostOut) };
+  return { plan, finish: () => finishDecode(plan, q, half, outShape, pinnedOut, hostOut, aliased) };
 }
 
 /** Turns a decode plan's outputs into the result: q's dtype, `out` when given, weights' shape. */
-function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: number[], pinnedOut: PinnedTensorImpl | null, hostOut: TensorData | undefined): AttentionResult {
+function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: number[], pinnedOut: PinnedTensorImpl | null, hostOut: TensorData | undefined, aliased: boolean): AttentionResult {
   const { out: outBuffer, weights, batch, qHeads, seqLenQ, seqLenK } = plan;
   let outData: TensorData;
   if (pinnedOut) {
@@ -211,13 +204,10 @@ function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: num
   } else if (half) {
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
     outData = halfResult((outBuffer as { host: Float32Array }).host, hostOut, likeFloat16Array);
-  } else if (hostOut) {
-    const host = (outBuffer as { host: Float32Array }).host;
-    const view = float32View(hostOut);
-    if (host.buffer !== view.buffer || host.byteOffset !== view.byteOffset) view.set(host); // computed apart: out overlapped q
-    outData = hostOut;
   } else {
-    outData = (outBuffer as { host: Float32Array }).host;
+    const host = (outBuffer as { host: Float32Array }).host;
+    if (aliased) viewOf<Float32Array>(hostOut).set(host); // computed apart: out overlapped q
+    outData = hostOut ?? host;
   }
   const output = { data: outData, shape: outShape };
   if (!weights) return { output };

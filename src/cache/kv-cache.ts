@@ -268,11 +268,8 @@ export class KVCacheImpl implements KVCache {
 
 /** Checks a `shape` for `createTensor`: an array of positive integers. */
 export function checkTensorShape(shape: unknown): number[] {
-  const dims = checkShape('shape', shape);
-  if (dims.length === 0) throw rangeError('shape', 'at least one dimension', '[]');
   // Positive, as documented: a PinnedTensor of no elements has no storage to pin.
-  dims.forEach((dim, i) => {
-    if (dim === 0) throw rangeError(`shape[${i}]`, 'a positive integer', `0 (shape ${formatShape(dims)})`);
-  });
+  const dims = checkShape('shape', shape, 1);
+  if (dims.length === 0) throw rangeError('shape', 'at least one dimension', '[]');
   return dims;
 }

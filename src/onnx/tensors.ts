@@ -4,7 +4,7 @@
  * "attn_mask.shape: expected …, got …".
  */
 import { formatShape, rangeError, typeError } from '../errors.js';
-import { canonicalView, typedArrayBrand, typedArrayLength } from '../typed-array.js';
+import { typedArrayBrand, typedArrayLength, viewOf } from '../typed-array.js';
 import { checkShape, sizeOf } from '../tensor-input.js';
 import type { OnnxDtype } from './types.js';
 
@@ -84,7 +84,7 @@ export function checkOnnxTensor(
   if (length !== sizeOf(dims)) {
     throw rangeError(`${name}.data`, `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
   }
-  const checked = canonicalView<CheckedOnnxTensor['data']>(data); // float16 as half bits
+  const checked = viewOf<CheckedOnnxTensor['data']>(data); // float16 as half bits
   return { dtype: kind, data: checked, shape: dims };
 }
 

@@ -16,7 +16,9 @@
  * call reject, once every other worker of the call has finished (so that no thread still
  * writes the call's memory when the next call lays out its own), and is replaced before the
  * next call starts. Lifetime: in Node, Deno and Bun, workers are `unref`ed while idle, so
- * an undisposed pool never keeps the process alive; `dispose()` ends them.
+ * an undisposed pool never keeps the process alive; `dispose()` ends them. A call never
+ * resolves with a share unwritten: it completes (every share done) or rejects, whatever
+ * point of its life a death or `dispose()` hits (issue #10; test/adversarial/api-lifecycle.test.ts).
  */
 import { CMD, CTL, SLOT_WORDS } from './control.js';
 import type { SpawnWorker, WorkerHandle } from './spawn.js';

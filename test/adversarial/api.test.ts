@@ -196,8 +196,8 @@ describe.each(INSTANCE_KINDS)('api boundary on $label', (kind) => {
   });
 
   it('createTensor_dims_are_positive_integers', () => {
-    expect(() => attn.createTensor([0, 3])).toThrow(new RangeError('shape[0]: expected a positive integer, got 0 (shape [0, 3])'));
-    expect(() => attn.createTensor([3, 0])).toThrow(new RangeError('shape[1]: expected a positive integer, got 0 (shape [3, 0])'));
+    expect(() => attn.createTensor([0, 3])).toThrow(new RangeError('shape[0]: expected a positive integer, got 0'));
+    expect(() => attn.createTensor([3, 0])).toThrow(new RangeError('shape[1]: expected a positive integer, got 0'));
     expect(() => attn.createTensor([2, -1])).toThrow(RangeError);
     expect(() => attn.createTensor([])).toThrow(RangeError);
     const made = attn.createTensor([1, 3]);
