@@ -76,7 +76,8 @@ export interface AttentionOptions {
   /**
    * Caller-owned output: a typed array of the output's dtype and exact element count, or a
    * float32 PinnedTensor (`createTensor`) that the kernel writes in place; returned as
-   * `output.data`.
+   * `output.data`. It may share memory with q, k or v (even be the same PinnedTensor): the
+   * call is then computed into a workspace and copied in, with the same result.
    */
   readonly out?: TensorData | PinnedTensor;
 }

@@ -19,10 +19,8 @@ import { outOverlapsInputs } from '../plan.js';
 import { typedArrayLength, viewOf } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
 
-
 /** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
 const MAX_ELEMENTS = 2 ** 30;
-
 
 function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
   if (value === undefined || value === null) return cacheLengths.slice();
