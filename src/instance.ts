@@ -253,9 +253,20 @@ type ThreadsModule = typeof import('./threads/index.js');
  * size budget (test/runtimes/size.test.ts), and out of instances without threads. The
  * published package must ship src/threads/index.ts built as `threads/index.js` next to each
  * entry (scripts/build-dist.mjs); without it, threads fall back to one thread with a warning.
+ * An application that bundles the library passes `threadsModule` (a literal `import()` of
+ * `wasm-attention/threads` that its bundler follows) instead.
  */
 function importThreads(specifier: string): Promise<ThreadsModule> {
   return import(/* @vite-ignore */ specifier) as Promise<ThreadsModule>;
+}
+
+/** Checks what `options.threadsModule()` resolved to: the module of `wasm-attention/threads`. */
+function checkThreadsModule(value: unknown): ThreadsModule {
+  const module = value as Partial<ThreadsModule> | null;
+  if (typeof module !== 'object' || module === null || typeof module.startThreads !== 'function' || typeof module.autoThreadCount !== 'function') {
+    throw typeError('options.threadsModule()', "a promise of the module of 'wasm-attention/threads' (startThreads, autoThreadCount)", value);
+  }
+  return module as ThreadsModule;
 }
 
 /** Upper bound of an explicit `threads` count. */
@@ -264,8 +275,11 @@ const THREADS_MAX = 256;
 function checkCreateOptions(options: unknown): CreateAttentionOptions {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options, ['backend', 'module', 'threads']);
-  const { threads } = options as CreateAttentionOptions;
+  checkKnownKeys('options', options, ['backend', 'module', 'threads', 'threadsModule']);
+  const { threads, threadsModule } = options as CreateAttentionOptions;
+  if (threadsModule !== undefined && typeof threadsModule !== 'function') {
+    throw typeError('options.threadsModule', "a function returning import('wasm-attention/threads')", threadsModule);
+  }
   if (threads !== undefined && threads !== 'auto') {
     if (typeof threads !== 'number') throw typeError('options.threads', `an integer in [1, ${THREADS_MAX}] or 'auto'`, threads);
     checkInteger('options.threads', threads, 1, THREADS_MAX);
@@ -291,26 +305,30 @@ export function createAttentionSync(options?: CreateAttentionOptions): Attention
  *   runtimes that forbid compiling WebAssembly from embedded bytes.
  * @param options.threads Threads for `attentionAsync` (default 1; a count, or `'auto'`):
  *   see {@link CreateAttentionOptions.threads}. The promise resolves once the workers run.
+ * @param options.threadsModule For a bundled application: `() => import('wasm-attention/threads')`,
+ *   how to load the threads module (see {@link CreateAttentionOptions.threadsModule}).
  * @returns A promise of the instance (async so that runtimes which compile off-thread can).
  * @throws TypeError for an unknown backend name, a `module` of the wrong kind, or a
- *   `threads` that is neither a number nor `'auto'`; RangeError for a count outside [1, 256].
+ *   `threads` that is neither a number nor `'auto'`, a `threadsModule` that is not a function
+ *   or does not resolve to the threads module; RangeError for a count outside [1, 256].
  * @throws Error when an explicitly requested WASM backend cannot run here.
  * @example
  * const attn = await createAttention({ backend: 'js' });
  * const { output } = attn.attention(q, k, v, { causal: true });
  */
 export async function createAttention(options?: CreateAttentionOptions): Promise<AttentionInstance> {
-  const { backend, module, threads } = checkCreateOptions(options);
+  const { backend, module, threads, threadsModule } = checkCreateOptions(options);
   const single = selectBackend(checkBackendChoice(backend), module);
   if (threads === undefined || threads === 1) return new Instance(single);
-  let threadsModule: ThreadsModule;
+  let loaded: unknown;
   try {
-    threadsModule = await importThreads('./threads/index.js');
+    loaded = await (threadsModule ? threadsModule() : importThreads('./threads/index.js'));
   } catch (error) {
-    console.warn(`wasm-attention: threads: ${threads} requested, running on one thread: the threads module (./threads/index.js next to this file) could not be loaded (${String(error)}).`);
+    const which = threadsModule ? 'options.threadsModule()' : "./threads/index.js next to this file; a bundled app passes threadsModule: () => import('wasm-attention/threads')";
+    console.warn(`wasm-attention: threads: ${threads} requested, running on one thread: the threads module (${which}) could not be loaded (${String(error)}).`);
     return new Instance(single);
   }
-  const { autoThreadCount, startThreads } = threadsModule;
+  const { autoThreadCount, startThreads } = checkThreadsModule(loaded);
   const count = threads === 'auto' ? await autoThreadCount() : threads;
   const threaded = count > 1 ? await startThreads(single.name, count, module !== undefined) : null;
   return threaded ? new Instance(threaded).useThreads(threaded) : new Instance(single);

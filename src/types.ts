@@ -109,4 +109,14 @@ export interface CreateAttentionOptions {
    * Only `createAttention` and `init` accept it (they are async: workers start before they resolve).
    */
   readonly threads?: number | 'auto';
+  /**
+   * How to load the threads module (`wasm-attention/threads`) when `threads` is above 1, for
+   * an application that bundles the library. By default the library imports
+   * `./threads/index.js` next to its own file, a path a bundler neither sees nor copies (so
+   * a bundled app runs on one thread, with a warning); a literal `import()` here is one the
+   * bundler follows.
+   * @example
+   * const attn = await createAttention({ threads: 2, threadsModule: () => import('wasm-attention/threads') });
+   */
+  readonly threadsModule?: () => Promise<unknown>;
 }
