@@ -160,7 +160,8 @@ function newest(dir) {
  * (`npm run test:runtimes`, `npm run demo`).
  */
 export function ensureKernels() {
-  const outputs = [...KERNELS.map((k) => join(root, 'build', k)), join(root, 'src', 'gen', 'kernels.ts')];
+  const generated = ['kernels.ts', 'threads-kernels.ts', 'testing-kernels.ts'].map((file) => join(root, 'src', 'gen', file));
+  const outputs = [...KERNELS.map((k) => join(root, 'build', k)), ...generated];
   const assembly = newest(join(root, 'assembly'));
   if (outputs.some((p) => !existsSync(p) || statSync(p).mtimeMs < assembly)) {
     execFileSync(process.execPath, [join(root, 'scripts', 'build-wasm.mjs')], { cwd: root, stdio: 'inherit' });
