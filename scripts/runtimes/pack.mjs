@@ -52,7 +52,8 @@ export function packAndInstall(root, dir) {
 /**
  * Uses the installed package the ways the conformance bundles do not: `require` (CJS) runs
  * a case, and TypeScript type-checks an ESM and a CommonJS consumer against its `.d.ts`
- * files (node16 resolution, so the `exports` map is what TypeScript follows too).
+ * files (node16 resolution, so the `exports` map is what TypeScript follows too, for
+ * `wasm-attention/threads` as well).
  * @param {string} root the repository (for its TypeScript)
  * @param {string} project the folder the package is installed in
  * @returns {string} what was checked
@@ -72,7 +73,7 @@ export function checkConsumers(root, project) {
 const q: Tensor<Float32Array> = { data: new Float32Array(8), shape: [1, 1, 2, 4] };
 export async function run${kind}(module?: WebAssembly.Module): Promise<Float32Array> {
   const instance: AttentionInstance = await createAttention({ backend: 'auto', module });
-  await init({ backend: 'js' });
+  await init({ backend: 'js', threads: 2, threadsModule: () => import('wasm-attention/threads') });
   return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data;
 }
 `;
