@@ -10,14 +10,16 @@
  * - ```sh blocks are shell commands, not run;
  * - any other fence (no language, another one) fails, so no block goes unnoticed.
  *
- * A block's file holds blank lines before its code, so its line numbers are README.md's:
- * with source maps, a failure names the README line that threw.
+ * ```ts blocks are also type-checked (strict, against src/index.ts), as a TypeScript user
+ * would compile them. A block's file holds blank lines before its code, so its line
+ * numbers are README.md's: a type error, or (with source maps) a throw, names its README line.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 interface Block {
@@ -94,6 +96,21 @@ describe('README.md code blocks', () => {
     }
     expect(runnable.length).toBeGreaterThan(0);
   });
+
+  it('ts_blocks_typecheck', () => {
+    const files = runnable.filter((block) => block.lang === 'ts').map((block) => join(dir, fileOf(block)));
+    const program = ts.createProgram([...files, resolve('src/entries/wasm-modules.d.ts')], {
+      strict: true, noEmit: true, skipLibCheck: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext,
+      moduleResolution: ts.ModuleResolutionKind.Bundler, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [],
+      paths: { 'wasm-attention': [resolve('src/index.ts')] },
+    });
+    const errors = ts.getPreEmitDiagnostics(program).map((d) => {
+      const file = d.file?.fileName ?? '';
+      const where = d.file && files.includes(file) ? `README.md:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : file;
+      return `${where}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+    });
+    expect(errors).toEqual([]);
+  }, 120_000);
 
   for (const block of runnable) {
     it(`runs_block_at_line_${block.line}`, () => {
