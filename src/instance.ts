@@ -19,12 +19,41 @@ import { PinnedTensorImpl } from './cache/pinned.js';
 import type { DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
 import type { ThreadedBackend } from './threads/index.js';
 
+/**
+ * An attention instance: one backend, its memory (WASM linear memory on the WASM backends,
+ * reused and grown only when a call needs more), its KV caches and pinned tensors, and,
+ * when created with `threads`, its workers. Made by {@link createAttention}; the top-level
+ * functions use the default one ({@link init}). Instances share nothing but the compiled
+ * kernel modules.
+ */
 export interface AttentionInstance {
   /** The backend that runs this instance's calls. */
   readonly backend: BackendName;
-  /** Same contract as the top-level {@link attention}. */
+  /**
+   * Scaled dot-product attention on this instance: the same contract as the top-level
+   * {@link attention} (shapes, options, errors), computed on this instance's backend.
+   * @param q queries (Float32Array or float16 data, or a PinnedTensor of any instance)
+   * @param k keys, same dtype as q
+   * @param v values, same dtype as q
+   * @param options see {@link AttentionOptions}
+   * @returns `{ output }`, plus `weights` when `returnWeights`
+   * @throws TypeError for a wrong kind of argument, RangeError for a wrong size or shape
+   * @example
+   * const attn = await createAttention();
+   * const { output } = attn.attention(q, k, v, { causal: true });
+   */
   attention<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): AttentionResult<D>;
-  /** Same contract as the top-level {@link onnxAttention}. */
+  /**
+   * The ONNX `Attention` operator on this instance: the same contract as the top-level
+   * {@link onnxAttention}.
+   * @param inputs `[Q, K, V, attn_mask, past_key, past_value, nonpad_kv_seqlen]`, `null` where absent
+   * @param attrs the node's attributes ({@link OnnxAttributes}); absent ones take ONNX defaults
+   * @param options `outputs`: how many outputs the node has ({@link OnnxRunOptions})
+   * @returns `[Y, present_key, present_value, qk_matmul_output]`, `null` where not produced
+   * @throws TypeError / RangeError for bad inputs, naming the input
+   * @example
+   * const [Y] = attn.onnxAttention([Q, K, V], { is_causal: 1 });
+   */
   onnxAttention(inputs: readonly (OnnxTensor | null | undefined)[], attrs?: OnnxAttributes, options?: OnnxRunOptions): OnnxOutputs;
   /** Bytes of WASM linear memory this instance holds (0 for the JS backend). Grows only when a call needs more. */
   readonly memoryBytes: number;
@@ -42,9 +71,14 @@ export interface AttentionInstance {
    * earlier queued calls): leave them unchanged until the promise settles; PinnedTensors
    * among q, k, v, `out` cannot be disposed until then (their `dispose` throws an Error). On
    * an instance with one thread it is `attention()` wrapped in a promise.
+   * @param q queries, as {@link attention}
+   * @param k keys, as {@link attention}
+   * @param v values, as {@link attention}
+   * @param options as {@link attention} ({@link AttentionOptions})
    * @returns a promise of `attention()`'s result; it rejects with the same TypeError /
    *   RangeError for bad input, and with an Error if a worker dies during the call (the
    *   pool replaces the worker; the next call runs normally) or after `dispose()`
+   * @throws nothing synchronously: every error rejects the promise
    * @example
    * const attn = await createAttention({ threads: 'auto' });
    * const { output } = await attn.attentionAsync(q, k, v, { causal: true });
@@ -56,6 +90,9 @@ export interface AttentionInstance {
    * every instance, threaded or not (so code behaves the same whether or not threads could
    * start, e.g. on a page that is not cross-origin isolated), and in Node nothing of the
    * instance keeps the process alive. The synchronous calls keep working. Idempotent.
+   * @example
+   * const attn = await createAttention({ threads: 2 });
+   * attn.dispose(); // workers ended; attn.attention() still works
    */
   dispose(): void;
   /**
@@ -64,6 +101,7 @@ export interface AttentionInstance {
    * @param options `batch`, `kvHeads`, `headDim`, `valueDim` (default headDim), `maxSeqLen`,
    *   `dtype` ('float32' default, or 'float16': half the memory), `initialSeqLen`
    *   (default maxSeqLen: allocated once; smaller: doubles as needed)
+   * @returns an empty cache (length 0) of this instance
    * @throws TypeError for a wrong kind of option, RangeError for sizes out of range or a
    *   cache larger than WASM memory can hold
    * @example
@@ -107,9 +145,13 @@ export interface AttentionInstance {
    * {@link PinnedTensor}s, belong to the call (workers read and write them in place): the
    * cache's `append`, `truncate`, `reset` and `dispose`, and the tensors' `dispose`, throw an
    * Error. Inputs are read when the queued call starts: leave them unchanged until it settles.
+   * @param q as {@link AttentionInstance.decode}
+   * @param cache a {@link KVCache} of this instance
+   * @param options as {@link AttentionInstance.decode}
    * @returns a promise of `decode()`'s result; it rejects with the same TypeError /
    *   RangeError for bad input, and with an Error if a worker dies during the call or after
    *   `dispose()`
+   * @throws nothing synchronously: every error rejects the promise
    * @example
    * const attn = await createAttention({ threads: 'auto' });
    * const cache = attn.createKVCache({ batch: 1, kvHeads: 32, headDim: 128, maxSeqLen: 4096 });
@@ -122,7 +164,8 @@ export interface AttentionInstance {
    * `q`, `k`, `v` and `options.out` of `attention`/`attentionAsync`, `q` and `options.out`
    * of `decode`/`decodeAsync`. Re-read `data` after memory grows (see the view rule of
    * {@link PinnedTensor}). Another instance's PinnedTensor works too, copied like an array.
-   * @param shape dimensions (positive integers)
+   * @param shape dimensions (positive integers, at most 2^30 elements in all)
+   * @returns a float32 tensor of zeros in this instance's memory
    * @throws TypeError / RangeError for a bad shape
    * @example
    * const q = attn.createTensor([1, 32, 1, 128]);
@@ -300,13 +343,14 @@ export function createAttentionSync(options?: CreateAttentionOptions): Attention
 /**
  * Creates an independent attention instance with its own backend and memory.
  *
- * @param options.backend `'auto'` (default: WASM SIMD where the runtime validates it, else
- *   JS), `'wasm-simd'` or `'js'`. The instance's `backend` property reports what runs.
- * @param options.module A precompiled kernel `WebAssembly.Module` (or its bytes), for
- *   runtimes that forbid compiling WebAssembly from embedded bytes.
- * @param options.threads Threads for `attentionAsync` (default 1; a count, or `'auto'`):
- *   see {@link CreateAttentionOptions.threads}. The promise resolves once the workers run.
- * @param options.threadsModule For a bundled application: `() => import('wasm-attention/threads')`,
+ * @param options `backend`: `'auto'` (default: WASM SIMD where the runtime validates it,
+ *   relaxed SIMD first, else JS), `'wasm-relaxed-simd'`, `'wasm-simd'` or `'js'`; the
+ *   instance's `backend` property reports what runs. `module`: a precompiled kernel
+ *   `WebAssembly.Module` (or its bytes), for runtimes that forbid compiling WebAssembly from
+ *   embedded bytes (default: the embedded kernels). `threads`: threads for `attentionAsync`
+ *   and `decodeAsync` (default 1; a count, or `'auto'`), see
+ *   {@link CreateAttentionOptions.threads}; the promise resolves once the workers run.
+ *   `threadsModule`: for a bundled application, `() => import('wasm-attention/threads')`,
  *   how to load the threads module (see {@link CreateAttentionOptions.threadsModule}).
  * @returns A promise of the instance (async so that runtimes which compile off-thread can).
  * @throws TypeError for an unknown backend name, a `module` of the wrong kind, or a
@@ -351,6 +395,8 @@ function optionsKey(options?: CreateAttentionOptions): string {
  * await init({ backend: 'js' });     // force the pure-JS fallback
  * await init({ threads: 'auto' });   // attentionAsync() splits calls over every core
  * @param options as {@link createAttention}; an instance replaced by other options is disposed
+ * @returns a promise of the default instance
+ * @throws as {@link createAttention} (the promise rejects)
  */
 export async function init(options?: CreateAttentionOptions): Promise<AttentionInstance> {
   const key = optionsKey(options);
