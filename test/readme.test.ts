@@ -102,7 +102,7 @@ describe('README.md code blocks', () => {
     const program = ts.createProgram([...files, resolve('src/entries/wasm-modules.d.ts')], {
       strict: true, noEmit: true, skipLibCheck: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext,
       moduleResolution: ts.ModuleResolutionKind.Bundler, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [],
-      paths: { 'wasm-attention': [resolve('src/index.ts')] },
+      paths: { 'wasm-attention': [resolve('src/index.ts')], 'wasm-attention/threads': [resolve('src/threads/index.ts')] },
     });
     const errors = ts.getPreEmitDiagnostics(program).map((d) => {
       const file = d.file?.fileName ?? '';
