@@ -13,7 +13,14 @@ import { typedArrayBrand, viewOf } from './typed-array.js';
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** Decodes one half-precision bit pattern. */
+/**
+ * Decodes one half-precision bit pattern, exactly (subnormals, ±0, ±Infinity, NaN included).
+ * @param bits the 16 bits of an IEEE 754 half, as an integer in [0, 65535]
+ * @returns the value as a number
+ * @example
+ * halfToFloat(0x3c00); // 1
+ * halfToFloat(0xfc00); // -Infinity
+ */
 export function halfToFloat(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exponent = (bits >> 10) & 0x1f;
@@ -23,7 +30,15 @@ export function halfToFloat(bits: number): number {
   return sign * (1024 + mantissa) * 2 ** (exponent - 25);
 }
 
-/** Encodes a number as the nearest half (ties to even); overflow gives ±Infinity. */
+/**
+ * Encodes a number as the nearest half (ties to even, as `Math.f16round`); overflow gives
+ * ±Infinity, NaN a quiet NaN.
+ * @param value any number
+ * @returns the half's 16 bits, an integer in [0, 65535]
+ * @example
+ * floatToHalf(1);       // 0x3c00
+ * floatToHalf(65520);   // 0x7c00 (Infinity: past the largest half, 65504)
+ */
 export function floatToHalf(value: number): number {
   f32[0] = value;
   let x = u32[0]!;
@@ -70,7 +85,14 @@ export function halfDecodeTable(): Float32Array {
   return decodeTable;
 }
 
-/** Decodes `bits` into `into` (allocated when absent); returns the f32 array. */
+/**
+ * Decodes an array of half bits to float32, exactly.
+ * @param bits half bits (a `Uint16Array`; view a `Float16Array`'s buffer as one)
+ * @param into where to write, at least `bits.length` long; default a new Float32Array
+ * @returns `into`, or the new array
+ * @example
+ * const values = halfArrayToFloat32(output.data as Uint16Array); // a float16 result, as numbers
+ */
 export function halfArrayToFloat32(bits: Uint16Array, into?: Float32Array): Float32Array {
   const out = into ?? new Float32Array(bits.length);
   const table = halfDecodeTable();
@@ -78,7 +100,15 @@ export function halfArrayToFloat32(bits: Uint16Array, into?: Float32Array): Floa
   return out;
 }
 
-/** Encodes `values` into half bits in `into` (allocated when absent). */
+/**
+ * Encodes float32 values as half bits (ties to even), e.g. to make float16 inputs.
+ * @param values the values
+ * @param into where to write, at least `values.length` long; default a new Uint16Array
+ * @returns `into`, or the new array
+ * @example
+ * const qHalf = { data: float32ArrayToHalf(q.data), shape: q.shape };
+ * attention(qHalf, kHalf, vHalf); // float16 in, float16 (Uint16Array) out
+ */
 export function float32ArrayToHalf(values: Float32Array, into?: Uint16Array): Uint16Array {
   const out = into ?? new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]!);

@@ -25,7 +25,7 @@
  */
 import type { AttentionPlan, BackendName } from '../plan.js';
 import { rangeError } from '../errors.js';
-import { PARAM_BYTES, type DecodeExports, type KernelExports } from '../backends/wasm/abi.js';
+import { PARAM_BYTES, type DecodeExports, type DecodeRangeExports, type KernelExports } from '../backends/wasm/abi.js';
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall, type CallLayout } from '../backends/wasm/memory-plan.js';
@@ -48,8 +48,8 @@ const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
  */
 export const MIN_MACS_PER_THREAD = 1 << 20;
 
-/** Exports of the threads builds: the kernel ABI plus one thread's share of a plan. */
-export interface ThreadsKernelExports extends KernelExports, Partial<DecodeExports> {
+/** Exports of the threads builds (assembly/threads.ts): the kernel ABI plus one thread's share of a plan. */
+export interface ThreadsKernelExports extends KernelExports, Partial<DecodeExports & DecodeRangeExports> {
   attentionRange(params: number, first: number, stride: number): number;
 }
 
