@@ -5,24 +5,15 @@
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from './errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
+import { checkBytes } from './limits.js';
 import { resolveMaskOption } from './mask.js';
 import type { AttentionPlan, Backend, PinnedBuffers } from './plan.js';
-import { PinnedTensorImpl } from './cache/pinned.js';
+import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cache/pinned.js';
 import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
 
 const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
-
-/** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
-const MAX_ELEMENTS = 2 ** 30;
-/**
- * Bytes a wasm32 memory addresses. The WASM backend copies every f32 tensor of a call into
- * its linear memory (next to its parameters and scratch), so a call whose tensors alone
- * reach this size can never run there; every backend rejects it, so that all backends keep
- * identical semantics.
- */
-const MAX_CALL_BYTES = 2 ** 32;
 
 function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
   if (value === undefined || value === false) return 'none';
@@ -65,6 +56,7 @@ function checkOut(value: unknown, dtype: Dtype, length: number, shape: readonly 
   if (kind !== dtype) {
     throw typeError('options.out', dtype === 'float32' ? 'a Float32Array' : 'a Uint16Array or Float16Array (float16)', value);
   }
+  checkViewNotDetached('options.out', value, length);
   const got = (value as TensorData).length;
   if (got !== length) throw rangeError('options.out', `length ${length} (output shape ${formatShape(shape)})`, `length ${got}`);
   return value as TensorData;
@@ -107,6 +99,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
 
   for (const [name, tensor] of [['q', q], ['k', k], ['v', v]] as const) {
     if (tensor instanceof PinnedTensorImpl && tensor.disposed) throw new TypeError(`${name}: expected a live PinnedTensor, got a disposed PinnedTensor`);
+    checkNotDetached(name, tensor); // a stale view of a PinnedTensor: a TypeError that says so
   }
   const requestedDtype = checkDtype(opts.dtype);
   const query = checkTensor('q', q, requestedDtype);
@@ -132,19 +125,18 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
 
   const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * seqLenK;
-  if (returnWeights && weightsLength > MAX_ELEMENTS) {
-    throw rangeError('options.returnWeights', `weights of at most ${MAX_ELEMENTS} elements`, `${weightsLength} ([${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}])`);
-  }
-  // Checked from the shapes alone, before the output, the weights or float16 copies are
-  // allocated (the WASM backend's own check comes after those host allocations).
+  // The size limit of every backend (src/limits.ts), checked from the shapes alone, before
+  // the output, the weights or float16 copies are allocated: the call's f32 tensors are
+  // what the WASM backends copy into their memory (next to parameters and scratch).
+  const weightsShape = `[${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]`;
+  if (returnWeights) checkBytes('options.returnWeights', 'f32 weights', 4 * weightsLength, `weights ${weightsShape}`);
   const callBytes = 4 * (query.data.length + key.data.length + value.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
-  if (callBytes >= MAX_CALL_BYTES) {
-    throw rangeError(
-      returnWeights ? 'options.returnWeights' : 'q, k, v',
-      `a call whose f32 tensors (q, k, v, mask, output${returnWeights ? ', weights' : ''}) fit in WASM memory (less than ${MAX_CALL_BYTES} bytes)`,
-      `${callBytes} bytes (output [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${returnWeights ? `, weights [${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]` : ''})`,
-    );
-  }
+  checkBytes(
+    returnWeights ? 'options.returnWeights' : 'q, k, v',
+    `a call (f32 q, k, v, mask, output${returnWeights ? ', weights' : ''})`,
+    callBytes,
+    `output [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${returnWeights ? `, weights ${weightsShape}` : ''}`,
+  );
   const out = checkOut(opts.out, dtype, outLength, layout.outShape);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
   if (pinnedOut && (pinnedOut === q || pinnedOut === k || pinnedOut === v)) {
