@@ -61,7 +61,7 @@ describe.each(VARIANTS)('memory above 2 GiB: $name', ({ name, backend, threads }
     // Threads: split even small calls, and split the keys of single-row-block decodes.
     setMinMacsPerThread(0);
     setMinKeysPerSplit(0);
-  });
+  }, 60_000); // (seconds when the allocator cleared the filler's 2 GiB; ≈ 0.1 s now)
 
   afterAll(() => {
     setMinMacsPerThread(undefined);

@@ -186,7 +186,8 @@ describe.each(WASM)('adversarial memory %s: stale views and refused growth', (ba
     attn.createTensor([(MAX_BYTES - attn.memoryBytes - 2 ** 26) / 4]);
     const before = snapshot(cache);
     // 2 + 9000 rows of K and V need ≈ 74 MB: more than is left.
-    const error = thrownBy(() => cache.append(rows(9000, 3), rows(9000, 4)));
+    const big = { data: new Float32Array(9000 * 1024), shape: [1, 1, 9000, 1024] };
+    const error = thrownBy(() => cache.append(big, big));
     expect(error).toBeInstanceOf(RangeError);
     expect((error as Error).message).toMatch(/^append: expected a call that fits in WASM memory/);
     expect(snapshot(cache)).toEqual(before);
