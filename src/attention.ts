@@ -129,7 +129,6 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   // the output, the weights or float16 copies are allocated: the call's f32 tensors are
   // what the WASM backends copy into their memory (next to parameters and scratch).
   const weightsShape = `[${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]`;
-  if (returnWeights) checkBytes('options.returnWeights', 'f32 weights', 4 * weightsLength, `weights ${weightsShape}`);
   const callBytes = 4 * (query.data.length + key.data.length + value.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
   checkBytes(
     returnWeights ? 'options.returnWeights' : 'q, k, v',

@@ -25,7 +25,7 @@ export const PAGE_BYTES = 65536;
 export const MAX_BYTES = 2 ** 32 - PAGE_BYTES;
 
 /**
- * Throws `RangeError("NAME: expected WHAT of at most MAX_BYTES bytes …, got N bytes (DETAIL)")`
+ * Throws `RangeError("NAME: expected WHAT of at most MAX_BYTES bytes, got N bytes (DETAIL)")`
  * when `bytes` is over {@link MAX_BYTES}.
  * @param name the argument or option named in the message
  * @param what what is measured ("a cache", "weights", ...)
@@ -33,6 +33,6 @@ export const MAX_BYTES = 2 ** 32 - PAGE_BYTES;
  */
 export function checkBytes(name: string, what: string, bytes: number, detail: string): void {
   if (bytes > MAX_BYTES) {
-    throw rangeError(name, `${what} of at most ${MAX_BYTES} bytes (4 GiB − 64 KiB, the size limit on every backend)`, `${bytes} bytes (${detail})`);
+    throw rangeError(name, `${what} of at most ${MAX_BYTES} bytes`, `${bytes} bytes (${detail})`);
   }
 }

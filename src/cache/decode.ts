@@ -137,15 +137,13 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const outShape = shapeFor(kind, batch, qHeads, seqLenQ, valueDim);
   const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * seqLenK;
-  // The size limit of every backend (src/limits.ts), from the shapes alone: the output, the
-  // weights, and the call's own f32 tensors (q, mask, output, weights; K/V are the cache's).
+  // The size limit of every backend (src/limits.ts), from the shapes alone: the call's own
+  // f32 tensors (q, mask, output, weights; K/V are the cache's, checked when it was made).
   const weightsShape = `[${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]`;
-  checkBytes('q', 'an f32 output', 4 * outLength, `output ${formatShape(outShape)}`);
-  if (returnWeights) checkBytes('options.returnWeights', 'f32 weights', 4 * weightsLength, `weights ${weightsShape}`);
   const callBytes = 4 * (query.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
   checkBytes(
     returnWeights ? 'options.returnWeights' : 'q',
-    `a call (f32 q, mask, output${returnWeights ? ', weights' : ''}; K and V are the cache's)`,
+    `a call (f32 q, mask, output${returnWeights ? ', weights' : ''})`,
     callBytes,
     `output ${formatShape(outShape)}${returnWeights ? `, weights ${weightsShape}` : ''}`,
   );

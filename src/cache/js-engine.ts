@@ -15,7 +15,7 @@ function allocateF32(length: number, what: string): Float32Array {
   try {
     return new Float32Array(length);
   } catch (cause) {
-    throw new RangeError(`${what}: expected a size the runtime can allocate, got a refusal to allocate ${length * 4} bytes (${String(cause)})`);
+    throw new RangeError(`${what}: expected ${length * 4} bytes the runtime can allocate, got ${String(cause)}`);
   }
 }
 

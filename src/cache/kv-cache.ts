@@ -35,7 +35,7 @@ function checkCacheOptions(options: unknown): Required<KVCacheOptions> {
   const elementBytes = dtype === 'float16' ? 2 : 4;
   const rowBytes = (dim: number) => Math.ceil((dim * elementBytes) / 16) * 16;
   const bytes = batch * kvHeads * maxSeqLen * (rowBytes(headDim) + rowBytes(valueDim));
-  checkBytes('options.maxSeqLen', 'a cache (K and V, rows padded to 16 bytes)', bytes, `batch ${batch} × kvHeads ${kvHeads} × maxSeqLen ${maxSeqLen} × (headDim ${headDim} + valueDim ${valueDim}) ${dtype}`);
+  checkBytes('options.maxSeqLen', 'a cache (K and V)', bytes, `${batch}·${kvHeads}·${maxSeqLen} rows of ${rowBytes(headDim)} + ${rowBytes(valueDim)} bytes`);
   return { batch, kvHeads, headDim, valueDim, maxSeqLen, dtype, initialSeqLen };
 }
 

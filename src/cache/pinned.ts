@@ -65,6 +65,6 @@ export function checkViewNotDetached(name: string, data: unknown, length: number
 
 function detachedError(name: string): TypeError {
   return new TypeError(
-    `${name}: expected a live typed array, got a detached view (WASM memory grew after the view was made: read PinnedTensor.data again after createKVCache, createTensor, a growing append or a larger call)`,
+    `${name}: expected a live typed array, got a detached view (WASM memory grew since: read PinnedTensor.data again)`,
   );
 }

@@ -185,18 +185,17 @@ export function runOnnxAttention(
   const masking = resolveMasking(maskInput, nonpadInput, q.dtype, layout.dims, resolved.isCausal, pastKey !== null);
 
   // The size limit of every backend (src/limits.ts), from the shapes alone, before any
-  // output is allocated: Y, qk_matmul_output, and the call's f32 tensors (what the WASM
+  // output is allocated: Y, and the call's f32 tensors (what the WASM
   // backends copy into their memory: Q, present K and V, the mask's bias, Y, qk).
   const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * totalSeqLen;
   const yShape = `Y [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]`;
   const qkShape = `qk_matmul_output [${batch}, ${qHeads}, ${seqLenQ}, ${totalSeqLen}]`;
   checkBytes('Y', 'an f32 output', 4 * outLength, yShape);
-  if (resolved.wantsQk) checkBytes('qk_matmul_output', 'an f32 qk_matmul_output', 4 * weightsLength, qkShape);
   const kvLength = batch * kvHeads * totalSeqLen * (headDim + valueDim);
   const biasLength = masking.bias ? masking.bias.length : 0;
   const callBytes = 4 * (q.data.length + kvLength + biasLength + outLength + (resolved.wantsQk ? weightsLength : 0));
-  checkBytes('Q, K, V', `a call (f32 Q, present K and V, mask, Y${resolved.wantsQk ? ', qk_matmul_output' : ''})`, callBytes, resolved.wantsQk ? `${yShape}, ${qkShape}` : yShape);
+  checkBytes('Q, K, V', 'a call (f32 Q, K, V, mask, outputs)', callBytes, resolved.wantsQk ? `${yShape}, ${qkShape}` : yShape);
   const cache = updateCache(k.data as FloatData, v.data as FloatData, (pastKey?.data ?? null) as FloatData | null, (pastValue?.data ?? null) as FloatData | null, layout);
 
   const out = new Float32Array(outLength);

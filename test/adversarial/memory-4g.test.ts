@@ -119,7 +119,7 @@ describe.each(VARIANTS)('memory above 2 GiB: $name', ({ name, backend, threads }
     const v = { data: random(2 * 3 * 7 * 16, 23), shape: [2, 3, 7, 16] };
     const pastK = { data: random(2 * 3 * 11 * 16, 24), shape: [2, 3, 11, 16] };
     const pastV = { data: random(2 * 3 * 11 * 16, 25), shape: [2, 3, 11, 16] };
-    const attrs = { is_causal: 1, qk_matmul_output_mode: 3 };
+    const attrs = { is_causal: 1, qk_matmul_output_mode: 3 } as const;
     const want = low.onnxAttention([q, k, v, null, pastK, pastV], attrs, { outputs: 4 });
     const got = high.onnxAttention([q, k, v, null, pastK, pastV], attrs, { outputs: 4 });
     expectSameBits(got[0]!.data as Float32Array, want[0]!.data as Float32Array, `${name} onnx Y`, ['above 2 GiB', 'low memory']);

@@ -53,7 +53,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
   /** Grows memory to hold `bytes`, in one step; refreshes the views after a growth. */
   function ensureCapacity(bytes: number, what: string): void {
     if (bytes > MAX_BYTES) {
-      throw rangeError(what, `a call that fits in WASM memory (at most ${MAX_BYTES} bytes, src/limits.ts)`, `one that needs ${bytes} bytes`);
+      throw rangeError(what, `a call that fits in WASM memory (at most ${MAX_BYTES} bytes)`, `one that needs ${bytes} bytes`);
     }
     if (bytes > memory.buffer.byteLength) {
       const pages = Math.ceil((bytes - memory.buffer.byteLength) / PAGE_BYTES);
