@@ -218,3 +218,34 @@ describe.each(VARIANTS)('memory at the 4 GiB edge: $name', ({ name, backend, thr
     }
   });
 });
+
+/**
+ * The report's own call, at its own size (opt-in: `WASM_ATTENTION_LARGE_MEMORY=1`; peaks near
+ * 4.5 GB of RAM, v alone being 2.2 GB on the host and again in WASM memory): q [1,1,1,1],
+ * k [1,1,540000,1] with key rows alternating 1 and 0, v [1,1,540000,1024] (rows alternating
+ * 0 and 1), `returnWeights`. Once every output came back 1 and the weights summed to 269664.
+ * Exact answer: a key of 1 has weight e/(n/2·(e + 1)), a key of 0 1/(n/2·(e + 1)), so every
+ * output is 1/(e + 1) and the weights sum to 1. Tolerance 1e-3: the kernel sums 64-key tiles
+ * and then the tiles, a relative error of at most (64 + n/64)·2^-24 ≈ 5e-4.
+ */
+describe.runIf(process.env.WASM_ATTENTION_LARGE_MEMORY === '1' && WASM_BACKENDS.length > 0)('memory: the report\'s 2.2 GB call', () => {
+  it('alternating_keys_540000_by_1024_with_weights', async () => {
+    const attn = await createAttention({ backend: WASM_BACKENDS[0] });
+    const keys = 540000, valueDim = 1024;
+    const k = Float32Array.from({ length: keys }, (_, j) => (j % 2 === 0 ? 1 : 0));
+    const v = new Float32Array(keys * valueDim);
+    for (let j = 1; j < keys; j += 2) v.fill(1, j * valueDim, (j + 1) * valueDim);
+    const { output, weights } = attn.attention(
+      { data: Float32Array.of(1), shape: [1, 1, 1, 1] }, { data: k, shape: [1, 1, keys, 1] }, { data: v, shape: [1, 1, keys, valueDim] },
+      { scale: 1, returnWeights: true },
+    );
+    expect(attn.memoryBytes).toBeGreaterThan(TWO_GIB);
+    const want = 1 / (Math.E + 1);
+    for (let c = 0; c < valueDim; c++) {
+      if (Math.abs(output.data[c]! - want) > 1e-3) expect.fail(`output ${c}: expected ${want} ± 1e-3, got ${output.data[c]}`);
+    }
+    let sum = 0;
+    for (const w of weights!.data) sum += w;
+    expect(Math.abs(sum - 1), `weights sum ${sum}`).toBeLessThan(1e-3);
+  }, 300_000);
+});
