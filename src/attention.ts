@@ -5,7 +5,7 @@
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from './errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
-import { checkBytes } from './limits.js';
+import { limitError, MAX_BYTES } from './limits.js';
 import { resolveMaskOption } from './mask.js';
 import type { AttentionPlan, Backend, PinnedBuffers } from './plan.js';
 import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cache/pinned.js';
@@ -128,14 +128,15 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   // The size limit of every backend (src/limits.ts), checked from the shapes alone, before
   // the output, the weights or float16 copies are allocated: the call's f32 tensors are
   // what the WASM backends copy into their memory (next to parameters and scratch).
-  const weightsShape = `[${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]`;
   const callBytes = 4 * (query.data.length + key.data.length + value.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
-  checkBytes(
-    returnWeights ? 'options.returnWeights' : 'q, k, v',
-    `a call (f32 q, k, v, mask, output${returnWeights ? ', weights' : ''})`,
-    callBytes,
-    `output [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${returnWeights ? `, weights ${weightsShape}` : ''}`,
-  );
+  if (callBytes > MAX_BYTES) {
+    throw limitError(
+      returnWeights ? 'options.returnWeights' : 'q, k, v',
+      `a call (f32 q, k, v, mask, output${returnWeights ? ', weights' : ''})`,
+      callBytes,
+      `output [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${returnWeights ? `, weights [${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]` : ''}`,
+    );
+  }
   const out = checkOut(opts.out, dtype, outLength, layout.outShape);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
   if (pinnedOut && (pinnedOut === q || pinnedOut === k || pinnedOut === v)) {

@@ -32,7 +32,13 @@ export const MAX_BYTES = 2 ** 32 - PAGE_BYTES;
  * @param detail the sizes that make up `bytes` (shapes), for the message
  */
 export function checkBytes(name: string, what: string, bytes: number, detail: string): void {
-  if (bytes > MAX_BYTES) {
-    throw rangeError(name, `${what} of at most ${MAX_BYTES} bytes`, `${bytes} bytes (${detail})`);
-  }
+  if (bytes > MAX_BYTES) throw limitError(name, what, bytes, detail);
+}
+
+/**
+ * The RangeError of {@link checkBytes}, for per-call paths that test `bytes > MAX_BYTES`
+ * themselves so that no message string is built for a call within the limit.
+ */
+export function limitError(name: string, what: string, bytes: number, detail: string): RangeError {
+  return rangeError(name, `${what} of at most ${MAX_BYTES} bytes`, `${bytes} bytes (${detail})`);
 }

@@ -9,7 +9,7 @@ import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '.
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
 import { resolveMaskOption } from '../mask.js';
-import { checkBytes } from '../limits.js';
+import { limitError, MAX_BYTES } from '../limits.js';
 import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from '../tensor-input.js';
 import type { AttentionResult, Dtype, TensorData } from '../types.js';
 import type { Workspace } from '../workspace.js';
@@ -139,14 +139,15 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const weightsLength = batch * qHeads * seqLenQ * seqLenK;
   // The size limit of every backend (src/limits.ts), from the shapes alone: the call's own
   // f32 tensors (q, mask, output, weights; K/V are the cache's, checked when it was made).
-  const weightsShape = `[${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]`;
   const callBytes = 4 * (query.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
-  checkBytes(
-    returnWeights ? 'options.returnWeights' : 'q',
-    `a call (f32 q, mask, output${returnWeights ? ', weights' : ''})`,
-    callBytes,
-    `output ${formatShape(outShape)}${returnWeights ? `, weights ${weightsShape}` : ''}`,
-  );
+  if (callBytes > MAX_BYTES) {
+    throw limitError(
+      returnWeights ? 'options.returnWeights' : 'q',
+      `a call (f32 q, mask, output${returnWeights ? ', weights' : ''})`,
+      callBytes,
+      `output ${formatShape(outShape)}${returnWeights ? `, weights [${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]` : ''}`,
+    );
+  }
 
   // out: a pinned tensor of this engine (written in place), or a caller-owned typed array.
   let pinnedOut: PinnedTensorImpl | null = null;

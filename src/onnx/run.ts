@@ -5,7 +5,7 @@
 import { checkInteger, rangeError, typeError } from '../errors.js';
 import { float32ArrayToHalf, halfArrayToFloat32 } from '../float16.js';
 import { stridesFor } from '../layout.js';
-import { checkBytes } from '../limits.js';
+import { limitError, MAX_BYTES } from '../limits.js';
 import type { AttentionPlan, Backend, BiasStrides, HeadStrides } from '../plan.js';
 import { checkAttributes, STAGE_OF_MODE } from './attributes.js';
 import { concatKv } from './kv-cache.js';
@@ -189,13 +189,14 @@ export function runOnnxAttention(
   // backends copy into their memory: Q, present K and V, the mask's bias, Y, qk).
   const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * totalSeqLen;
-  const yShape = `Y [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]`;
-  const qkShape = `qk_matmul_output [${batch}, ${qHeads}, ${seqLenQ}, ${totalSeqLen}]`;
-  checkBytes('Y', 'an f32 output', 4 * outLength, yShape);
+  if (4 * outLength > MAX_BYTES) throw limitError('Y', 'an f32 output', 4 * outLength, `Y [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]`);
   const kvLength = batch * kvHeads * totalSeqLen * (headDim + valueDim);
   const biasLength = masking.bias ? masking.bias.length : 0;
   const callBytes = 4 * (q.data.length + kvLength + biasLength + outLength + (resolved.wantsQk ? weightsLength : 0));
-  checkBytes('Q, K, V', 'a call (f32 Q, K, V, mask, outputs)', callBytes, resolved.wantsQk ? `${yShape}, ${qkShape}` : yShape);
+  if (callBytes > MAX_BYTES) {
+    const qkShape = `, qk_matmul_output [${batch}, ${qHeads}, ${seqLenQ}, ${totalSeqLen}]`;
+    throw limitError('Q, K, V', 'a call (f32 Q, K, V, mask, outputs)', callBytes, `Y [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${resolved.wantsQk ? qkShape : ''}`);
+  }
   const cache = updateCache(k.data as FloatData, v.data as FloatData, (pastKey?.data ?? null) as FloatData | null, (pastValue?.data ?? null) as FloatData | null, layout);
 
   const out = new Float32Array(outLength);
