@@ -22,7 +22,7 @@ import { MAX_BYTES } from '../../src/limits.js';
 import { setMinMacsPerThread } from '../../src/threads/backend.js';
 import { setMinKeysPerSplit } from '../../src/threads/decode.js';
 import { buildCase, expectResult, type CaseSpec } from '../helpers.js';
-import { WASM_BACKENDS, expectSameBits, random } from '../threads-helpers.js';
+import { WASM_BACKENDS, expectSameBits, random, threadedOf } from '../threads-helpers.js';
 
 const TWO_GIB = 2 ** 31;
 /** f32 elements of the filler tensor: 2 GiB + 1 MiB. */
@@ -130,17 +130,21 @@ describe.each(VARIANTS)('memory above 2 GiB: $name', ({ name, backend, threads }
     for (const kvHeads of [2, 1]) {
       it(`decode_${dtype}_cache_above_2_gib (kvHeads ${kvHeads})`, async () => {
         // Small initialSeqLen: the appends grow (move) the cache, above 2 GiB on `high`.
+        // One KV head at batch 1 is one row block: the pool splits its keys (partials region).
+        const B = kvHeads === 1 ? 1 : 2;
         const run = async (attn: AttentionInstance) => {
-          const cache: KVCache = attn.createKVCache({ batch: 2, kvHeads, headDim: 24, maxSeqLen: 700, dtype, initialSeqLen: 8 });
-          cache.append({ data: random(2 * kvHeads * 300 * 24, 31), shape: [2, kvHeads, 300, 24] }, { data: random(2 * kvHeads * 300 * 24, 32), shape: [2, kvHeads, 300, 24] });
-          cache.append({ data: random(2 * kvHeads * 250 * 24, 33), shape: [2, kvHeads, 250, 24] }, { data: random(2 * kvHeads * 250 * 24, 34), shape: [2, kvHeads, 250, 24] }, { lengths: [250, 100] });
-          const q = { data: random(2 * 4 * 1 * 24, 35), shape: [2, 4, 1, 24] };
+          const cache: KVCache = attn.createKVCache({ batch: B, kvHeads, headDim: 24, maxSeqLen: 700, dtype, initialSeqLen: 8 });
+          cache.append({ data: random(B * kvHeads * 300 * 24, 31), shape: [B, kvHeads, 300, 24] }, { data: random(B * kvHeads * 300 * 24, 32), shape: [B, kvHeads, 300, 24] });
+          cache.append({ data: random(B * kvHeads * 250 * 24, 33), shape: [B, kvHeads, 250, 24] }, { data: random(B * kvHeads * 250 * 24, 34), shape: [B, kvHeads, 250, 24] }, { lengths: B === 2 ? [250, 100] : [250] });
+          const q = { data: random(B * 4 * 1 * 24, 35), shape: [B, 4, 1, 24] };
           const sync = copyResult(attn.decode(q, cache, { causal: true, returnWeights: true }));
           const pinnedQ = attn.createTensor(q.shape);
           pinnedQ.data.set(q.data);
-          const out = attn.createTensor([2, 4, 1, 24]);
+          const out = attn.createTensor([B, 4, 1, 24]);
           const async = copyResult(await attn.decodeAsync(pinnedQ, cache, { causal: true, returnWeights: true, out }));
-          const chunk = { data: random(2 * 4 * 6 * 24, 36), shape: [2, 4, 6, 24] }; // Lq 6: the prefill kernel for float32
+          // The pool really split it: by row blocks, and by key ranges (partials) for one KV head.
+          if (threads > 1) expect(threadedOf(attn).lastCachedSplit).toEqual({ threads: 2, keySplits: kvHeads === 1 ? 2 : 1 });
+          const chunk = { data: random(B * 4 * 6 * 24, 36), shape: [B, 4, 6, 24] }; // Lq 6: the prefill kernel for float32
           const prefill = copyResult(attn.decode(chunk, cache, { causal: true }));
           const read = cache.read(540, 550);
           cache.dispose();
