@@ -5,6 +5,7 @@
  */
 import { prepareAttention, runAttention } from './attention.js';
 import { checkInteger, typeError } from './errors.js';
+import { checkBytes } from './limits.js';
 import { checkBackendChoice, selectBackend } from './backends/select.js';
 import { runOnnxAttention, type OnnxAttributes, type OnnxOutputs, type OnnxRunOptions, type OnnxTensor } from './onnx/index.js';
 import type { Backend, BackendName } from './plan.js';
@@ -220,7 +221,7 @@ class Instance implements AttentionInstance {
     const dims = checkTensorShape(shape);
     let length = 1;
     for (const dim of dims) length *= dim;
-    if (length > 2 ** 30) throw new RangeError(`shape: expected at most ${2 ** 30} elements, got ${length}`);
+    checkBytes('shape', 'a float32 tensor', 4 * length, `shape [${dims.join(', ')}]`); // src/limits.ts: every backend
     const engine = this.cacheEngine;
     return new PinnedTensorImpl(engine.createTensor(length), dims, engine);
   }

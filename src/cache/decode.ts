@@ -9,18 +9,16 @@ import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '.
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
 import { resolveMaskOption } from '../mask.js';
+import { limitError, MAX_BYTES } from '../limits.js';
 import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from '../tensor-input.js';
 import type { AttentionResult, Dtype, TensorData } from '../types.js';
 import type { Workspace } from '../workspace.js';
 import type { CacheEngine, CachedPlan, PlanBuffer } from './engine.js';
 import { KVCacheImpl } from './kv-cache.js';
-import { checkNotDetached, PinnedTensorImpl } from './pinned.js';
+import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './pinned.js';
 import { outOverlapsInputs } from '../plan.js';
 import { typedArrayLength, viewOf } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
-
-/** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
-const MAX_ELEMENTS = 2 ** 30;
 
 function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
   if (value === undefined || value === null) return cacheLengths.slice();
@@ -131,9 +129,16 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const outShape = shapeFor(kind, batch, qHeads, seqLenQ, valueDim);
   const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * seqLenK;
-  if (outLength > MAX_ELEMENTS) throw rangeError('q', `an output of at most ${MAX_ELEMENTS} elements`, `${outLength} (${formatShape(outShape)})`);
-  if (returnWeights && weightsLength > MAX_ELEMENTS) {
-    throw rangeError('options.returnWeights', `weights of at most ${MAX_ELEMENTS} elements`, `${weightsLength} ([${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}])`);
+  // The size limit of every backend (src/limits.ts), from the shapes alone: the call's own
+  // f32 tensors (q, mask, output, weights; K/V are the cache's, checked when it was made).
+  const callBytes = 4 * (query.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
+  if (callBytes > MAX_BYTES) {
+    throw limitError(
+      returnWeights ? 'options.returnWeights' : 'q',
+      `a call (f32 q, mask, output${returnWeights ? ', weights' : ''})`,
+      callBytes,
+      `output ${formatShape(outShape)}${returnWeights ? `, weights [${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]` : ''}`,
+    );
   }
 
   // out: a pinned tensor of this engine (written in place), or a caller-owned typed array.
@@ -149,7 +154,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
       if (dtypeOfData(opts.out) !== dtype) {
         throw typeError('options.out', dtype === 'float32' ? 'a Float32Array or PinnedTensor' : 'a Uint16Array or Float16Array (float16)', opts.out);
       }
-      checkNotDetached('options.out', { data: opts.out, shape: [outLength] });
+      checkViewNotDetached('options.out', opts.out, outLength);
       if (typedArrayLength(opts.out) !== outLength) {
         throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${typedArrayLength(opts.out)}`);
       }

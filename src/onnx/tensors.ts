@@ -6,6 +6,7 @@
 import { formatShape, rangeError, typeError } from '../errors.js';
 import { typedArrayBrand, typedArrayLength, viewOf } from '../typed-array.js';
 import { checkShape, sizeOf } from '../tensor-input.js';
+import { checkNotDetached } from '../cache/pinned.js';
 import type { OnnxDtype } from './types.js';
 
 /** A tensor after the boundary checks: data of a known dtype (half bits for float16). */
@@ -80,6 +81,7 @@ export function checkOnnxTensor(
   }
   if (!allowed.includes(kind)) throw typeError(`${name}.dtype`, allowedText, kind);
   const dims = checkShape(`${name}.shape`, shape);
+  checkNotDetached(name, tensor); // a stale view of a PinnedTensor: a TypeError that says so
   const length = typedArrayLength(data);
   if (length !== sizeOf(dims)) {
     throw rangeError(`${name}.data`, `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
