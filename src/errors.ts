@@ -44,14 +44,6 @@ export function checkInteger(name: string, value: unknown, min: number, max = Nu
   return value;
 }
 
-/** Checks that `value` is a finite number (optionally > 0 or >= 0). */
-export function checkFinite(name: string, value: unknown, sign: 'any' | 'positive' | 'non-negative' = 'any'): number {
-  if (typeof value !== 'number') throw typeError(name, 'a number', value);
-  const ok = Number.isFinite(value) && (sign === 'any' || (sign === 'positive' ? value > 0 : value >= 0));
-  if (!ok) throw rangeError(name, sign === 'any' ? 'a finite number' : `a finite ${sign} number`, `${value}`);
-  return value;
-}
-
 /** The largest finite float32, (2 − 2^-23)·2^127. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
 /** The smallest normal float32, 2^-126. */
