@@ -27,7 +27,9 @@ const CI = process.env.CI === 'true' || process.env.CI === '1';
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const keep = args.includes('--keep');
-const selected = (name) => !only || only.has(name) || only.has(name.split(' ')[0]);
+// `--only node` selects every Node line (node, node relaxed, node22, ...); `--only vitest`
+// every vitest line; `--only node22` or `--only 'vitest node22'` one.
+const selected = (name) => !only || only.has(name) || only.has(name.split(' ')[0]) || only.has(name.split(' ')[0].replace(/\d+$/, ''));
 const started = Date.now();
 const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 
