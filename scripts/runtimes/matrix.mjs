@@ -3,7 +3,9 @@
 // 1. builds dist/ (and the kernels first, when build/ is missing or older than assembly/);
 // 2. `npm pack`s the package and installs the tarball into a fresh folder (line `pack`);
 // 3. runs the shared conformance cases (test/runtimes/conformance.ts) in every runtime of
-//    scripts/runtimes/runtimes.mjs, importing the package by name from that folder;
+//    scripts/runtimes/runtimes.mjs, importing the package by name from that folder, and
+//    the vitest suite on each pinned Node line (scripts/runtimes/node-lines.mjs: lines
+//    `vitest node22` ..., `node22` ...; the host's Node runs vitest before the matrix);
 // 4. measures the start-up time in Node (line `startup`: reported, failing only past a 5×
 //    sanity ceiling), runs the demo page test in
 //    Chromium (line `demo`) and the threads page (test/threads-browser/run.mjs, on the
@@ -11,7 +13,8 @@
 // then prints `N passed, M failed[, K skipped]` and exits 1 on any failure.
 //
 // A runtime that cannot run here is installed by the project's own scripts where it can be
-// (Chromium with apt-get as root, a runtime binary whose install script did not run);
+// (Chromium with apt-get as root, a runtime binary whose install script did not run, the
+// pinned Node binaries with npm ci into node_modules/.cache/node-lines);
 // otherwise it is SKIPPED loudly, and under CI=true a skip counts as a failure.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
