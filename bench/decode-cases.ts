@@ -19,7 +19,7 @@
  * `cached: 8192` (target ≥ 1.3).
  */
 import { createAttention, type BackendName, type KVCache, type PinnedTensor } from '../src/index.js';
-import { simdBase64 } from '../src/gen/kernels.js';
+import { testingSimdBase64 } from '../src/gen/testing-kernels.js';
 import { timeCalls, type Prepared, type Timing, type TimingOptions } from './measure.js';
 import type { Inputs } from './shapes.js';
 
@@ -124,7 +124,7 @@ export async function measureDecode(backend: BackendName, c: DecodeCase, timing:
  */
 export async function measureReadBound(c: DecodeCase, timing: TimingOptions = DEFAULT_TIMING): Promise<DecodeTiming> {
   const bytes = Math.ceil(cacheBytesOf(c) / 64) * 64;
-  const binary = Uint8Array.from(atob(simdBase64), (ch) => ch.charCodeAt(0));
+  const binary = Uint8Array.from(atob(testingSimdBase64), (ch) => ch.charCodeAt(0));
   const kernel = new WebAssembly.Instance(new WebAssembly.Module(binary), {}).exports as unknown as {
     memory: WebAssembly.Memory;
     heapBase(): number;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 const [build = 'relaxed'] = process.argv.slice(2);
 const P = { BATCH: 0, Q_HEADS: 1, KV_HEADS: 2, SEQ_LEN_Q: 3, SEQ_LEN_K: 4, HEAD_DIM: 5, VALUE_DIM: 6, Q_PTR: 7, Q_BATCH_STRIDE: 8, Q_HEAD_STRIDE: 9, Q_SEQ_STRIDE: 10, K_PTR: 11, K_BATCH_STRIDE: 12, K_HEAD_STRIDE: 13, K_SEQ_STRIDE: 14, V_PTR: 15, V_BATCH_STRIDE: 16, V_HEAD_STRIDE: 17, V_SEQ_STRIDE: 18, OUT_PTR: 19, OUT_BATCH_STRIDE: 20, OUT_HEAD_STRIDE: 21, OUT_SEQ_STRIDE: 22, SCALE: 23, SCRATCH_PTR: 34, SCRATCH_BYTES: 35, KEY_SPLITS: 36, PARTIALS_PTR: 37 };
-const { exports: k } = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(new URL(`../build/attention-${build}.wasm`, import.meta.url))), {});
+const { exports: k } = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(new URL(`../build/attention-testing-${build}.wasm`, import.meta.url))), {});
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 function time(f) { const t = []; for (let r = 0; r < 9; r++) { const s = performance.now(); let n = 0; while (performance.now() - s < 50) { f(); n++; } t.push((performance.now() - s) / n * 1000); } return med(t); }
 for (const L of [128, 256, 512, 1024, 2048, 8192]) {

@@ -13,7 +13,7 @@
  * panels once, before timing (packB), as a GEMM library packs weights; the attention call
  * reads K and V in place but packs its 8-query Q panels inside the timed call.
  */
-import { relaxedBase64, simdBase64 } from '../src/gen/kernels.js';
+import { testingRelaxedBase64, testingSimdBase64 } from '../src/gen/testing-kernels.js';
 import { timeCalls, type Timing, type TimingOptions } from './measure.js';
 import { flopsOf, makeInputs, shapeLabel, type Shape } from './shapes.js';
 
@@ -47,11 +47,12 @@ export interface PartRate {
 }
 
 /**
- * The embedded kernel build (the bytes the backends run), or `module` when given (an
- * experimental build), instantiated on its own memory.
+ * The testing build of the kernels (asconfig.json `testing-*`: the same kernels and compile
+ * options as the builds the backends run, plus the `gemm` export), or `module` when given
+ * (an experimental build), instantiated on its own memory.
  */
 export function loadGemmKernel(build: GemmBuild, module?: WebAssembly.Module): GemmExports {
-  const base64 = build === 'relaxed' ? relaxedBase64 : simdBase64;
+  const base64 = build === 'relaxed' ? testingRelaxedBase64 : testingSimdBase64;
   try {
     module ??= new WebAssembly.Module(Buffer.from(base64, 'base64'));
   } catch (cause) {

@@ -194,8 +194,9 @@ async function measure(job: Job): Promise<WorkerResult> {
 }
 
 async function probe(): Promise<ProbeResult> {
-  const { simdBase64 } = await import('../src/gen/kernels.js');
-  const module = new WebAssembly.Module(Buffer.from(simdBase64, 'base64'));
+  // The testing build: the default kernels plus the hooks the benchmark calls (gemm, readSum).
+  const { testingSimdBase64 } = await import('../src/gen/testing-kernels.js');
+  const module = new WebAssembly.Module(Buffer.from(testingSimdBase64, 'base64'));
   return {
     backends: BACKEND_NAMES.map((name) => ({ name, available: isBackendAvailable(name) })),
     kernelExports: WebAssembly.Module.exports(module).map((e) => e.name),

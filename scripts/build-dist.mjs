@@ -1,21 +1,31 @@
 // Builds the published package into dist/ (`npm run build`, and `npm pack` through
 // `prepack`). Needs the kernels of `npm run build:wasm` (build/*.wasm, src/gen/kernels.ts).
 //
-//   dist/index.js        ESM, both kernels inlined as base64: no bundler, server or
-//                        fetch to configure (the node, browser, deno, bun and default conditions)
-//   dist/index.cjs       the same as CommonJS (`require`)
+//   dist/index.js        ESM (the node, browser, deno, bun and default conditions); it
+//                        imports dist/kernels.js, both kernels as base64: no bundler,
+//                        server or fetch to configure
+//   dist/index.cjs       the same as CommonJS (`require`), with dist/kernels.cjs
+//   dist/threads/index.js  the worker pool and its threads builds (`wasm-attention/threads`)
+//   dist/*.js.map, *.cjs.map  source maps of every entry (positions and names)
 //   dist/workerd.js      Cloudflare Workers: imports ./attention-*.wasm as compiled modules
 //   dist/edge-light.js   Vercel Edge: imports ./attention-*.wasm?module
 //   dist/attention-{simd,relaxed}.wasm   the kernels, for those two and for `init({ module })`
 //   dist/types/          declarations (.d.ts), and dist/types-cjs/ the same for `require`
 //   dist/*.d.ts, dist/index.d.cts        one line each, next to each entry, re-exporting types/
 //
-// The entries are single files, with whitespace and syntax minified but every name kept
-// (stack traces stay readable; 38.4 KB → 35.1 KB gzipped when measured on 2026-11-29, of a
-// 40 KB budget). Every top-level statement stays separate, so with `sideEffects: false`
-// consumers' bundlers drop what is not imported (test/runtimes/size.test.ts checks that
-// `floatToHalf` alone leaves the kernels out). `entryBuildOptions` is exported for that
-// test and for the size budget.
+// The entries are minified (names too) but broken into lines of about 120 characters,
+// and ship source maps: an uncaught error prints one short line of source and a stack of
+// `dist/index.js:LINE:COL` frames (`node --enable-source-maps` and browser devtools map them
+// to src/ and its names). The kernels' base64 is a module of its own (dist/kernels.js) so
+// that the line breaks do not split it: split, it gzips 2.5 KB worse. Measured 2026-12-04
+// with the slim kernel builds (test/runtimes/size.test.ts), gzipped: one file, one line,
+// every name kept 37,655 B; no whitespace minification 41,638 B; names minified,
+// 120-character lines and the kernels apart (index.js + kernels.js) 34,192 B, on one
+// line 33,102 B; the budget is 36 KB. Every top-level statement stays separate, so with
+// `sideEffects: false` consumers' bundlers drop what is not imported
+// (test/runtimes/size.test.ts checks that `floatToHalf` alone leaves the kernels out).
+// `entryBuildOptions` and `kernelsBuildOptions` are exported for that test and for the
+// size budget.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -26,10 +36,13 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const KERNELS = ['attention-simd.wasm', 'attention-relaxed.wasm'];
 
-/** The dist entries: output file, format, and the file that replaces src/gen/kernels.ts. */
+/**
+ * The dist entries: output file, format, and either the file that replaces
+ * src/gen/kernels.ts or the dist module (`kernelsModule`, built from it) it imports instead.
+ */
 export const ENTRIES = [
-  { outfile: 'index.js', format: 'esm' },
-  { outfile: 'index.cjs', format: 'cjs' },
+  { outfile: 'index.js', format: 'esm', kernelsModule: 'kernels.js' },
+  { outfile: 'index.cjs', format: 'cjs', kernelsModule: 'kernels.cjs' },
   { outfile: 'workerd.js', format: 'esm', kernels: 'src/entries/kernels-workerd.ts' },
   { outfile: 'edge-light.js', format: 'esm', kernels: 'src/entries/kernels-edge-light.ts' },
 ];
@@ -44,6 +57,16 @@ function swapKernels(kernelsFile) {
     setup(b) {
       b.onResolve({ filter: /\/gen\/kernels\.js$/ }, () => ({ path: join(root, kernelsFile) }));
       b.onResolve({ filter: /\.wasm(\?module)?$/ }, (args) => ({ path: args.path, external: true }));
+    },
+  };
+}
+
+/** esbuild plugin: src/gen/kernels.ts becomes an import of `./${file}` next to the entry. */
+function externalKernels(file) {
+  return {
+    name: 'external-kernels',
+    setup(b) {
+      b.onResolve({ filter: /\/gen\/kernels\.js$/ }, () => ({ path: `./${file}`, external: true }));
     },
   };
 }
@@ -64,18 +87,44 @@ export function entryBuildOptions(entry) {
     target: 'es2022',
     // `platform: 'neutral'` sets no main fields; the library imports nothing from node_modules.
     mainFields: ['module', 'main'],
-    minifyWhitespace: true,
-    minifySyntax: true,
+    minify: true,
+    lineLimit: 120,
     legalComments: 'none',
     logLevel: 'warning',
-    plugins: entry.kernels ? [swapKernels(entry.kernels)] : [],
+    plugins: entry.kernels ? [swapKernels(entry.kernels)] : entry.kernelsModule ? [externalKernels(entry.kernelsModule)] : [],
   };
 }
 
-/** Emits declarations for src/index.ts into `outDir` with the TypeScript API. */
+/**
+ * esbuild options of the kernels module an entry imports (`entry.kernelsModule`): the
+ * base64 strings of src/gen/kernels.ts, each on a line of its own.
+ * @param entry one of {@link ENTRIES} with a `kernelsModule`
+ */
+export function kernelsBuildOptions(entry) {
+  return {
+    absWorkingDir: root,
+    entryPoints: [join(root, 'src', 'gen', 'kernels.ts')],
+    format: entry.format,
+    platform: 'neutral',
+    target: 'es2022',
+    minifySyntax: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  };
+}
+
+/**
+ * Source maps of the dist entries: positions and names, not the sources' text (which would
+ * take the tarball from 0.33 to 0.62 MB packed, measured 2026-12-04): a stack trace
+ * mapped by `node --enable-source-maps` or a browser's devtools names src/ files, lines and
+ * functions.
+ */
+const SOURCE_MAPS = { sourcemap: true, sourcesContent: false };
+
+/** Emits declarations for src/index.ts and src/threads/index.ts into `outDir` with the TypeScript API. */
 async function emitDeclarations(outDir) {
   const { default: ts } = await import('typescript'); // only here: the size test imports this file too
-  const program = ts.createProgram([join(root, 'src', 'index.ts')], {
+  const program = ts.createProgram([join(root, 'src', 'index.ts'), join(root, 'src', 'threads', 'index.ts')], {
     declaration: true,
     emitDeclarationOnly: true,
     outDir,
@@ -111,7 +160,8 @@ function newest(dir) {
  * (`npm run test:runtimes`, `npm run demo`).
  */
 export function ensureKernels() {
-  const outputs = [...KERNELS.map((k) => join(root, 'build', k)), join(root, 'src', 'gen', 'kernels.ts')];
+  const generated = ['kernels.ts', 'threads-kernels.ts', 'testing-kernels.ts'].map((file) => join(root, 'src', 'gen', file));
+  const outputs = [...KERNELS.map((k) => join(root, 'build', k)), ...generated];
   const assembly = newest(join(root, 'assembly'));
   if (outputs.some((p) => !existsSync(p) || statSync(p).mtimeMs < assembly)) {
     execFileSync(process.execPath, [join(root, 'scripts', 'build-wasm.mjs')], { cwd: root, stdio: 'inherit' });
@@ -126,12 +176,16 @@ export async function buildDist() {
   rmSync(dist, { recursive: true, force: true });
   mkdirSync(dist, { recursive: true });
 
-  await Promise.all(ENTRIES.map((entry) => build({ ...entryBuildOptions(entry), outfile: join(dist, entry.outfile) })));
-  // The worker pool and its shared-memory kernels, loaded by `import('./threads/index.js')`
-  // only when an instance asks for threads: kept out of the default entry's size budget.
+  await Promise.all(ENTRIES.map((entry) => build({ ...entryBuildOptions(entry), ...SOURCE_MAPS, outfile: join(dist, entry.outfile) })));
+  const kernelModules = ENTRIES.filter((entry) => entry.kernelsModule);
+  await Promise.all(kernelModules.map((entry) => build({ ...kernelsBuildOptions(entry), outfile: join(dist, entry.kernelsModule) })));
+  // The worker pool and its shared-memory kernels (`wasm-attention/threads`), loaded by
+  // `import('./threads/index.js')`, or by the app's `threadsModule`, only when an instance
+  // asks for threads: kept out of the default entry's size budget.
   await build({
     ...entryBuildOptions({ format: 'esm' }),
     entryPoints: [join(root, 'src', 'threads', 'index.ts')],
+    ...SOURCE_MAPS,
     outfile: join(dist, 'threads', 'index.js'),
   });
   for (const kernel of KERNELS) copyFileSync(join(root, 'build', kernel), join(dist, kernel));
@@ -146,7 +200,7 @@ export async function buildDist() {
     if (entry.format === 'cjs') writeFileSync(join(dist, entry.outfile.replace(/\.cjs$/, '.d.cts')), reexport('./types-cjs/index.js'));
     else writeFileSync(join(dist, entry.outfile.replace(/\.js$/, '.d.ts')), reexport('./types/index.js'));
   }
-  return ENTRIES.map((e) => e.outfile).concat(KERNELS, ['threads/index.js']);
+  return ENTRIES.map((e) => e.outfile).concat(kernelModules.map((e) => e.kernelsModule), KERNELS, ['threads/index.js', '*.map']);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -5,26 +5,20 @@
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from './errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
+import { limitError, MAX_BYTES } from './limits.js';
 import { resolveMaskOption } from './mask.js';
-import type { AttentionPlan, Backend, PinnedBuffers } from './plan.js';
-import { PinnedTensorImpl } from './cache/pinned.js';
-import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from './tensor-input.js';
+import { outOverlapsInputs, type AttentionPlan, type Backend, type PinnedBuffers } from './plan.js';
+import { typedArrayLength, viewOf } from './typed-array.js';
+import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cache/pinned.js';
+import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
 
-const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
+/** The options of attention() and decode(). */
+export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
 
-/** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
-const MAX_ELEMENTS = 2 ** 30;
-/**
- * Bytes a wasm32 memory addresses. The WASM backend copies every f32 tensor of a call into
- * its linear memory (next to its parameters and scratch), so a call whose tensors alone
- * reach this size can never run there; every backend rejects it, so that all backends keep
- * identical semantics.
- */
-const MAX_CALL_BYTES = 2 ** 32;
-
-function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
+/** `options.causal` of attention and decode, resolved to its alignment. */
+export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
   if (value === undefined || value === false) return 'none';
   if (value === true || value === 'bottom-right') return 'bottom-right';
   if (value === 'top-left') return 'top-left';
@@ -65,7 +59,8 @@ function checkOut(value: unknown, dtype: Dtype, length: number, shape: readonly 
   if (kind !== dtype) {
     throw typeError('options.out', dtype === 'float32' ? 'a Float32Array' : 'a Uint16Array or Float16Array (float16)', value);
   }
-  const got = (value as TensorData).length;
+  checkViewNotDetached('options.out', value, length);
+  const got = typedArrayLength(value);
   if (got !== length) throw rangeError('options.out', `length ${length} (output shape ${formatShape(shape)})`, `length ${got}`);
   return value as TensorData;
 }
@@ -102,11 +97,11 @@ export interface PreparedCall<Plan> {
 export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): PreparedCall<AttentionPlan> {
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options as object, OPTION_KEYS);
-  const opts = options as AttentionOptions;
+  const opts = ownOptions<AttentionOptions>('options', options as object, OPTION_KEYS);
 
   for (const [name, tensor] of [['q', q], ['k', k], ['v', v]] as const) {
     if (tensor instanceof PinnedTensorImpl && tensor.disposed) throw new TypeError(`${name}: expected a live PinnedTensor, got a disposed PinnedTensor`);
+    checkNotDetached(name, tensor); // a stale view of a PinnedTensor: a TypeError that says so
   }
   const requestedDtype = checkDtype(opts.dtype);
   const query = checkTensor('q', q, requestedDtype);
@@ -132,25 +127,25 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
 
   const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * seqLenK;
-  if (returnWeights && weightsLength > MAX_ELEMENTS) {
-    throw rangeError('options.returnWeights', `weights of at most ${MAX_ELEMENTS} elements`, `${weightsLength} ([${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}])`);
-  }
-  // Checked from the shapes alone, before the output, the weights or float16 copies are
-  // allocated (the WASM backend's own check comes after those host allocations).
+  // The size limit of every backend (src/limits.ts), checked from the shapes alone, before
+  // the output, the weights or float16 copies are allocated: the call's f32 tensors are
+  // what the WASM backends copy into their memory (next to parameters and scratch).
   const callBytes = 4 * (query.data.length + key.data.length + value.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
-  if (callBytes >= MAX_CALL_BYTES) {
-    throw rangeError(
+  if (callBytes > MAX_BYTES) {
+    throw limitError(
       returnWeights ? 'options.returnWeights' : 'q, k, v',
-      `a call whose f32 tensors (q, k, v, mask, output${returnWeights ? ', weights' : ''}) fit in WASM memory (less than ${MAX_CALL_BYTES} bytes)`,
-      `${callBytes} bytes (output [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${returnWeights ? `, weights [${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]` : ''})`,
+      `a call (f32 q, k, v, mask, output${returnWeights ? ', weights' : ''})`,
+      callBytes,
+      `output [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${returnWeights ? `, weights [${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]` : ''}`,
     );
   }
   const out = checkOut(opts.out, dtype, outLength, layout.outShape);
+  // The caller's out, viewed from its internal slots (src/typed-array.ts); returned as given.
+  const outView = out && dtype === 'float32' ? viewOf<Float32Array>(out) : undefined;
+  const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data, key.data, value.data]);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
-  if (pinnedOut && (pinnedOut === q || pinnedOut === k || pinnedOut === v)) {
-    throw typeError('options.out', 'a tensor other than q, k and v (the kernel reads them while it writes out)', pinnedOut);
-  }
-  const pinned = pinnedBuffers(q, k, v, pinnedOut);
+  // An out that overlaps an input is computed apart and copied in by finish (src/plan.ts).
+  const pinned = pinnedBuffers(q, k, v, aliased ? null : pinnedOut);
 
   const half = dtype === 'float16';
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
@@ -169,7 +164,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     kStrides: layout.kStrides,
     v: toF32('v', value.data),
     vStrides: layout.vStrides,
-    out: half ? workspace.f32('out', outLength) : ((out as Float32Array | undefined) ?? new Float32Array(outLength)),
+    out: half || aliased ? workspace.f32('out', outLength) : (outView ?? new Float32Array(outLength)),
     outStrides: layout.outStrides,
     scale,
     softcap,
@@ -186,7 +181,8 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const finish = (): AttentionResult => {
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
     // A pinned output's view is taken again: the call may have grown memory.
-    const data = pinnedOut ? pinnedOut.data : half ? halfResult(plan.out, out, likeFloat16Array) : plan.out;
+    if (aliased) (pinnedOut ? pinnedOut.data : viewOf<Float32Array>(out)).set(plan.out);
+    const data = pinnedOut ? pinnedOut.data : half ? halfResult(plan.out, out, likeFloat16Array) : (out ?? plan.out);
     const output = { data, shape: layout.outShape };
     if (!plan.weights) return { output };
     const weights = { data: half ? halfResult(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };

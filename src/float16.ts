@@ -8,10 +8,19 @@
  * in the f32 → f16 direction (the same rounding as `Math.f16round` and NumPy's astype).
  */
 
+import { typedArrayBrand, viewOf } from './typed-array.js';
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** Decodes one half-precision bit pattern. */
+/**
+ * Decodes one half-precision bit pattern, exactly (subnormals, ±0, ±Infinity, NaN included).
+ * @param bits the 16 bits of an IEEE 754 half, as an integer in [0, 65535]
+ * @returns the value as a number
+ * @example
+ * halfToFloat(0x3c00); // 1
+ * halfToFloat(0xfc00); // -Infinity
+ */
 export function halfToFloat(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exponent = (bits >> 10) & 0x1f;
@@ -21,7 +30,15 @@ export function halfToFloat(bits: number): number {
   return sign * (1024 + mantissa) * 2 ** (exponent - 25);
 }
 
-/** Encodes a number as the nearest half (ties to even); overflow gives ±Infinity. */
+/**
+ * Encodes a number as the nearest half (ties to even, as `Math.f16round`); overflow gives
+ * ±Infinity, NaN a quiet NaN.
+ * @param value any number
+ * @returns the half's 16 bits, an integer in [0, 65535]
+ * @example
+ * floatToHalf(1);       // 0x3c00
+ * floatToHalf(65520);   // 0x7c00 (Infinity: past the largest half, 65504)
+ */
 export function floatToHalf(value: number): number {
   f32[0] = value;
   let x = u32[0]!;
@@ -68,7 +85,14 @@ export function halfDecodeTable(): Float32Array {
   return decodeTable;
 }
 
-/** Decodes `bits` into `into` (allocated when absent); returns the f32 array. */
+/**
+ * Decodes an array of half bits to float32, exactly.
+ * @param bits half bits (a `Uint16Array`; view a `Float16Array`'s buffer as one)
+ * @param into where to write, at least `bits.length` long; default a new Float32Array
+ * @returns `into`, or the new array
+ * @example
+ * const values = halfArrayToFloat32(output.data as Uint16Array); // a float16 result, as numbers
+ */
 export function halfArrayToFloat32(bits: Uint16Array, into?: Float32Array): Float32Array {
   const out = into ?? new Float32Array(bits.length);
   const table = halfDecodeTable();
@@ -76,7 +100,15 @@ export function halfArrayToFloat32(bits: Uint16Array, into?: Float32Array): Floa
   return out;
 }
 
-/** Encodes `values` into half bits in `into` (allocated when absent). */
+/**
+ * Encodes float32 values as half bits (ties to even), e.g. to make float16 inputs.
+ * @param values the values
+ * @param into where to write, at least `values.length` long; default a new Uint16Array
+ * @returns `into`, or the new array
+ * @example
+ * const qHalf = { data: float32ArrayToHalf(q.data), shape: q.shape };
+ * attention(qHalf, kHalf, vHalf); // float16 in, float16 (Uint16Array) out
+ */
 export function float32ArrayToHalf(values: Float32Array, into?: Uint16Array): Uint16Array {
   const out = into ?? new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]!);
@@ -87,15 +119,13 @@ export function float32ArrayToHalf(values: Float32Array, into?: Uint16Array): Ui
 export const Float16ArrayCtor: (new (buffer: ArrayBufferLike, byteOffset?: number, length?: number) => ArrayBufferView) | undefined =
   (globalThis as { Float16Array?: never }).Float16Array;
 
-/** True for a `Float16Array` (checked by tag, so it works without the global too). */
+/**
+ * True for a `Float16Array`, by its brand (the internal slot `%TypedArray%.prototype`'s
+ * `Symbol.toStringTag` getter reads; src/typed-array.ts), never by a tag a caller can set.
+ * Works without the global too.
+ */
 export function isFloat16Array(value: unknown): value is ArrayBufferView & { length: number } {
-  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float16Array]';
-}
-
-/** Views the half bits of a `Uint16Array` or `Float16Array` as a `Uint16Array`, without copying. */
-export function halfBitsOf(data: Uint16Array | (ArrayBufferView & { length: number })): Uint16Array {
-  if (data instanceof Uint16Array) return data;
-  return new Uint16Array(data.buffer, data.byteOffset, data.length);
+  return typedArrayBrand(value) === 'Float16Array';
 }
 
 /**
@@ -105,7 +135,7 @@ export function halfBitsOf(data: Uint16Array | (ArrayBufferView & { length: numb
  */
 export function halfResult(values: Float32Array, out: Uint16Array | (ArrayBufferView & { length: number }) | undefined, likeFloat16Array: boolean): Uint16Array {
   if (out) {
-    float32ArrayToHalf(values, halfBitsOf(out));
+    float32ArrayToHalf(values, viewOf<Uint16Array>(out)); // its half bits, by brand
     return out as Uint16Array;
   }
   const bits = float32ArrayToHalf(values);

@@ -56,6 +56,13 @@ export function attention<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: T
  * {@link attention} on the default instance, split over its threads when it was configured
  * with `await init({ threads })` (see `AttentionInstance.attentionAsync`); otherwise the
  * same call, wrapped in a promise.
+ * @param q queries, as {@link attention}
+ * @param k keys, as {@link attention}
+ * @param v values, as {@link attention}
+ * @param options as {@link attention} ({@link AttentionOptions})
+ * @returns a promise of {@link attention}'s result, bit-identical to it
+ * @throws nothing synchronously: the promise rejects, with the TypeError / RangeError of
+ *   {@link attention} for bad input, or an Error if a worker dies during the call
  * @example
  * await init({ threads: 'auto' });
  * const { output } = await attentionAsync(q, k, v, { causal: true });
@@ -75,6 +82,9 @@ export function attentionAsync<D extends TensorData>(q: Tensor<D>, k: Tensor<D>,
  * @returns `[Y, present_key, present_value, qk_matmul_output]` (`null` where not produced;
  *   the present K/V only when a past is given).
  * @throws TypeError / RangeError for bad inputs, naming the input.
+ * @example
+ * const Q = { data: new Float32Array(1 * 4 * 64), shape: [1, 4, 64] }; // [B, L, heads·head_size]
+ * const [Y] = onnxAttention([Q, Q, Q], { q_num_heads: 2, kv_num_heads: 2, is_causal: 1 });
  */
 export function onnxAttention(inputs: readonly (OnnxTensor | null | undefined)[], attrs?: OnnxAttributes, options?: OnnxRunOptions): OnnxOutputs {
   return defaultAttention().onnxAttention(inputs, attrs, options);

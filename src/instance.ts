@@ -5,10 +5,11 @@
  */
 import { prepareAttention, runAttention } from './attention.js';
 import { checkInteger, typeError } from './errors.js';
+import { checkBytes } from './limits.js';
 import { checkBackendChoice, selectBackend } from './backends/select.js';
 import { runOnnxAttention, type OnnxAttributes, type OnnxOutputs, type OnnxRunOptions, type OnnxTensor } from './onnx/index.js';
 import type { Backend, BackendName } from './plan.js';
-import { checkKnownKeys } from './tensor-input.js';
+import { ownOptions } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CreateAttentionOptions, Tensor, TensorData } from './types.js';
 import { Workspace } from './workspace.js';
 import type { CacheEngine } from './cache/engine.js';
@@ -19,12 +20,41 @@ import { PinnedTensorImpl } from './cache/pinned.js';
 import type { DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
 import type { ThreadedBackend } from './threads/index.js';
 
+/**
+ * An attention instance: one backend, its memory (WASM linear memory on the WASM backends,
+ * reused and grown only when a call needs more), its KV caches and pinned tensors, and,
+ * when created with `threads`, its workers. Made by {@link createAttention}; the top-level
+ * functions use the default one ({@link init}). Instances share nothing but the compiled
+ * kernel modules.
+ */
 export interface AttentionInstance {
   /** The backend that runs this instance's calls. */
   readonly backend: BackendName;
-  /** Same contract as the top-level {@link attention}. */
+  /**
+   * Scaled dot-product attention on this instance: the same contract as the top-level
+   * {@link attention} (shapes, options, errors), computed on this instance's backend.
+   * @param q queries (Float32Array or float16 data, or a PinnedTensor of any instance)
+   * @param k keys, same dtype as q
+   * @param v values, same dtype as q
+   * @param options see {@link AttentionOptions}
+   * @returns `{ output }`, plus `weights` when `returnWeights`
+   * @throws TypeError for a wrong kind of argument, RangeError for a wrong size or shape
+   * @example
+   * const attn = await createAttention();
+   * const { output } = attn.attention(q, k, v, { causal: true });
+   */
   attention<D extends TensorData>(q: Tensor<D>, k: Tensor<D>, v: Tensor<D>, options?: AttentionOptions): AttentionResult<D>;
-  /** Same contract as the top-level {@link onnxAttention}. */
+  /**
+   * The ONNX `Attention` operator on this instance: the same contract as the top-level
+   * {@link onnxAttention}.
+   * @param inputs `[Q, K, V, attn_mask, past_key, past_value, nonpad_kv_seqlen]`, `null` where absent
+   * @param attrs the node's attributes ({@link OnnxAttributes}); absent ones take ONNX defaults
+   * @param options `outputs`: how many outputs the node has ({@link OnnxRunOptions})
+   * @returns `[Y, present_key, present_value, qk_matmul_output]`, `null` where not produced
+   * @throws TypeError / RangeError for bad inputs, naming the input
+   * @example
+   * const [Y] = attn.onnxAttention([Q, K, V], { is_causal: 1 });
+   */
   onnxAttention(inputs: readonly (OnnxTensor | null | undefined)[], attrs?: OnnxAttributes, options?: OnnxRunOptions): OnnxOutputs;
   /** Bytes of WASM linear memory this instance holds (0 for the JS backend). Grows only when a call needs more. */
   readonly memoryBytes: number;
@@ -42,9 +72,16 @@ export interface AttentionInstance {
    * earlier queued calls): leave them unchanged until the promise settles; PinnedTensors
    * among q, k, v, `out` cannot be disposed until then (their `dispose` throws an Error). On
    * an instance with one thread it is `attention()` wrapped in a promise.
+   * @param q queries, as {@link attention}
+   * @param k keys, as {@link attention}
+   * @param v values, as {@link attention}
+   * @param options as {@link attention} ({@link AttentionOptions})
    * @returns a promise of `attention()`'s result; it rejects with the same TypeError /
    *   RangeError for bad input, and with an Error if a worker dies during the call (the
-   *   pool replaces the worker; the next call runs normally) or after `dispose()`
+   *   pool replaces the worker; the next call runs normally) or when `dispose()` is called
+   *   before it completes (see {@link AttentionInstance.dispose}); it never resolves with a
+   *   partial output. `out` may share memory with q, k or v (computed apart, then copied in)
+   * @throws nothing synchronously: every error rejects the promise
    * @example
    * const attn = await createAttention({ threads: 'auto' });
    * const { output } = await attn.attentionAsync(q, k, v, { causal: true });
@@ -55,7 +92,14 @@ export interface AttentionInstance {
    * Ends the instance's workers; afterwards `attentionAsync` and `decodeAsync` reject, on
    * every instance, threaded or not (so code behaves the same whether or not threads could
    * start, e.g. on a page that is not cross-origin isolated), and in Node nothing of the
-   * instance keeps the process alive. The synchronous calls keep working. Idempotent.
+   * instance keeps the process alive. Calls queued behind a running one reject; the running
+   * call either completes with its whole result or rejects with an Error ("the instance was
+   * disposed … during the call", once its workers have stopped), never resolves with part of
+   * its output (a PinnedTensor `out` may then hold a partial output). The synchronous calls
+   * keep working. Idempotent.
+   * @example
+   * const attn = await createAttention({ threads: 2 });
+   * attn.dispose(); // workers ended; attn.attention() still works
    */
   dispose(): void;
   /**
@@ -64,6 +108,7 @@ export interface AttentionInstance {
    * @param options `batch`, `kvHeads`, `headDim`, `valueDim` (default headDim), `maxSeqLen`,
    *   `dtype` ('float32' default, or 'float16': half the memory), `initialSeqLen`
    *   (default maxSeqLen: allocated once; smaller: doubles as needed)
+   * @returns an empty cache (length 0) of this instance
    * @throws TypeError for a wrong kind of option, RangeError for sizes out of range or a
    *   cache larger than WASM memory can hold
    * @example
@@ -107,9 +152,13 @@ export interface AttentionInstance {
    * {@link PinnedTensor}s, belong to the call (workers read and write them in place): the
    * cache's `append`, `truncate`, `reset` and `dispose`, and the tensors' `dispose`, throw an
    * Error. Inputs are read when the queued call starts: leave them unchanged until it settles.
+   * @param q as {@link AttentionInstance.decode}
+   * @param cache a {@link KVCache} of this instance
+   * @param options as {@link AttentionInstance.decode}
    * @returns a promise of `decode()`'s result; it rejects with the same TypeError /
    *   RangeError for bad input, and with an Error if a worker dies during the call or after
    *   `dispose()`
+   * @throws nothing synchronously: every error rejects the promise
    * @example
    * const attn = await createAttention({ threads: 'auto' });
    * const cache = attn.createKVCache({ batch: 1, kvHeads: 32, headDim: 128, maxSeqLen: 4096 });
@@ -122,7 +171,8 @@ export interface AttentionInstance {
    * `q`, `k`, `v` and `options.out` of `attention`/`attentionAsync`, `q` and `options.out`
    * of `decode`/`decodeAsync`. Re-read `data` after memory grows (see the view rule of
    * {@link PinnedTensor}). Another instance's PinnedTensor works too, copied like an array.
-   * @param shape dimensions (positive integers)
+   * @param shape dimensions (positive integers, at most 2^30 elements in all)
+   * @returns a float32 tensor of zeros in this instance's memory
    * @throws TypeError / RangeError for a bad shape
    * @example
    * const q = attn.createTensor([1, 32, 1, 128]);
@@ -171,7 +221,7 @@ class Instance implements AttentionInstance {
     const dims = checkTensorShape(shape);
     let length = 1;
     for (const dim of dims) length *= dim;
-    if (length > 2 ** 30) throw new RangeError(`shape: expected at most ${2 ** 30} elements, got ${length}`);
+    checkBytes('shape', 'a float32 tensor', 4 * length, `shape [${dims.join(', ')}]`); // src/limits.ts: every backend
     const engine = this.cacheEngine;
     return new PinnedTensorImpl(engine.createTensor(length), dims, engine);
   }
@@ -240,8 +290,9 @@ function holdInFlight(...things: unknown[]): () => void {
   return () => releases.forEach((release) => release());
 }
 
+/** The own `out` option (inherited keys are ignored, as prepareAttention/prepareDecode ignore them). */
 function outOption(options: unknown): unknown {
-  return typeof options === 'object' && options !== null ? (options as { out?: unknown }).out : undefined;
+  return typeof options === 'object' && options !== null && Object.hasOwn(options, 'out') ? (options as { out?: unknown }).out : undefined;
 }
 
 type ThreadsModule = typeof import('./threads/index.js');
@@ -249,13 +300,25 @@ type ThreadsModule = typeof import('./threads/index.js');
 /**
  * Loads src/threads/ when an instance asks for threads. The specifier goes through a
  * parameter so that bundlers leave the import alone: the pool, the worker source and the
- * threads builds of the kernels (≈ 11 KB gzipped) stay out of the default bundle and its
- * size budget (test/runtimes/size.test.ts), and out of instances without threads. The
+ * threads builds of the kernels (dist/threads/index.js, 25.4 KB gzipped on 2026-12-04)
+ * stay out of the default bundle and its size budget (test/runtimes/size.test.ts), and
+ * out of instances without threads. The
  * published package must ship src/threads/index.ts built as `threads/index.js` next to each
  * entry (scripts/build-dist.mjs); without it, threads fall back to one thread with a warning.
+ * An application that bundles the library passes `threadsModule` (a literal `import()` of
+ * `wasm-attention/threads` that its bundler follows) instead.
  */
 function importThreads(specifier: string): Promise<ThreadsModule> {
   return import(/* @vite-ignore */ specifier) as Promise<ThreadsModule>;
+}
+
+/** Checks what `options.threadsModule()` resolved to: the module of `wasm-attention/threads`. */
+function checkThreadsModule(value: unknown): ThreadsModule {
+  const module = value as Partial<ThreadsModule> | null;
+  if (typeof module !== 'object' || module === null || typeof module.startThreads !== 'function' || typeof module.autoThreadCount !== 'function') {
+    throw typeError('options.threadsModule()', "a promise of the module of 'wasm-attention/threads' (startThreads, autoThreadCount)", value);
+  }
+  return module as ThreadsModule;
 }
 
 /** Upper bound of an explicit `threads` count. */
@@ -264,13 +327,16 @@ const THREADS_MAX = 256;
 function checkCreateOptions(options: unknown): CreateAttentionOptions {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options, ['backend', 'module', 'threads']);
-  const { threads } = options as CreateAttentionOptions;
+  const own = ownOptions<CreateAttentionOptions>('options', options, ['backend', 'module', 'threads', 'threadsModule']);
+  const { threads, threadsModule } = own;
+  if (threadsModule !== undefined && typeof threadsModule !== 'function') {
+    throw typeError('options.threadsModule', "a function returning import('wasm-attention/threads')", threadsModule);
+  }
   if (threads !== undefined && threads !== 'auto') {
     if (typeof threads !== 'number') throw typeError('options.threads', `an integer in [1, ${THREADS_MAX}] or 'auto'`, threads);
     checkInteger('options.threads', threads, 1, THREADS_MAX);
   }
-  return options as CreateAttentionOptions;
+  return own;
 }
 
 /** Synchronous creation; see {@link createAttention}. `threads` other than 1 needs the async one. */
@@ -285,32 +351,37 @@ export function createAttentionSync(options?: CreateAttentionOptions): Attention
 /**
  * Creates an independent attention instance with its own backend and memory.
  *
- * @param options.backend `'auto'` (default: WASM SIMD where the runtime validates it, else
- *   JS), `'wasm-simd'` or `'js'`. The instance's `backend` property reports what runs.
- * @param options.module A precompiled kernel `WebAssembly.Module` (or its bytes), for
- *   runtimes that forbid compiling WebAssembly from embedded bytes.
- * @param options.threads Threads for `attentionAsync` (default 1; a count, or `'auto'`):
- *   see {@link CreateAttentionOptions.threads}. The promise resolves once the workers run.
+ * @param options `backend`: `'auto'` (default: WASM SIMD where the runtime validates it,
+ *   relaxed SIMD first, else JS), `'wasm-relaxed-simd'`, `'wasm-simd'` or `'js'`; the
+ *   instance's `backend` property reports what runs. `module`: a precompiled kernel
+ *   `WebAssembly.Module` (or its bytes), for runtimes that forbid compiling WebAssembly from
+ *   embedded bytes (default: the embedded kernels). `threads`: threads for `attentionAsync`
+ *   and `decodeAsync` (default 1; a count, or `'auto'`), see
+ *   {@link CreateAttentionOptions.threads}; the promise resolves once the workers run.
+ *   `threadsModule`: for a bundled application, `() => import('wasm-attention/threads')`,
+ *   how to load the threads module (see {@link CreateAttentionOptions.threadsModule}).
  * @returns A promise of the instance (async so that runtimes which compile off-thread can).
  * @throws TypeError for an unknown backend name, a `module` of the wrong kind, or a
- *   `threads` that is neither a number nor `'auto'`; RangeError for a count outside [1, 256].
+ *   `threads` that is neither a number nor `'auto'`, a `threadsModule` that is not a function
+ *   or does not resolve to the threads module; RangeError for a count outside [1, 256].
  * @throws Error when an explicitly requested WASM backend cannot run here.
  * @example
  * const attn = await createAttention({ backend: 'js' });
  * const { output } = attn.attention(q, k, v, { causal: true });
  */
 export async function createAttention(options?: CreateAttentionOptions): Promise<AttentionInstance> {
-  const { backend, module, threads } = checkCreateOptions(options);
+  const { backend, module, threads, threadsModule } = checkCreateOptions(options);
   const single = selectBackend(checkBackendChoice(backend), module);
   if (threads === undefined || threads === 1) return new Instance(single);
-  let threadsModule: ThreadsModule;
+  let loaded: unknown;
   try {
-    threadsModule = await importThreads('./threads/index.js');
+    loaded = await (threadsModule ? threadsModule() : importThreads('./threads/index.js'));
   } catch (error) {
-    console.warn(`wasm-attention: threads: ${threads} requested, running on one thread: the threads module (./threads/index.js next to this file) could not be loaded (${String(error)}).`);
+    const which = threadsModule ? 'options.threadsModule()' : "./threads/index.js next to this file; a bundled app passes threadsModule: () => import('wasm-attention/threads')";
+    console.warn(`wasm-attention: threads: ${threads} requested, running on one thread: the threads module (${which}) could not be loaded (${String(error)}).`);
     return new Instance(single);
   }
-  const { autoThreadCount, startThreads } = threadsModule;
+  const { autoThreadCount, startThreads } = checkThreadsModule(loaded);
   const count = threads === 'auto' ? await autoThreadCount() : threads;
   const threaded = count > 1 ? await startThreads(single.name, count, module !== undefined) : null;
   return threaded ? new Instance(threaded).useThreads(threaded) : new Instance(single);
@@ -332,8 +403,11 @@ function optionsKey(options?: CreateAttentionOptions): string {
  * await init({ backend: 'js' });     // force the pure-JS fallback
  * await init({ threads: 'auto' });   // attentionAsync() splits calls over every core
  * @param options as {@link createAttention}; an instance replaced by other options is disposed
+ * @returns a promise of the default instance
+ * @throws as {@link createAttention} (the promise rejects)
  */
 export async function init(options?: CreateAttentionOptions): Promise<AttentionInstance> {
+  options = checkCreateOptions(options); // own keys only, as createAttention reads them
   const key = optionsKey(options);
   if (!defaultInstance || key !== defaultKey || options?.module !== undefined) {
     const previous = defaultInstance;

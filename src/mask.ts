@@ -7,6 +7,7 @@
  */
 import { formatShape, rangeError, typeError } from './errors.js';
 import { halfDecodeTable } from './float16.js';
+import { typedArrayBrand, typedArrayLength, viewOf } from './typed-array.js';
 import { checkShape, sizeOf } from './tensor-input.js';
 import type { BiasStrides } from './plan.js';
 
@@ -20,9 +21,10 @@ export type MaskKind = 'bool' | 'float32' | 'float16';
 
 /** Classifies mask data, or throws a TypeError naming `name`. */
 export function maskKindOf(name: string, data: unknown): MaskKind {
-  if (data instanceof Uint8Array) return 'bool';
-  if (data instanceof Float32Array) return 'float32';
-  if (data instanceof Uint16Array || Object.prototype.toString.call(data) === '[object Float16Array]') return 'float16';
+  const brand = typedArrayBrand(data); // by brand, never by a spoofable tag (src/typed-array.ts)
+  if (brand === 'Uint8Array') return 'bool';
+  if (brand === 'Float32Array') return 'float32';
+  if (brand === 'Uint16Array' || brand === 'Float16Array') return 'float16';
   throw typeError(name, 'Uint8Array (boolean, 1 = attend), Float32Array (additive) or Uint16Array/Float16Array (additive float16)', data);
 }
 
@@ -92,9 +94,9 @@ export function resolveMaskOption(mask: unknown, target: readonly [number, numbe
   const { data, shape } = mask as { data: unknown; shape: unknown };
   const kind = maskKindOf('options.mask.data', data);
   const dims = checkShape('options.mask.shape', shape);
-  const length = (data as Uint8Array).length;
+  const length = typedArrayLength(data);
   if (length !== sizeOf(dims)) {
     throw rangeError('options.mask.data', `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
   }
-  return resolveBias('options.mask', data as Uint8Array, kind, dims, target);
+  return resolveBias('options.mask', viewOf<Uint8Array>(data), kind, dims, target);
 }

@@ -32,6 +32,22 @@
  */
 import type { TensorStorage } from './cache/engine.js';
 
+/**
+ * The one rule for an `out` that shares memory with an input (`{ out: k.data }`, a partial
+ * overlap of one ArrayBuffer, the same PinnedTensor as q and out, a view of WASM memory):
+ * every backend writes `out` while it still reads q, k and v (the JS backend row by row; the
+ * WASM backends read PinnedTensors in place), so such a call is computed into a workspace
+ * array that the boundary copies into the caller's `out` once the backend ran. Decided here,
+ * at the boundary, for every backend; a plan's `out` never overlaps its inputs.
+ * (Issue #10: the JS backend was wrong by 0.1–0.3 with `{ out: k.data }`.)
+ * @returns true when `out` shares at least one byte with one of `inputs`
+ */
+export function outOverlapsInputs(out: ArrayBufferView, inputs: readonly (ArrayBufferView | null | undefined)[]): boolean {
+  return inputs.some(
+    (input) => input?.buffer === out.buffer && out.byteOffset < input.byteOffset + input.byteLength && input.byteOffset < out.byteOffset + out.byteLength,
+  );
+}
+
 /** Element strides of a `[batch, head, seq, dim]` view whose `dim` stride is 1. */
 export interface HeadStrides {
   readonly batch: number;

@@ -2,7 +2,7 @@
  * Checks user tensors at the public boundary: kind of data, shape, dtype, length.
  */
 import { describe, formatShape, rangeError, typeError } from './errors.js';
-import { halfBitsOf, isFloat16Array } from './float16.js';
+import { typedArrayBrand, typedArrayLength, viewOf } from './typed-array.js';
 import type { Dtype } from './types.js';
 
 /** Product of a shape's dimensions (1 for a scalar shape). */
@@ -12,8 +12,8 @@ export function sizeOf(shape: readonly number[]): number {
   return size;
 }
 
-/** Checks that `shape` is an array of non-negative safe integers; returns a copy. */
-export function checkShape(name: string, shape: unknown): number[] {
+/** Checks that `shape` is an array of safe integers >= `min` (0, or 1: positive); returns a copy. */
+export function checkShape(name: string, shape: unknown, min = 0): number[] {
   if (!Array.isArray(shape) && !(ArrayBuffer.isView(shape) && !(shape instanceof DataView))) {
     throw typeError(name, 'an array of dimensions', shape);
   }
@@ -21,7 +21,7 @@ export function checkShape(name: string, shape: unknown): number[] {
   for (let i = 0; i < dims.length; i++) {
     const dim = dims[i];
     if (typeof dim !== 'number') throw typeError(`${name}[${i}]`, 'a number', dim);
-    if (!Number.isSafeInteger(dim) || dim < 0) throw rangeError(`${name}[${i}]`, 'a non-negative integer', `${dim}`);
+    if (!Number.isSafeInteger(dim) || dim < min) throw rangeError(`${name}[${i}]`, min ? 'a positive integer' : 'a non-negative integer', `${dim}`);
   }
   return dims;
 }
@@ -35,8 +35,10 @@ export interface CheckedTensor {
 
 /** The dtype a typed array holds, or undefined when it is not a float tensor kind. */
 export function dtypeOfData(data: unknown): Dtype | undefined {
-  if (data instanceof Float32Array) return 'float32';
-  if (data instanceof Uint16Array || isFloat16Array(data)) return 'float16';
+  // By brand (src/typed-array.ts): neither Symbol.toStringTag nor the prototype can fool it.
+  const brand = typedArrayBrand(data);
+  if (brand === 'Float32Array') return 'float32';
+  if (brand === 'Uint16Array' || brand === 'Float16Array') return 'float16';
   return undefined;
 }
 
@@ -54,11 +56,12 @@ export function checkTensor(name: string, tensor: unknown, dtype: Dtype | undefi
     throw typeError(`${name}.data`, `${dtype === 'float32' ? 'Float32Array' : 'Uint16Array or Float16Array'} for dtype '${dtype}'`, data);
   }
   const dims = checkShape(`${name}.shape`, shape);
-  const length = (data as { length: number }).length;
+  const length = typedArrayLength(data); // the internal length: an own `length` property cannot lie
   if (length !== sizeOf(dims)) {
     throw rangeError(`${name}.data`, `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
   }
-  return { dtype: kind, data: kind === 'float16' ? halfBitsOf(data as Uint16Array) : (data as Float32Array), shape: dims };
+  // A fresh view of exactly the caller's elements: nothing below reads the caller's object.
+  return { dtype: kind, data: kind === 'float16' ? viewOf<Uint16Array>(data) : viewOf<Float32Array>(data), shape: dims };
 }
 
 /** Checks an optional boolean option. */
@@ -68,9 +71,20 @@ export function checkBoolean(name: string, value: unknown): boolean {
   return value;
 }
 
-/** Throws a TypeError for any key of `options` not in `known` (catches typos such as `casual`). */
-export function checkKnownKeys(name: string, options: object, known: readonly string[]): void {
+/**
+ * The caller's options as a snapshot of their OWN enumerable keys (`Object.keys`), each read
+ * once; throws a TypeError for any key not in `known` (catches typos such as `casual`).
+ * Inherited keys are neither read nor validated: `{ __proto__: { causal: true } }` is `{}`
+ * (issue #10: an inherited `causal` was applied and an inherited typo went unnoticed), and
+ * a getter runs once, so the value validated is the value used.
+ * @returns a null-prototype object holding the own keys of `options` (all of them known)
+ */
+export function ownOptions<T extends object = Record<string, unknown>>(name: string, options: object, known: readonly string[]): Partial<T> {
+  const own = Object.create(null) as Record<string, unknown>;
   for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new TypeError(`${name}.${key}: expected one of ${known.join(', ')}, got an unknown option (${describe((options as Record<string, unknown>)[key])})`);
+    const value = (options as Record<string, unknown>)[key];
+    if (!known.includes(key)) throw new TypeError(`${name}.${key}: expected one of ${known.join(', ')}, got an unknown option (${describe(value)})`);
+    own[key] = value;
   }
+  return own as Partial<T>;
 }

@@ -17,7 +17,9 @@ export type TensorData = Float32Array | Uint16Array;
 
 /** A dense, row-major tensor. `data.length` must equal the product of `shape`. */
 export interface Tensor<D extends TensorData = TensorData> {
+  /** The elements, row-major (last axis fastest): float32, or float16 half bits; see {@link TensorData}. */
   readonly data: D;
+  /** Dimensions, outermost first (e.g. `[batch, heads, seq, dim]` for `bhsd`); non-negative integers. */
   readonly shape: readonly number[];
 }
 
@@ -29,7 +31,9 @@ export interface Tensor<D extends TensorData = TensorData> {
  * - `Uint16Array` / `Float16Array`: the same additive bias as float16 half bits.
  */
 export interface MaskTensor {
+  /** Boolean (`Uint8Array`, 1 = attend) or additive bias (`Float32Array`, or float16 bits), row-major. */
   readonly data: Uint8Array | Float32Array | Uint16Array;
+  /** Any suffix of `[batch, qHeads, seqLenQ, seqLenK]` with axes of 1 where broadcast, e.g. `[seqLenQ, seqLenK]`. */
   readonly shape: readonly number[];
 }
 
@@ -52,6 +56,11 @@ export type Layout = 'bhsd' | 'bshd';
  */
 export type CausalOption = boolean | 'top-left' | 'bottom-right';
 
+/**
+ * Options of {@link attention}, {@link attentionAsync} and {@link AttentionInstance.attention};
+ * `decode` takes the same ones ({@link DecodeOptions}). Every option is optional; an unknown
+ * key throws a TypeError.
+ */
 export interface AttentionOptions {
   /** Layout of 4-D q, k, v and of the output. Default `'bhsd'`. */
   readonly layout?: Layout;
@@ -65,22 +74,25 @@ export interface AttentionOptions {
   readonly scale?: number;
   /** Causal masking; see {@link CausalOption}. Default false. */
   readonly causal?: CausalOption;
-  /** Boolean or additive mask; see {@link MaskTensor}. */
+  /** Boolean or additive mask; see {@link MaskTensor}. Default: none. */
   readonly mask?: MaskTensor;
-  /** Valid keys per batch item (length `batch`, each in [0, seqLenK]): keys at j >= keyLengths[b] are masked. */
+  /** Valid keys per batch item (length `batch`, each in [0, seqLenK]): keys at j >= keyLengths[b] are masked. Default: all keys. */
   readonly keyLengths?: ArrayLike<number>;
-  /** Soft-capping of the scores, `softcap · tanh(s / softcap)` before the mask (Gemma 2). 0 or absent = off. */
+  /** Soft-capping of the scores, `softcap · tanh(s / softcap)` before the mask (Gemma 2). Default 0 (off). */
   readonly softcap?: number;
   /** Also return the post-softmax probabilities `[batch, qHeads, seqLenQ, seqLenK]`. Default false. */
   readonly returnWeights?: boolean;
   /**
    * Caller-owned output: a typed array of the output's dtype and exact element count, or a
    * float32 PinnedTensor (`createTensor`) that the kernel writes in place; returned as
-   * `output.data`.
+   * `output.data`. Default: a new array per call. It may share memory with q, k or v (even
+   * be the same PinnedTensor): the call is then computed into a workspace and copied in,
+   * with the same result.
    */
   readonly out?: TensorData | PinnedTensor;
 }
 
+/** What {@link attention} (and `decode`) returns; `D` is the kind of the input data. */
 export interface AttentionResult<D extends TensorData = TensorData> {
   /** `[batch, qHeads, seqLenQ, valueDim]` for `bhsd`, `[batch, seqLenQ, qHeads, valueDim]` for `bshd`, `[batch, seqLenQ, qHeads·valueDim]` for 3-D. */
   readonly output: Tensor<D>;
@@ -91,6 +103,7 @@ export interface AttentionResult<D extends TensorData = TensorData> {
 /** Backend request: `auto` picks the fastest one the runtime supports. */
 export type BackendChoice = 'auto' | BackendName;
 
+/** Options of {@link createAttention} and {@link init}. Every option is optional. */
 export interface CreateAttentionOptions {
   /** Default `'auto'`: WASM SIMD where the runtime validates it, otherwise the pure-JS fallback. */
   readonly backend?: BackendChoice;
@@ -109,4 +122,14 @@ export interface CreateAttentionOptions {
    * Only `createAttention` and `init` accept it (they are async: workers start before they resolve).
    */
   readonly threads?: number | 'auto';
+  /**
+   * How to load the threads module (`wasm-attention/threads`) when `threads` is above 1, for
+   * an application that bundles the library. By default the library imports
+   * `./threads/index.js` next to its own file, a path a bundler neither sees nor copies (so
+   * a bundled app runs on one thread, with a warning); a literal `import()` here is one the
+   * bundler follows.
+   * @example
+   * const attn = await createAttention({ threads: 2, threadsModule: () => import('wasm-attention/threads') });
+   */
+  readonly threadsModule?: () => Promise<unknown>;
 }

@@ -117,10 +117,11 @@ const bad: BadCase[] = [
 
   // Memory: weights of [1, 1, 40000, 40000] = 1.6e9 f32 = 6.4 GB, beyond a wasm32 memory. Rejected at
   // the boundary (src/attention.ts), from the shapes alone, before anything is allocated.
-  { name: 'weights_beyond_4_gib', call: () => [f32([1, 1, 40000, 1]), f32([1, 1, 40000, 1]), f32([1, 1, 40000, 1]), { returnWeights: true }], error: RangeError, argument: 'options.returnWeights:', expected: 'expected weights of at most 1073741824 elements', got: 'got 1600000000 ([1, 1, 40000, 40000])' },
+  { name: 'weights_beyond_4_gib', call: () => [f32([1, 1, 40000, 1]), f32([1, 1, 40000, 1]), f32([1, 1, 40000, 1]), { returnWeights: true }], error: RangeError, argument: 'options.returnWeights:', expected: 'expected a call (f32 q, k, v, mask, output, weights) of at most 4294901760 bytes', got: 'weights [1, 1, 40000, 40000])' },
   // An output of [1, 1, 65536, 16384] = 2^30 f32 = 4 GiB from inputs of a few hundred KB
-  // (q [1, 1, 65536, 1], k [1, 1, 1, 1], v [1, 1, 1, 16384]): rejected at the boundary too.
-  { name: 'output_of_4_gib', call: () => [f32([1, 1, 65536, 1]), f32([1, 1, 1, 1]), f32([1, 1, 1, 16384]), {}], error: RangeError, argument: 'q, k, v:', expected: 'expected a call whose f32 tensors (q, k, v, mask, output) fit in WASM memory (less than 4294967296 bytes)', got: 'output [1, 1, 65536, 16384]' },
+  // (q [1, 1, 65536, 1], k [1, 1, 1, 1], v [1, 1, 1, 16384]): rejected at the boundary too
+  // (the limit, src/limits.ts, is 2^32 − 64 KiB bytes on every backend).
+  { name: 'output_of_4_gib', call: () => [f32([1, 1, 65536, 1]), f32([1, 1, 1, 1]), f32([1, 1, 1, 16384]), {}], error: RangeError, argument: 'q, k, v:', expected: 'expected a call (f32 q, k, v, mask, output) of at most 4294901760 bytes', got: 'output [1, 1, 65536, 16384]' },
 ];
 
 function thrown(fn: () => unknown): unknown {

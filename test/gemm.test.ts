@@ -22,7 +22,7 @@ const GUARD = 8; // f32 words of sentinel on each side of C
 const SENTINEL = -12345.5;
 
 function loadGemm(build: string): GemmKernel {
-  const bytes = readFileSync(new URL(`../build/attention-${build}.wasm`, import.meta.url));
+  const bytes = readFileSync(new URL(`../build/attention-testing-${build}.wasm`, import.meta.url));
   return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as GemmKernel;
 }
 

@@ -1,7 +1,9 @@
 // `npm run test:runtimes [-- --only node,chromium] [--keep]`: the runtime matrix of issue #4.
 //
 // 1. builds dist/ (and the kernels first, when build/ is missing or older than assembly/);
-// 2. `npm pack`s the package and installs the tarball into a fresh folder (line `pack`);
+// 2. `npm pack`s the package and installs the tarball into a fresh folder (line `pack`),
+//    checks its dependencies, declarations and stack traces (`pack debug`) and that an
+//    app bundled with esbuild gets its threads (`pack threads`);
 // 3. runs the shared conformance cases (test/runtimes/conformance.ts) in every runtime of
 //    scripts/runtimes/runtimes.mjs, importing the package by name from that folder, and
 //    the vitest suite on each pinned Node line (scripts/runtimes/node-lines.mjs: lines
@@ -22,7 +24,7 @@ import { join } from 'node:path';
 import { buildDist, ensureKernels } from '../build-dist.mjs';
 import { runThreadsBrowserTest, VARIANTS as THREADS_VARIANTS } from '../../test/threads-browser/run.mjs';
 import { runDemoTest } from './demo-test.mjs';
-import { checkConsumers, packAndInstall } from './pack.mjs';
+import { checkBundledThreads, checkConsumers, checkPackaging, packAndInstall } from './pack.mjs';
 import { RUNTIMES, root } from './runtimes.mjs';
 import { measureStartup, STARTUP_BUDGET_MS, STARTUP_SANITY_CEILING_MS } from './startup.mjs';
 
@@ -80,6 +82,17 @@ try {
   }
 
   if (project) {
+    // The installed package as its users meet it (scripts/runtimes/pack.mjs): what it
+    // depends on and declares, its stack traces, and threads after an app bundles it.
+    for (const [name, check] of [['pack debug', checkPackaging], ['pack threads', checkBundledThreads]]) {
+      if (!selected(name)) continue;
+      const since = Date.now();
+      try {
+        report(name, { status: 'pass', summary: await check(project) }, since);
+      } catch (error) {
+        report(name, { status: 'fail', summary: error.message }, since);
+      }
+    }
     if (selected('startup')) {
       // First, alone: nothing of the matrix competes for the cores yet (measured after the
       // runtimes, it read 2× slower while their processes wound down).

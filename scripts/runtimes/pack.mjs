@@ -1,7 +1,7 @@
 // `npm pack` → install the tarball into a fresh project folder → use it by name, as a user
 // would: the runtime matrix then imports `wasm-attention` from that folder in every runtime.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -17,6 +17,11 @@ const REQUIRED = [
   'dist/attention-simd.wasm',
   'dist/attention-relaxed.wasm',
   'dist/types/index.d.ts',
+  'dist/kernels.js',
+  'dist/kernels.cjs',
+  'dist/index.js.map',
+  'dist/threads/index.js',
+  'dist/types/threads/index.d.ts',
 ];
 
 const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -47,7 +52,8 @@ export function packAndInstall(root, dir) {
 /**
  * Uses the installed package the ways the conformance bundles do not: `require` (CJS) runs
  * a case, and TypeScript type-checks an ESM and a CommonJS consumer against its `.d.ts`
- * files (node16 resolution, so the `exports` map is what TypeScript follows too).
+ * files (node16 resolution, so the `exports` map is what TypeScript follows too, for
+ * `wasm-attention/threads` as well).
  * @param {string} root the repository (for its TypeScript)
  * @param {string} project the folder the package is installed in
  * @returns {string} what was checked
@@ -67,7 +73,7 @@ export function checkConsumers(root, project) {
 const q: Tensor<Float32Array> = { data: new Float32Array(8), shape: [1, 1, 2, 4] };
 export async function run${kind}(module?: WebAssembly.Module): Promise<Float32Array> {
   const instance: AttentionInstance = await createAttention({ backend: 'auto', module });
-  await init({ backend: 'js' });
+  await init({ backend: 'js', threads: 2, threadsModule: () => import('wasm-attention/threads') });
   return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data;
 }
 `;
@@ -81,4 +87,100 @@ export async function run${kind}(module?: WebAssembly.Module): Promise<Float32Ar
     throw new Error(`TypeScript consumers (node16 resolution) do not type-check:\n${error.stdout}${error.stderr}`);
   }
   return `require() ran a case; .mts and .cts consumers type-check`;
+}
+
+/** Every file under `dir` whose name ends with `suffix`, recursively. */
+function filesEnding(dir, suffix) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    return entry.isDirectory() ? filesEnding(path, suffix) : entry.name.endsWith(suffix) ? [path] : [];
+  });
+}
+
+/**
+ * Largest stderr of one uncaught library error: the message, one source line and ~10 frames
+ * of paths into the scratch folder (measured 1.3 KB; 150 KB when dist/index.js was one line).
+ */
+const STDERR_MAX_BYTES = 4096;
+
+/**
+ * What a user of the installed package installs and reads (issue #11): no runtime
+ * dependency (esbuild bundles the loader into dist/), no kernel base64 spelled out in the
+ * declarations, and a short, readable stack trace for an error thrown from dist/index.js:
+ * a bad call in a child process prints at most {@link STDERR_MAX_BYTES} to stderr, naming
+ * `dist/index.js:LINE`, and with `--enable-source-maps` the src/ file that threw.
+ * @param {string} project the folder the package is installed in
+ * @returns {string} what was checked
+ * @throws Error naming what is wrong
+ */
+export function checkPackaging(project) {
+  const installed = join(project, 'node_modules', 'wasm-attention');
+  const pkg = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
+  const deps = Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, ...pkg.optionalDependencies });
+  if (deps.length > 0) throw new Error(`package.json: expected no runtime dependency, got ${deps.join(', ')}`);
+  const base64InTypes = filesEnding(join(installed, 'dist'), '.d.ts').filter((file) => /[A-Za-z0-9+/]{200,}/.test(readFileSync(file, 'utf8')));
+  if (base64InTypes.length > 0) throw new Error(`declarations spell out base64: ${base64InTypes.map((f) => f.slice(installed.length + 1)).join(', ')}`);
+
+  writeFileSync(
+    join(project, 'bad-call.mjs'),
+    `import { attention } from 'wasm-attention';
+const q = { data: new Float32Array(8), shape: [1, 1, 2, 4] };
+attention(q, q, { data: new Float32Array(3), shape: [1, 1, 2, 4] });
+`,
+  );
+  const message = 'RangeError: v.data: expected length 8 (the product of shape [1, 1, 2, 4]), got length 3';
+  const checks = [
+    { flags: [], names: /node_modules\/wasm-attention\/dist\/index\.js:\d+:\d+/ },
+    { flags: ['--enable-source-maps'], names: /node_modules\/wasm-attention\/src\/tensor-input\.ts:\d+:\d+/ },
+  ];
+  const sizes = [];
+  for (const { flags, names } of checks) {
+    const run = spawnSync(process.execPath, [...flags, 'bad-call.mjs'], { cwd: project, encoding: 'utf8' });
+    const how = `node ${[...flags, 'bad-call.mjs'].join(' ')}`;
+    if (run.status === 0) throw new Error(`${how}: expected an uncaught RangeError, the process exited with 0`);
+    if (!run.stderr.includes(message)) throw new Error(`${how}: expected stderr to hold '${message}', got ${run.stderr.slice(0, 500)}`);
+    if (run.stderr.length > STDERR_MAX_BYTES) throw new Error(`${how}: expected at most ${STDERR_MAX_BYTES} bytes of stderr, got ${run.stderr.length}`);
+    if (!names.test(run.stderr)) throw new Error(`${how}: expected a stack frame matching ${names}, got:\n${run.stderr}`);
+    sizes.push(run.stderr.length);
+  }
+  return `no dependencies; no base64 in .d.ts; an uncaught error prints ${sizes[0]} B naming dist/index.js (${sizes[1]} B naming src/ with --enable-source-maps)`;
+}
+
+/**
+ * A small app that imports the installed package, bundled by esbuild into a folder of its
+ * own (so nothing of the package sits next to the bundle, as in a deployed app), asks for
+ * 2 threads with `threadsModule: () => import('wasm-attention/threads')`, and runs a call
+ * through the pool. Without the option the bundle runs on one thread (the `./threads/index.js`
+ * next to the library's file is not next to the bundle).
+ * @param {string} project the folder the package is installed in
+ * @returns {Promise<string>} what was checked
+ * @throws Error with the app's output
+ */
+export async function checkBundledThreads(project) {
+  const { build } = await import('esbuild');
+  writeFileSync(
+    join(project, 'threads-app.mjs'),
+    `import { createAttention } from 'wasm-attention';
+const attn = await createAttention({ threads: 2, threadsModule: () => import('wasm-attention/threads') });
+const q = { data: new Float32Array(8).fill(1), shape: [1, 1, 2, 4] };
+const v = { data: new Float32Array(8).fill(2), shape: [1, 1, 2, 4] };
+const { output } = await attn.attentionAsync(q, q, v);
+console.log(JSON.stringify({ threads: attn.threads, backend: attn.backend, output: Array.from(output.data) }));
+attn.dispose();
+`,
+  );
+  const outfile = join(project, 'bundled', 'threads-app.mjs');
+  await build({ absWorkingDir: project, entryPoints: ['threads-app.mjs'], bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'error' });
+  const run = spawnSync(process.execPath, [outfile], { cwd: join(project, 'bundled'), encoding: 'utf8' });
+  const line = run.stdout.trim().split('\n').pop() ?? '';
+  let result;
+  try {
+    result = JSON.parse(line);
+  } catch {
+    throw new Error(`bundled threads app: expected a JSON line, got status ${run.status}, stdout ${run.stdout.slice(0, 300)}, stderr ${run.stderr.slice(0, 500)}`);
+  }
+  if (result.threads !== 2) throw new Error(`bundled threads app: expected 2 threads, got ${result.threads} (stderr: ${run.stderr.slice(0, 500)})`);
+  if (!result.output.every((x) => x === 2)) throw new Error(`bundled threads app: expected an output of 2s, got ${result.output}`);
+  if (run.stderr.length > 0) throw new Error(`bundled threads app: expected no warning, got ${run.stderr.slice(0, 500)}`);
+  return `esbuild bundle of an app (threadsModule: () => import('wasm-attention/threads')) runs attentionAsync on ${result.threads} threads (${result.backend})`;
 }

@@ -84,7 +84,15 @@ function userModule(module: WebAssembly.Module | BufferSource): WebAssembly.Modu
   throw typeError('options.module', 'a WebAssembly.Module, ArrayBuffer or typed array of kernel bytes', module);
 }
 
-/** True when the runtime can run `name` with the embedded kernels. */
+/**
+ * Whether this runtime can run a backend with the embedded kernels (validates WebAssembly
+ * SIMD, or relaxed SIMD, once per process).
+ * @param name one of {@link BACKEND_NAMES}
+ * @returns true for `'js'` always; for a WASM backend, when the runtime compiles its kernel
+ *   (false where WebAssembly, SIMD or compiling from bytes is missing)
+ * @example
+ * const backend = isBackendAvailable('wasm-relaxed-simd') ? 'wasm-relaxed-simd' : 'wasm-simd';
+ */
 export function isBackendAvailable(name: BackendName): boolean {
   return name === 'js' || embeddedModule(name) !== null;
 }

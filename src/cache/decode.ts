@@ -4,30 +4,21 @@
  * `attention(q, K[:, :, :length], V[:, :, :length], { ...options, keyLengths })` with
  * `keyLengths` defaulting to the cache's per-sequence lengths.
  */
-import type { PreparedCall } from '../attention.js';
+import { checkCausal, OPTION_KEYS, type PreparedCall } from '../attention.js'; // the same options as attention()
 import { checkFinite, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
 import { resolveMaskOption } from '../mask.js';
-import { checkBoolean, checkKnownKeys, checkTensor, dtypeOfData } from '../tensor-input.js';
+import { limitError, MAX_BYTES } from '../limits.js';
+import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from '../tensor-input.js';
 import type { AttentionResult, Dtype, TensorData } from '../types.js';
 import type { Workspace } from '../workspace.js';
 import type { CacheEngine, CachedPlan, PlanBuffer } from './engine.js';
 import { KVCacheImpl } from './kv-cache.js';
-import { checkNotDetached, PinnedTensorImpl } from './pinned.js';
+import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './pinned.js';
+import { outOverlapsInputs } from '../plan.js';
+import { typedArrayLength, viewOf } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
-
-const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
-
-/** Largest number of f32 elements one output may have (4 GiB of f32, the wasm32 address space). */
-const MAX_ELEMENTS = 2 ** 30;
-
-function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
-  if (value === undefined || value === false) return 'none';
-  if (value === true || value === 'bottom-right') return 'bottom-right';
-  if (value === 'top-left') return 'top-left';
-  throw typeError('options.causal', "true | false | 'top-left' | 'bottom-right'", value);
-}
 
 function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
   if (value === undefined || value === null) return cacheLengths.slice();
@@ -111,8 +102,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const storage = cache.live('cache');
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options as object, OPTION_KEYS);
-  const opts = options as DecodeOptions;
+  const opts = ownOptions<DecodeOptions>('options', options as object, OPTION_KEYS);
   if (opts.layout !== undefined && opts.layout !== 'bhsd' && opts.layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", opts.layout);
   if (opts.dtype !== undefined && opts.dtype !== 'float32' && opts.dtype !== 'float16') throw typeError('options.dtype', "'float32' | 'float16'", opts.dtype);
 
@@ -139,9 +129,16 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const outShape = shapeFor(kind, batch, qHeads, seqLenQ, valueDim);
   const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * seqLenK;
-  if (outLength > MAX_ELEMENTS) throw rangeError('q', `an output of at most ${MAX_ELEMENTS} elements`, `${outLength} (${formatShape(outShape)})`);
-  if (returnWeights && weightsLength > MAX_ELEMENTS) {
-    throw rangeError('options.returnWeights', `weights of at most ${MAX_ELEMENTS} elements`, `${weightsLength} ([${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}])`);
+  // The size limit of every backend (src/limits.ts), from the shapes alone: the call's own
+  // f32 tensors (q, mask, output, weights; K/V are the cache's, checked when it was made).
+  const callBytes = 4 * (query.data.length + (bias ? bias.length : 0) + outLength + (returnWeights ? weightsLength : 0));
+  if (callBytes > MAX_BYTES) {
+    throw limitError(
+      returnWeights ? 'options.returnWeights' : 'q',
+      `a call (f32 q, mask, output${returnWeights ? ', weights' : ''})`,
+      callBytes,
+      `output ${formatShape(outShape)}${returnWeights ? `, weights [${batch}, ${qHeads}, ${seqLenQ}, ${seqLenK}]` : ''}`,
+    );
   }
 
   // out: a pinned tensor of this engine (written in place), or a caller-owned typed array.
@@ -157,23 +154,26 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
       if (dtypeOfData(opts.out) !== dtype) {
         throw typeError('options.out', dtype === 'float32' ? 'a Float32Array or PinnedTensor' : 'a Uint16Array or Float16Array (float16)', opts.out);
       }
-      checkNotDetached('options.out', { data: opts.out, shape: [outLength] });
-      if ((opts.out as TensorData).length !== outLength) {
-        throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${(opts.out as TensorData).length}`);
+      checkViewNotDetached('options.out', opts.out, outLength);
+      if (typedArrayLength(opts.out) !== outLength) {
+        throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${typedArrayLength(opts.out)}`);
       }
       hostOut = opts.out as TensorData;
     }
   }
 
-  if (pinnedOut && q === pinnedOut) throw typeError('options.out', 'a tensor other than q (the kernel reads q while it writes out)', pinnedOut);
   const half = dtype === 'float16';
+  // An out that overlaps q (the same PinnedTensor, or arrays sharing bytes) is computed apart
+  // and copied in by finishDecode: the one rule of src/plan.ts, on every backend.
+  const outView = pinnedOut ? pinnedOut.data : hostOut && !half ? viewOf<Float32Array>(hostOut) : undefined;
+  const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data]);
   const qBuffer: PlanBuffer = pinnedQ
     ? { pinned: pinnedQ }
     : { host: half ? halfArrayToFloat32(query.data as Uint16Array, workspace.f32('q', query.data.length)) : (query.data as Float32Array) };
   const outBuffer: PlanBuffer =
-    pinnedOut && pinnedOut.owner === engine
+    pinnedOut && pinnedOut.owner === engine && !aliased
       ? { pinned: pinnedOut.block! }
-      : { host: half ? workspace.f32('out', outLength) : ((hostOut as Float32Array | undefined) ?? new Float32Array(outLength)) };
+      : { host: half || aliased ? workspace.f32('out', outLength) : ((hostOut ? outView : undefined) ?? new Float32Array(outLength)) };
 
   const causalOffsets = new Int32Array(batch);
   if (causal === 'bottom-right') for (let b = 0; b < batch; b++) causalOffsets[b] = keyLengths[b]! - seqLenQ;
@@ -194,11 +194,11 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
     bias, biasStrides,
     weights,
   };
-  return { plan, finish: () => finishDecode(plan, q, half, outShape, pinnedOut, hostOut) };
+  return { plan, finish: () => finishDecode(plan, q, half, outShape, pinnedOut, hostOut, aliased) };
 }
 
 /** Turns a decode plan's outputs into the result: q's dtype, `out` when given, weights' shape. */
-function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: number[], pinnedOut: PinnedTensorImpl | null, hostOut: TensorData | undefined): AttentionResult {
+function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: number[], pinnedOut: PinnedTensorImpl | null, hostOut: TensorData | undefined, aliased: boolean): AttentionResult {
   const { out: outBuffer, weights, batch, qHeads, seqLenQ, seqLenK } = plan;
   let outData: TensorData;
   if (pinnedOut) {
@@ -208,7 +208,9 @@ function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: num
     const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
     outData = halfResult((outBuffer as { host: Float32Array }).host, hostOut, likeFloat16Array);
   } else {
-    outData = (outBuffer as { host: Float32Array }).host;
+    const host = (outBuffer as { host: Float32Array }).host;
+    if (aliased) viewOf<Float32Array>(hostOut).set(host); // computed apart: out overlapped q
+    outData = hostOut ?? host;
   }
   const output = { data: outData, shape: outShape };
   if (!weights) return { output };

@@ -35,6 +35,11 @@ export interface CacheStorage {
   resize(capacity: number, lengths: Int32Array): void;
   /** Releases the memory. */
   free(): void;
+  /**
+   * True when `data` is a view of the memory this storage lives in (WASM linear memory):
+   * `resize` may grow that memory, which detaches such views, so `append` copies them first.
+   */
+  inMemory(data: ArrayBufferView): boolean;
 }
 
 export interface TensorStorage {

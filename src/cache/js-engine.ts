@@ -6,6 +6,19 @@
 import type { AttentionPlan, Backend } from '../plan.js';
 import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, PlanBuffer, TensorStorage } from './engine.js';
 
+/**
+ * A zeroed Float32Array of `length`, or a RangeError naming `what` when the runtime refuses
+ * the allocation (sizes are within src/limits.ts already; a float16 cache is stored as f32
+ * here, twice its WASM size, and RAM may run out first).
+ */
+function allocateF32(length: number, what: string): Float32Array {
+  try {
+    return new Float32Array(length);
+  } catch (cause) {
+    throw new RangeError(`${what}: expected ${length * 4} bytes the runtime can allocate, got ${String(cause)}`);
+  }
+}
+
 class JsCacheStorage implements CacheStorage {
   private k: Float32Array;
   private v: Float32Array;
@@ -16,8 +29,8 @@ class JsCacheStorage implements CacheStorage {
     this.keyRowStride = shape.headDim;
     this.valueRowStride = shape.valueDim;
     const heads = shape.batch * shape.kvHeads;
-    this.k = new Float32Array(heads * capacity * this.keyRowStride);
-    this.v = new Float32Array(heads * capacity * this.valueRowStride);
+    this.k = allocateF32(heads * capacity * this.keyRowStride, 'createKVCache');
+    this.v = allocateF32(heads * capacity * this.valueRowStride, 'createKVCache');
   }
 
   get byteLength(): number {
@@ -35,7 +48,7 @@ class JsCacheStorage implements CacheStorage {
   resize(capacity: number, lengths: Int32Array): void {
     const { batch, kvHeads } = this.shape;
     const copy = (from: Float32Array, stride: number) => {
-      const to = new Float32Array(batch * kvHeads * capacity * stride);
+      const to = allocateF32(batch * kvHeads * capacity * stride, 'append');
       for (let b = 0; b < batch; b++) {
         const rows = Math.min(lengths[b]!, capacity);
         for (let h = 0; h < kvHeads; h++) {
@@ -45,9 +58,16 @@ class JsCacheStorage implements CacheStorage {
       }
       return to;
     };
-    this.k = copy(this.k, this.keyRowStride);
-    this.v = copy(this.v, this.valueRowStride);
+    // Both copies before either is kept: a failed allocation leaves the storage as it was.
+    const k = copy(this.k, this.keyRowStride);
+    const v = copy(this.v, this.valueRowStride);
+    this.k = k;
+    this.v = v;
     this.capacity = capacity;
+  }
+
+  inMemory(): boolean {
+    return false; // plain ArrayBuffers: nothing a resize does detaches a caller's view
   }
 
   free(): void {
@@ -59,7 +79,7 @@ class JsCacheStorage implements CacheStorage {
 class JsTensorStorage implements TensorStorage {
   private data: Float32Array;
   constructor(readonly length: number) {
-    this.data = new Float32Array(length);
+    this.data = allocateF32(length, 'createTensor');
   }
   view(): Float32Array {
     return this.data;

@@ -4,23 +4,21 @@
  * the first write, so a rejected `append` leaves the cache exactly as it was.
  */
 import { checkInteger, formatShape, rangeError, typeError } from '../errors.js';
-import { checkKnownKeys, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
+import { checkBytes } from '../limits.js';
+import { ownOptions, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
 import type { Dtype, Layout, Tensor } from '../types.js';
 import { readElements, writeElements } from './convert.js';
 import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
 import { InFlight } from './in-flight.js';
+import { checkNotDetached } from './pinned.js';
 import type { AppendOptions, KVCache, KVCacheOptions } from './types.js';
-
-/** Largest rows × heads × dim a cache may hold per K or V (the wasm32 address space, 4 GiB of f32). */
-const MAX_ELEMENTS = 2 ** 30;
 
 /** Default growth: at least double, so a growing cache is copied O(log maxSeqLen) times. */
 const GROWTH = 2;
 
 function checkCacheOptions(options: unknown): Required<KVCacheOptions> {
   if (typeof options !== 'object' || options === null) throw typeError('options', 'an object { batch, kvHeads, headDim, maxSeqLen }', options);
-  checkKnownKeys('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen']);
-  const o = options as KVCacheOptions;
+  const o = ownOptions<KVCacheOptions>('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen']);
   const batch = checkInteger('options.batch', o.batch, 1);
   const kvHeads = checkInteger('options.kvHeads', o.kvHeads, 1);
   const headDim = checkInteger('options.headDim', o.headDim, 1);
@@ -31,10 +29,12 @@ function checkCacheOptions(options: unknown): Required<KVCacheOptions> {
   }
   const dtype: Dtype = o.dtype ?? 'float32';
   const initialSeqLen = o.initialSeqLen === undefined ? maxSeqLen : checkInteger('options.initialSeqLen', o.initialSeqLen, 1, maxSeqLen);
-  const elements = batch * kvHeads * maxSeqLen * Math.max(headDim, valueDim);
-  if (elements > MAX_ELEMENTS) {
-    throw rangeError('options.maxSeqLen', `a cache of at most ${MAX_ELEMENTS} elements per K or V`, `${elements} (batch ${batch} × kvHeads ${kvHeads} × maxSeqLen ${maxSeqLen} × dim ${Math.max(headDim, valueDim)})`);
-  }
+  // The size limit of every backend (src/limits.ts), for K and V together at maxSeqLen,
+  // counted as the WASM backends store them (rows padded to 16 bytes) on every backend.
+  const elementBytes = dtype === 'float16' ? 2 : 4;
+  const rowBytes = (dim: number) => Math.ceil((dim * elementBytes) / 16) * 16;
+  const bytes = batch * kvHeads * maxSeqLen * (rowBytes(headDim) + rowBytes(valueDim));
+  checkBytes('options.maxSeqLen', 'a cache (K and V)', bytes, `${batch}·${kvHeads}·${maxSeqLen} rows of ${rowBytes(headDim)} + ${rowBytes(valueDim)} bytes`);
   return { batch, kvHeads, headDim, valueDim, maxSeqLen, dtype, initialSeqLen };
 }
 
@@ -139,11 +139,13 @@ export class KVCacheImpl implements KVCache {
     this.inFlight.checkIdle('cache.append', 'cache');
     if (options === undefined || options === null) options = {};
     if (typeof options !== 'object') throw typeError('options', 'an object', options);
-    checkKnownKeys('options', options, ['layout', 'lengths']);
+    options = ownOptions<AppendOptions>('options', options, ['layout', 'lengths']);
     const layout = options.layout;
     if (layout !== undefined && layout !== 'bhsd' && layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", layout);
-    const key = checkTensor('k', k, undefined);
-    const value = checkTensor('v', v, key.dtype);
+    checkNotDetached('k', k);
+    checkNotDetached('v', v);
+    let key = checkTensor('k', k, undefined);
+    let value = checkTensor('v', v, key.dtype);
     if (value.shape.length !== key.shape.length) {
       throw rangeError('v.shape', `rank ${key.shape.length} like k`, `rank ${value.shape.length} ${formatShape(value.shape)}`);
     }
@@ -161,6 +163,11 @@ export class KVCacheImpl implements KVCache {
     let need = 0;
     for (let b = 0; b < this.batch; b++) need = Math.max(need, this.seqLengths[b]! + newRows[b]!);
     if (need > storage.capacity) {
+      // Growing the storage may grow WASM memory, which detaches every view of it: k or v
+      // there (this instance's PinnedTensors, or views of them) are copied first. Rare (a
+      // growth copies the whole cache anyway), and off the per-token path.
+      if (storage.inMemory(key.data)) key = { ...key, data: key.data.slice() };
+      if (storage.inMemory(value.data)) value = { ...value, data: value.data.slice() };
       storage.resize(Math.min(this.maxSeqLen, Math.max(need, Math.ceil(storage.capacity * GROWTH))), this.seqLengths);
     }
     const half = this.dtype === 'float16';
@@ -269,7 +276,8 @@ export class KVCacheImpl implements KVCache {
 
 /** Checks a `shape` for `createTensor`: an array of positive integers. */
 export function checkTensorShape(shape: unknown): number[] {
-  const dims = checkShape('shape', shape);
+  // Positive, as documented: a PinnedTensor of no elements has no storage to pin.
+  const dims = checkShape('shape', shape, 1);
   if (dims.length === 0) throw rangeError('shape', 'at least one dimension', '[]');
   return dims;
 }

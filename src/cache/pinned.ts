@@ -51,9 +51,20 @@ export function checkNotDetached(name: string, tensor: unknown): void {
   const data = (tensor as { data: unknown }).data;
   if (!ArrayBuffer.isView(data) || data.byteLength !== 0 || data.buffer.byteLength !== 0) return;
   const shape = (tensor as { shape: unknown }).shape;
-  if (!Array.isArray(shape) || shape.length === 0 || shape.every((dim) => dim !== 0)) {
-    throw new TypeError(
-      `${name}.data: expected a live typed array, got a detached view (WASM memory grew after the view was made: read PinnedTensor.data again after createKVCache, createTensor, a growing append or a larger call)`,
-    );
-  }
+  if (!Array.isArray(shape) || shape.length === 0 || shape.every((dim) => dim !== 0)) throw detachedError(`${name}.data`);
+}
+
+/**
+ * {@link checkNotDetached} for an output array expected to hold `length` elements (no
+ * tensor object to build: nothing is allocated on the per-call path).
+ */
+export function checkViewNotDetached(name: string, data: unknown, length: number): void {
+  if (length === 0 || !ArrayBuffer.isView(data) || data.byteLength !== 0 || data.buffer.byteLength !== 0) return;
+  throw detachedError(name);
+}
+
+function detachedError(name: string): TypeError {
+  return new TypeError(
+    `${name}: expected a live typed array, got a detached view (WASM memory grew since: read PinnedTensor.data again)`,
+  );
 }

@@ -4,16 +4,20 @@
  */
 import type { AttentionOptions, Dtype, Layout, Tensor, TensorData } from '../types.js';
 
+/**
+ * Options of {@link AttentionInstance.createKVCache}: `batch`, `kvHeads`, `headDim` and
+ * `maxSeqLen` are required; an unknown key throws a TypeError.
+ */
 export interface KVCacheOptions {
-  /** Sequences in the batch (each has its own length). */
+  /** Sequences in the batch (each has its own length). Required: a positive integer. */
   readonly batch: number;
-  /** Key/value heads (`Hkv`); queries may have any multiple of it (GQA/MQA). */
+  /** Key/value heads (`Hkv`); queries may have any multiple of it (GQA/MQA). Required. */
   readonly kvHeads: number;
-  /** Size of each key row (and of each query row). */
+  /** Size of each key row (and of each query row). Required. */
   readonly headDim: number;
   /** Size of each value row. Default `headDim`. */
   readonly valueDim?: number;
-  /** Rows per sequence the cache can ever hold; `append` past it throws a RangeError. */
+  /** Rows per sequence the cache can ever hold; `append` past it throws a RangeError. Required. */
   readonly maxSeqLen: number;
   /**
    * Storage of K and V: `'float32'` (default) or `'float16'` (IEEE half, half the memory;
@@ -28,6 +32,7 @@ export interface KVCacheOptions {
   readonly initialSeqLen?: number;
 }
 
+/** Options of {@link KVCache.append}. Every option is optional. */
 export interface AppendOptions {
   /** Layout of 4-D `k`/`v`: `'bhsd'` `[B, Hkv, L, D]` (default) or `'bshd'` `[B, L, Hkv, D]`. 3-D is packed `[B, L, Hkv·D]`. */
   readonly layout?: Layout;
@@ -44,11 +49,17 @@ export interface AppendOptions {
  * Created by {@link AttentionInstance.createKVCache}.
  */
 export interface KVCache {
+  /** Sequences in the batch, as created ({@link KVCacheOptions.batch}). */
   readonly batch: number;
+  /** Key/value heads, as created. */
   readonly kvHeads: number;
+  /** Size of each key row, as created. */
   readonly headDim: number;
+  /** Size of each value row, as created (`headDim` unless given). */
   readonly valueDim: number;
+  /** Rows per sequence the cache can ever hold, as created. */
   readonly maxSeqLen: number;
+  /** Storage of K and V, as created (`'float32'` unless given). */
   readonly dtype: Dtype;
   /** Longest sequence's length (every sequence's when the batch is not ragged). */
   readonly length: number;
@@ -65,29 +76,60 @@ export interface KVCache {
    * @param k new keys, `[B, Hkv, L, D]` (bhsd), `[B, L, Hkv, D]` (bshd) or `[B, L, Hkv·D]`;
    *   Float32Array, or float16 bits (Uint16Array/Float16Array)
    * @param v new values, same layout and kind, dim `valueDim`
+   * @param options `layout` (default `'bhsd'`), `lengths` (ragged batches; default all L rows)
    * @throws RangeError when a sequence would exceed `maxSeqLen` (the cache is left intact),
    *   or on a shape that does not match the cache; TypeError for a wrong kind; Error while a
    *   `decodeAsync` call using the cache has not settled (so do `reset`, `truncate` and
    *   `dispose`).
+   * @example
+   * const cache = attn.createKVCache({ batch: 1, kvHeads: 8, headDim: 64, maxSeqLen: 1024 });
+   * cache.append(k, v); // k, v: [1, 8, L, 64]; cache.length grows by L
    */
   append(k: Tensor, v: Tensor, options?: AppendOptions): void;
-  /** Empties every sequence (length 0), keeping the memory. */
+  /**
+   * Empties every sequence (length 0), keeping the memory.
+   * @throws TypeError after `dispose()`; Error while a `decodeAsync` call using the cache
+   *   has not settled
+   * @example
+   * cache.reset(); // cache.length === 0: the next append starts a new sequence
+   */
   reset(): void;
   /**
    * Shortens every sequence longer than `length` to `length` rows (rolls back rejected
    * speculative tokens, or a step's token); the memory is kept.
-   * @throws RangeError unless `length` is an integer in [0, maxSeqLen]
+   * @param length rows to keep per sequence; shorter sequences are left as they are
+   * @throws RangeError unless `length` is an integer in [0, maxSeqLen]; TypeError after
+   *   `dispose()`; Error while a `decodeAsync` call using the cache has not settled
+   * @example
+   * cache.truncate(cache.length - 3); // drop the last 3 (rejected) draft tokens
    */
   truncate(length: number): void;
-  /** Releases the memory for reuse by the next cache or tensor; the cache is unusable after. */
+  /**
+   * Releases the memory for reuse by the next cache or tensor; the cache is unusable after
+   * (every method but `dispose` throws a TypeError). Idempotent.
+   * @throws Error while a `decodeAsync` call using the cache has not settled
+   * @example
+   * cache.dispose(); // cache.disposed === true
+   */
   dispose(): void;
   /**
    * Copies rows [start, end) of every sequence out, `[B, Hkv, end − start, D]` (bhsd) in the
    * cache dtype (Float32Array, or Uint16Array of half bits). Rows past a shorter
    * sequence's length are 0.
-   * @throws RangeError unless 0 <= start <= end <= length
+   * @param start first row, default 0
+   * @param end row after the last, default `length`
+   * @returns copies of the rows: `k` `[B, Hkv, end − start, headDim]`, `v` `[B, Hkv, end − start, valueDim]`
+   * @throws RangeError unless 0 <= start <= end <= length (after `reset()`, length is 0);
+   *   TypeError after `dispose()`
+   * @example
+   * const { k, v } = cache.read(0, 16); // the first 16 rows of every sequence
    */
-  read(start?: number, end?: number): { k: Tensor; v: Tensor };
+  read(start?: number, end?: number): {
+    /** Keys `[B, Hkv, end − start, headDim]`, in the cache dtype. */
+    k: Tensor;
+    /** Values `[B, Hkv, end − start, valueDim]`, in the cache dtype. */
+    v: Tensor;
+  };
 }
 
 /**
@@ -106,6 +148,7 @@ export interface DecodeOptions extends Omit<AttentionOptions, 'out'> {
   /**
    * Caller-owned output: a typed array of the output's dtype and element count, or a
    * float32 {@link PinnedTensor} of this instance (the kernel writes it in place, no copy).
+   * Default: a new array per call.
    */
   readonly out?: TensorData | PinnedTensor;
 }
@@ -126,12 +169,16 @@ export interface DecodeOptions extends Omit<AttentionOptions, 'out'> {
 export interface PinnedTensor extends Tensor<Float32Array> {
   /** A live Float32Array view of the block (see the view rule). */
   readonly data: Float32Array;
+  /** Dimensions, as passed to `createTensor`. */
   readonly shape: readonly number[];
   /** True after `dispose()`. */
   readonly disposed: boolean;
   /**
-   * Releases the block for reuse; `data` throws after.
+   * Releases the block for reuse; `data` throws after. Idempotent.
    * @throws Error while a `decodeAsync` call using the tensor (as `q` or `out`) has not settled
+   * @example
+   * const q = attn.createTensor([1, 32, 1, 128]);
+   * q.dispose(); // q.disposed === true
    */
   dispose(): void;
 }

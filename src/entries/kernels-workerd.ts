@@ -13,9 +13,3 @@ import simd from './attention-simd.wasm';
 export const relaxedBase64: WebAssembly.Module = relaxed;
 /** The SIMD build, compiled by the runtime. */
 export const simdBase64: WebAssembly.Module = simd;
-/**
- * No threads builds: these runtimes have no workers to share a memory with. Exported (as
- * null) so that code can import every build of src/gen/kernels.ts by name.
- */
-export const threadsBase64: string | null = null;
-export const threadsRelaxedBase64: string | null = null;

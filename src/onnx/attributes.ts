@@ -2,7 +2,7 @@
  * Boundary checks of the ONNX `Attention` attributes, with the operator's defaults.
  */
 import { checkFinite, checkInteger, rangeError, typeError } from '../errors.js';
-import { checkKnownKeys } from '../tensor-input.js';
+import { ownOptions } from '../tensor-input.js';
 import type { WeightsStage } from '../plan.js';
 import type { OnnxRunOptions } from './types.js';
 
@@ -66,8 +66,7 @@ function checkIsCausal(value: unknown): boolean {
 export function checkAttributes(attrsInput: unknown, optionsInput: unknown): ResolvedAttributes {
   const attrs = attrsInput ?? {};
   if (typeof attrs !== 'object') throw typeError('attrs', 'an object of ONNX attributes', attrs);
-  checkKnownKeys('attrs', attrs, ATTRIBUTE_NAMES);
-  const a = attrs as Record<(typeof ATTRIBUTE_NAMES)[number], unknown>;
+  const a = ownOptions<Record<(typeof ATTRIBUTE_NAMES)[number], unknown>>('attrs', attrs, ATTRIBUTE_NAMES);
 
   const isCausal = checkIsCausal(a.is_causal);
   const scale = a.scale === undefined ? undefined : checkFinite('attrs.scale', a.scale, 'positive');
@@ -85,8 +84,7 @@ export function checkAttributes(attrsInput: unknown, optionsInput: unknown): Res
 
   const options = optionsInput ?? {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  checkKnownKeys('options', options, ['outputs']);
-  const requested = (options as OnnxRunOptions).outputs;
+  const requested = ownOptions<OnnxRunOptions>('options', options, ['outputs']).outputs;
   const outputs = requested === undefined ? (a.qk_matmul_output_mode === undefined ? 3 : 4) : checkInteger('options.outputs', requested, 1, 4);
 
   return {

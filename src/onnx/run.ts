@@ -5,6 +5,7 @@
 import { checkInteger, rangeError, typeError } from '../errors.js';
 import { float32ArrayToHalf, halfArrayToFloat32 } from '../float16.js';
 import { stridesFor } from '../layout.js';
+import { limitError, MAX_BYTES } from '../limits.js';
 import type { AttentionPlan, Backend, BiasStrides, HeadStrides } from '../plan.js';
 import { checkAttributes, STAGE_OF_MODE } from './attributes.js';
 import { concatKv } from './kv-cache.js';
@@ -12,9 +13,6 @@ import { resolveOnnxMask } from './mask.js';
 import { resolveOnnxLayout, type OnnxDims, type OnnxLayout } from './shapes.js';
 import { checkOnnxTensor, checkRank, type CheckedOnnxTensor } from './tensors.js';
 import type { OnnxAttributes, OnnxDtype, OnnxOutputs, OnnxRunOptions, OnnxTensor } from './types.js';
-
-/** Largest number of elements of `qk_matmul_output` (4 GiB of f32, the wasm32 address space). */
-const MAX_ELEMENTS = 2 ** 30;
 
 const FLOATS: readonly OnnxDtype[] = ['float32', 'float16'];
 const FLOATS_TEXT = "'float32' (Float32Array) or 'float16' (Uint16Array of half bits)";
@@ -186,13 +184,22 @@ export function runOnnxAttention(
   const { batch, qHeads, kvHeads, seqLenQ, totalSeqLen, headDim, valueDim } = layout.dims;
   const masking = resolveMasking(maskInput, nonpadInput, q.dtype, layout.dims, resolved.isCausal, pastKey !== null);
 
+  // The size limit of every backend (src/limits.ts), from the shapes alone, before any
+  // output is allocated: Y, and the call's f32 tensors (what the WASM
+  // backends copy into their memory: Q, present K and V, the mask's bias, Y, qk).
+  const outLength = batch * qHeads * seqLenQ * valueDim;
   const weightsLength = batch * qHeads * seqLenQ * totalSeqLen;
-  if (resolved.wantsQk && weightsLength > MAX_ELEMENTS) {
-    throw rangeError('qk_matmul_output', `at most ${MAX_ELEMENTS} elements`, `${weightsLength} ([${batch}, ${qHeads}, ${seqLenQ}, ${totalSeqLen}])`);
+  if (4 * outLength > MAX_BYTES) throw limitError('Y', 'an f32 output', 4 * outLength, `Y [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]`);
+  const kvLength = batch * kvHeads * totalSeqLen * (headDim + valueDim);
+  const biasLength = masking.bias ? masking.bias.length : 0;
+  const callBytes = 4 * (q.data.length + kvLength + biasLength + outLength + (resolved.wantsQk ? weightsLength : 0));
+  if (callBytes > MAX_BYTES) {
+    const qkShape = `, qk_matmul_output [${batch}, ${qHeads}, ${seqLenQ}, ${totalSeqLen}]`;
+    throw limitError('Q, K, V', 'a call (f32 Q, K, V, mask, outputs)', callBytes, `Y [${batch}, ${qHeads}, ${seqLenQ}, ${valueDim}]${resolved.wantsQk ? qkShape : ''}`);
   }
   const cache = updateCache(k.data as FloatData, v.data as FloatData, (pastKey?.data ?? null) as FloatData | null, (pastValue?.data ?? null) as FloatData | null, layout);
 
-  const out = new Float32Array(batch * qHeads * seqLenQ * valueDim);
+  const out = new Float32Array(outLength);
   const weights = resolved.wantsQk ? new Float32Array(weightsLength) : null;
   // Nothing to compute for an empty output; with no key at all every row is empty (Y = 0).
   if (out.length > 0 && totalSeqLen > 0) {

@@ -4,9 +4,10 @@
  * "attn_mask.shape: expected …, got …".
  */
 import { formatShape, rangeError, typeError } from '../errors.js';
-import { halfBitsOf, isFloat16Array } from '../float16.js';
+import { typedArrayBrand, typedArrayLength, viewOf } from '../typed-array.js';
 import { checkShape, sizeOf } from '../tensor-input.js';
-import type { OnnxDtype, OnnxTensorData } from './types.js';
+import { checkNotDetached } from '../cache/pinned.js';
+import type { OnnxDtype } from './types.js';
 
 /** A tensor after the boundary checks: data of a known dtype (half bits for float16). */
 export interface CheckedOnnxTensor {
@@ -35,12 +36,15 @@ const DATA_KIND: Readonly<Record<OnnxDtype, string>> = {
  * onnxDtypeOfData(new BigInt64Array(2)); // 'int64'
  */
 export function onnxDtypeOfData(data: unknown): OnnxDtype | undefined {
-  if (data instanceof Float32Array) return 'float32';
-  if (data instanceof Uint16Array || isFloat16Array(data)) return 'float16';
-  if (data instanceof Uint8Array) return 'bool';
-  if (data instanceof BigInt64Array) return 'int64';
-  if (data instanceof Int32Array) return 'int32';
-  return undefined;
+  // By brand, never by a spoofable tag or prototype (src/typed-array.ts).
+  switch (typedArrayBrand(data)) {
+    case 'Float32Array': return 'float32';
+    case 'Uint16Array': case 'Float16Array': return 'float16';
+    case 'Uint8Array': return 'bool';
+    case 'BigInt64Array': return 'int64';
+    case 'Int32Array': return 'int32';
+    default: return undefined;
+  }
 }
 
 /**
@@ -77,11 +81,12 @@ export function checkOnnxTensor(
   }
   if (!allowed.includes(kind)) throw typeError(`${name}.dtype`, allowedText, kind);
   const dims = checkShape(`${name}.shape`, shape);
-  const length = (data as OnnxTensorData).length;
+  checkNotDetached(name, tensor); // a stale view of a PinnedTensor: a TypeError that says so
+  const length = typedArrayLength(data);
   if (length !== sizeOf(dims)) {
     throw rangeError(`${name}.data`, `length ${sizeOf(dims)} (the product of shape ${formatShape(dims)})`, `length ${length}`);
   }
-  const checked = kind === 'float16' ? halfBitsOf(data as Uint16Array) : (data as CheckedOnnxTensor['data']);
+  const checked = viewOf<CheckedOnnxTensor['data']>(data); // float16 as half bits
   return { dtype: kind, data: checked, shape: dims };
 }
 

@@ -21,8 +21,11 @@ export type OnnxTensorData = Float32Array | Uint16Array | Uint8Array | BigInt64A
  * must agree with it.
  */
 export interface OnnxTensor {
+  /** The elements, row-major; see {@link OnnxTensorData} for the kind each dtype takes. */
   readonly data: OnnxTensorData;
+  /** Dimensions, outermost first (ONNX shape); non-negative integers. */
   readonly shape: readonly number[];
+  /** Element type; default: inferred from the kind of `data` (set on every output). */
   readonly dtype?: OnnxDtype;
 }
 
@@ -37,9 +40,9 @@ export interface OnnxAttributes {
   readonly scale?: number;
   /** Soft-capping `softcap · tanh(x / softcap)` of the scaled logits, before the mask. 0 (default) = off. */
   readonly softcap?: number;
-  /** Query heads; required for 3-D inputs, must match Q's head axis for 4-D. */
+  /** Query heads; required for 3-D inputs, must match Q's head axis for 4-D. Default: Q's head axis (4-D). */
   readonly q_num_heads?: number;
-  /** Key/value heads; required for 3-D inputs, must match K's head axis for 4-D. */
+  /** Key/value heads; required for 3-D inputs, must match K's head axis for 4-D. Default: K's head axis (4-D). */
   readonly kv_num_heads?: number;
   /**
    * What the fourth output `qk_matmul_output` holds: 0 = scaled Q·Kᵀ (before softcap),
@@ -50,6 +53,7 @@ export interface OnnxAttributes {
   /**
    * ONNX `TensorProto.DataType` of the softmax: 1 (FLOAT), 10 (FLOAT16), 11 (DOUBLE) or
    * 16 (BFLOAT16). Accepted and validated; the softmax is always computed in float32.
+   * Default: absent (the input type).
    */
   readonly softmax_precision?: number;
 }

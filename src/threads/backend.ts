@@ -25,7 +25,8 @@
  */
 import type { AttentionPlan, BackendName } from '../plan.js';
 import { rangeError } from '../errors.js';
-import { PARAM_BYTES, type DecodeExports, type KernelExports } from '../backends/wasm/abi.js';
+import { MAX_BYTES, PAGE_BYTES } from '../limits.js';
+import { PARAM_BYTES, type DecodeExports, type DecodeRangeExports, type KernelExports } from '../backends/wasm/abi.js';
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall, type CallLayout } from '../backends/wasm/memory-plan.js';
@@ -35,7 +36,6 @@ import { CMD } from './control.js';
 import { cachedUnits, keySplitsFor, marshalCached, type HeapAccess } from './decode.js';
 import type { PoolJob, ThreadPool } from './pool.js';
 
-const PAGE_BYTES = 65536;
 const ALIGN = 16;
 const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
 
@@ -48,8 +48,8 @@ const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
  */
 export const MIN_MACS_PER_THREAD = 1 << 20;
 
-/** Exports of the threads builds: the kernel ABI plus one thread's share of a plan. */
-export interface ThreadsKernelExports extends KernelExports, Partial<DecodeExports> {
+/** Exports of the threads builds (assembly/threads.ts): the kernel ABI plus one thread's share of a plan. */
+export interface ThreadsKernelExports extends KernelExports, Partial<DecodeExports & DecodeRangeExports> {
   attentionRange(params: number, first: number, stride: number): number;
 }
 
@@ -97,7 +97,7 @@ export function threadsFor(plan: AttentionPlan | CachedPlan, units: number, avai
  * @param name the backend the build implements
  * @param kernel the threads build, instantiated on `memory` by this thread
  * @param memory the shared memory
- * @param maximumBytes the memory's maximum size
+ * @param maximumBytes the memory's maximum size (at most MAX_BYTES of it is used, src/limits.ts)
  * @param pool workers already instantiated on `memory`
  * @param release frees what starting workers needed (a blob: URL), at dispose
  */
@@ -109,6 +109,7 @@ export function createThreadedBackend(
   pool: ThreadPool,
   release: () => void = () => {},
 ): ThreadedBackend {
+  maximumBytes = Math.min(maximumBytes, MAX_BYTES);
   const blocks = new BlockAllocator(kernel.heapBase());
   let cacheEngine: CacheEngine | undefined;
   let f32 = new Float32Array(memory.buffer);

@@ -4,11 +4,10 @@
  * src/backends/select.ts decides the backend; a threaded instance runs the threads build of
  * that same backend, so `attn.backend` stays true.
  *
- * Read through the namespace, not by name: the edge entries (dist/workerd.js,
- * dist/edge-light.js) swap src/gen/kernels.ts for files that hold only the single-thread
- * builds (those runtimes have no workers), and a named import would not resolve there.
+ * They live in their own generated module (src/gen/threads-kernels.ts), which only
+ * dist/threads/index.js bundles: the default entry neither holds nor loads them.
  */
-import * as builds from '../gen/kernels.js';
+import { threadsBase64, threadsRelaxedBase64 } from '../gen/threads-kernels.js';
 import type { BackendName } from '../plan.js';
 
 const compiled = new Map<BackendName, WebAssembly.Module | null>();
@@ -23,8 +22,7 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
 /** The threads build of backend `name`, or null where there is none or the runtime cannot compile it. */
 export function threadsModule(name: BackendName): WebAssembly.Module | null {
   if (!compiled.has(name)) {
-    const key = name === 'wasm-relaxed-simd' ? 'threadsRelaxedBase64' : name === 'wasm-simd' ? 'threadsBase64' : '';
-    const source = (builds as Record<string, unknown>)[key];
+    const source = name === 'wasm-relaxed-simd' ? threadsRelaxedBase64 : name === 'wasm-simd' ? threadsBase64 : null;
     let module: WebAssembly.Module | null = null;
     try {
       if (typeof source === 'string') module = new WebAssembly.Module(decodeBase64(source));

@@ -16,7 +16,9 @@
  * call reject, once every other worker of the call has finished (so that no thread still
  * writes the call's memory when the next call lays out its own), and is replaced before the
  * next call starts. Lifetime: in Node, Deno and Bun, workers are `unref`ed while idle, so
- * an undisposed pool never keeps the process alive; `dispose()` ends them.
+ * an undisposed pool never keeps the process alive; `dispose()` ends them. A call never
+ * resolves with a share unwritten: it completes (every share done) or rejects, whatever
+ * point of its life a death or `dispose()` hits (issue #10; test/adversarial/api-lifecycle.test.ts).
  */
 import { CMD, CTL, SLOT_WORDS } from './control.js';
 import type { SpawnWorker, WorkerHandle } from './spawn.js';
@@ -55,6 +57,10 @@ const HOST_POLL_MS = 0.2;
 const START_TIMEOUT_MS = 30_000;
 
 type WaitAsync = (typed: Int32Array, index: number, value: number) => { async: boolean; value: Promise<unknown> | string };
+/** Why a call in flight rejects when its instance is disposed (a PinnedTensor `out` is written in place, hence "may hold"). */
+const DISPOSED_DURING_CALL =
+  'wasm-attention: the instance was disposed (dispose() was called) during the call; the call was abandoned: it rejects rather than resolve with a partial output (a PinnedTensor given as out may hold one)';
+
 const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
 
 export class ThreadPool {
@@ -149,7 +155,12 @@ export class ThreadPool {
 
   private died(slot: Slot, reason: string): void {
     slot.dead ??= reason;
-    if (this.disposed) return;
+    if (this.disposed) {
+      // A call that waits on this worker settles only now, once the worker has stopped: its
+      // memory is then released with no thread still writing it (see dispose()).
+      slot.onDeath?.();
+      return;
+    }
     // Wake a pending waitAsync on this slot's DONE word, so that it stops waiting.
     Atomics.notify(this.control, this.word(slot, CTL.DONE));
     if (slot.onDeath) slot.onDeath();
@@ -200,6 +211,15 @@ export class ThreadPool {
   dispatch(jobs: readonly PoolJob[]): { wait(): Promise<number[]> } {
     const c = this.control;
     const live = this.slots.filter((slot) => !slot.dead);
+    // Every share must go out, or the call would resolve with those shares unwritten: the
+    // instance may have been disposed, or a worker may have died, since acquire() counted
+    // the workers the call was split for (the caller awaited in between).
+    // (The caller ends the call with finish(), as for a call that never dispatched.)
+    if (this.disposed || live.length < jobs.length) {
+      throw this.disposed
+        ? new Error(DISPOSED_DURING_CALL)
+        : new Error(`wasm-attention: a worker thread died before the call started (${jobs.length} needed, ${live.length} alive); the call was abandoned (its output is not written) and the pool is starting a replacement worker`);
+    }
     const sent: { slot: Slot; seq: number }[] = [];
     for (let i = 0; i < jobs.length && i < live.length; i++) {
       const slot = live[i]!;
@@ -221,6 +241,7 @@ export class ThreadPool {
         const outcomes = await Promise.all(sent.map(({ slot, seq }) => this.waitDone(slot, seq)));
         const deaths = sent.filter((_, i) => outcomes[i] !== 'done');
         if (deaths.length > 0) {
+          if (this.disposed) throw new Error(DISPOSED_DURING_CALL);
           const { slot } = deaths[0]!;
           throw new Error(
             `wasm-attention: worker thread ${slot.index} ${slot.dead} during the call; the call was abandoned (its output is not written) and the pool is starting a replacement worker`,
@@ -252,9 +273,11 @@ export class ThreadPool {
         resolve(outcome);
       };
       const poll = () => {
-        if (slot.dead) return settle('dead');
+        // Done first: a worker that finished its share before it died (or before dispose())
+        // leaves a complete share, and the call completes.
         const current = Atomics.load(c, index);
         if (current === seq) return settle('done');
+        if (slot.dead) return settle('dead');
         if (!waitAsync) return; // the worker posts 'done' (POST_DONE), which calls poll again
         const result = waitAsync(c, index, current);
         if (result.async) void (result.value as Promise<unknown>).then(poll);
@@ -279,8 +302,11 @@ export class ThreadPool {
       Atomics.notify(c, this.word(slot, CTL.SEQ));
       Atomics.notify(c, this.word(slot, CTL.DONE));
       slot.handle?.terminate();
-      slot.dead ??= 'was disposed';
-      slot.onDeath?.();
+      // A worker of a call in flight is marked dead (and the call rejected) by its exit
+      // event, once it has stopped writing the call's memory: died(). Before, the call
+      // settled here at once, and its reserved memory could be reused by a synchronous
+      // call of this instance while a terminating worker still wrote it.
+      if (!slot.onDeath) slot.dead ??= 'was disposed';
     }
   }
 

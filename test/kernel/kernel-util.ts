@@ -22,7 +22,7 @@ export interface Kernel {
 export const BUILDS = ['simd', 'relaxed'] as const;
 
 export function loadKernel(build: string): Kernel {
-  const bytes = readFileSync(new URL(`../../build/attention-${build}.wasm`, import.meta.url));
+  const bytes = readFileSync(new URL(`../../build/attention-testing-${build}.wasm`, import.meta.url));
   const module = new WebAssembly.Module(bytes);
   return new WebAssembly.Instance(module, {}).exports as unknown as Kernel;
 }

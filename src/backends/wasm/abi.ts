@@ -67,8 +67,11 @@ export const PARAM_COUNT = 38;
 export const PARAM_BYTES = PARAM_COUNT * 4;
 
 /**
- * Exports of every attention kernel build (`build/attention-simd.wasm`,
- * `build/attention-relaxed.wasm`): one ABI, several builds.
+ * Exports of the default kernel builds (`build/attention-simd.wasm`,
+ * `build/attention-relaxed.wasm`, from assembly/index.ts): one ABI, several builds. The
+ * threads builds (assembly/threads.ts) add {@link DecodeRangeExports} and `attentionRange`
+ * (src/threads/backend.ts); the testing builds (assembly/testing.ts) add test and benchmark
+ * hooks, declared by the tests that call them (test/kernel/kernel-util.ts, test/gemm.test.ts).
  */
 export interface KernelExports {
   readonly memory: WebAssembly.Memory;
@@ -80,10 +83,6 @@ export interface KernelExports {
   attention(params: number): number;
   /** 1 for the relaxed-SIMD (FMA) build, 0 for the SIMD build. */
   kernelIsa(): number;
-  /** Test hook: applies the kernel's vectorized exp in place to `count` f32 at `ptr` (16-byte aligned). */
-  vexp(ptr: number, count: number): void;
-  /** Test hook: the fused softmax's 2^x (x <= 0) in place, whole vectors of 4. */
-  vexp2(ptr: number, count: number): void;
 }
 
 /**
@@ -96,8 +95,12 @@ export interface DecodeExports {
   decode(params: number, kvDtype: number): number;
   /** Bytes of scratch `decode` needs for the plan at `params`. */
   decodeScratchBytes(params: number, kvDtype: number): number;
+}
+
+/** Exports of the decode split among threads: threads builds only (assembly/threads.ts). */
+export interface DecodeRangeExports {
   /**
-   * One thread's share of a decode plan (threads builds; src/threads/decode.ts): the units
+   * One thread's share of a decode plan (src/threads/decode.ts): the units
    * u % stride == first; with KEY_SPLITS > 1 it leaves partial states for {@link decodeMerge}.
    */
   decodeRange(params: number, kvDtype: number, first: number, stride: number): number;
@@ -105,8 +108,6 @@ export interface DecodeExports {
   decodeMerge(params: number): number;
   /** Bytes of the partials region a key-split plan needs (0 when KEY_SPLITS <= 1). */
   decodePartialsBytes(params: number): number;
-  /** Benchmark hook: sums `bytes` (a multiple of 64) of memory at `ptr` as f32, reading each byte once. */
-  readSum(ptr: number, bytes: number): number;
 }
 
 /** `kvDtype` codes of {@link DecodeExports.decode}: float16 is 1 when the cache holds no Inf/NaN (fast conversion), else 2 (exact). */

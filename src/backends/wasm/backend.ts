@@ -13,6 +13,7 @@
  */
 import { instantiateSync } from '@assemblyscript/loader';
 import { rangeError } from '../../errors.js';
+import { MAX_BYTES, PAGE_BYTES } from '../../limits.js';
 import type { AttentionPlan, Backend, BackendName } from '../../plan.js';
 import type { CacheEngine } from '../../cache/engine.js';
 import { PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
@@ -21,9 +22,6 @@ import { createWasmCacheEngine } from './cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall } from './memory-plan.js';
 import { writeParams } from './params.js';
 
-const PAGE_BYTES = 65536;
-/** A wasm32 memory addresses at most 2^32 bytes (65,536 pages). */
-const MAX_MEMORY_BYTES = 2 ** 32;
 
 export interface WasmBackend extends Backend {
   /** Current size of the kernel's linear memory in bytes (grows only, never per call). */
@@ -54,8 +52,8 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
 
   /** Grows memory to hold `bytes`, in one step; refreshes the views after a growth. */
   function ensureCapacity(bytes: number, what: string): void {
-    if (bytes > MAX_MEMORY_BYTES) {
-      throw rangeError(what, `a call that fits in WASM memory (at most ${MAX_MEMORY_BYTES} bytes)`, `one that needs ${bytes} bytes`);
+    if (bytes > MAX_BYTES) {
+      throw rangeError(what, `a call that fits in WASM memory (at most ${MAX_BYTES} bytes)`, `one that needs ${bytes} bytes`);
     }
     if (bytes > memory.buffer.byteLength) {
       const pages = Math.ceil((bytes - memory.buffer.byteLength) / PAGE_BYTES);

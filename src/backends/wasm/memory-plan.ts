@@ -65,23 +65,28 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
   return { params, causalOffsets, keyLengths, q, k, v, bias, out, weights, scratch: cursor, end: cursor, inPlace };
 }
 
-/** Copies a laid-out plan's inputs into memory (all but the tensors used in place). */
+/**
+ * Copies a laid-out plan's inputs into memory (all but the tensors used in place). Byte
+ * addresses go up to 2^32 − 64 KiB (src/limits.ts): they become element indices with an
+ * unsigned `>>> 2`, never `>> 2`, which makes an address >= 2^31 negative (a negative
+ * `set` offset throws, a negative `subarray` start counts from the end: wrong data).
+ */
 export function copyInputs(i32: Int32Array, f32: Float32Array, plan: AttentionPlan, layout: CallLayout): void {
-  i32.set(plan.causalOffsets, layout.causalOffsets >> 2);
-  if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >> 2);
+  i32.set(plan.causalOffsets, layout.causalOffsets >>> 2);
+  if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >>> 2);
   // A pinned tensor of another memory is re-read through view(): its memory may have grown
   // since the plan was made (queued async calls), detaching the plan's view.
-  if (!layout.inPlace.q) f32.set(plan.pinned?.q?.view() ?? plan.q, layout.q >> 2);
-  if (!layout.inPlace.k) f32.set(plan.pinned?.k?.view() ?? plan.k, layout.k >> 2);
-  if (!layout.inPlace.v) f32.set(plan.pinned?.v?.view() ?? plan.v, layout.v >> 2);
-  if (plan.bias) f32.set(plan.bias, layout.bias >> 2);
+  if (!layout.inPlace.q) f32.set(plan.pinned?.q?.view() ?? plan.q, layout.q >>> 2);
+  if (!layout.inPlace.k) f32.set(plan.pinned?.k?.view() ?? plan.k, layout.k >>> 2);
+  if (!layout.inPlace.v) f32.set(plan.pinned?.v?.view() ?? plan.v, layout.v >>> 2);
+  if (plan.bias) f32.set(plan.bias, layout.bias >>> 2);
 }
 
 /** Copies a run plan's outputs out of memory (all but an output written in place). */
 export function copyOutputs(f32: Float32Array, plan: AttentionPlan, layout: CallLayout): void {
   if (!layout.inPlace.out) {
     const out = plan.pinned?.out?.view() ?? plan.out;
-    out.set(f32.subarray(layout.out >> 2, (layout.out >> 2) + out.length));
+    out.set(f32.subarray(layout.out >>> 2, (layout.out >>> 2) + out.length));
   }
-  if (plan.weights) plan.weights.set(f32.subarray(layout.weights >> 2, (layout.weights >> 2) + plan.weights.length));
+  if (plan.weights) plan.weights.set(f32.subarray(layout.weights >>> 2, (layout.weights >>> 2) + plan.weights.length));
 }

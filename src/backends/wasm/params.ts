@@ -38,7 +38,9 @@ export interface ParamBlock extends AttentionDims {
 
 /** Writes `block` at byte address `at` through views of the whole memory. */
 export function writeParamBlock(i32: Int32Array, f32: Float32Array, at: number, block: ParamBlock): void {
-  const p = at >> 2;
+  // Unsigned: an address >= 2^31 must stay positive (a signed `>> 2` made it negative, and
+  // typed-array writes at a negative index are silently dropped).
+  const p = at >>> 2;
   i32.fill(0, p, p + PARAM_BYTES / 4);
   const set = (field: number, value: number) => (i32[p + field] = value);
   set(PARAM.BATCH, block.batch);

@@ -1,0 +1,7 @@
+// The testing builds' exports (asconfig.json `testing-simd`, `testing-relaxed`): every
+// export of the threads builds, in an unshared memory, plus hooks that only tests and
+// benchmarks call. Used by test/kernel/, test/gemm.test.ts and bench/; never in dist/.
+export * from './threads';
+export { vexp, vexp2 } from './vexp'; // the vectorized exp and 2^x alone (test/kernel/vexp.test.ts)
+export { readSum } from './cache/read-bound'; // memory read bound (bench/decode-cases.ts)
+export { gemm } from './gemm/f32-gemm-4x8'; // plain GEMM, the fusion-overhead reference (bench/gemm-case.ts)
