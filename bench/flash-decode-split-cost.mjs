@@ -1,7 +1,8 @@
 // Throwaway check of what a key split (flash-decoding) costs by itself, without threads:
 // decode (one pass) vs decodeRange(KEY_SPLITS = S, first 0, stride 1: every range on this
 // thread) + decodeMerge, and decodeMerge alone, MQA H8 KV1 D128 float32, µs per call.
-// Usage: npm run build:wasm && node --experimental-wasm-relaxed-simd bench/flash-decode-split-cost.mjs [relaxed|simd]
+// Usage: npm run build:wasm && node [FLAGS] bench/flash-decode-split-cost.mjs [relaxed|simd]
+// (FLAGS: --experimental-wasm-relaxed-simd on Node 20, none on 22+; scripts/node-flags.mjs)
 import { readFileSync } from 'node:fs';
 const [build = 'relaxed'] = process.argv.slice(2);
 const P = { BATCH: 0, Q_HEADS: 1, KV_HEADS: 2, SEQ_LEN_Q: 3, SEQ_LEN_K: 4, HEAD_DIM: 5, VALUE_DIM: 6, Q_PTR: 7, Q_BATCH_STRIDE: 8, Q_HEAD_STRIDE: 9, Q_SEQ_STRIDE: 10, K_PTR: 11, K_BATCH_STRIDE: 12, K_HEAD_STRIDE: 13, K_SEQ_STRIDE: 14, V_PTR: 15, V_BATCH_STRIDE: 16, V_HEAD_STRIDE: 17, V_SEQ_STRIDE: 18, OUT_PTR: 19, OUT_BATCH_STRIDE: 20, OUT_HEAD_STRIDE: 21, OUT_SEQ_STRIDE: 22, SCALE: 23, SCRATCH_PTR: 34, SCRATCH_BYTES: 35, KEY_SPLITS: 36, PARTIALS_PTR: 37 };

@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { nodeFlags } from '../scripts/node-flags.mjs';
 import type { BackendName } from '../src/index.js';
 import { measureThreads } from './threads-cases.js';
 import { shapeLabel, THREADS_SHAPES, type Shape } from './shapes.js';
@@ -83,7 +84,7 @@ function main(): void {
     for (const { shape, force } of shapes) {
       for (const threads of [1, 2]) {
         const job: One = { shape, threads, backend, force };
-        const line = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', self, '--one', JSON.stringify(job)], { encoding: 'utf8', cwd: join(self, '..', '..') })
+        const line = execFileSync(process.execPath, [...nodeFlags(), self, '--one', JSON.stringify(job)], { encoding: 'utf8', cwd: join(self, '..', '..') })
           .trim().split('\n').pop()!;
         const r = JSON.parse(line) as { medianMs: number; threads: number; note: string; load: [number, number]; others: number };
         const key = `${shapeLabel(shape)}|${threads}`;

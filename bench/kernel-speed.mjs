@@ -1,6 +1,7 @@
 // Throwaway speed check of the assembly/ kernels: GFLOP/s = 4·H·Lq·Lk·D / time (the
 // causal run is reported at the dense FLOP count, so its rate shows the skip speed-up).
-// Usage: node --experimental-wasm-relaxed-simd bench/kernel-speed.mjs [simd|relaxed] [dense|causal] [runs]
+// Usage: node [FLAGS] bench/kernel-speed.mjs [simd|relaxed] [dense|causal] [runs]
+// (FLAGS: --experimental-wasm-relaxed-simd on Node 20, none on 22+; scripts/node-flags.mjs)
 import { readFileSync } from 'node:fs';
 
 const PARAM = {

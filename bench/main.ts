@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 // @ts-expect-error: plain .mjs build scripts, typed by their JSDoc
 import { buildDist } from '../scripts/build-dist.mjs';
+import { nodeFlags } from '../scripts/node-flags.mjs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { runChild } from './measure.js';
@@ -48,8 +49,6 @@ const USAGE = `usage: npm run bench -- [options]
   --procs N           fresh processes per measurement, best median kept (default 3)
   --max-call-ms N     skip implementations whose single call takes longer (default 10000)`;
 
-/** Node flags of the worker processes: Node 20 runs relaxed SIMD only behind this flag. */
-const RELAXED_SIMD_FLAG = '--experimental-wasm-relaxed-simd';
 /** A measurement whose call takes longer runs in one process only: another would cost ≥ 7 s. */
 const SLOW_CALL_MS = 1000;
 /**
@@ -116,15 +115,15 @@ function findRoot(): string {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** Probes the worker environment, with the relaxed-SIMD flag when this Node accepts it. */
+/**
+ * Probes the worker environment. The workers run on this Node with the flags its version
+ * needs (scripts/node-flags.mjs: relaxed SIMD on Node 20, none on 22+).
+ */
 async function probe(script: string): Promise<{ flags: string[]; probe: ProbeResult }> {
-  let lastError = '';
-  for (const flags of [[RELAXED_SIMD_FLAG], []]) {
-    const outcome = await runChild<ProbeResult>(flags, script, ['--worker', 'probe'], 60_000);
-    if (outcome.result) return { flags, probe: outcome.result };
-    lastError = outcome.error ?? '';
-  }
-  throw new Error(`the worker process failed to start: ${lastError}`);
+  const flags = nodeFlags();
+  const outcome = await runChild<ProbeResult>(flags, script, ['--worker', 'probe'], 60_000);
+  if (outcome.result) return { flags, probe: outcome.result };
+  throw new Error(`the worker process failed to start: ${outcome.error ?? ''}`);
 }
 
 function ensurePeers(peersDir: string): void {
@@ -140,7 +139,7 @@ function selectImplementations(options: Options, env: ProbeResult, flags: string
   const ours = env.backends.map((b) => b.name as string);
   const available = env.backends.filter((b) => b.available).map((b) => b.name as string);
   for (const name of ours.filter((n) => !available.includes(n))) {
-    const why = name === 'wasm-relaxed-simd' && flags.length === 0 ? ` (Node did not accept ${RELAXED_SIMD_FLAG})` : '';
+    const why = name === 'wasm-relaxed-simd' ? ` (Node ${process.versions.node} with flags [${flags.join(' ')}])` : '';
     notes.push(`${name}: not available in this runtime${why}, not measured.`);
   }
   let impls = options.backends ?? available;

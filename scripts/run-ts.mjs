@@ -1,11 +1,14 @@
 // Runs a TypeScript entry point under plain Node: esbuild bundles it (and the library
-// sources it imports) into build/, then Node imports the bundle. Arguments after the
-// entry are passed through. Keeps `npm run bench` / `npm run conformance` free of any
-// TypeScript runtime loader.
+// sources it imports) into build/, then runs the bundle in a child of this same Node with
+// the flags that version needs (scripts/node-flags.mjs: relaxed SIMD on Node 20, none on
+// 22+). Arguments after the entry are passed through. Keeps `npm run bench` /
+// `npm run conformance` free of any TypeScript runtime loader.
+import { spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { nodeFlags } from './node-flags.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [entry, ...args] = process.argv.slice(2);
@@ -38,5 +41,9 @@ await build({
   packages: 'external',
   logLevel: 'warning',
 });
-process.argv = [process.argv[0], outfile, ...args];
-await import(pathToFileURL(outfile).href);
+// A child, not an import: a V8 flag must be given before the engine starts to be sure it
+// holds (node's docs call v8.setFlagsFromString after start-up undefined behaviour).
+const child = spawnSync(process.execPath, [...nodeFlags(), outfile, ...args], { stdio: 'inherit' });
+if (child.error) throw child.error;
+process.exitCode = child.status ?? 1;
+if (child.signal) process.kill(process.pid, child.signal);

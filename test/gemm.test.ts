@@ -5,9 +5,11 @@ import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { packB } from '../bench/gemm-case';
+import { nodeFlags } from '../scripts/node-flags.mjs';
 
-// Node 20 needs the flag for relaxed SIMD; it is read when a module is compiled.
-v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+// Node 20 needs a flag for relaxed SIMD (read when a module is compiled); Node 22+ has no
+// such flag and prints an error for it (scripts/node-flags.mjs says which).
+for (const flag of nodeFlags()) v8.setFlagsFromString(flag);
 
 interface GemmKernel {
   memory: WebAssembly.Memory;

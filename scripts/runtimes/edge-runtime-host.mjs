@@ -2,7 +2,7 @@
 // VM) with code generation disabled: neither `eval` nor compiling WebAssembly from bytes.
 // The host compiles the package's two kernels (as Vercel's bundlers do for `.wasm?module`
 // imports) and puts them in the VM as `globalThis.wasmModules`.
-// Usage: node [--experimental-wasm-relaxed-simd] edge-runtime-host.mjs BUNDLE WASM_DIR
+// Usage: node [FLAGS] edge-runtime-host.mjs BUNDLE WASM_DIR   (FLAGS: ../node-flags.mjs, for that Node)
 // Prints one `REPORT {json}` line.
 import { EdgeRuntime } from 'edge-runtime';
 import { readFileSync } from 'node:fs';

@@ -5,7 +5,9 @@
 //    checks its dependencies, declarations and stack traces (`pack debug`) and that an
 //    app bundled with esbuild gets its threads (`pack threads`);
 // 3. runs the shared conformance cases (test/runtimes/conformance.ts) in every runtime of
-//    scripts/runtimes/runtimes.mjs, importing the package by name from that folder;
+//    scripts/runtimes/runtimes.mjs, importing the package by name from that folder, and
+//    the vitest suite on each pinned Node line (scripts/runtimes/node-lines.mjs: lines
+//    `vitest node22` ..., `node22` ...; the host's Node runs vitest before the matrix);
 // 4. measures the start-up time in Node (line `startup`: reported, failing only past a 5×
 //    sanity ceiling), runs the demo page test in
 //    Chromium (line `demo`) and the threads page (test/threads-browser/run.mjs, on the
@@ -13,7 +15,8 @@
 // then prints `N passed, M failed[, K skipped]` and exits 1 on any failure.
 //
 // A runtime that cannot run here is installed by the project's own scripts where it can be
-// (Chromium with apt-get as root, a runtime binary whose install script did not run);
+// (Chromium with apt-get as root, a runtime binary whose install script did not run, the
+// pinned Node binaries with npm ci into node_modules/.cache/node-lines);
 // otherwise it is SKIPPED loudly, and under CI=true a skip counts as a failure.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -29,7 +32,9 @@ const CI = process.env.CI === 'true' || process.env.CI === '1';
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const keep = args.includes('--keep');
-const selected = (name) => !only || only.has(name) || only.has(name.split(' ')[0]);
+// `--only node` selects every Node line (node, node relaxed, node22, ...); `--only vitest`
+// every vitest line; `--only node22` or `--only 'vitest node22'` one.
+const selected = (name) => !only || only.has(name) || only.has(name.split(' ')[0]) || only.has(name.split(' ')[0].replace(/\d+$/, ''));
 const started = Date.now();
 const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 

@@ -1,6 +1,8 @@
 // The runtimes of the matrix: how each is found (or installed), how the conformance
 // bundle runs in it, and what it must report. Node, Deno and Bun share one bundle,
-// `<project>/conformance-cli.mjs`, made once by the first of them.
+// `<project>/conformance-cli.mjs`, made once by the first of them. Besides the host's Node,
+// the pinned Node lines (node-lines.mjs: 22, 24, 26) run that bundle and the vitest suite;
+// every Node is started with the flags its version needs (../node-flags.mjs).
 // Each `run` resolves to a Result (the Chromium entry: one per variant, by name):
 //   { status: 'pass' | 'fail' | 'skip', backend?: string, runtime?: string, summary: string, details?: string[] }
 // A runtime that cannot run here gives `skip` with the reason; scripts/runtimes/matrix.mjs
@@ -10,8 +12,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { nodeFlags } from '../node-flags.mjs';
 import { bundleConformance } from './bundle.mjs';
 import { ensureChromium, launchChromium } from './chromium.mjs';
+import { ensureNodeLines, NODE_LINES } from './node-lines.mjs';
 import { serveStatic } from './serve.mjs';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -110,12 +114,81 @@ function bundleCli(project) {
   return cliBundle;
 }
 
-/** Node, on the ESM entry through the `node` condition (and `--experimental-wasm-relaxed-simd`). */
+/**
+ * The host's Node, on the ESM entry through the `node` condition: `node` as started by
+ * default (auto must pick the best backend that Node has: wasm-simd on Node 20), `node
+ * relaxed` with the flags of its version (../node-flags.mjs), where auto must pick relaxed SIMD.
+ */
 function nodeRuntime(name, nodeArgs, expect) {
   return {
     name,
     async run({ project }) {
       return judge(await reportOf(process.execPath, [...nodeArgs, await bundleCli(project)], { cwd: project }), expect);
+    },
+  };
+}
+
+/**
+ * A pinned Node line (`node22`, ...): the same bundle, with the flags of that version (none
+ * on 22+, where relaxed SIMD is on by default, so auto must pick it with no flag at all).
+ */
+function pinnedNodeRuntime(name) {
+  return {
+    name,
+    async run({ project, log }) {
+      const found = (await ensureNodeLines(log)).get(name);
+      if (!found.ok) return { status: 'skip', summary: found.reason };
+      const args = [...nodeFlags(found.version), await bundleCli(project)];
+      const verdict = judge(await reportOf(found.path, args, { cwd: project }), { backend: RELAXED });
+      return { ...verdict, summary: `${verdict.summary}; flags: ${args.length > 1 ? args.slice(0, -1).join(' ') : '(none)'}` };
+    },
+  };
+}
+
+// Last lines of vitest's summary, e.g. ` Test Files  18 passed (18)`, `      Tests  2295 passed | 5 skipped (2300)`.
+const ANSI = /\x1b\[[0-9;]*m/g;
+const summaryLine = (output, label) => output.split('\n').map((l) => l.trim()).find((l) => l.startsWith(label))?.slice(label.length).trim();
+
+/**
+ * The whole vitest suite (`vitest run`, this repository's sources) on a pinned Node line:
+ * vitest's forks run on that binary, with the flags vitest.config.ts asks of
+ * ../node-flags.mjs for its version. Passes when vitest exits 0.
+ */
+function vitestRuntime(line) {
+  return {
+    name: `vitest ${line}`,
+    async run({ log }) {
+      const found = (await ensureNodeLines(log)).get(line);
+      if (!found.ok) return { status: 'skip', summary: found.reason };
+      const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+      if (!existsSync(vitest)) return { status: 'skip', summary: `${vitest} is missing (npm ci installs vitest)` };
+      let output;
+      let failure = null;
+      try {
+        const { stdout, stderr } = await promisify(execFile)(found.path, [vitest, 'run'], {
+          cwd: root,
+          env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+          maxBuffer: 256 << 20,
+          timeout: 20 * 60_000,
+        });
+        output = `${stdout}\n${stderr}`;
+      } catch (error) {
+        output = `${error.stdout ?? ''}\n${error.stderr ?? ''}`;
+        failure = `vitest exited ${error.code ?? error.signal}`;
+      }
+      output = output.replace(ANSI, '');
+      const files = summaryLine(output, 'Test Files');
+      const tests = summaryLine(output, 'Tests');
+      const flags = nodeFlags(found.version).join(' ') || '(none)';
+      const runtime = `Node ${found.version}, vitest ${versionOf('vitest')}`;
+      if (!failure && files && tests) return { status: 'pass', backend: 'every backend', runtime, summary: `files ${files}; tests ${tests}; flags: ${flags}` };
+      const failed = output.split('\n').filter((l) => /^\s*(FAIL|×)\s/.test(l) || /Error:/.test(l)).slice(0, 20);
+      return {
+        status: 'fail',
+        runtime,
+        summary: `${failure ?? 'no vitest summary'}; files ${files ?? '?'}; tests ${tests ?? '?'}; flags: ${flags}`,
+        details: failed.length > 0 ? failed : [output.trim().slice(-1500)],
+      };
     },
   };
 }
@@ -181,8 +254,8 @@ const edgeRuntime = {
     if (!existsSync(join(root, 'node_modules', 'edge-runtime'))) return { status: 'skip', summary: 'edge-runtime is not installed (devDependency)' };
     const bundle = join(scratch, 'edge-conformance.js');
     await bundleConformance('edge', { project, outfile: bundle });
-    // Node 20 validates relaxed SIMD only behind the flag; the VM shares the host's V8.
-    const args = ['--experimental-wasm-relaxed-simd', join(root, 'scripts', 'runtimes', 'edge-runtime-host.mjs'), bundle];
+    // The VM shares the host's V8: Node 20 validates relaxed SIMD only behind a flag.
+    const args = [...nodeFlags(), join(root, 'scripts', 'runtimes', 'edge-runtime-host.mjs'), bundle];
     args.push(join(project, 'node_modules', 'wasm-attention', 'dist'));
     const verdict = judge(await reportOf(process.execPath, args, { cwd: root }), { backend: RELAXED, check: noCodegen });
     return { ...verdict, runtime: `edge-runtime ${versionOf('edge-runtime')}, code generation off, on Node ${process.versions.node}` };
@@ -272,10 +345,15 @@ const chromium = {
   },
 };
 
-/** Every runtime, in the order the matrix prints them. */
+/**
+ * Every runtime, in the order the matrix starts them (two at a time): the vitest lines
+ * first, as the longest (≈ 1–2 min each), so the short ones fill the other core.
+ */
 export const RUNTIMES = [
+  ...NODE_LINES.map(({ name }) => vitestRuntime(name)),
   nodeRuntime('node', [], {}),
-  nodeRuntime('node relaxed', ['--experimental-wasm-relaxed-simd'], { backend: RELAXED }),
+  nodeRuntime('node relaxed', nodeFlags(), { backend: RELAXED }),
+  ...NODE_LINES.map(({ name }) => pinnedNodeRuntime(name)),
   chromium,
   deno,
   bun,

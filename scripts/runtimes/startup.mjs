@@ -42,7 +42,7 @@ console.log(JSON.stringify({ ms: done - started, importMs: imported - started, b
  * Runs the probe in `runs` fresh Node processes, one after another.
  * @param {{ runs?: number, entry?: string, nodeArgs?: string[], cwd?: string }} [options]
  *   entry: what to import (default: file URL of dist/index.js); cwd: where a bare specifier
- *   resolves from; nodeArgs: e.g. ['--experimental-wasm-relaxed-simd']
+ *   resolves from; nodeArgs: e.g. nodeFlags() of ../node-flags.mjs (default none: Node as started by default)
  * @returns {Promise<{ medianMs: number, medianImportMs: number, minMs: number, maxMs: number, runs: number[], backend: string, budgetMs: number }>}
  */
 export async function measureStartup({ runs = 7, entry = pathToFileURL(join(root, 'dist', 'index.js')).href, nodeArgs = [], cwd = root } = {}) {

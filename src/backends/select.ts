@@ -35,7 +35,7 @@ const embedded: Record<WasmBackendName, string | WebAssembly.Module> = { 'wasm-r
 /**
  * Tiny modules that use one instruction of each feature, validated before compiling a whole
  * kernel (wasm-feature-detect's approach): `f32x4.relaxed_madd` needs relaxed SIMD (Node 20
- * only with --experimental-wasm-relaxed-simd; Chromium, Deno and Bun by default),
+ * only with --experimental-wasm-relaxed-simd; Node 22+, Chromium, Deno and Bun by default),
  * `i32x4.splat` needs SIMD.
  */
 const FEATURE_PROBES: Record<WasmBackendName, Uint8Array<ArrayBuffer>> = {
