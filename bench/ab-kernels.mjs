@@ -1,0 +1,79 @@
+// A/B of two kernel builds in one process, side by side: the way to judge a kernel change
+// on a shared, noisy machine (a separate bench run per build compares two moments of the
+// machine, not two kernels). Both builds run behind the same host code (the built dist/,
+// `createAttention({ module })`), so only the kernels differ; rounds alternate A and B and
+// the ratio is taken per round, then its median and range are reported.
+//
+//   npm run build && node [--experimental-wasm-relaxed-simd] bench/ab-kernels.mjs A.wasm B.wasm \
+//     [--shape 1,8,1024,64] [--causal] [--rounds 15]
+//
+// A build of another commit: `git archive REV assembly asconfig.json | tar -x -C DIR`, then
+// `node node_modules/assemblyscript/bin/asc.js assembly/index.ts --config asconfig.json
+// --target simd` inside DIR (with this repository's node_modules linked there).
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const files = args.filter((arg, i) => arg.endsWith('.wasm') && !args[i - 1]?.startsWith('--'));
+if (files.length !== 2) {
+  console.error('usage: node bench/ab-kernels.mjs A.wasm B.wasm [--shape B,H,L,D] [--causal] [--rounds N]');
+  process.exit(2);
+}
+const [B, H, L, D] = option('--shape', '1,8,1024,64').split(',').map(Number);
+const causal = args.includes('--causal');
+const rounds = Number(option('--rounds', '15'));
+
+const { createAttention } = await import(pathToFileURL(join(root, 'dist', 'index.js')).href);
+const instances = await Promise.all(
+  files.map(async (file) => createAttention({ module: await WebAssembly.compile(readFileSync(file)) })),
+);
+const tensor = (seed) => ({
+  data: Float32Array.from({ length: B * H * L * D }, (_, i) => Math.sin(i * 0.37 + seed)),
+  shape: [B, H, L, D],
+});
+const [q, k, v] = [tensor(1), tensor(2), tensor(3)];
+const out = new Float32Array(B * H * L * D);
+const call = (attn) => attn.attention(q, k, v, { causal, out });
+
+/** Median ms per call over a batch of calls lasting at least 200 ms. */
+function measure(attn) {
+  const times = [];
+  const started = performance.now();
+  while (performance.now() - started < 200 || times.length < 5) {
+    const t = performance.now();
+    call(attn);
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+// Same answer first: the A/B is only meaningful between kernels that agree.
+const results = instances.map((attn) => (call(attn), out.slice()));
+let maxDiff = 0;
+for (let i = 0; i < results[0].length; i++) maxDiff = Math.max(maxDiff, Math.abs(results[0][i] - results[1][i]));
+
+for (let warm = 0; warm < 3; warm++) instances.forEach(measure); // past V8's baseline tier
+const ms = [[], []];
+const ratios = [];
+for (let r = 0; r < rounds; r++) {
+  const order = r % 2 === 0 ? [0, 1] : [1, 0];
+  const round = [];
+  for (const i of order) round[i] = measure(instances[i]);
+  ms[0].push(round[0]);
+  ms[1].push(round[1]);
+  ratios.push(round[1] / round[0]);
+}
+const flops = 4 * B * H * L * L * D;
+console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; shape [${B}, ${H}, ${L}, ${D}]${causal ? ' causal' : ''}; ${rounds} alternating rounds`);
+files.forEach((file, i) => {
+  const m = median(ms[i]);
+  const spread = (Math.max(...ms[i]) - Math.min(...ms[i])) / m;
+  console.log(`${'AB'[i]} ${instances[i].backend.padEnd(17)} median ${m.toFixed(2)} ms (spread ${(spread * 100).toFixed(0)}%), ${(flops / m / 1e6).toFixed(1)} GFLOP/s  ${file}`);
+});
+const sorted = [...ratios].sort((a, b) => a - b);
+console.log(`B / A time: median ${median(ratios).toFixed(3)} (range ${sorted[0].toFixed(3)}–${sorted.at(-1).toFixed(3)}); max |A − B| of the outputs ${maxDiff.toExponential(2)}`);
