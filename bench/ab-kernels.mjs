@@ -5,7 +5,10 @@
 // the ratio is taken per round, then its median and range are reported.
 //
 //   npm run build && node [--experimental-wasm-relaxed-simd] bench/ab-kernels.mjs A.wasm B.wasm \
-//     [--shape 1,8,1024,64] [--causal] [--rounds 15]
+//     [--shape 1,8,1024,64] [--causal] [--rounds 15] [--decode]
+//
+// --decode: one decode step (Lq = 1) over a float32 KV cache of L tokens, H KV heads, head
+// size D (the bench's decode shape is --shape 1,32,2048,128), instead of a prefill call.
 //
 // A build of another commit: `git archive REV assembly asconfig.json | tar -x -C DIR`, then
 // `node node_modules/assemblyscript/bin/asc.js assembly/index.ts --config asconfig.json
@@ -25,19 +28,27 @@ if (files.length !== 2) {
 }
 const [B, H, L, D] = option('--shape', '1,8,1024,64').split(',').map(Number);
 const causal = args.includes('--causal');
+const decode = args.includes('--decode');
 const rounds = Number(option('--rounds', '15'));
 
 const { createAttention } = await import(pathToFileURL(join(root, 'dist', 'index.js')).href);
 const instances = await Promise.all(
   files.map(async (file) => createAttention({ module: await WebAssembly.compile(readFileSync(file)) })),
 );
-const tensor = (seed) => ({
-  data: Float32Array.from({ length: B * H * L * D }, (_, i) => Math.sin(i * 0.37 + seed)),
-  shape: [B, H, L, D],
+const tensor = (seed, length = L) => ({
+  data: Float32Array.from({ length: B * H * length * D }, (_, i) => Math.sin(i * 0.37 + seed)),
+  shape: [B, H, length, D],
 });
-const [q, k, v] = [tensor(1), tensor(2), tensor(3)];
-const out = new Float32Array(B * H * L * D);
-const call = (attn) => attn.attention(q, k, v, { causal, out });
+const [q, k, v] = [tensor(1, decode ? 1 : L), tensor(2), tensor(3)];
+const out = new Float32Array(q.data.length);
+const caches = decode
+  ? instances.map((attn) => {
+      const cache = attn.createKVCache({ batch: B, kvHeads: H, headDim: D, maxSeqLen: L });
+      cache.append(k, v);
+      return cache;
+    })
+  : [];
+const call = (attn) => (decode ? attn.decode(q, caches[instances.indexOf(attn)], { out }) : attn.attention(q, k, v, { causal, out }));
 
 /** Median ms per call over a batch of calls lasting at least 200 ms. */
 function measure(attn) {
@@ -68,8 +79,8 @@ for (let r = 0; r < rounds; r++) {
   ms[1].push(round[1]);
   ratios.push(round[1] / round[0]);
 }
-const flops = 4 * B * H * L * L * D;
-console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; shape [${B}, ${H}, ${L}, ${D}]${causal ? ' causal' : ''}; ${rounds} alternating rounds`);
+const flops = 4 * B * H * (decode ? 1 : L) * L * D;
+console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; ${decode ? 'decode step over a cache of' : 'shape'} [${B}, ${H}, ${L}, ${D}]${causal ? ' causal' : ''}; ${rounds} alternating rounds`);
 files.forEach((file, i) => {
   const m = median(ms[i]);
   const spread = (Math.max(...ms[i]) - Math.min(...ms[i])) / m;
