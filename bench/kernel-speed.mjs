@@ -3,15 +3,8 @@
 // Usage: node [FLAGS] bench/kernel-speed.mjs [simd|relaxed] [dense|causal] [runs]
 // (FLAGS: --experimental-wasm-relaxed-simd on Node 20, none on 22+; scripts/node-flags.mjs)
 import { readFileSync } from 'node:fs';
+import { PARAM, PARAM_BYTES } from '../scripts/abi-spec.mjs';
 
-const PARAM = {
-  BATCH: 0, Q_HEADS: 1, KV_HEADS: 2, SEQ_LEN_Q: 3, SEQ_LEN_K: 4, HEAD_DIM: 5, VALUE_DIM: 6,
-  Q_PTR: 7, Q_BATCH_STRIDE: 8, Q_HEAD_STRIDE: 9, Q_SEQ_STRIDE: 10, K_PTR: 11, K_BATCH_STRIDE: 12,
-  K_HEAD_STRIDE: 13, K_SEQ_STRIDE: 14, V_PTR: 15, V_BATCH_STRIDE: 16, V_HEAD_STRIDE: 17,
-  V_SEQ_STRIDE: 18, OUT_PTR: 19, OUT_BATCH_STRIDE: 20, OUT_HEAD_STRIDE: 21, OUT_SEQ_STRIDE: 22,
-  SCALE: 23, SOFTCAP: 24, CAUSAL: 25, CAUSAL_OFFSETS_PTR: 26, KEY_LENGTHS_PTR: 27, BIAS_PTR: 28,
-  WEIGHTS_PTR: 32, SCRATCH_PTR: 34, SCRATCH_BYTES: 35,
-};
 const [build = 'simd', mode = 'dense', runsArg = '15'] = process.argv.slice(2);
 const H = Number(process.env.H ?? 8), L = Number(process.env.L ?? 1024), D = Number(process.env.D ?? 64);
 const bytes = readFileSync(new URL(`../build/attention-${build}.wasm`, import.meta.url));
@@ -20,7 +13,7 @@ const k = instance.exports;
 const n = H * L * D;
 let at = k.heapBase();
 const take = (b) => { const p = at; at += Math.ceil(b / 16) * 16; return p; };
-const params = take(36 * 4), q = take(n * 4), kk = take(n * 4), v = take(n * 4), out = take(n * 4), off = take(16);
+const params = take(PARAM_BYTES), q = take(n * 4), kk = take(n * 4), v = take(n * 4), out = take(n * 4), off = take(16);
 const scratch = take(0);
 k.memory.grow(Math.ceil((scratch + 1e6 - k.memory.buffer.byteLength) / 65536));
 const i32 = new Int32Array(k.memory.buffer), f32 = new Float32Array(k.memory.buffer);

@@ -6,11 +6,13 @@
 //   src/gen/kernels.ts          `simd`, `relaxed`: the default entry (src/backends/select.ts)
 //   src/gen/threads-kernels.ts  `threads`, `threads-relaxed`: src/threads/ (dist/threads/index.js)
 //   src/gen/testing-kernels.ts  `testing-*`: tests and benchmarks only, never in dist/
-// Run by `npm test`, `npm run bench`.
+// First it regenerates the ABI's field table on both sides (scripts/gen-abi.mjs), so the
+// kernels compile against the current scripts/abi-spec.mjs. Run by `npm test`, `npm run bench`.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeAbi } from './gen-abi.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const asconfig = JSON.parse(readFileSync(join(root, 'asconfig.json'), 'utf8'));
@@ -19,6 +21,7 @@ const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
 /** The generated file of each target: the `threads*` and `testing-*` targets have their own. */
 const genFile = (target) => (target.startsWith('threads') ? 'threads-kernels.ts' : target.startsWith('testing-') ? 'testing-kernels.ts' : 'kernels.ts');
 
+writeAbi(root);
 mkdirSync(join(root, 'build'), { recursive: true });
 mkdirSync(join(root, 'src', 'gen'), { recursive: true });
 
