@@ -7,7 +7,7 @@ import {
   OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE,
   CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR,
   BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE,
-  WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES,
+  WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES, LSE_PTR,
 } from './abi';
 import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from './errors';
 import { BLOCK_QUERIES, scratchBytes } from './scratch';
@@ -64,6 +64,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
   const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
   const bias = <usize>paramI32(params, BIAS_PTR);
   const weights = <usize>paramI32(params, WEIGHTS_PTR);
+  const lse = <usize>paramI32(params, LSE_PTR); // (m, l) pairs per row, 8 bytes
   const qSeqBytes = <usize>paramI32(params, Q_SEQ_STRIDE) << 2;
   const outSeqBytes = <usize>paramI32(params, OUT_SEQ_STRIDE) << 2;
   const biasQueryBytes = <usize>paramI32(params, BIAS_QUERY_STRIDE) << 2;
@@ -85,6 +86,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
       const outHead = headAddress(params, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, b, h);
       const biasHead: usize = bias == 0 ? 0
         : headAddress(params, BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, b, h);
+      const lseHead: usize = lse == 0 ? 0 : lse + ((<usize>(b * qHeads + h) * <usize>seqLenQ) << 3);
       if (weights != 0) {
         const weightsHead = weights + (<usize>(b * qHeads + h) * <usize>seqLenQ) * weightsRowBytes;
         for (let i = 0; i < seqLenQ; i++) {
@@ -94,6 +96,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
             qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
             bias == 0 ? <usize>0 : biasHead + <usize>i * biasQueryBytes,
             weightsHead + <usize>i * weightsRowBytes,
+            lse == 0 ? <usize>0 : lseHead + (<usize>i << 3),
             i, keyEnd, offset,
           );
         }
@@ -104,6 +107,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
             params, scratch,
             qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
             bias == 0 ? <usize>0 : biasHead + <usize>i * biasQueryBytes,
+            lse == 0 ? <usize>0 : lseHead + (<usize>i << 3),
             i, min(BLOCK_QUERIES, seqLenQ - i), keyEnd, offset,
           );
         }

@@ -50,13 +50,20 @@ export const PARAM_FIELDS = [
     name: 'KEY_SPLITS',
     index: 36,
     type: 'i32',
-    doc: 'Decode kernel only (`decodeRange`, `decodeMerge`): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.',
+    doc: 'Decode kernel only (`decodeRange`, merged by the host): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.',
   },
   {
     name: 'PARTIALS_PTR',
     index: 37,
     type: 'i32',
     doc: "Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states (assembly/decode/partials.ts), `decodePartialsBytes(params)` bytes, 16-byte aligned",
+  },
+  { name: 'ALIBI_SLOPES_PTR', index: 38, type: 'i32', doc: 'f32[qHeads] ALiBi slopes (|slope| <= 2^64, src/alibi.ts), or 0 for none' },
+  {
+    name: 'LSE_PTR',
+    index: 39,
+    type: 'i32',
+    doc: 'f32[batch·qHeads·seqLenQ·2] contiguous, or 0 for none: per row its softmax max m (natural units) and sum l; the host takes lse = m + ln(l)',
   },
 ];
 

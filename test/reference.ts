@@ -28,6 +28,8 @@ export interface ReferenceResult {
   readonly out: Float64Array;
   /** `[batch, qHeads, seqLenQ, seqLenK]`, contiguous, of `plan.weightsStage`. */
   readonly weights: Float64Array;
+  /** `[batch, qHeads, seqLenQ]`: ln Σ_j exp(biased_j) over the allowed keys, −Infinity for none. */
+  readonly lse: Float64Array;
 }
 
 /** Element index of `[b, h, s, d]` in a strided head view. */
@@ -65,6 +67,18 @@ function biasOf(plan: AttentionPlan, b: number, h: number, i: number, j: number)
   return plan.bias[b * s.batch + h * s.head + i * s.query + j]!;
 }
 
+/** Key position of query 0 of batch item b: the causal offset, else bottom-right alignment. */
+function positionOffsetOf(plan: AttentionPlan, b: number): number {
+  if (plan.causal) return plan.causalOffsets[b]!;
+  return (plan.keyLengths ? plan.keyLengths[b]! : plan.seqLenK) - plan.seqLenQ;
+}
+
+/** ALiBi (FlashAttention's alibi_slopes): −slope_h·|i + off − j|, 0 without slopes. */
+function alibiOf(plan: AttentionPlan, b: number, h: number, i: number, j: number): number {
+  if (!plan.alibiSlopes) return 0;
+  return -plan.alibiSlopes[h]! * Math.abs(i + positionOffsetOf(plan, b) - j);
+}
+
 function isAllowed(plan: AttentionPlan, b: number, h: number, i: number, j: number): boolean {
   if (plan.causal && !(j <= i + plan.causalOffsets[b]!)) return false;
   if (plan.keyLengths && !(j < plan.keyLengths[b]!)) return false;
@@ -85,6 +99,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
   const { batch, qHeads, seqLenQ, seqLenK, valueDim } = plan;
   const out = new Float64Array(batch * qHeads * seqLenQ * valueDim);
   const weights = new Float64Array(batch * qHeads * seqLenQ * seqLenK);
+  const lse = new Float64Array(batch * qHeads * seqLenQ);
   const logits = new Float64Array(seqLenK);
   const capped = new Float64Array(seqLenK);
   const biased = new Float64Array(seqLenK);
@@ -99,7 +114,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
           logits[j] = logitOf(plan, b, h, i, j);
           capped[j] = cappedOf(plan, logits[j]!);
           allowed[j] = isAllowed(plan, b, h, i, j);
-          biased[j] = allowed[j]! ? clampScore(clampScore(capped[j]!) + biasOf(plan, b, h, i, j)) : -Infinity;
+          biased[j] = allowed[j]! ? clampScore(clampScore(capped[j]!) + alibiOf(plan, b, h, i, j) + biasOf(plan, b, h, i, j)) : -Infinity;
         }
 
         // Two-pass softmax with max subtraction, over allowed keys only. Allowed scores are
@@ -114,6 +129,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
           sum += probs[j]!;
         }
         for (let j = 0; j < seqLenK; j++) if (allowed[j]!) probs[j] = probs[j]! / sum;
+        lse[(b * qHeads + h) * seqLenQ + i] = anyAllowed ? max + Math.log(sum) : -Infinity;
 
         const row = ((b * qHeads + h) * seqLenQ + i) * valueDim;
         for (let j = 0; j < seqLenK; j++) {
@@ -129,7 +145,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
       }
     }
   }
-  return { out, weights };
+  return { out, weights, lse };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -192,6 +208,10 @@ export interface MakePlanOptions {
   /** Allocate `weights` (default false). */
   readonly withWeights?: boolean;
   readonly weightsStage?: WeightsStage; // default 'probs'
+  /** ALiBi slopes per query head (default none). */
+  readonly alibiSlopes?: Float32Array | null;
+  /** Allocate `lse` (default false). */
+  readonly withLse?: boolean;
   readonly seed?: number; // default 1
 }
 
@@ -253,6 +273,8 @@ export function makePlan(options: MakePlanOptions): AttentionPlan {
     biasStrides: options.biasStrides ?? { batch: qHeads * seqLenQ * seqLenK, head: seqLenQ * seqLenK, query: seqLenK },
     weights: options.withWeights ? new Float32Array(batch * qHeads * seqLenQ * seqLenK) : null,
     weightsStage: options.weightsStage ?? 'probs',
+    alibiSlopes: options.alibiSlopes ?? null,
+    lse: options.withLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
   };
 }
 

@@ -11,19 +11,19 @@ import { valueTile, valueTileMasked, valuesFinite } from '../kernels/f32-pv-4x8'
 import { softcapTile, unitTile, causalTile, biasTile } from '../kernels/f32-mask-tile-8';
 import { cst, C_ZERO, C_INF, C_SCORE_MAX, C_SCORE_MAX_LOG2 } from '../inline/consts';
 import {
-  softmaxReset, softmaxTile, STATE_L_A, STATE_ALPHA_A,
+  softmaxReset, softmaxTile, STATE_M_A, STATE_L_A, STATE_ALPHA_A,
 } from '../kernels/f32-softmax-online-8';
 
 /**
  * Computes out rows [firstQuery, firstQuery + rows) of one (batch, head).
  * Contract: 1 <= rows <= 8; keys [0, keyEnd) are inside the key length; `offset` is the
  * causal offset clamped to [-(seqLenQ + 1), seqLenK], or seqLenK when not causal (then no
- * key is causally masked). Addresses are bytes; qRow, outRow, biasRow point at row
- * firstQuery; biasRow is 0 without bias.
+ * key is causally masked). Addresses are bytes; qRow, outRow, biasRow, lseRow point at row
+ * firstQuery; biasRow is 0 without bias, lseRow 0 without log-sum-exp (else (m, l) pairs).
  */
 export function attendBlock(
   params: usize, scratch: usize,
-  qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize,
+  qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize, lseRow: usize,
   firstQuery: i32, rows: i32, keyEnd: i32, offset: i32,
 ): void {
   const headDim = paramI32(params, HEAD_DIM);
@@ -94,6 +94,20 @@ export function attendBlock(
     }
   }
   writeOutput(outRow, <usize>paramI32(params, OUT_SEQ_STRIDE) << 2, ot, state, rows, valueDim);
+  if (lseRow != 0) writeStates(lseRow, state, rows);
+}
+
+/**
+ * Each row's softmax state for the log-sum-exp: (m·ln2, l), m converted from log2 units here,
+ * once (the host takes lse = m + ln(l), src/backends/wasm/memory-plan.ts).
+ */
+function writeStates(lseRow: usize, state: usize, rows: i32): void {
+  const ln2: f32 = 0.6931471805599453;
+  for (let q = 0; q < rows; q++) {
+    const at = lseRow + (<usize>q << 3);
+    store<f32>(at, load<f32>(state + STATE_M_A + (<usize>q << 2)) * ln2);
+    store<f32>(at, load<f32>(state + STATE_L_A + (<usize>q << 2)), 4);
+  }
 }
 
 /** qp[d][q] = Q[q][d] for q < rows, 0 in the padding lanes. */

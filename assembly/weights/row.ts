@@ -19,7 +19,7 @@ import { softcapVec } from '../inline/softcap';
 export function attendRowWithWeights(
   params: usize, row: usize,
   qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize, weightsRow: usize,
-  query: i32, keyEnd: i32, offset: i32,
+  lseRow: usize, query: i32, keyEnd: i32, offset: i32,
 ): void {
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
@@ -79,6 +79,10 @@ export function attendRowWithWeights(
   }
   const l = f32x4.extract_lane(lv, 0) + f32x4.extract_lane(lv, 1)
     + f32x4.extract_lane(lv, 2) + f32x4.extract_lane(lv, 3);
+  if (lseRow != 0) {
+    store<f32>(lseRow, m); // the softmax's (m, l), natural units: lse = m + ln(l) (host)
+    store<f32>(lseRow, l, 4);
+  }
   const vl = f32x4.splat(l);
   const zeroRow = l == 0;
   for (let p = row; p < paddedEnd; p += 16) {

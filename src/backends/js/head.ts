@@ -37,6 +37,7 @@ export function makeHeadOperands(plan: AttentionPlan, scratch: Scratch): HeadOpe
       softcap: plan.softcap, bias: plan.bias, biasOffset: 0,
       weights: plan.weights, weightsOffset: 0, weightsStage: plan.weightsStage,
       allowedRows: scratch.allowedRows, rowBit: 0,
+      alibiSlope: 0, position: 0, lse: 0,
     },
   };
 }
@@ -46,6 +47,12 @@ function keyLimitOf(plan: AttentionPlan, b: number, i: number): number {
   let limit = plan.keyLengths ? plan.keyLengths[b]! : plan.seqLenK;
   if (plan.causal) limit = Math.min(limit, i + plan.causalOffsets[b]! + 1);
   return Math.max(0, Math.min(limit, plan.seqLenK));
+}
+
+/** Key position of query 0 of batch item b (ALiBi distances): the causal offset, or bottom-right. */
+function positionOffset(plan: AttentionPlan, b: number): number {
+  if (plan.causal) return plan.causalOffsets[b]!;
+  return (plan.keyLengths ? plan.keyLengths[b]! : plan.seqLenK) - plan.seqLenQ;
 }
 
 /** Computes out (and weights) of query head h of batch item b. */
@@ -60,6 +67,9 @@ export function runHead(plan: AttentionPlan, scratch: Scratch, operands: HeadOpe
   const outHead0 = b * plan.outStrides.batch + h * plan.outStrides.head;
   const biasHead0 = b * plan.biasStrides.batch + h * plan.biasStrides.head;
   const weightsHead0 = (b * plan.qHeads + h) * seqLenQ * seqLenK;
+  const lseHead0 = (b * plan.qHeads + h) * seqLenQ;
+  row.alibiSlope = plan.alibiSlopes ? plan.alibiSlopes[h]! : 0;
+  const offset = positionOffset(plan, b);
 
   for (let i0 = 0; i0 < seqLenQ; i0 += ROW_BLOCK) {
     const rows = Math.min(ROW_BLOCK, seqLenQ - i0);
@@ -84,7 +94,9 @@ export function runHead(plan: AttentionPlan, scratch: Scratch, operands: HeadOpe
       row.biasOffset = biasHead0 + i * plan.biasStrides.query;
       row.weightsOffset = weightsHead0 + i * seqLenK;
       row.rowBit = 1 << r;
+      row.position = i + offset;
       scratch.inverseSums[r] = softmaxRow(row);
+      if (plan.lse) plan.lse[lseHead0 + i] = row.lse;
     }
 
     const acc = scratch.accumulators;
