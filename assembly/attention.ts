@@ -7,7 +7,7 @@ import {
   OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE,
   CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR,
   BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE,
-  WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES, LSE_PTR,
+  WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES, LSE_PTR, ALIBI_SLOPES_PTR,
 } from './abi';
 import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from './errors';
 import { BLOCK_QUERIES, scratchBytes } from './scratch';
@@ -65,6 +65,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
   const bias = <usize>paramI32(params, BIAS_PTR);
   const weights = <usize>paramI32(params, WEIGHTS_PTR);
   const lse = <usize>paramI32(params, LSE_PTR); // (m, l) pairs per row, 8 bytes
+  const slopes = <usize>paramI32(params, ALIBI_SLOPES_PTR);
   const qSeqBytes = <usize>paramI32(params, Q_SEQ_STRIDE) << 2;
   const outSeqBytes = <usize>paramI32(params, OUT_SEQ_STRIDE) << 2;
   const biasQueryBytes = <usize>paramI32(params, BIAS_QUERY_STRIDE) << 2;
@@ -78,7 +79,10 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
     // Clamped so that query + offset never overflows and never reaches past seqLenK.
     let offset = seqLenK;
     if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
+    // Key position of query 0 (ALiBi distances): the causal offset, else bottom-right.
+    const position = causal ? offset : keyEnd - seqLenQ;
     for (let h = 0; h < qHeads; h++) {
+      const alibiSlope: f32 = slopes == 0 ? 0 : load<f32>(slopes + (<usize>h << 2));
       const kvHead = h / group; // GQA/MQA: K/V shared in place, never copied
       const qHead = headAddress(params, Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, b, h);
       const kHead = headAddress(params, K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, b, kvHead);
@@ -97,7 +101,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
             bias == 0 ? <usize>0 : biasHead + <usize>i * biasQueryBytes,
             weightsHead + <usize>i * weightsRowBytes,
             lse == 0 ? <usize>0 : lseHead + (<usize>i << 3),
-            i, keyEnd, offset,
+            i, keyEnd, offset, alibiSlope, position,
           );
         }
       } else {
@@ -108,7 +112,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
             qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
             bias == 0 ? <usize>0 : biasHead + <usize>i * biasQueryBytes,
             lse == 0 ? <usize>0 : lseHead + (<usize>i << 3),
-            i, min(BLOCK_QUERIES, seqLenQ - i), keyEnd, offset,
+            i, min(BLOCK_QUERIES, seqLenQ - i), keyEnd, offset, alibiSlope, position,
           );
         }
       }

@@ -16,7 +16,7 @@ import {
   paramI32, paramF32, HEAD_DIM, VALUE_DIM, SEQ_LEN_Q, SEQ_LEN_K, Q_PTR, Q_BATCH_STRIDE,
   Q_HEAD_STRIDE, Q_SEQ_STRIDE, K_SEQ_STRIDE, V_SEQ_STRIDE, OUT_PTR, OUT_BATCH_STRIDE,
   OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, SCALE, SOFTCAP, CAUSAL, BIAS_PTR, BIAS_BATCH_STRIDE,
-  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS, LSE_PTR,
+  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS, LSE_PTR, ALIBI_SLOPES_PTR,
 } from '../abi';
 import { expNonPositive } from '../inline/exp';
 import {
@@ -104,6 +104,9 @@ export function attendRowsPartial(
   const causal = paramI32(params, CAUSAL) != 0;
   const bias = <usize>paramI32(params, BIAS_PTR);
   const weights = <usize>paramI32(params, WEIGHTS_PTR);
+  const slopes = <usize>paramI32(params, ALIBI_SLOPES_PTR);
+  // Key position of query 0 (ALiBi distances): the causal offset, else bottom-right.
+  const position = causal ? offset : keyEnd - seqLenQ;
 
   // Pack the block's query rows (zero padding), and each row's key limit.
   let blockEnd = 0;
@@ -169,6 +172,7 @@ export function attendRowsPartial(
         s + <usize>t * sRowBytes, keys, softcap, biasRow,
         load<i32>(scratch + STATE_LIMIT + (<usize>t << 2)) - j0, weightsRow,
         state + STATE_M, state + STATE_L, state + STATE_ALPHA,
+        slopes == 0 ? 0 : -load<f32>(slopes + (<usize>h << 2)), i + position - j0,
       ) || masked;
     }
     if (fast) {

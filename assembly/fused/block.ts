@@ -8,7 +8,7 @@ import {
 import { BLOCK_KEYS, BLOCK_QUERIES, qpOffset, tileOffset, otOffset } from '../scratch';
 import { scoreTile } from '../kernels/f32-qk-4x8';
 import { valueTile, valueTileMasked, valuesFinite } from '../kernels/f32-pv-4x8';
-import { softcapTile, unitTile, causalTile, biasTile } from '../kernels/f32-mask-tile-8';
+import { softcapTile, unitTile, causalTile, biasTile, alibiTile } from '../kernels/f32-mask-tile-8';
 import { cst, C_ZERO, C_INF, C_SCORE_MAX, C_SCORE_MAX_LOG2 } from '../inline/consts';
 import {
   softmaxReset, softmaxTile, STATE_M_A, STATE_L_A, STATE_ALPHA_A,
@@ -20,11 +20,13 @@ import {
  * causal offset clamped to [-(seqLenQ + 1), seqLenK], or seqLenK when not causal (then no
  * key is causally masked). Addresses are bytes; qRow, outRow, biasRow, lseRow point at row
  * firstQuery; biasRow is 0 without bias, lseRow 0 without log-sum-exp (else (m, l) pairs).
+ * alibiSlope is the head's ALiBi slope (0: none) and `position` the item's position offset:
+ * query i sits at key position i + position (src/plan.ts).
  */
 export function attendBlock(
   params: usize, scratch: usize,
   qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize, lseRow: usize,
-  firstQuery: i32, rows: i32, keyEnd: i32, offset: i32,
+  firstQuery: i32, rows: i32, keyEnd: i32, offset: i32, alibiSlope: f32, position: i32,
 ): void {
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
@@ -67,6 +69,8 @@ export function attendBlock(
     scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, tileScale, limitAt);
     if (softcap > 0) softcapTile(s, keys, softcap, log2e);
     else if (scaleOverflows) unitTile(s, keys, log2e);
+    // ALiBi after the cap, before the mask (src/plan.ts), in log2 units: |slope·log2e| <= 2^64.5.
+    if (alibiSlope != 0) alibiTile(s, keys, j0, firstQuery, position, -alibiSlope * log2e);
     // Bias before the causal select: -Infinity + (+Infinity bias) must end as -Infinity.
     const biasTileRow: usize = biasRow == 0 ? 0 : biasRow + (<usize>j0 << 2);
     const masked = biasRow != 0 && biasTile(s, keys, biasTileRow, biasQueryBytes, rows, log2e);

@@ -19,7 +19,7 @@ import { softcapVec } from '../inline/softcap';
 export function attendRowWithWeights(
   params: usize, row: usize,
   qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize, weightsRow: usize,
-  lseRow: usize, query: i32, keyEnd: i32, offset: i32,
+  lseRow: usize, query: i32, keyEnd: i32, offset: i32, alibiSlope: f32, position: i32,
 ): void {
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
@@ -47,19 +47,20 @@ export function attendRowWithWeights(
   }
   if (stage == 1) memory.copy(weightsRow, row, rowBytes);
 
-  // stage 'biased': scores clamped to ±2^127 before and after the bias (src/plan.ts), masked
-  // positions selected to -Infinity
+  // stage 'biased': scores clamped to ±2^127 before and after the ALiBi term and the bias
+  // (src/plan.ts), masked positions selected to -Infinity
   const causalEnd = query + offset; // keys j <= causalEnd are causally allowed
+  const at = query + position; // the query's key position (ALiBi)
   for (let j = 0; j < seqLenK; j++) {
     const p = row + (<usize>j << 2);
-    let x = clampScore(load<f32>(p));
+    let x = clampScore(load<f32>(p)) - alibiSlope * <f32>abs(at - j);
     let allowed = j < keyEnd && j <= causalEnd;
     if (biasRow != 0) {
       const b = load<f32>(biasRow + (<usize>j << 2));
       allowed = allowed && b != -Infinity;
-      x = clampScore(x + b);
+      x = x + b;
     }
-    store<f32>(p, select<f32>(x, -Infinity, allowed));
+    store<f32>(p, select<f32>(clampScore(x), -Infinity, allowed));
   }
   if (stage == 2) memory.copy(weightsRow, row, rowBytes);
 
