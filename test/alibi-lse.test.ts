@@ -1,5 +1,5 @@
 /**
- * ALiBi (`alibi`), the log-sum-exp (`returnLse`) and `mergeAttention` (issue #12), on every
+ * ALiBi (`alibi`, with causal, windows, keyLengths, GQA, masks), the log-sum-exp (`returnLse`) and `mergeAttention` (issue #12), on every
  * backend ('wasm-relaxed-simd', 'wasm-simd', 'js'), the thread pool (2 threads, prefill and a
  * key-split decode) and KV-cache decode, against the float64 reference (test/reference.ts).
  *
@@ -78,6 +78,10 @@ for (const [seqLenQ, seqLenK] of [[5, 5], [17, 70], [70, 17], [1, 130], [9, 9]] 
       });
     }
   }
+}
+// ALiBi with sliding windows (src/key-range.ts): causal and not, a window of 0, rows left empty.
+for (const [window, causal] of [[3, true], [[2, 5], false], [[0, 0], false], [[1, 40], 'top-left']] as const) {
+  GRID.push({ batch: 2, qHeads: 6, kvHeads: 3, seqLenQ: 20, seqLenK: 45, headDim: 8, causal, window, keyLengths: [45, 12], alibi: true, returnLse: true, returnWeights: GRID.length % 2 === 0, seed: GRID.length + 1 });
 }
 // With a mask (a row fully masked by it), a softcap, and lse alone without ALiBi.
 GRID.push({ batch: 1, qHeads: 2, seqLenQ: 12, seqLenK: 40, headDim: 8, causal: true, alibi: true, returnLse: true, softcap: 3, mask: { kind: 'bool', shape: [12, 40], maskedFraction: 0.4 }, seed: 91 });
@@ -158,7 +162,7 @@ describe.each(WASM_BACKENDS)('alibi_lse threads on %s', (backendName) => {
 });
 
 /** Boolean masks [Lq, Lk] that split the keys into `cuts.length + 1` disjoint ranges. */
-function keyRangeMasks(seqLenQ: number, seqLenK: number, cuts: number[]): Uint8Array[] {
+function keyRangeMasks(seqLenQ: number, seqLenK: number, cuts: readonly number[]): Uint8Array[] {
   const bounds = [0, ...cuts, seqLenK];
   return bounds.slice(1).map((end, c) => {
     const mask = new Uint8Array(seqLenQ * seqLenK);

@@ -28,6 +28,7 @@ import {
 } from '../backends/wasm/cache-engine.js';
 import type { CachedPlan } from '../cache/engine.js';
 import { mergeRow } from '../merge.js';
+import { keyRange } from '../key-range.js';
 import { CMD } from './control.js';
 
 const ALIGN = 16;
@@ -85,11 +86,12 @@ export function keySplitsFor(plan: CachedPlan, rowBlocks: number, threads: numbe
   if (!usesDecodeKernel(plan) || rowBlocks === 0 || rowBlocks >= threads) return 1;
   // The most keys any row sees (the kernel's block end): the sequence length, or less for
   // causal rows (top-left alignment at decode sees a handful of keys of a long cache).
+  // With a window, the most keys inside any row's range (the kernel splits only those).
   let keys = 0;
   for (let b = 0; b < plan.batch; b++) {
-    let end = Math.min(plan.keyLengths[b]!, plan.seqLenK);
-    if (plan.causal) end = Math.min(end, Math.max(plan.causalOffsets[b]! + plan.seqLenQ, 0));
-    keys = Math.max(keys, end);
+    const first = keyRange(plan, b, 0);
+    const last = keyRange(plan, b, plan.seqLenQ - 1);
+    keys = Math.max(keys, last.end - Math.min(first.start, last.end));
   }
   const wanted = threads / gcd(rowBlocks, threads);
   const affordable = minKeysPerSplit > 0 ? Math.floor(keys / minKeysPerSplit) : Infinity;
@@ -159,7 +161,7 @@ export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: numbe
   return { threads, cmd: decodeKernel ? CMD.DECODE : CMD.ATTENTION, kvDtype, keySplits: partialsPtr ? keySplits : 1, layout, partialsPtr, params, unmarshal, release };
 }
 
-/** Bytes of a partial-state row's header: m, l (f32), the row's key limit (i32), padding (assembly/decode/partials.ts). */
+/** Bytes of a partial-state row's header: m, l (f32), the row's key limit and start (i32) (assembly/decode/partials.ts). */
 const PARTIAL_HEADER_BYTES = 16;
 
 /**
@@ -168,7 +170,8 @@ const PARTIAL_HEADER_BYTES = 16;
  * of header m, l, limit and the unnormalised accumulator acc) with {@link mergeRow}, the
  * function of mergeAttention, into the output row (through the output strides, in the call's
  * memory); writes the row's (lse, 1) for the log-sum-exp, and normalizes the masked scores the
- * ranges left in its weights row, w_j = e^(w_j − lse) below its key limit, 0 past it.
+ * ranges left in its weights row, w_j = e^(w_j − lse) inside its key range [start, limit), 0
+ * elsewhere (keys outside it may never have been visited).
  */
 export function mergeKeySplits(buffer: ArrayBufferLike, plan: CachedPlan, call: Pick<CachedCall, 'layout' | 'partialsPtr' | 'keySplits'>): void {
   const { batch, qHeads, kvHeads, seqLenQ, seqLenK, valueDim, outStrides } = plan;
@@ -200,9 +203,10 @@ export function mergeKeySplits(buffer: ArrayBufferLike, plan: CachedPlan, call: 
           const row = (b * qHeads + h) * seqLenQ + i;
           if (layout.lse) f32.set([lse, 1], (layout.lse >>> 2) + 2 * row);
           if (!layout.weights) continue;
-          const limit = Math.max(0, i32[record + t * rowWords + 2]!);
+          const limit = i32[record + t * rowWords + 2]!;
+          const start = i32[record + t * rowWords + 3]!;
           const w = (layout.weights >>> 2) + row * seqLenK;
-          for (let j = 0; j < seqLenK; j++) f32[w + j] = j < limit && lse !== -Infinity ? Math.exp(f32[w + j]! - lse) : 0;
+          for (let j = 0; j < seqLenK; j++) f32[w + j] = j >= start && j < limit && lse !== -Infinity ? Math.exp(f32[w + j]! - lse) : 0;
         }
       }
     }
