@@ -13,7 +13,7 @@ import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cach
 import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
-import { positionOffsets, rotaryAttention } from './positions/apply.js';
+import { planRotary, positionOffsets } from './positions/apply.js';
 
 /** The options of attention() and decode(). */
 export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'rotary'] as const;
@@ -159,18 +159,11 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     for (let b = 0; b < batch; b++) causalOffsets[b] = (keyLengths ? keyLengths[b]! : seqLenK) - seqLenQ;
   }
 
-  let qData = toF32('q', query.data);
-  let kData = toF32('k', key.data);
-  if (rotary) {
-    const offsets = positionOffsets(causal, batch, seqLenQ, seqLenK, keyLengths);
-    ({ q: qData, k: kData } = rotaryAttention(workspace, opts.rotary, layout.dims, qData, layout.qStrides, kData, layout.kStrides, offsets));
-  }
-
   const plan: AttentionPlan = {
     ...layout.dims,
-    q: qData,
+    q: toF32('q', query.data),
     qStrides: layout.qStrides,
-    k: kData,
+    k: toF32('k', key.data),
     kStrides: layout.kStrides,
     v: toF32('v', value.data),
     vStrides: layout.vStrides,
@@ -186,6 +179,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     weights: returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null,
     weightsStage: 'probs',
     pinned,
+    rotary: rotary ? planRotary(opts.rotary, layout.dims, positionOffsets(causal, batch, seqLenQ, seqLenK, keyLengths)) : null,
   };
 
   const finish = (): AttentionResult => {
