@@ -15,9 +15,10 @@ import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-inp
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
 import { planWindow, positionOffsetsFor, type KeyWindow } from './key-range.js';
+import { planRotary } from './positions/apply.js';
 
 /** The options of attention() and decode(). */
-export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'window', 'alibi', 'returnLse'] as const;
+export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'window', 'alibi', 'returnLse', 'rotary'] as const;
 
 /** `options.causal` of attention and decode, resolved to its alignment. */
 export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
@@ -186,12 +187,15 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data, key.data, value.data]);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
   // An out that overlaps an input is computed apart and copied in by finish (src/plan.ts).
-  const pinned = pinnedBuffers(q, k, v, aliased ? null : pinnedOut);
+  // With rotary, q and k are rotated copies: never read in place (nor written).
+  const rotary = opts.rotary !== undefined;
+  const pinned = pinnedBuffers(rotary ? null : q, rotary ? null : k, v, aliased ? null : pinnedOut);
 
   const half = dtype === 'float16';
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
     half ? halfArrayToFloat32(data as Uint16Array, workspace.f32(slot, data.length)) : (data as Float32Array);
 
+  const positionOffsets = positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left');
   const plan: AttentionPlan = {
     ...layout.dims,
     q: toF32('q', query.data),
@@ -204,7 +208,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     outStrides: layout.outStrides,
     scale,
     softcap,
-    positionOffsets: positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left'),
+    positionOffsets,
     window: planWindow(window, causal !== 'none'),
     keyLengths,
     bias,
@@ -214,6 +218,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     alibiSlopes,
     lse: returnLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
     pinned,
+    rotary: rotary ? planRotary(opts.rotary, layout.dims, positionOffsets) : null,
   };
 
   const finish = (): AttentionResult => {
