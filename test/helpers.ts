@@ -10,8 +10,9 @@
  * computed from the case's sizes and data, not constants tuned until green.
  */
 import { expect } from 'vitest';
-import type { AttentionOptions, AttentionResult, CausalOption, MaskTensor, Tensor, TensorData } from '../src/index.js';
-import { compareClose, makePlan, mulberry32, referenceAttention, type Tolerance } from './reference.js';
+import type { AttentionOptions, AttentionResult, CausalOption, MaskTensor, RotaryOptions, Tensor, TensorData } from '../src/index.js';
+import { compareClose, makePlan, mulberry32, referenceAttention, stridesOf, type Tolerance } from './reference.js';
+import { rotate64 } from './rotary-reference.js';
 
 export type { Tolerance };
 
@@ -200,6 +201,8 @@ export interface CaseSpec {
   /** ALiBi: `true` (the standard slopes) or given slopes, one per query head. */
   readonly alibi?: true | Float32Array;
   readonly returnLse?: boolean;
+  /** `options.rotary`: the reference rotates q and k in float64 first (test/rotary-reference.ts). */
+  readonly rotary?: RotaryOptions;
   readonly seed?: number;
 }
 
@@ -391,11 +394,12 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     ...(spec.returnWeights ? { returnWeights: true } : {}),
     ...(spec.alibi ? { alibi: spec.alibi } : {}),
     ...(spec.returnLse ? { returnLse: true } : {}),
+    ...(spec.rotary ? { rotary: spec.rotary } : {}),
   };
 
   // The reference, in bhsd, on copies transposed here.
-  const qBhsd = toBhsd(qData, layout, [batch, qHeads, seqLenQ, headDim]);
-  const kBhsd = toBhsd(kData, layout, [batch, kvHeads, seqLenK, headDim]);
+  let qBhsd: Float32Array = toBhsd(qData, layout, [batch, qHeads, seqLenQ, headDim]);
+  let kBhsd: Float32Array = toBhsd(kData, layout, [batch, kvHeads, seqLenK, headDim]);
   const vBhsd = toBhsd(vData, layout, [batch, kvHeads, seqLenK, valueDim]);
   const bias = mask ? expandMask(mask, [batch, qHeads, seqLenQ, seqLenK]) : null;
   const causal = spec.causal ?? false;
@@ -406,6 +410,13 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     positionOffsets.push(causal === 'top-left' ? 0 : validKeys - seqLenQ);
   }
   const scale = spec.scale ?? 1 / Math.sqrt(headDim);
+  if (spec.rotary) {
+    // Rotated in float64 at the default positions (query i + off_b, key j): the reference
+    // reads the float64 values (the cast only satisfies the plan's type).
+    const { rotary } = spec;
+    qBhsd = rotate64(qBhsd, stridesOf('bhsd', qHeads, seqLenQ, headDim), batch, qHeads, seqLenQ, headDim, rotary, (b, i) => i + positionOffsets[b]!) as unknown as Float32Array;
+    kBhsd = rotate64(kBhsd, stridesOf('bhsd', kvHeads, seqLenK, headDim), batch, kvHeads, seqLenK, headDim, rotary, (_b, j) => j) as unknown as Float32Array;
+  }
   const plan = makePlan({
     batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, valueDim,
     q: qBhsd, k: kBhsd, v: vBhsd,
@@ -438,7 +449,7 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     fullyMasked.push(!any);
   }
 
-  const tolerance = toleranceFor(
+  const tolerances = toleranceFor(
     { seqLenK, headDim },
     {
       qNorm: maxRowNorm(qBhsd, batch * qHeads * seqLenQ, headDim),
@@ -450,6 +461,14 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     spec.softcap ?? 0,
     half,
   );
+  // Rotary: the library rounds each rotated element to f32 once (relative u), which moves
+  // every logit by at most 2u·scale·‖q‖‖k‖ (as test/rotary-reference.ts derives).
+  const rotaryLogit = spec.rotary ? SAFETY * 2 * U32 * Math.abs(scale) * maxRowNorm(qBhsd, batch * qHeads * seqLenQ, headDim) * maxRowNorm(kBhsd, batch * kvHeads * seqLenK, headDim) : 0;
+  const tolerance = rotaryLogit === 0 ? tolerances : {
+    out: addTolerances(tolerances.out, { atol: 2 * rotaryLogit * maxAbs(vBhsd), rtol: 0 }),
+    weights: addTolerances(tolerances.weights, { atol: 0, rtol: 2 * rotaryLogit }),
+    lse: addTolerances(tolerances.lse, { atol: rotaryLogit, rtol: 0 }),
+  };
 
   const label =
     `${layout} B${batch} Hq${qHeads} Hkv${kvHeads} Lq${seqLenQ} Lk${seqLenK} D${headDim} Dv${valueDim}` +
@@ -460,6 +479,7 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     (spec.keyLengths ? ` keyLengths=[${spec.keyLengths.join(',')}]` : '') +
     (spec.softcap ? ` softcap=${spec.softcap}` : '') +
     (spec.scale !== undefined ? ` scale=${spec.scale}` : '') +
+    (spec.rotary ? ` rotary=${JSON.stringify(spec.rotary)}` : '') +
     (spec.alibi ? ` alibi=${spec.alibi === true ? 'standard' : `[${Array.from(spec.alibi).join(',')}]`}` : '') +
     ` seed=${spec.seed ?? 1}`;
 
