@@ -11,17 +11,6 @@ import type { Workspace } from '../workspace.js';
 import { resolvePositions, resolveRotation } from './options.js';
 import { gatherAngles, rotateHeads, type Rotation } from './rotate.js';
 
-/**
- * Where query row i of batch item b sits among the keys, the shared rule of issue #12:
- * `i + offsets[b]`, 0 for `causal: 'top-left'`, else bottom-right,
- * `(keyLengths ? keyLengths[b] : seqLenK) − seqLenQ` (also when not causal).
- */
-export function positionOffsets(causal: string, batch: number, seqLenQ: number, seqLenK: number, keyLengths: Int32Array | null): Int32Array {
-  const offsets = new Int32Array(batch);
-  if (causal !== 'top-left') for (let b = 0; b < batch; b++) offsets[b] = (keyLengths ? keyLengths[b]! : seqLenK) - seqLenQ;
-  return offsets;
-}
-
 /** Rotates `src` (a `[batch, heads, seq, headDim]` view) into the workspace `slot`. */
 export function rotateInto(workspace: Workspace, slot: string, src: Float32Array, dims: { batch: number; heads: number; seqLen: number; headDim: number }, strides: HeadStrides, rotation: Rotation, positions: Int32Array): Float32Array {
   const dst = workspace.f32(slot, src.length);
