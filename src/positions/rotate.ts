@@ -38,6 +38,45 @@ export interface Angles {
 }
 
 /**
+ * cos/sin of positions [0, rows) of one base-derived rotation, kept between calls (keyed
+ * by its frequencies): a prefill call at H8 N1024 D64 otherwise spends ~1 ms per tensor in
+ * Math.cos/Math.sin (64k calls), more than the rotation itself. At most
+ * {@link MEMO_ELEMENTS} per table (2 MB of f64; positions past it are computed), at most
+ * 4 rotations remembered.
+ */
+const memo = new Map<string, Angles & { rows: number }>();
+const MEMO_ELEMENTS = 2 ** 18;
+
+function cosSin(rotation: Rotation, p: number, cos: Float64Array, sin: Float64Array, at: number): void {
+  for (let i = 0; i < rotation.dim / 2; i++) {
+    const theta = p * rotation.invFreq[i]!;
+    cos[at + i] = Math.cos(theta);
+    sin[at + i] = Math.sin(theta);
+  }
+}
+
+/** The memo table of `rotation` covering positions [0, p] (grown by doubling), as far as its limit allows. */
+function memoFor(rotation: Rotation, p: number): Angles & { rows: number } {
+  const half = rotation.dim / 2;
+  p = Math.min(p, MEMO_ELEMENTS / half - 1);
+  const key = rotation.invFreq.join();
+  let table = memo.get(key);
+  if (!table || table.rows <= p) {
+    const rows = Math.min(Math.max(64, 2 ** Math.ceil(Math.log2(p + 1))), MEMO_ELEMENTS / half);
+    const grown = { cos: new Float64Array(rows * half), sin: new Float64Array(rows * half), rows };
+    const kept = table ? table.rows : 0;
+    if (table) {
+      grown.cos.set(table.cos);
+      grown.sin.set(table.sin);
+    }
+    for (let r = kept; r < rows; r++) cosSin(rotation, r, grown.cos, grown.sin, r * half);
+    if (!table && memo.size >= 4) memo.clear();
+    memo.set(key, (table = grown));
+  }
+  return table;
+}
+
+/**
  * The angles of `positions` (one row each): table rows, or cos/sin of position·freq_i
  * computed in float64. Gathered once per call and shared by every head, and by every
  * backend (the WASM rotation reads the same f64 values: bit-identical results).
@@ -46,17 +85,21 @@ export function gatherAngles(rotation: Rotation, positions: Int32Array): Angles 
   const half = rotation.dim / 2;
   const cos = new Float64Array(positions.length * half);
   const sin = new Float64Array(positions.length * half);
+  let last = 0;
+  for (const p of positions) last = Math.max(last, p);
+  const memoized = rotation.cos ? null : memoFor(rotation, last);
   for (let n = 0; n < positions.length; n++) {
     const p = positions[n]!;
-    for (let i = 0; i < half; i++) {
-      if (rotation.cos) {
-        cos[n * half + i] = rotation.cos[p * half + i]!;
-        sin[n * half + i] = rotation.sin![p * half + i]!;
-      } else {
-        const theta = p * rotation.invFreq[i]!;
-        cos[n * half + i] = Math.cos(theta);
-        sin[n * half + i] = Math.sin(theta);
-      }
+    const from = p * half;
+    const to = n * half;
+    if (rotation.cos) {
+      for (let i = 0; i < half; i++) cos[to + i] = rotation.cos[from + i]!;
+      for (let i = 0; i < half; i++) sin[to + i] = rotation.sin![from + i]!;
+    } else if (memoized && p >= 0 && p < memoized.rows) {
+      cos.set(memoized.cos.subarray(from, from + half), to);
+      sin.set(memoized.sin.subarray(from, from + half), to);
+    } else {
+      cosSin(rotation, p, cos, sin, to);
     }
   }
   return { cos, sin };
