@@ -65,7 +65,11 @@ function data(length: number, dim: number, seed: number, outliers = 0): Float32A
   return Float32Array.from({ length }, (_, i) => (next() * 2 - 1) * (i % dim < outliers ? 20 : 1));
 }
 
-const maxAbs = (x: ArrayLike<number>) => Array.prototype.reduce.call(x, (m: number, v: number) => Math.max(m, Math.abs(v)), 0) as number;
+function maxAbs(x: ArrayLike<number>): number {
+  let max = 0;
+  for (let n = 0; n < x.length; n++) max = Math.max(max, Math.abs(x[n]!));
+  return max;
+}
 
 // ---------------------------------------------------------------------------------------
 // The error bound against float32
