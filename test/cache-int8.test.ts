@@ -171,7 +171,7 @@ describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
     const plan = makePlan({
       batch, qHeads: c.qHeads, kvHeads: c.kvHeads, seqLenQ: c.seqLenQ, seqLenK: c.cached, headDim: c.headDim, valueDim,
       q, k: kHat, v: vHat, causal: c.causal, keyLengths: lengths,
-      causalOffsets: lengths.map((l) => l - c.seqLenQ),
+      positionOffsets: lengths.map((l) => l - c.seqLenQ),
     });
     const want = referenceAttention(plan).out;
     const tolerance = toleranceFor({ seqLenK: c.cached, headDim: c.headDim }, { qNorm: norm(q, c.headDim), kNorm: norm(kHat, c.headDim), maxAbsV: maxAbs(vHat), maxAbsBias: 0 }, 1 / Math.sqrt(c.headDim), 0, false);

@@ -114,7 +114,7 @@ function expected(model: Model, query: Query): { out: Float64Array; weights: Flo
     q: query.q, k: dense.k, v: dense.v,
     scale: query.scale, softcap: query.softcap,
     causal: query.causal ?? false,
-    causalOffsets: keyLengths.map((n) => n - seqLenQ),
+    positionOffsets: keyLengths.map((n) => n - seqLenQ),
     keyLengths,
     bias: query.bias ?? null,
     withWeights: true,
@@ -570,7 +570,7 @@ describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
     expect(() => attn.createKVCache(undefined as never)).toThrow(TypeError);
     expect(() => attn.createKVCache({ batch: 1, kvHeads: 1, headDim: 8 } as never)).toThrow(/options.maxSeqLen: expected an integer/);
     expect(() => attn.createKVCache({ batch: 0, kvHeads: 1, headDim: 8, maxSeqLen: 4 })).toThrow(RangeError);
-    expect(() => attn.createKVCache({ batch: 1, kvHeads: 1, headDim: 8, maxSeqLen: 4, dtype: 'int8' as never })).toThrow(TypeError);
+    expect(() => attn.createKVCache({ batch: 1, kvHeads: 1, headDim: 8, maxSeqLen: 4, dtype: 'bfloat16' as never })).toThrow(TypeError);
     expect(() => attn.createKVCache({ batch: 1, kvHeads: 1, headDim: 8, maxSeqLen: 4, maxLen: 3 } as never)).toThrow(TypeError);
     expect(() => attn.createKVCache({ batch: 1, kvHeads: 1, headDim: 8, maxSeqLen: 4, initialSeqLen: 5 })).toThrow(RangeError);
     expect(() => attn.createKVCache({ batch: 1024, kvHeads: 64, headDim: 128, maxSeqLen: 1 << 20 })).toThrow(RangeError);

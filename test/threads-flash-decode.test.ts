@@ -84,7 +84,7 @@ interface FlashCase {
   readonly seqLenQ: number;
   /** Keys cached per sequence (the longest). */
   readonly cached: number;
-  readonly dtype: 'float32' | 'float16';
+  readonly dtype: 'float32' | 'float16' | 'int8';
   readonly causal?: boolean;
   /** Per-sequence cache lengths (default all `cached`); 0 makes every row of that sequence fully masked. */
   readonly lengths?: readonly number[];
@@ -144,6 +144,10 @@ const MODES: FlashCase[] = [
   { name: 'bshd_layout_pinned_f16_gqa_batch_2', batch: 2, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 3, cached: 700, dtype: 'float16', causal: true, bshd: true, pinned: true },
   { name: 'head_dim_128', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'float32' },
   { name: 'head_dim_128_f16', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'float16' },
+  // int8 caches (kvDtype 3): the split reads the same quantised rows and folds the same scales.
+  { name: 'int8_mqa_batch_2_kv_len_4097', batch: 2, qHeads: 4, kvHeads: 1, headDim: 20, seqLenQ: 1, cached: 4097, dtype: 'int8' },
+  { name: 'int8_gqa_causal_chunk_lq_3_ragged', batch: 2, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 3, cached: 700, dtype: 'int8', causal: true, lengths: [700, 130] },
+  { name: 'int8_head_dim_128_return_weights_mask', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'int8', returnWeights: true, maskFrom: 5 * CHUNK_KEYS },
 ];
 
 beforeAll(() => {
@@ -163,7 +167,7 @@ function rowBlocks(c: FlashCase): number {
 describe('keySplitsFor: key ranges per row block', () => {
   const plan = (over: Partial<CachedPlan>): CachedPlan => ({
     batch: 1, qHeads: 8, kvHeads: 1, seqLenQ: 1, seqLenK: 8192, headDim: 128, valueDim: 128, dtype: 'float32',
-    causal: false, causalOffsets: new Int32Array([8191]), keyLengths: new Int32Array([8192]), ...over,
+    window: { left: Infinity, right: Infinity }, positionOffsets: new Int32Array([8191]), keyLengths: new Int32Array([8192]), ...over,
   } as CachedPlan);
   beforeAll(() => setMinKeysPerSplit(undefined));
   afterAll(() => setMinKeysPerSplit(0));
@@ -184,12 +188,12 @@ describe('keySplitsFor: key ranges per row block', () => {
     expect(keySplitsFor(keys(2 * MIN_KEYS_PER_SPLIT), 1, 2)).toBe(2);
     expect(keySplitsFor(keys(3 * MIN_KEYS_PER_SPLIT), 1, 4)).toBe(3);
     // The longest sequence counts: key lengths [0, n].
-    expect(keySplitsFor(plan({ batch: 2, keyLengths: new Int32Array([0, 8192]), causalOffsets: new Int32Array(2) }), 2, 4)).toBe(2);
+    expect(keySplitsFor(plan({ batch: 2, keyLengths: new Int32Array([0, 8192]), positionOffsets: new Int32Array(2) }), 2, 4)).toBe(2);
   });
   it('causal_top_left_sees_few_keys_no_split', () => {
     // Top-left at decode: the query sees key 0 only (offset 0), whatever the cache length.
-    expect(keySplitsFor(plan({ causal: true, causalOffsets: new Int32Array([0]) }), 1, 2)).toBe(1);
-    expect(keySplitsFor(plan({ causal: true, causalOffsets: new Int32Array([8191]) }), 1, 2)).toBe(2);
+    expect(keySplitsFor(plan({ window: { left: Infinity, right: 0 }, positionOffsets: new Int32Array([0]) }), 1, 2)).toBe(1);
+    expect(keySplitsFor(plan({ window: { left: Infinity, right: 0 }, positionOffsets: new Int32Array([8191]) }), 1, 2)).toBe(2);
   });
   it('prefill_kernel_plans_not_split', () => {
     expect(keySplitsFor(plan({ seqLenQ: 5 }), 1, 2)).toBe(1); // float32 Lq > 4: the prefill kernel
