@@ -16,7 +16,7 @@
  * and a reduction per block. The price is accuracy on rows with outlier channels: the step
  * is set by the largest element, so the others lose resolution. The output error stays
  * within the bound of the README ("int8 KV cache"), tested on such data
- * (test/cache-int8.test.ts); measured per 32-element blocks, see bench/int8-accuracy.mjs.
+ * (test/cache-int8.test.ts); measured per 32-element blocks, see bench/int8-accuracy.ts.
  *
  * The quantisation is computed in float64 (x·127 exact, one correctly rounded division), so
  * every engine that runs this function stores the same bytes.
@@ -28,7 +28,7 @@ export function int8DataBytes(dim: number, pad: number): number {
 }
 
 /** round half to even of a float64 (Math.round rounds halves up). */
-function roundTiesToEven(y: number): number {
+export function roundTiesToEven(y: number): number {
   const r = Math.round(y);
   return r - y === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

@@ -4,70 +4,59 @@
 // attention over the unquantised K/V, as max |err| / max |out| and RMS(err) / RMS(out), on
 // random data and on data with outlier channels (3 of D head dims 20× larger, in K and V).
 //
-//   node bench/int8-accuracy.mjs [--shape H,L,D]
-const args = process.argv.slice(2);
-const [H, L, D] = (args.includes('--shape') ? args[args.indexOf('--shape') + 1] : '4,2048,128').split(',').map(Number);
+//   node scripts/run-ts.mjs bench/int8-accuracy.ts [--shape H,L,D]
+import { roundTiesToEven } from '../src/cache/int8.js';
+import { mulberry32 } from '../test/reference.js';
 
-function mulberry32(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const args = process.argv.slice(2);
+const [H, L, D] = (args.includes('--shape') ? args[args.indexOf('--shape') + 1]! : '4,2048,128').split(',').map(Number) as [number, number, number];
+
 /** N(0, 1) values, the first `outliers` dims of each row ×20. */
-function normal(rows, seed, outliers) {
+function normal(rows: number, seed: number, outliers: number): Float64Array {
   const next = mulberry32(seed);
   return Float64Array.from({ length: rows * D }, (_, i) => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next()) * (i % D < outliers ? 20 : 1));
 }
-const roundEven = (y) => {
-  const r = Math.round(y);
-  return r - y === 0.5 && r % 2 !== 0 ? r - 1 : r;
-};
 /** Quantise-dequantise every block of `block` elements of each row (block = D: per row). */
-function quantise(x, block) {
+function quantise(x: Float64Array, block: number): Float64Array {
   const y = new Float64Array(x.length);
   for (let start = 0; start < x.length; start += block) {
     let max = 0;
-    for (let n = start; n < start + block; n++) max = Math.max(max, Math.abs(x[n]));
+    for (let n = start; n < start + block; n++) max = Math.max(max, Math.abs(x[n]!));
     const scale = Math.fround(max / 127);
-    for (let n = start; n < start + block; n++) y[n] = max === 0 ? 0 : Math.fround(roundEven((x[n] * 127) / max) * scale);
+    for (let n = start; n < start + block; n++) y[n] = max === 0 ? 0 : Math.fround(roundTiesToEven((x[n]! * 127) / max) * scale);
   }
   return y;
 }
-function attend(q, k, v) {
+function attend(q: Float64Array, k: Float64Array, v: Float64Array): Float64Array {
   const out = new Float64Array(H * D);
   for (let h = 0; h < H; h++) {
     const s = new Float64Array(L);
     let m = -Infinity;
     for (let j = 0; j < L; j++) {
       let dot = 0;
-      for (let d = 0; d < D; d++) dot += q[h * D + d] * k[(h * L + j) * D + d];
+      for (let d = 0; d < D; d++) dot += q[h * D + d]! * k[(h * L + j) * D + d]!;
       s[j] = dot / Math.sqrt(D);
-      m = Math.max(m, s[j]);
+      m = Math.max(m, s[j]!);
     }
     let l = 0;
-    for (let j = 0; j < L; j++) l += (s[j] = Math.exp(s[j] - m));
-    for (let j = 0; j < L; j++) for (let d = 0; d < D; d++) out[h * D + d] += (s[j] / l) * v[(h * L + j) * D + d];
+    for (let j = 0; j < L; j++) l += (s[j] = Math.exp(s[j]! - m));
+    for (let j = 0; j < L; j++) for (let d = 0; d < D; d++) out[h * D + d]! += (s[j]! / l) * v[(h * L + j) * D + d]!;
   }
   return out;
 }
-const stats = (got, want) => {
+const stats = (got: Float64Array, want: Float64Array) => {
   let maxErr = 0, maxOut = 0, se = 0, so = 0;
   for (let n = 0; n < want.length; n++) {
-    const e = got[n] - want[n];
+    const e = got[n]! - want[n]!;
     maxErr = Math.max(maxErr, Math.abs(e));
-    maxOut = Math.max(maxOut, Math.abs(want[n]));
+    maxOut = Math.max(maxOut, Math.abs(want[n]!));
     se += e * e;
-    so += want[n] * want[n];
+    so += want[n]! * want[n]!;
   }
   return `max ${(maxErr / maxOut).toExponential(2)}, rms ${Math.sqrt(se / so).toExponential(2)}`;
 };
 console.log(`int8 KV quantisation, decode output error relative to the output (H${H} L${L} D${D}, float64):`);
-for (const [name, outliers] of [['random N(0,1)', 0], ['outlier channels (3 dims ×20)', 3]]) {
+for (const [name, outliers] of [['random N(0,1)', 0], ['outlier channels (3 dims ×20)', 3]] as const) {
   const q = normal(H, 1, outliers);
   const k = normal(H * L, 2, outliers);
   const v = normal(H * L, 3, outliers);
