@@ -223,6 +223,25 @@ describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
     int8.dispose();
   });
 
+  it('growth_from_initial_seq_len_keeps_rows_and_scales', () => {
+    // Rows and their trailing scales move together when the storage doubles (2 → 4 → 8).
+    const headDim = 24;
+    const cache = attn.createKVCache({ batch: 2, kvHeads: 3, headDim, maxSeqLen: 8, initialSeqLen: 2, dtype: 'int8' });
+    const k = data(2 * 3 * 7 * headDim, headDim, 31, 2);
+    const v = data(2 * 3 * 7 * headDim, headDim, 32);
+    const rows = (x: Float32Array, s: number) => {
+      const out = new Float32Array(2 * 3 * headDim);
+      for (let head = 0; head < 6; head++) out.set(x.subarray((head * 7 + s) * headDim, (head * 7 + s + 1) * headDim), head * headDim);
+      return { data: out, shape: [2, 3, 1, headDim] };
+    };
+    for (let s = 0; s < 7; s++) cache.append(rows(k, s), rows(v, s));
+    expect(cache.capacity).toBe(8);
+    const got = cache.read();
+    expect(Array.from(got.k.data as Float32Array)).toEqual(Array.from(quantise(k, headDim).values));
+    expect(Array.from(got.v.data as Float32Array)).toEqual(Array.from(quantise(v, headDim).values));
+    cache.dispose();
+  });
+
   it('non_finite_append_throws_range_error_cache_intact', () => {
     const cache = attn.createKVCache({ batch: 1, kvHeads: 1, headDim: 4, maxSeqLen: 4, dtype: 'int8' });
     const ok = { data: Float32Array.of(1, 2, 3, 4), shape: [1, 1, 1, 4] };
