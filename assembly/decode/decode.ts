@@ -12,19 +12,20 @@ import {
   SCRATCH_PTR, SCRATCH_BYTES, KEY_SPLITS, PARTIALS_PTR,
 } from '../abi';
 import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from '../errors';
-import { ROWS, padDim, decodeScratchBytes } from './scratch';
+import { ROWS, padDimOf, elementShiftOf, rowExtraBytes, decodeScratchBytes } from './scratch';
 import { attendRows, attendRowsPartial } from './rows';
 import { partialRecordBytes } from './partials';
 import { positionOffset } from '../key-range';
 
 /**
  * Runs the plan in the parameter block at `params` with K/V of dtype `kvDtype`.
- * Contract (beyond attention.ts's): K/V rows hold padDim(dim) elements (4 f32 or 8 halves),
- * the padding zero (K_SEQ_STRIDE, V_SEQ_STRIDE >= that); weights, when present, are of
- * stage 'probs' (3).
+ * Contract (beyond attention.ts's): K/V rows hold padDim(dim) elements (4 f32, 8 halves or
+ * 16 int8 followed by the row's f32 scale, cache/i8.ts), the padding zero (K_SEQ_STRIDE,
+ * V_SEQ_STRIDE >= that, in elements: bytes for int8); weights, when present, are of stage
+ * 'probs' (3).
  * @param params byte address of the parameter block (PARAM_COUNT 32-bit fields, abi.ts)
  * @param kvDtype 0: float32 K/V; 1: float16 K/V (IEEE half bits) holding no Inf/NaN (the fast
- *   conversion); 2: float16 K/V that may hold Inf/NaN (exact conversion)
+ *   conversion); 2: float16 K/V that may hold Inf/NaN (exact conversion); 3: int8 K/V
  * @returns 0 on success; 1 scratch too small; 2 bad shape; 3 scratch not 16-byte aligned
  */
 export function decode(params: usize, kvDtype: i32): i32 {
@@ -45,7 +46,7 @@ export function decode(params: usize, kvDtype: i32): i32 {
  * Contract: `decode`'s; the parameter block's scratch is this thread's own; with S > 1,
  * PARTIALS_PTR holds decodePartialsBytes(params) bytes, 16-byte aligned.
  * @param params byte address of the parameter block
- * @param kvDtype as `decode` (0 float32, 1 float16, 2 float16 with Inf/NaN)
+ * @param kvDtype as `decode` (0 float32, 1 float16, 2 float16 with Inf/NaN, 3 int8)
  * @param first this thread's index, in [0, stride)
  * @param stride number of threads sharing the plan, >= 1
  * @returns as `decode`; 4 for a bad range; 2 (bad shape) for S > 1 without an aligned PARTIALS_PTR
@@ -66,12 +67,11 @@ export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32
   const kvHeads = paramI32(params, KV_HEADS);
   const seqLenQ = paramI32(params, SEQ_LEN_Q);
   const seqLenK = paramI32(params, SEQ_LEN_K);
-  const half = kvDtype != 0;
   if (
     batch < 0 || qHeads < 0 || kvHeads <= 0 || qHeads % kvHeads != 0 || seqLenQ < 0 || seqLenK < 0
-    || paramI32(params, HEAD_DIM) < 0 || paramI32(params, VALUE_DIM) < 0 || (kvDtype < 0 || kvDtype > 2)
-    || paramI32(params, K_SEQ_STRIDE) < padDim(paramI32(params, HEAD_DIM), half)
-    || paramI32(params, V_SEQ_STRIDE) < padDim(paramI32(params, VALUE_DIM), half)
+    || paramI32(params, HEAD_DIM) < 0 || paramI32(params, VALUE_DIM) < 0 || (kvDtype < 0 || kvDtype > 3)
+    || paramI32(params, K_SEQ_STRIDE) < padDimOf(paramI32(params, HEAD_DIM), kvDtype) + rowExtraBytes(kvDtype)
+    || paramI32(params, V_SEQ_STRIDE) < padDimOf(paramI32(params, VALUE_DIM), kvDtype) + rowExtraBytes(kvDtype)
     || (paramI32(params, WEIGHTS_PTR) != 0 && paramI32(params, WEIGHTS_STAGE) != 3)
   ) return ERR_BAD_SHAPE;
   const scratch = <usize>paramI32(params, SCRATCH_PTR);
@@ -80,7 +80,7 @@ export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32
 
   const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
   const rowsPerKvHead = (qHeads / kvHeads) * seqLenQ;
-  const elementShift: usize = half ? 1 : 2;
+  const elementShift = elementShiftOf(kvDtype);
 
   let unit = 0;
   for (let b = 0; b < batch; b++) {

@@ -12,6 +12,8 @@
 // whose de-interleaved lanes are matched by packing q, and reading o, in that order. With
 // at most INLINE_ROWS rows the f16 kernels convert in registers (decode proper: each row
 // converts again); with more, each chunk is converted once into a tile for all rows.
+// 3 int8 (cache/i8.ts): each chunk converted into an f32 tile of the unscaled int8 values
+// and the row scales, folded into the scores (K) and into p (V) once per key.
 import {
   paramI32, paramF32, HEAD_DIM, VALUE_DIM, SEQ_LEN_Q, SEQ_LEN_K, Q_PTR, Q_BATCH_STRIDE,
   Q_HEAD_STRIDE, Q_SEQ_STRIDE, K_SEQ_STRIDE, V_SEQ_STRIDE, OUT_PTR, OUT_BATCH_STRIDE,
@@ -20,8 +22,8 @@ import {
 } from '../abi';
 import { expNonPositive } from '../inline/exp';
 import {
-  CHUNK_KEYS, STATE_M, STATE_L, STATE_ALPHA, STATE_LIMIT, STATE_START, padDim, qpOffset, sOffset, oOffset,
-  tileOffset,
+  CHUNK_KEYS, STATE_M, STATE_L, STATE_ALPHA, STATE_LIMIT, STATE_START, padDimOf, elementShiftOf, qpOffset,
+  sOffset, oOffset, tileOffset, scalesOffset,
 } from './scratch';
 import { scoreRows } from './f32-qk-dot-1x4';
 import { valueRows, valueRowsMasked, rowsFinite } from './f32-pv-axpy-2x4';
@@ -29,6 +31,7 @@ import { softmaxRow } from './softmax-row';
 import { scoreRowsHalf } from './f16-qk-dot-1x4';
 import { valueRowsHalf } from './f16-pv-axpy-4x8';
 import { halfTileToF32, halfTileToF32Scaled } from '../cache/f16';
+import { int8TileToF32, foldScales } from '../cache/i8';
 import { storePartials } from './partials';
 import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-range';
 
@@ -50,7 +53,7 @@ export const INLINE_ROWS: i32 = 2;
  * query head kvHead·group + r / seqLenQ, query r % seqLenQ.
  * Contract: 1 <= rows <= ROWS; kHead/vHead address row 0 of the head's cache; cache rows
  * hold padDim(dim) elements (zero padding); keyEnd in [0, seqLenK]; offset: the batch
- * item's position offset (key-range.ts); kvDtype 0, 1 or 2 (see above). Keys outside every
+ * item's position offset (key-range.ts); kvDtype 0, 1, 2 or 3 (see above). Keys outside every
  * row's range are never read (a 4k window over a 32k cache reads 4k keys).
  */
 export function attendRows(
@@ -84,21 +87,23 @@ export function attendRowsPartial(
   params: usize, scratch: usize, b: i32, kvHead: i32, firstRow: i32, rows: i32,
   kHead: usize, vHead: usize, keyEnd: i32, offset: i32, kvDtype: i32, split: i32, splits: i32, record: usize,
 ): void {
-  const half = kvDtype != 0;
+  const half = kvDtype == 1 || kvDtype == 2;
+  const int8 = kvDtype == 3;
   const fast = kvDtype == 1;
   const inline = fast && rows <= INLINE_ROWS;
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
   const seqLenQ = paramI32(params, SEQ_LEN_Q);
-  const dimPad = padDim(headDim, half);
-  const valueDimPad = padDim(valueDim, half);
-  const elementShift: usize = half ? 1 : 2;
+  const dimPad = padDimOf(headDim, kvDtype);
+  const valueDimPad = padDimOf(valueDim, kvDtype);
+  const elementShift = elementShiftOf(kvDtype);
   const kSeqBytes = <usize>paramI32(params, K_SEQ_STRIDE) << elementShift;
   const vSeqBytes = <usize>paramI32(params, V_SEQ_STRIDE) << elementShift;
   const qp = scratch + qpOffset();
   const s = scratch + sOffset(dimPad);
   const o = scratch + oOffset(dimPad);
   const tile = scratch + tileOffset(dimPad, valueDimPad);
+  const scales = scratch + scalesOffset(dimPad, valueDimPad);
   const qRowBytes = <usize>dimPad << 2;
   const sRowBytes = <usize>CHUNK_KEYS << 2;
   const oRowBytes = <usize>valueDimPad << 2;
@@ -162,8 +167,13 @@ export function attendRowsPartial(
         else halfTileToF32(tile, k, kSeqBytes, keys, dimPad);
         k = tile;
         kStride = qRowBytes;
+      } else if (int8) {
+        int8TileToF32(tile, scales, k, kSeqBytes, keys, dimPad);
+        k = tile;
+        kStride = qRowBytes;
       }
       scoreRows(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kStride, keys, scale, factor);
+      if (int8) foldScales(s, sRowBytes, rows, keys, scales);
     }
     let masked = false;
     for (let t = 0; t < rows; t++) {
@@ -200,11 +210,18 @@ export function attendRowsPartial(
         else halfTileToF32(tile, v, vSeqBytes, keys, valueDimPad);
         v = tile;
         vStride = oRowBytes;
+      } else if (int8) {
+        // p·scale_j: l is already summed, as for the float16 2^112 above; -0 (masked) stays -0.
+        int8TileToF32(tile, scales, v, vSeqBytes, keys, valueDimPad);
+        foldScales(s, sRowBytes, rows, keys, scales);
+        v = tile;
+        vStride = oRowBytes;
       }
       // A masked key has p = -0, and -0 · NaN = NaN: a chunk with a masked key and a value
       // row that is not finite skips masked keys (src/plan.ts). A fast float16 cache holds
       // no Inf/NaN (kvDtype 1), and chunks with no masked key never check.
-      if (masked && !fast && !rowsFinite(v, vStride, keys, valueDimPad)) {
+      // An int8 tile is always finite.
+      if (masked && !fast && !int8 && !rowsFinite(v, vStride, keys, valueDimPad)) {
         valueRowsMasked(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vStride, keys);
       } else {
         valueRows(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vStride, keys);

@@ -6,12 +6,14 @@
 import { checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { checkBytes } from '../limits.js';
 import { ownOptions, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
-import type { Dtype, Layout, Tensor } from '../types.js';
+import type { Layout, Tensor } from '../types.js';
+import { halfDecodeTable } from '../float16.js';
 import { readElements, writeElements } from './convert.js';
+import { dequantizeRow, firstNonFinite, quantizeRow, scaleView } from './int8.js';
 import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
 import { InFlight } from './in-flight.js';
 import { checkNotDetached } from './pinned.js';
-import type { AppendOptions, KVCache, KVCacheOptions } from './types.js';
+import type { AppendOptions, CacheDtype, KVCache, KVCacheOptions } from './types.js';
 import { maxPositions, resolveRotation } from '../positions/options.js';
 import { gatherAngles, rotateHeads, type Rotation } from '../positions/rotate.js';
 import { halfArrayToFloat32 } from '../float16.js';
@@ -27,15 +29,15 @@ function checkCacheOptions(options: unknown): Required<Omit<KVCacheOptions, 'rot
   const headDim = checkInteger('options.headDim', o.headDim, 1);
   const valueDim = o.valueDim === undefined ? headDim : checkInteger('options.valueDim', o.valueDim, 1);
   const maxSeqLen = checkInteger('options.maxSeqLen', o.maxSeqLen, 1);
-  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float16') {
-    throw typeError('options.dtype', "'float32' | 'float16'", o.dtype);
+  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float16' && o.dtype !== 'int8') {
+    throw typeError('options.dtype', "'float32' | 'float16' | 'int8'", o.dtype);
   }
-  const dtype: Dtype = o.dtype ?? 'float32';
+  const dtype: CacheDtype = o.dtype ?? 'float32';
   const initialSeqLen = o.initialSeqLen === undefined ? maxSeqLen : checkInteger('options.initialSeqLen', o.initialSeqLen, 1, maxSeqLen);
   // The size limit of every backend (src/limits.ts), for K and V together at maxSeqLen,
-  // counted as the WASM backends store them (rows padded to 16 bytes) on every backend.
-  const elementBytes = dtype === 'float16' ? 2 : 4;
-  const rowBytes = (dim: number) => Math.ceil((dim * elementBytes) / 16) * 16;
+  // counted as the WASM backends store them (rows padded to 16 bytes; int8: + the scale) on every backend.
+  const elementBytes = dtype === 'float16' ? 2 : dtype === 'int8' ? 1 : 4;
+  const rowBytes = (dim: number) => Math.ceil((dim * elementBytes) / 16) * 16 + (dtype === 'int8' ? 4 : 0);
   const bytes = batch * kvHeads * maxSeqLen * (rowBytes(headDim) + rowBytes(valueDim));
   checkBytes('options.maxSeqLen', 'a cache (K and V)', bytes, `${batch}·${kvHeads}·${maxSeqLen} rows of ${rowBytes(headDim)} + ${rowBytes(valueDim)} bytes`);
   const rotation = o.rotary === undefined ? null : resolveRotation('options.rotary', o.rotary, headDim).rotation;
@@ -84,7 +86,7 @@ export class KVCacheImpl implements KVCache {
   readonly headDim: number;
   readonly valueDim: number;
   readonly maxSeqLen: number;
-  readonly dtype: Dtype;
+  readonly dtype: CacheDtype;
   private storage: CacheStorage | null;
   private readonly seqLengths: Int32Array;
   /** Some stored half is Inf or NaN (float16 storage only): the kernel must convert exactly. Cleared by reset(). */
@@ -164,6 +166,12 @@ export class KVCacheImpl implements KVCache {
       throw rangeError(`v.shape[${key.shape.length === 4 && (layout ?? 'bhsd') === 'bhsd' ? 2 : 1}]`, `${kRows.seqLen} (the rows of k)`, `${vRows.seqLen}`);
     }
     const newRows = this.checkAppendLengths(options.lengths, kRows.seqLen);
+    if (this.dtype === 'int8') {
+      for (const [name, t] of [['k', key], ['v', value]] as const) {
+        const at = firstNonFinite(t.data as Float32Array | Uint16Array, t.dtype === 'float16');
+        if (at >= 0) throw rangeError(`${name}.data[${at}]`, 'a finite value (an int8 cache stores no Inf/NaN)', `${t.data[at]}`);
+      }
+    }
     if (this.rotation) key = this.rotateKeys(key, kRows, newRows, this.rotation);
 
     // Grow first (the only step that may fail after validation: a refused memory growth
@@ -178,9 +186,15 @@ export class KVCacheImpl implements KVCache {
       if (storage.inMemory(value.data)) value = { ...value, data: value.data.slice() };
       storage.resize(Math.min(this.maxSeqLen, Math.max(need, Math.ceil(storage.capacity * GROWTH))), this.seqLengths);
     }
+    if (this.dtype === 'int8') {
+      this.writeInt8Rows(storage.keys() as Int8Array, storage.keyRowStride, key, kRows, newRows);
+      this.writeInt8Rows(storage.values() as Int8Array, storage.valueRowStride, value, vRows, newRows);
+      for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
+      return;
+    }
     const half = this.dtype === 'float16';
-    const nonFiniteK = this.writeRows(storage.keys(), storage.keyRowStride, key, kRows, newRows, half);
-    const nonFiniteV = this.writeRows(storage.values(), storage.valueRowStride, value, vRows, newRows, half);
+    const nonFiniteK = this.writeRows(storage.keys() as Float32Array | Uint16Array, storage.keyRowStride, key, kRows, newRows, half);
+    const nonFiniteV = this.writeRows(storage.values() as Float32Array | Uint16Array, storage.valueRowStride, value, vRows, newRows, half);
     this.nonFinite ||= nonFiniteK || nonFiniteV;
     for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
   }
@@ -232,6 +246,23 @@ export class KVCacheImpl implements KVCache {
       }
     }
     return rows;
+  }
+
+  /** Quantises the new rows into int8 rows of `rowStride` bytes (src/cache/int8.ts). */
+  private writeInt8Rows(dst: Int8Array, rowStride: number, src: CheckedTensor, rows: SplitRows, newRows: Int32Array): void {
+    const capacity = this.storage!.capacity;
+    const scales = scaleView(dst);
+    const table = src.dtype === 'float16' ? halfDecodeTable() : null;
+    const data = src.data as Float32Array | Uint16Array;
+    for (let b = 0; b < this.batch; b++) {
+      for (let h = 0; h < this.kvHeads; h++) {
+        const dstRow0 = ((b * this.kvHeads + h) * capacity + this.seqLengths[b]!) * rowStride;
+        const srcRow0 = b * rows.strides.batch + h * rows.strides.head;
+        for (let s = 0; s < newRows[b]!; s++) {
+          quantizeRow(dst, scales, dstRow0 + s * rowStride, rowStride - 4, data, srcRow0 + s * rows.strides.seq, rows.dim, table);
+        }
+      }
+    }
   }
 
   /** Writes the new rows; returns true when a written half is Inf/NaN. */
@@ -286,14 +317,18 @@ export class KVCacheImpl implements KVCache {
     const last = end === undefined ? length : checkInteger('end', end, first, length);
     const rows = last - first;
     const half = this.dtype === 'float16';
-    const readOut = (src: Float32Array | Uint16Array, rowStride: number, dim: number): Tensor => {
+    const int8 = this.dtype === 'int8';
+    const readOut = (src: Float32Array | Uint16Array | Int8Array, rowStride: number, dim: number): Tensor => {
+      const scales = int8 ? scaleView(src as Int8Array) : null;
       const out = half ? new Uint16Array(this.batch * this.kvHeads * rows * dim) : new Float32Array(this.batch * this.kvHeads * rows * dim);
       for (let b = 0; b < this.batch; b++) {
         const valid = Math.max(0, Math.min(last, this.seqLengths[b]!) - first);
         for (let h = 0; h < this.kvHeads; h++) {
           const head = b * this.kvHeads + h;
           for (let s = 0; s < valid; s++) {
-            readElements(out, (head * rows + s) * dim, src, (head * storage.capacity + first + s) * rowStride, dim);
+            const row = (head * storage.capacity + first + s) * rowStride;
+            if (scales) dequantizeRow(out as Float32Array, (head * rows + s) * dim, src as Int8Array, scales, row, rowStride - 4, dim);
+            else readElements(out, (head * rows + s) * dim, src as Float32Array | Uint16Array, row, dim);
           }
         }
       }

@@ -6,6 +6,12 @@ import type { AttentionOptions, Dtype, Layout, Tensor, TensorData } from '../typ
 import type { DecodeRotaryOptions, RotaryRotationOptions } from '../positions/types.js';
 
 /**
+ * Storage of a KV cache's K and V: `'float32'`, `'float16'` (IEEE half), or `'int8'`
+ * (symmetric int8 with one f32 scale per token and KV head, see {@link KVCacheOptions.dtype}).
+ */
+export type CacheDtype = Dtype | 'int8';
+
+/**
  * Options of {@link AttentionInstance.createKVCache}: `batch`, `kvHeads`, `headDim` and
  * `maxSeqLen` are required; an unknown key throws a TypeError.
  */
@@ -21,10 +27,15 @@ export interface KVCacheOptions {
   /** Rows per sequence the cache can ever hold; `append` past it throws a RangeError. Required. */
   readonly maxSeqLen: number;
   /**
-   * Storage of K and V: `'float32'` (default) or `'float16'` (IEEE half, half the memory;
-   * values are rounded to half on `append` and computed in f32).
+   * Storage of K and V: `'float32'` (default), `'float16'` (IEEE half, half the memory;
+   * values are rounded to half on `append` and computed in f32), or `'int8'` (0.26× the
+   * float32 memory at headDim 128: each appended row of each KV head is stored as
+   * `round(x·127 / max|x|)` in int8 with its scale `max|x| / 127` in f32, ties to even;
+   * the kernels fold the scales into the scores and the probabilities). `append` of a
+   * non-finite value to an int8 cache throws a RangeError. Error bound against a float32
+   * cache: see the README ("int8 KV cache").
    */
-  readonly dtype?: Dtype;
+  readonly dtype?: CacheDtype;
   /**
    * Rows per sequence allocated up front. Default `maxSeqLen`: the whole cache is allocated
    * once, so generation never grows memory (and never invalidates `PinnedTensor` views). A
@@ -69,7 +80,7 @@ export interface KVCache {
   /** Rows per sequence the cache can ever hold, as created. */
   readonly maxSeqLen: number;
   /** Storage of K and V, as created (`'float32'` unless given). */
-  readonly dtype: Dtype;
+  readonly dtype: CacheDtype;
   /** Longest sequence's length (every sequence's when the batch is not ragged). */
   readonly length: number;
   /** Length of each sequence (a copy). */
@@ -123,7 +134,8 @@ export interface KVCache {
   dispose(): void;
   /**
    * Copies rows [start, end) of every sequence out, `[B, Hkv, end − start, D]` (bhsd) in the
-   * cache dtype (Float32Array, or Uint16Array of half bits). Rows past a shorter
+   * cache dtype (Float32Array, or Uint16Array of half bits; an int8 cache gives its
+   * dequantised values, f32(q · scale), as a Float32Array). Rows past a shorter
    * sequence's length are 0.
    * @param start first row, default 0
    * @param end row after the last, default `length`

@@ -45,5 +45,5 @@ export interface DecodeRangeExports {
   decodePartialsBytes(params: number): number;
 }
 
-/** `kvDtype` codes of {@link DecodeExports.decode}: float16 is 1 when the cache holds no Inf/NaN (fast conversion), else 2 (exact). */
-export const KV_DTYPE = { float32: 0, float16: 1, float16NonFinite: 2 } as const;
+/** `kvDtype` codes of {@link DecodeExports.decode}: float16 is 1 when the cache holds no Inf/NaN (fast conversion), else 2 (exact); int8 rows with their scale (assembly/cache/i8.ts) 3. */
+export const KV_DTYPE = { float32: 0, float16: 1, float16NonFinite: 2, int8: 3 } as const;
