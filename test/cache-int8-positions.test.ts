@@ -8,7 +8,9 @@
  * - a rotary int8 cache (keys rotated once at append, then quantised): against the float64
  *   oracle over the original rotated keys and values, within the int8 bound of the README
  *   (|out_int8 − out| ≤ (e^2Δ − 1)·max|v̂| + max s^V/2, Δ = |scale|·‖q‖₁·max s^K/2) plus the
- *   float32 bound and the rotation's rounding (2u·scale·‖q‖‖k‖ per logit).
+ *   float32 bound and the rotation's rounding; and, exactly, the stored keys within one
+ *   quantisation step of the rule applied to the rotated keys, the query rotated at its
+ *   position against them within the float32 bound (a position off by one fails both).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKEND_NAMES, createAttention, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';
@@ -107,10 +109,25 @@ function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, c
       const got = await decode(attn, q, cache2, { causal: true });
       const kRot = rotate64(k, stridesOf('bhsd', kvHeads, cached, headDim), 1, kvHeads, cached, headDim, rotary, (_b, j) => j);
       const qRot = rotate64(q, stridesOf('bhsd', qHeads, 1, headDim), 1, qHeads, 1, headDim, rotary, () => cached - 1);
-      const want = referenceAttention(makePlan({ batch: 1, qHeads, kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q: qRot as unknown as Float32Array, k: kRot as unknown as Float32Array, v })).out;
-      const kQ = quantise(Float32Array.from(kRot), headDim), vQ = quantise(v, headDim);
-      const f32 = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(qRot, headDim), kNorm: norm(kQ.values, headDim), maxAbsV: maxAbs(vQ.values), maxAbsBias: 0 }, scale, 0, false).out.atol;
-      const rounding = SAFETY * 2 * (2 * U32 * scale * norm(qRot, headDim) * norm(kRot, headDim)) * maxAbs(vQ.values);
+      // The stored keys are the rotated keys, quantised: within one quantisation step of the
+      // rule applied to the float64 rotation rounded to f32 (a rotation 1 ulp apart may round
+      // a near-tie the other way), which a key rotated at a wrong position is not.
+      const kQ = quantise(Array.from(kRot, Math.fround), headDim);
+      const stored = cache2.read().k.data as Float32Array;
+      for (let n = 0; n < stored.length; n++) {
+        const step = kQ.scales[Math.floor(n / headDim)]! * (1 + 2 ** -20);
+        if (!(Math.abs(stored[n]! - kQ.values[n]!) <= step)) throw new Error(`${backendName} ${name} stored key ${n}: ${stored[n]} vs ${kQ.values[n]} (step ${step})`);
+      }
+      // The query rotated at its position (cached − 1) against the stored keys: float32 bound,
+      // plus the query rotation's rounding (u·scale·‖q‖‖k‖ per logit, ×2 safety, ×2 for p).
+      const vHat = quantise(v, headDim).values;
+      const want = referenceAttention(makePlan({ batch: 1, qHeads, kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q: qRot as unknown as Float32Array, k: stored, v: vHat })).out;
+      const f32 = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(qRot, headDim), kNorm: norm(stored, headDim), maxAbsV: maxAbs(vHat), maxAbsBias: 0 }, scale, 0, false).out.atol;
+      const rounding = SAFETY * 2 * (U32 * scale * norm(qRot, headDim) * norm(stored, headDim)) * maxAbs(vHat);
+      expectClose(got, want, { atol: f32 + rounding, rtol: 0 }, `${backendName} ${name} rotary int8`, [1, qHeads, 1, headDim]);
+      // And against float64 rotary attention over the original keys: the README's int8 bound.
+      const exact = referenceAttention(makePlan({ batch: 1, qHeads, kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q: qRot as unknown as Float32Array, k: kRot as unknown as Float32Array, v })).out;
+      const vQ = quantise(v, headDim);
       const half = 0.5 + 2 ** -17;
       let worst = 0;
       for (let h = 0; h < qHeads; h++) {
@@ -119,7 +136,7 @@ function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, c
         const delta = scale * qRow.reduce((s, x) => s + Math.abs(x), 0) * maxAbs(kQ.scales.subarray(kvHead * cached, (kvHead + 1) * cached)) * half;
         const bound = Math.expm1(2 * delta) * maxAbs(vQ.values) + maxAbs(vQ.scales) * half + f32 + rounding;
         for (let d = 0; d < headDim; d++) {
-          const err = Math.abs(got[h * headDim + d]! - want[h * headDim + d]!);
+          const err = Math.abs(got[h * headDim + d]! - exact[h * headDim + d]!);
           if (!(err <= bound)) throw new Error(`${backendName} ${name} head ${h} dim ${d}: |int8 − float64 rotary| = ${err}, bound ${bound}`);
           worst = Math.max(worst, err);
         }
