@@ -13,9 +13,10 @@ import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cach
 import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
+import { positionOffsets, rotaryAttention } from './positions/apply.js';
 
 /** The options of attention() and decode(). */
-export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
+export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'rotary'] as const;
 
 /** `options.causal` of attention and decode, resolved to its alignment. */
 export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
@@ -145,7 +146,9 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data, key.data, value.data]);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
   // An out that overlaps an input is computed apart and copied in by finish (src/plan.ts).
-  const pinned = pinnedBuffers(q, k, v, aliased ? null : pinnedOut);
+  // With rotary, q and k are rotated copies: never read in place (nor written).
+  const rotary = opts.rotary !== undefined;
+  const pinned = pinnedBuffers(rotary ? null : q, rotary ? null : k, v, aliased ? null : pinnedOut);
 
   const half = dtype === 'float16';
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
@@ -156,11 +159,18 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     for (let b = 0; b < batch; b++) causalOffsets[b] = (keyLengths ? keyLengths[b]! : seqLenK) - seqLenQ;
   }
 
+  let qData = toF32('q', query.data);
+  let kData = toF32('k', key.data);
+  if (rotary) {
+    const offsets = positionOffsets(causal, batch, seqLenQ, seqLenK, keyLengths);
+    ({ q: qData, k: kData } = rotaryAttention(workspace, opts.rotary, layout.dims, qData, layout.qStrides, kData, layout.kStrides, offsets));
+  }
+
   const plan: AttentionPlan = {
     ...layout.dims,
-    q: toF32('q', query.data),
+    q: qData,
     qStrides: layout.qStrides,
-    k: toF32('k', key.data),
+    k: kData,
     kStrides: layout.kStrides,
     v: toF32('v', value.data),
     vStrides: layout.vStrides,

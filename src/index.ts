@@ -17,6 +17,8 @@ export { floatToHalf, halfToFloat, float32ArrayToHalf, halfArrayToFloat32 } from
 export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
 export type * from './types.js';
 export type { AppendOptions, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
+export { onnxRotaryEmbedding, rotaryEmbedding, sinusoidalPositionalEncoding } from './positions/index.js';
+export type { DecodeRotaryOptions, OnnxRotaryAttributes, RotaryEmbeddingOptions, RotaryOptions, RotaryRotationOptions } from './positions/index.js';
 
 /**
  * Scaled dot-product attention on the default instance (see `init`): for every batch item

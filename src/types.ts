@@ -3,6 +3,7 @@
  */
 import type { BackendName } from './plan.js';
 import type { PinnedTensor } from './cache/types.js';
+import type { RotaryOptions } from './positions/types.js';
 
 export type { BackendName };
 
@@ -90,6 +91,14 @@ export interface AttentionOptions {
    * with the same result.
    */
   readonly out?: TensorData | PinnedTensor;
+  /**
+   * Rotary position embeddings (RoPE): q and k are rotated by their positions before the
+   * scores (into scratch; the caller's arrays are never written). `{ base }` (default 10000)
+   * or `{ cos, sin }` tables, `dim`, `interleaved`, `scaling`, `queryPositions` (default
+   * bottom-right: `i + seqLenK − seqLenQ`, or `keyLengths[b] − seqLenQ`), `keyPositions`
+   * (default j); see {@link RotaryOptions}. Default: none.
+   */
+  readonly rotary?: RotaryOptions;
 }
 
 /** What {@link attention} (and `decode`) returns; `D` is the kind of the input data. */

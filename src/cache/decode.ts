@@ -19,6 +19,8 @@ import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './pinn
 import { outOverlapsInputs } from '../plan.js';
 import { typedArrayLength, viewOf } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
+import { positionOffsets, rotateInto } from '../positions/apply.js';
+import { resolvePositions } from '../positions/options.js';
 
 function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
   if (value === undefined || value === null) return cacheLengths.slice();
@@ -167,9 +169,20 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   // and copied in by finishDecode: the one rule of src/plan.ts, on every backend.
   const outView = pinnedOut ? pinnedOut.data : hostOut && !half ? viewOf<Float32Array>(hostOut) : undefined;
   const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data]);
-  const qBuffer: PlanBuffer = pinnedQ
-    ? { pinned: pinnedQ }
-    : { host: half ? halfArrayToFloat32(query.data as Uint16Array, workspace.f32('q', query.data.length)) : (query.data as Float32Array) };
+  const qStrides = stridesFor(kind, qHeads, seqLenQ, headDim);
+  const qHost = (): Float32Array => (half ? halfArrayToFloat32(query.data as Uint16Array, workspace.f32('q', query.data.length)) : (query.data as Float32Array));
+  let qBuffer: PlanBuffer = pinnedQ ? { pinned: pinnedQ } : { host: qHost() };
+  if (cache.rotation) {
+    // The queries, rotated at their positions into the workspace (never in place); the
+    // cached keys were rotated once, when appended.
+    if (opts.rotary !== undefined && (typeof opts.rotary !== 'object' || opts.rotary === null)) throw typeError('options.rotary', '{ queryPositions }', opts.rotary);
+    const own = opts.rotary === undefined ? {} : ownOptions<{ queryPositions?: unknown }>('options.rotary', opts.rotary, ['queryPositions']);
+    const offsets = positionOffsets(causal, batch, seqLenQ, seqLenK, keyLengths);
+    const positions = resolvePositions('options.rotary.queryPositions', own.queryPositions, batch, seqLenQ, offsets, cache.rotation);
+    qBuffer = { host: rotateInto(workspace, 'rotary-q', qHost(), { batch, heads: qHeads, seqLen: seqLenQ, headDim }, qStrides, cache.rotation, positions) };
+  } else if (opts.rotary !== undefined) {
+    throw typeError('options.rotary', 'no rotary option on a cache without rotary (create it with createKVCache({ rotary }): keys are rotated when appended)', opts.rotary);
+  }
   const outBuffer: PlanBuffer =
     pinnedOut && pinnedOut.owner === engine && !aliased
       ? { pinned: pinnedOut.block! }
@@ -184,7 +197,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
     storage,
     kvNonFinite: cache.nonFinite,
     q: qBuffer,
-    qStrides: stridesFor(kind, qHeads, seqLenQ, headDim),
+    qStrides,
     out: outBuffer,
     outStrides: stridesFor(kind, qHeads, seqLenQ, valueDim),
     scale, softcap,
