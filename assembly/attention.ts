@@ -5,7 +5,7 @@ import {
   Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, Q_SEQ_STRIDE,
   K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
   OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE,
-  CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR,
+  KEY_LENGTHS_PTR,
   BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE,
   WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES,
 } from './abi';
@@ -13,6 +13,7 @@ import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_B
 import { BLOCK_QUERIES, scratchBytes } from './scratch';
 import { attendBlock } from './fused/block';
 import { attendRowWithWeights } from './weights/row';
+import { positionOffset } from './key-range';
 
 /**
  * Runs the plan in the parameter block at `params` (field table: abi.ts).
@@ -59,8 +60,6 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
   if ((scratch & 15) != 0) return ERR_SCRATCH_MISALIGNED;
 
   const group = qHeads / kvHeads;
-  const causal = paramI32(params, CAUSAL) != 0;
-  const offsets = <usize>paramI32(params, CAUSAL_OFFSETS_PTR);
   const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
   const bias = <usize>paramI32(params, BIAS_PTR);
   const weights = <usize>paramI32(params, WEIGHTS_PTR);
@@ -74,9 +73,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
   for (let b = 0; b < batch; b++) {
     let keyEnd = seqLenK;
     if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
-    // Clamped so that query + offset never overflows and never reaches past seqLenK.
-    let offset = seqLenK;
-    if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
+    const offset = positionOffset(params, b); // the key-range rule: key-range.ts
     for (let h = 0; h < qHeads; h++) {
       const kvHead = h / group; // GQA/MQA: K/V shared in place, never copied
       const qHead = headAddress(params, Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, b, h);

@@ -35,8 +35,18 @@ export const PARAM_FIELDS = [
   { name: 'OUT_SEQ_STRIDE', index: 22, type: 'i32' },
   { name: 'SCALE', index: 23, type: 'f32', doc: 'f32' },
   { name: 'SOFTCAP', index: 24, type: 'f32', doc: 'f32; 0 = off' },
-  { name: 'CAUSAL', index: 25, type: 'i32', doc: '0 or 1' },
-  { name: 'CAUSAL_OFFSETS_PTR', index: 26, type: 'i32', doc: 'i32[batch]; read only when CAUSAL = 1' },
+  {
+    name: 'WINDOW_RIGHT',
+    index: 25,
+    type: 'i32',
+    doc: 'keys up to `right` positions after the query (src/key-range.ts); -1 = unbounded; causal is folded in as min(right, 0)',
+  },
+  {
+    name: 'POSITION_OFFSETS_PTR',
+    index: 26,
+    type: 'i32',
+    doc: 'i32[batch]: query i of item b sits at key position i + offsets[b]; always written by the host',
+  },
   { name: 'KEY_LENGTHS_PTR', index: 27, type: 'i32', doc: 'i32[batch], or 0 for none' },
   { name: 'BIAS_PTR', index: 28, type: 'i32', doc: 'f32 additive bias, or 0 for none; rows contiguous over keys' },
   { name: 'BIAS_BATCH_STRIDE', index: 29, type: 'i32' },
@@ -58,6 +68,7 @@ export const PARAM_FIELDS = [
     type: 'i32',
     doc: "Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states (assembly/decode/partials.ts), `decodePartialsBytes(params)` bytes, 16-byte aligned",
   },
+  { name: 'WINDOW_LEFT', index: 38, type: 'i32', doc: 'keys down to `left` positions before the query (src/key-range.ts); -1 = unbounded' },
 ];
 
 /** Field name → index, for the JavaScript that writes a block without the TypeScript sources (bench/). */

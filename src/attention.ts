@@ -13,10 +13,11 @@ import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cach
 import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
-import { positionOffsets, rotaryAttention } from './positions/apply.js';
+import { rotaryAttention } from './positions/apply.js';
+import { planWindow, positionOffsetsFor, type KeyWindow } from './key-range.js';
 
 /** The options of attention() and decode(). */
-export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'rotary'] as const;
+export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'window', 'rotary'] as const;
 
 /** `options.causal` of attention and decode, resolved to its alignment. */
 export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
@@ -24,6 +25,23 @@ export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right
   if (value === true || value === 'bottom-right') return 'bottom-right';
   if (value === 'top-left') return 'top-left';
   throw typeError('options.causal', "true | false | 'top-left' | 'bottom-right'", value as CausalOption);
+}
+
+/** One bound of `options.window`: a non-negative integer or Infinity. */
+function checkWindowBound(name: string, value: unknown): number {
+  if (value === Infinity) return value;
+  if (typeof value !== 'number') throw typeError(name, 'a non-negative integer or Infinity', value);
+  if (!Number.isInteger(value) || value < 0) throw rangeError(name, 'a non-negative integer or Infinity', `${value}`);
+  return value;
+}
+
+/** `options.window` of attention and decode: `[left, right]`, or n = `[n, 0]`; undefined: none. */
+export function checkWindow(value: unknown): KeyWindow | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number') return { left: checkWindowBound('options.window', value), right: 0 };
+  if (!Array.isArray(value)) throw typeError('options.window', 'a non-negative integer or [left, right]', value);
+  if (value.length !== 2) throw rangeError('options.window', '[left, right] (2 entries)', `length ${value.length}`);
+  return { left: checkWindowBound('options.window[0]', value[0]), right: checkWindowBound('options.window[1]', value[1]) };
 }
 
 function checkKeyLengths(value: unknown, batch: number, seqLenK: number): Int32Array | null {
@@ -119,6 +137,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFloat32('options.scale', opts.scale);
   const softcap = opts.softcap === undefined ? 0 : checkFloat32('options.softcap', opts.softcap, 'non-negative');
   const causal = checkCausal(opts.causal);
+  const window = checkWindow(opts.window);
   const keyLengths = checkKeyLengths(opts.keyLengths, batch, seqLenK);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
 
@@ -154,15 +173,10 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
     half ? halfArrayToFloat32(data as Uint16Array, workspace.f32(slot, data.length)) : (data as Float32Array);
 
-  const causalOffsets = new Int32Array(batch);
-  if (causal === 'bottom-right') {
-    for (let b = 0; b < batch; b++) causalOffsets[b] = (keyLengths ? keyLengths[b]! : seqLenK) - seqLenQ;
-  }
-
+  const offsets = positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left');
   let qData = toF32('q', query.data);
   let kData = toF32('k', key.data);
   if (rotary) {
-    const offsets = positionOffsets(causal, batch, seqLenQ, seqLenK, keyLengths);
     ({ q: qData, k: kData } = rotaryAttention(workspace, opts.rotary, layout.dims, qData, layout.qStrides, kData, layout.kStrides, offsets));
   }
 
@@ -178,8 +192,8 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     outStrides: layout.outStrides,
     scale,
     softcap,
-    causal: causal !== 'none',
-    causalOffsets,
+    positionOffsets: offsets,
+    window: planWindow(window, causal !== 'none'),
     keyLengths,
     bias,
     biasStrides,

@@ -13,8 +13,8 @@
  *   dot      = f32(Σ_d q[b,h,i,d] · k[b,kvHead,j,d])   ±Infinity past the float32 range
  *   logit    = scale · dot                                         (stage 'logits')
  *   capped   = softcap > 0 ? softcap · tanh(logit / softcap) : logit (stage 'capped')
- *   allowed  = (!causal || j <= i + causalOffsets[b])
- *           && (!keyLengths || j < keyLengths[b])
+ *   allowed  = start(b, i) <= j < end(b, i)      (the key-range rule, src/key-range.ts:
+ *                                                  window, causal, keyLengths)
  *           && (!bias || bias[b,h,i,j] !== -Infinity)
  *   biased   = allowed ? clamp(clamp(capped) + (bias ? bias[b,h,i,j] : 0)) : -Infinity
  *                                                                   (stage 'biased')
@@ -30,7 +30,8 @@
  * Masked positions are *selected* away, never added to: a NaN or ±Infinity logit at a
  * masked position cannot leak into the row (the ONNX reference does the same,
  * "select-not-multiply"). Rows of K and V at keys excluded by `causal` or `keyLengths` are
- * never read, so a preallocated cache may hold anything there. A masked key never
+ * never read, so a preallocated cache may hold anything there (nor, in the kernels, are keys
+ * outside a window: tiles and chunks outside every row's range are never visited). A masked key never
  * contributes to the output, however it is masked: a NaN/Infinity in its V row must not
  * reach the row (0 · NaN would; the kernels skip masked lanes in any tile that holds a
  * masked key and a non-finite value, test/adversarial/numerics.test.ts). An *allowed* key
@@ -41,6 +42,7 @@
  * 3-D layouts without copying or transposing anything.
  */
 import type { TensorStorage } from './cache/engine.js';
+import type { KeyWindow } from './key-range.js';
 
 /**
  * The one rule for an `out` that shares memory with an input (`{ out: k.data }`, a partial
@@ -111,9 +113,13 @@ export interface AttentionPlan extends AttentionDims {
   readonly scale: number;
   /** 0 disables soft-capping. */
   readonly softcap: number;
-  readonly causal: boolean;
-  /** Length `batch`; query i may see key j iff j <= i + causalOffsets[b]. Ignored unless causal. */
-  readonly causalOffsets: Int32Array;
+  /**
+   * Length `batch`, always filled: query i of item b sits at key position
+   * i + positionOffsets[b] (0 for causal 'top-left', else keyLength_b − seqLenQ).
+   */
+  readonly positionOffsets: Int32Array;
+  /** Keys around the query's position (Infinity = unbounded); causal is right = min(right, 0). */
+  readonly window: KeyWindow;
   /** Length `batch`, or null: keys j >= keyLengths[b] are masked. Values are in [0, seqLenK]. */
   readonly keyLengths: Int32Array | null;
   /** Additive bias (or null); `-Infinity` masks a position. Rows are contiguous over keys. */

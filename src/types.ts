@@ -81,6 +81,14 @@ export interface AttentionOptions {
   readonly keyLengths?: ArrayLike<number>;
   /** Soft-capping of the scores, `softcap · tanh(s / softcap)` before the mask (Gemma 2). Default 0 (off). */
   readonly softcap?: number;
+  /**
+   * Sliding window (FlashAttention's `window_size`): `[left, right]` lets query i of item b
+   * see keys j with i + off − left ≤ j ≤ i + off + right, where off = seqLenK − seqLenQ
+   * (keyLengths[b] − seqLenQ; 0 with causal 'top-left'); a number n means `[n, 0]`. Each
+   * bound is a non-negative integer or Infinity. Combines with causal, mask and
+   * keyLengths; a row left with no key gives 0. Keys outside are never read. Default: none.
+   */
+  readonly window?: number | readonly [number, number];
   /** Also return the post-softmax probabilities `[batch, qHeads, seqLenQ, seqLenK]`. Default false. */
   readonly returnWeights?: boolean;
   /**

@@ -192,6 +192,8 @@ export interface CaseSpec {
   readonly scale?: number;
   readonly softcap?: number;
   readonly causal?: CausalOption;
+  /** `options.window`: [left, right], or n = [n, 0]. */
+  readonly window?: number | readonly [number, number];
   readonly mask?: MaskSpec;
   readonly keyLengths?: readonly number[];
   readonly returnWeights?: boolean;
@@ -374,6 +376,7 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     ...(spec.scale !== undefined ? { scale: spec.scale } : {}),
     ...(spec.softcap !== undefined ? { softcap: spec.softcap } : {}),
     ...(spec.causal !== undefined ? { causal: spec.causal } : {}),
+    ...(spec.window !== undefined ? { window: spec.window } : {}),
     ...(mask ? { mask } : {}),
     ...(spec.keyLengths ? { keyLengths: spec.keyLengths } : {}),
     ...(spec.returnWeights ? { returnWeights: true } : {}),
@@ -385,11 +388,11 @@ export function buildCase(spec: CaseSpec): BuiltCase {
   const vBhsd = toBhsd(vData, layout, [batch, kvHeads, seqLenK, valueDim]);
   const bias = mask ? expandMask(mask, [batch, qHeads, seqLenQ, seqLenK]) : null;
   const causal = spec.causal ?? false;
-  const causalOffsets: number[] = [];
+  const positionOffsets: number[] = [];
   for (let b = 0; b < batch; b++) {
     // Per the CausalOption docs: top-left sees j <= i; bottom-right (and `true`) j <= i + (validKeys − Lq).
     const validKeys = spec.keyLengths ? spec.keyLengths[b]! : seqLenK;
-    causalOffsets.push(causal === 'top-left' ? 0 : validKeys - seqLenQ);
+    positionOffsets.push(causal === 'top-left' ? 0 : validKeys - seqLenQ);
   }
   const scale = spec.scale ?? 1 / Math.sqrt(headDim);
   const plan = makePlan({
@@ -398,7 +401,9 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     scale,
     softcap: spec.softcap ?? 0,
     causal: causal !== false,
-    causalOffsets,
+    positionOffsets,
+    // The window's definition (FlashAttention's window_size): a number n is [n, 0].
+    ...(spec.window !== undefined ? { window: typeof spec.window === 'number' ? [spec.window, 0] as const : spec.window } : {}),
     keyLengths: spec.keyLengths ?? null,
     bias,
     withWeights: true,
@@ -429,6 +434,7 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     `${layout} B${batch} Hq${qHeads} Hkv${kvHeads} Lq${seqLenQ} Lk${seqLenK} D${headDim} Dv${valueDim}` +
     (half ? ` float16(${spec.halfKind ?? 'uint16'})` : '') +
     (spec.causal !== undefined ? ` causal=${String(spec.causal)}` : '') +
+    (spec.window !== undefined ? ` window=[${[spec.window].flat().join(',')}]` : '') +
     (spec.mask ? ` mask=${spec.mask.kind}[${spec.mask.shape.join(',')}]` : '') +
     (spec.keyLengths ? ` keyLengths=[${spec.keyLengths.join(',')}]` : '') +
     (spec.softcap ? ` softcap=${spec.softcap}` : '') +

@@ -18,6 +18,7 @@
  */
 import { FLOAT32_OVERFLOW, SCORE_LIMIT } from '../src/plan.js';
 import type { AttentionPlan, BiasStrides, HeadStrides, WeightsStage } from '../src/plan.js';
+import { keyRange, planWindow } from '../src/key-range.js';
 
 // ---------------------------------------------------------------------------------------
 // The oracle
@@ -65,9 +66,10 @@ function biasOf(plan: AttentionPlan, b: number, h: number, i: number, j: number)
   return plan.bias[b * s.batch + h * s.head + i * s.query + j]!;
 }
 
+/** The key-range rule (src/key-range.ts, itself checked against its definition in test/key-range.test.ts), then the mask. */
 function isAllowed(plan: AttentionPlan, b: number, h: number, i: number, j: number): boolean {
-  if (plan.causal && !(j <= i + plan.causalOffsets[b]!)) return false;
-  if (plan.keyLengths && !(j < plan.keyLengths[b]!)) return false;
+  const { start, end } = keyRange(plan, b, i);
+  if (!(start <= j && j < end)) return false;
   if (plan.bias && biasOf(plan, b, h, i, j) === -Infinity) return false;
   return true;
 }
@@ -182,9 +184,12 @@ export interface MakePlanOptions {
   readonly range?: number;
   readonly scale?: number; // default 1/sqrt(headDim)
   readonly softcap?: number; // default 0
+  /** Folded into the window as right = min(right, 0) (src/key-range.ts). */
   readonly causal?: boolean;
   /** Length `batch`; default all 0 (top-left). */
-  readonly causalOffsets?: readonly number[];
+  readonly positionOffsets?: readonly number[];
+  /** `[left, right]`, Infinity = unbounded; default none. */
+  readonly window?: readonly [number, number];
   readonly keyLengths?: readonly number[] | null;
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]` unless `biasStrides` says otherwise. */
   readonly bias?: Float32Array | null;
@@ -246,8 +251,8 @@ export function makePlan(options: MakePlanOptions): AttentionPlan {
     outStrides: stridesOf(layout, qHeads, seqLenQ, valueDim),
     scale: options.scale ?? 1 / Math.sqrt(headDim),
     softcap: options.softcap ?? 0,
-    causal: options.causal ?? false,
-    causalOffsets: Int32Array.from(options.causalOffsets ?? new Array(batch).fill(0)),
+    positionOffsets: Int32Array.from(options.positionOffsets ?? new Array(batch).fill(0)),
+    window: planWindow(options.window && { left: options.window[0], right: options.window[1] }, options.causal ?? false),
     keyLengths: options.keyLengths ? Int32Array.from(options.keyLengths) : null,
     bias: options.bias ?? null,
     biasStrides: options.biasStrides ?? { batch: qHeads * seqLenQ * seqLenK, head: seqLenQ * seqLenK, query: seqLenK },

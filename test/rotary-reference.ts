@@ -103,7 +103,7 @@ export function buildRotaryCase(spec: RotaryCase): BuiltRotaryCase {
     batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, layout: memory,
     q: q64 as unknown as Float32Array, k: k64 as unknown as Float32Array, v,
     causal: causal !== false,
-    causalOffsets: Array.from({ length: batch }, (_, b) => off(b)),
+    positionOffsets: Array.from({ length: batch }, (_, b) => off(b)),
     keyLengths: spec.keyLengths ?? null,
   });
   const want = referenceAttention(plan).out;

@@ -8,13 +8,14 @@
 import {
   paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
   K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, K_SEQ_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
-  V_SEQ_STRIDE, CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR, WEIGHTS_STAGE, WEIGHTS_PTR,
+  V_SEQ_STRIDE, KEY_LENGTHS_PTR, WEIGHTS_STAGE, WEIGHTS_PTR,
   SCRATCH_PTR, SCRATCH_BYTES, KEY_SPLITS, PARTIALS_PTR,
 } from '../abi';
 import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from '../errors';
 import { ROWS, padDim, decodeScratchBytes } from './scratch';
 import { attendRows, attendRowsPartial } from './rows';
 import { partialRecordBytes } from './partials';
+import { positionOffset } from '../key-range';
 
 /**
  * Runs the plan in the parameter block at `params` with K/V of dtype `kvDtype`.
@@ -77,8 +78,6 @@ export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32
   if (paramI32(params, SCRATCH_BYTES) < decodeScratchBytes(params, kvDtype)) return ERR_SCRATCH_TOO_SMALL;
   if ((scratch & 15) != 0) return ERR_SCRATCH_MISALIGNED;
 
-  const causal = paramI32(params, CAUSAL) != 0;
-  const offsets = <usize>paramI32(params, CAUSAL_OFFSETS_PTR);
   const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
   const rowsPerKvHead = (qHeads / kvHeads) * seqLenQ;
   const elementShift: usize = half ? 1 : 2;
@@ -87,8 +86,7 @@ export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32
   for (let b = 0; b < batch; b++) {
     let keyEnd = seqLenK;
     if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
-    let offset = seqLenK;
-    if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
+    const offset = positionOffset(params, b); // the key-range rule: key-range.ts
     for (let kvHead = 0; kvHead < kvHeads; kvHead++) {
       const kHead = <usize>paramI32(params, K_PTR) + (<usize>(
         b * paramI32(params, K_BATCH_STRIDE) + kvHead * paramI32(params, K_HEAD_STRIDE)

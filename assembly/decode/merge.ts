@@ -17,7 +17,7 @@ import { headOf, rowAddress, weightsAddress, normalizeWeights } from './rows';
  * weights). Run once, after every thread's decodeRange returned. Does nothing when
  * KEY_SPLITS <= 1 (the ranges wrote the outputs themselves).
  * Contract: the plan and PARTIALS_PTR of the decodeRange calls; the scratch is the caller's
- * own (8 bytes used).
+ * own (12 bytes used).
  * @param params byte address of the parameter block
  * @returns 0 on success; 1 scratch too small; 2 bad shape; 3 scratch not 16-byte aligned
  */
@@ -35,7 +35,7 @@ export function decodeMerge(params: usize): i32 {
     || partials == 0 || (partials & 15) != 0
   ) return ERR_BAD_SHAPE;
   const scratch = <usize>paramI32(params, SCRATCH_PTR);
-  if (paramI32(params, SCRATCH_BYTES) < 8) return ERR_SCRATCH_TOO_SMALL;
+  if (paramI32(params, SCRATCH_BYTES) < 12) return ERR_SCRATCH_TOO_SMALL;
   if ((scratch & 15) != 0) return ERR_SCRATCH_MISALIGNED;
 
   const seqLenK = paramI32(params, SEQ_LEN_K);
@@ -52,7 +52,7 @@ export function decodeMerge(params: usize): i32 {
           const i = (r + t) % seqLenQ;
           const out = rowAddress(params, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, b, h, i);
           const limit = mergeRow(out, records, t, splits, valueDim, scratch);
-          if (weights) normalizeWeights(weightsAddress(params, b, h, i), limit, seqLenK, load<f32>(scratch), load<f32>(scratch, 4));
+          if (weights) normalizeWeights(weightsAddress(params, b, h, i), load<i32>(scratch, 8), limit, seqLenK, load<f32>(scratch), load<f32>(scratch, 4));
         }
       }
     }

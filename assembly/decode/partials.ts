@@ -8,12 +8,12 @@
 //
 // Layout at PARTIALS_PTR: one record per unit (row block rb of the walk batch × KV head ×
 // row block, key range c: record rb·KEY_SPLITS + c), each ROWS rows of
-//   header  m (f32), l (f32), limit (i32: the row's causal/length key limit), 0   16 bytes
+//   header  m (f32), l (f32), limit, start (i32: the row's key range, key-range.ts) 16 bytes
 //   acc     valueDim f32 in column order, padded to a multiple of 4               4·valueDim4
 // Every unit writes only its own record, so no two threads write the same byte.
 import { paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, VALUE_DIM, KEY_SPLITS } from '../abi';
 import { expNonPositive } from '../inline/exp';
-import { ROWS, STATE_M, STATE_L, STATE_LIMIT } from './scratch';
+import { ROWS, STATE_M, STATE_L, STATE_LIMIT, STATE_START } from './scratch';
 
 const HEADER_BYTES: usize = 16;
 
@@ -58,7 +58,7 @@ export function storePartials(
     store<f32>(dst, load<f32>(scratch + STATE_M + (<usize>t << 2)));
     store<f32>(dst, load<f32>(scratch + STATE_L + (<usize>t << 2)), 4);
     store<i32>(dst, load<i32>(scratch + STATE_LIMIT + (<usize>t << 2)), 8);
-    store<i32>(dst, 0, 12);
+    store<i32>(dst, load<i32>(scratch + STATE_START + (<usize>t << 2)), 12);
     const acc = dst + HEADER_BYTES;
     if (fast) {
       for (let c = 0; c < valueDim; c++) {
@@ -80,8 +80,8 @@ export function storePartials(
 /**
  * Merges row t's `splits` partial states (row t of consecutive records from `records`) into
  * the output row `out` (valueDim contiguous f32): zeros when every range is empty or fully
- * masked (M = -Infinity, L = 0), never NaN. Stores M and L at `state` and state + 4 (for
- * the weights), and returns the row's key limit.
+ * masked (M = -Infinity, L = 0), never NaN. Stores M, L and the row's key-range start at
+ * `state`, state + 4 and state + 8 (for the weights), and returns the row's key limit.
  */
 export function mergeRow(out: usize, records: usize, t: i32, splits: i32, valueDim: i32, state: usize): i32 {
   const recordBytes = partialRecordBytes(valueDim);
@@ -111,5 +111,6 @@ export function mergeRow(out: usize, records: usize, t: i32, splits: i32, valueD
   }
   store<f32>(state, mMax);
   store<f32>(state, sum, 4);
+  store<i32>(state, load<i32>(first, 12), 8);
   return load<i32>(first, 8);
 }

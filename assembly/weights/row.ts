@@ -11,6 +11,7 @@ import {
 import { madd } from '../inline/madd';
 import { expNonPositive } from '../inline/exp';
 import { softcapVec } from '../inline/softcap';
+import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-range';
 
 /**
  * Computes out row `query` of one (batch, head) and writes its weights row.
@@ -48,12 +49,13 @@ export function attendRowWithWeights(
   if (stage == 1) memory.copy(weightsRow, row, rowBytes);
 
   // stage 'biased': scores clamped to ±2^127 before and after the bias (src/plan.ts), masked
-  // positions selected to -Infinity
-  const causalEnd = query + offset; // keys j <= causalEnd are causally allowed
+  // positions selected to -Infinity; keys outside the row's range (key-range.ts) are masked
+  const rangeEnd = keyRangeEnd(query, offset, windowRight(params), keyEnd);
+  const rangeStart = keyRangeStart(query, offset, windowLeft(params), rangeEnd);
   for (let j = 0; j < seqLenK; j++) {
     const p = row + (<usize>j << 2);
     let x = clampScore(load<f32>(p));
-    let allowed = j < keyEnd && j <= causalEnd;
+    let allowed = j >= rangeStart && j < rangeEnd;
     if (biasRow != 0) {
       const b = load<f32>(biasRow + (<usize>j << 2));
       allowed = allowed && b != -Infinity;
@@ -90,8 +92,7 @@ export function attendRowWithWeights(
   // as above), so a NaN/Infinity value row there cannot leak into the output (0·NaN would);
   // an allowed key with p = 0 (underflow) is not, as in the fused path and the reference.
   memory.fill(outRow, 0, <usize>valueDim << 2);
-  const keyStop = min(keyEnd, causalEnd + 1);
-  for (let j = 0; j < keyStop; j++) {
+  for (let j = rangeStart; j < rangeEnd; j++) {
     if (biasRow != 0 && load<f32>(biasRow + (<usize>j << 2)) == -Infinity) continue;
     axpy(outRow, vHead + <usize>j * vSeqBytes, load<f32>(row + (<usize>j << 2)), valueDim);
   }

@@ -4,7 +4,8 @@
  * `attention(q, K[:, :, :length], V[:, :, :length], { ...options, keyLengths })` with
  * `keyLengths` defaulting to the cache's per-sequence lengths.
  */
-import { checkCausal, OPTION_KEYS, type PreparedCall } from '../attention.js'; // the same options as attention()
+import { checkCausal, checkWindow, OPTION_KEYS, type PreparedCall } from '../attention.js'; // the same options as attention()
+import { planWindow, positionOffsetsFor } from '../key-range.js';
 import { checkFloat32, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
@@ -121,6 +122,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFloat32('options.scale', opts.scale);
   const softcap = opts.softcap === undefined ? 0 : checkFloat32('options.softcap', opts.softcap, 'non-negative');
   const causal = checkCausal(opts.causal);
+  const window = checkWindow(opts.window);
   const keyLengths = checkKeyLengths(opts.keyLengths, cache.lengthsView);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
 
@@ -188,9 +190,6 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
       ? { pinned: pinnedOut.block! }
       : { host: half || aliased ? workspace.f32('out', outLength) : ((hostOut ? outView : undefined) ?? new Float32Array(outLength)) };
 
-  const causalOffsets = new Int32Array(batch);
-  if (causal === 'bottom-right') for (let b = 0; b < batch; b++) causalOffsets[b] = keyLengths[b]! - seqLenQ;
-
   const weights = returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null;
   const plan: CachedPlan = {
     batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, valueDim, dtype: cache.dtype,
@@ -201,8 +200,8 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
     out: outBuffer,
     outStrides: stridesFor(kind, qHeads, seqLenQ, valueDim),
     scale, softcap,
-    causal: causal !== 'none',
-    causalOffsets,
+    positionOffsets: positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left'),
+    window: planWindow(window, causal !== 'none'),
     keyLengths,
     bias, biasStrides,
     weights,

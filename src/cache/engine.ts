@@ -9,6 +9,7 @@
  */
 import type { AttentionDims, BiasStrides, HeadStrides } from '../plan.js';
 import type { Dtype } from '../types.js';
+import type { KeyWindow } from '../key-range.js';
 
 export interface CacheShape {
   readonly batch: number;
@@ -67,8 +68,9 @@ export interface CachedPlan extends AttentionDims {
   readonly outStrides: HeadStrides;
   readonly scale: number;
   readonly softcap: number;
-  readonly causal: boolean;
-  readonly causalOffsets: Int32Array;
+  /** As AttentionPlan's (src/plan.ts, src/key-range.ts). */
+  readonly positionOffsets: Int32Array;
+  readonly window: KeyWindow;
   /** Always present: keys j >= keyLengths[b] are masked (the sequence lengths by default). */
   readonly keyLengths: Int32Array;
   readonly bias: Float32Array | null;

@@ -26,6 +26,7 @@ import {
   type CachedLayout,
 } from '../backends/wasm/cache-engine.js';
 import type { CachedPlan } from '../cache/engine.js';
+import { keyRange } from '../key-range.js';
 import { CMD } from './control.js';
 
 const ALIGN = 16;
@@ -80,11 +81,12 @@ export function keySplitsFor(plan: CachedPlan, rowBlocks: number, threads: numbe
   if (!usesDecodeKernel(plan) || rowBlocks === 0 || rowBlocks >= threads) return 1;
   // The most keys any row sees (the kernel's block end): the sequence length, or less for
   // causal rows (top-left alignment at decode sees a handful of keys of a long cache).
+  // With a window, the most keys inside any row's range (the kernel splits only those).
   let keys = 0;
   for (let b = 0; b < plan.batch; b++) {
-    let end = Math.min(plan.keyLengths[b]!, plan.seqLenK);
-    if (plan.causal) end = Math.min(end, Math.max(plan.causalOffsets[b]! + plan.seqLenQ, 0));
-    keys = Math.max(keys, end);
+    const first = keyRange(plan, b, 0);
+    const last = keyRange(plan, b, plan.seqLenQ - 1);
+    keys = Math.max(keys, last.end - Math.min(first.start, last.end));
   }
   const wanted = threads / gcd(rowBlocks, threads);
   const affordable = minKeysPerSplit > 0 ? Math.floor(keys / minKeysPerSplit) : Infinity;

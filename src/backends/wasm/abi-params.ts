@@ -36,10 +36,10 @@ export const PARAM = {
   SCALE: 23,
   /** f32; 0 = off */
   SOFTCAP: 24,
-  /** 0 or 1 */
-  CAUSAL: 25,
-  /** i32[batch]; read only when CAUSAL = 1 */
-  CAUSAL_OFFSETS_PTR: 26,
+  /** keys up to `right` positions after the query (src/key-range.ts); -1 = unbounded; causal is folded in as min(right, 0) */
+  WINDOW_RIGHT: 25,
+  /** i32[batch]: query i of item b sits at key position i + offsets[b]; always written by the host */
+  POSITION_OFFSETS_PTR: 26,
   /** i32[batch], or 0 for none */
   KEY_LENGTHS_PTR: 27,
   /** f32 additive bias, or 0 for none; rows contiguous over keys */
@@ -58,9 +58,11 @@ export const PARAM = {
   KEY_SPLITS: 36,
   /** Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states (assembly/decode/partials.ts), `decodePartialsBytes(params)` bytes, 16-byte aligned */
   PARTIALS_PTR: 37,
+  /** keys down to `left` positions before the query (src/key-range.ts); -1 = unbounded */
+  WINDOW_LEFT: 38,
 } as const;
 
 /** Number of 32-bit fields in the parameter block. */
-export const PARAM_COUNT = 38;
+export const PARAM_COUNT = 39;
 /** Size of the parameter block in bytes. */
 export const PARAM_BYTES = PARAM_COUNT * 4;

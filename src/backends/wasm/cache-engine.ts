@@ -207,11 +207,11 @@ export function pinnedAddress(storage: TensorStorage | undefined, memory: WebAss
  * (K/V stay in the cache; a pinned q or out is used where it is). One layout for the
  * single-thread engine below and the thread pool (src/threads/decode.ts).
  *
- *   base → [params][causal offsets][key lengths][q][bias][out][weights] end
+ *   base → [params][position offsets][key lengths][q][bias][out][weights] end
  */
 export interface CachedLayout {
   readonly params: number;
-  readonly causalOffsets: number;
+  readonly positionOffsets: number;
   readonly keyLengths: number;
   readonly q: number;
   readonly bias: number;
@@ -229,13 +229,13 @@ export function layoutCachedCall(plan: CachedPlan, base: number): CachedLayout {
     return at;
   };
   const params = take(PARAM_BYTES);
-  const causalOffsets = take(plan.batch * 4);
+  const positionOffsets = take(plan.batch * 4);
   const keyLengths = take(plan.batch * 4);
   const q = 'host' in plan.q ? take(plan.q.host.length * 4) : (plan.q.pinned as WasmTensorStorage).ptr;
   const bias = plan.bias ? take(plan.bias.length * 4) : 0;
   const out = 'host' in plan.out ? take(plan.out.host.length * 4) : (plan.out.pinned as WasmTensorStorage).ptr;
   const weights = plan.weights ? take(plan.weights.length * 4) : 0;
-  return { params, causalOffsets, keyLengths, q, bias, out, weights, end: cursor };
+  return { params, positionOffsets, keyLengths, q, bias, out, weights, end: cursor };
 }
 
 /** The kernel's K/V mode for a plan: float32, float16, or float16 holding Inf/NaN (exact conversion). */
@@ -251,7 +251,7 @@ export function cachedParamBlock(plan: CachedPlan, layout: CachedLayout, scratch
     ...cacheTensors(plan.storage as WasmCacheStorage, plan.kvHeads),
     q: { ptr: layout.q, strides: plan.qStrides },
     out: { ptr: layout.out, strides: plan.outStrides },
-    causalOffsetsPtr: layout.causalOffsets,
+    positionOffsetsPtr: layout.positionOffsets,
     keyLengthsPtr: layout.keyLengths,
     biasPtr: layout.bias,
     weightsPtr: layout.weights,
@@ -263,7 +263,7 @@ export function cachedParamBlock(plan: CachedPlan, layout: CachedLayout, scratch
 
 /** Copies a laid-out cached call's inputs in (q unless pinned). */
 export function copyCachedInputs(buffer: ArrayBufferLike, plan: CachedPlan, layout: CachedLayout): void {
-  new Int32Array(buffer, layout.causalOffsets, plan.batch).set(plan.causalOffsets);
+  new Int32Array(buffer, layout.positionOffsets, plan.batch).set(plan.positionOffsets);
   new Int32Array(buffer, layout.keyLengths, plan.batch).set(plan.keyLengths);
   if ('host' in plan.q) new Float32Array(buffer, layout.q, plan.q.host.length).set(plan.q.host);
   if (plan.bias) new Float32Array(buffer, layout.bias, plan.bias.length).set(plan.bias);

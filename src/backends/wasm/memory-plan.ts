@@ -2,7 +2,7 @@
  * Byte layout of one call in the kernel's linear memory. Every region is 16-byte aligned
  * so the kernel can use aligned v128 loads on region bases.
  *
- *   heapBase → [params][causal offsets][key lengths][q][k][v][bias][out][weights][scratch]
+ *   heapBase → [params][position offsets][key lengths][q][k][v][bias][out][weights][scratch]
  *
  * The same layout is recomputed per call (a few additions); the memory itself is grown only
  * when a call needs more bytes than any call before it, and is never shrunk or freed, so
@@ -21,7 +21,7 @@ const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
 
 export interface CallLayout {
   readonly params: number;
-  readonly causalOffsets: number;
+  readonly positionOffsets: number;
   readonly keyLengths: number;
   readonly q: number;
   readonly k: number;
@@ -48,7 +48,7 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
     return at;
   };
   const params = take(PARAM_BYTES);
-  const causalOffsets = take(plan.batch * 4);
+  const positionOffsets = take(plan.batch * 4);
   const keyLengths = plan.keyLengths ? take(plan.batch * 4) : 0;
   const pinned = plan.pinned ?? {};
   const inPlaceQ = pinnedAddress(pinned.q, memory);
@@ -62,7 +62,7 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
   const out = inPlaceOut || take(plan.out.length * 4);
   const weights = plan.weights ? take(plan.weights.length * 4) : 0;
   const inPlace = { q: inPlaceQ !== 0, k: inPlaceK !== 0, v: inPlaceV !== 0, out: inPlaceOut !== 0 };
-  return { params, causalOffsets, keyLengths, q, k, v, bias, out, weights, scratch: cursor, end: cursor, inPlace };
+  return { params, positionOffsets, keyLengths, q, k, v, bias, out, weights, scratch: cursor, end: cursor, inPlace };
 }
 
 /**
@@ -72,7 +72,7 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
  * `set` offset throws, a negative `subarray` start counts from the end: wrong data).
  */
 export function copyInputs(i32: Int32Array, f32: Float32Array, plan: AttentionPlan, layout: CallLayout): void {
-  i32.set(plan.causalOffsets, layout.causalOffsets >>> 2);
+  i32.set(plan.positionOffsets, layout.positionOffsets >>> 2);
   if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >>> 2);
   // A pinned tensor of another memory is re-read through view(): its memory may have grown
   // since the plan was made (queued async calls), detaching the plan's view.
