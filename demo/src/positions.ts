@@ -71,9 +71,13 @@ export function positionCurves(settings: PositionSettings): PositionCurves {
 /** Tokens in the RoPE attention heatmap. */
 const HEATMAP_TOKENS = 24;
 
+/** The score of a token with itself in the RoPE heatmap: softer than 1/√D's ≈ √D, so the weights off the diagonal show. */
+const SELF_SCORE = 3;
+
 /**
  * Causal attention weights of {@link HEATMAP_TOKENS} identical tokens with the `rotary`
- * option (the kernel rotates q and k): `[tokens, tokens]`, one head.
+ * option (the library rotates q and k): `[tokens, tokens]`, one head, scaled so that a
+ * token's score with itself is {@link SELF_SCORE}.
  */
 export function ropeAttentionWeights(instance: AttentionInstance, settings: PositionSettings): Float32Array {
   const { dim, base } = settings;
@@ -81,7 +85,8 @@ export function ropeAttentionWeights(instance: AttentionInstance, settings: Posi
   const rows = new Float32Array(HEATMAP_TOKENS * dim);
   for (let p = 0; p < HEATMAP_TOKENS; p++) rows.set(x, p * dim);
   const tensor = { data: rows, shape: [1, 1, HEATMAP_TOKENS, dim] };
-  const { weights } = instance.attention(tensor, tensor, tensor, { causal: true, rotary: { base }, returnWeights: true });
+  const scale = SELF_SCORE / dot(x, 0, x, 0, dim);
+  const { weights } = instance.attention(tensor, tensor, tensor, { causal: true, scale, rotary: { base }, returnWeights: true });
   return weights!.data as Float32Array;
 }
 
