@@ -7,6 +7,7 @@ import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
 import { limitError, MAX_BYTES } from './limits.js';
 import { resolveMaskOption } from './mask.js';
+import { resolveAlibi } from './alibi.js';
 import { outOverlapsInputs, type AttentionPlan, type Backend, type PinnedBuffers } from './plan.js';
 import { typedArrayLength, viewOf } from './typed-array.js';
 import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cache/pinned.js';
@@ -17,7 +18,7 @@ import { rotaryAttention } from './positions/apply.js';
 import { planWindow, positionOffsetsFor, type KeyWindow } from './key-range.js';
 
 /** The options of attention() and decode(). */
-export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'window', 'rotary'] as const;
+export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'window', 'rotary', 'alibi', 'returnLse'] as const;
 
 /** `options.causal` of attention and decode, resolved to its alignment. */
 export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
@@ -92,6 +93,25 @@ function pinnedBuffers(q: unknown, k: unknown, v: unknown, out: PinnedTensorImpl
 }
 
 /**
+ * Adds what a plan returns beside the output: `weights` (in the output's dtype) and `lse`
+ * (float32), when it computed them. Shared by attention() and decode().
+ */
+export function withExtras(
+  result: AttentionResult,
+  plan: { readonly batch: number; readonly qHeads: number; readonly seqLenQ: number; readonly seqLenK: number; readonly weights: Float32Array | null; readonly lse?: Float32Array | null },
+  half: boolean,
+  likeFloat16Array: boolean,
+): AttentionResult {
+  const { batch, qHeads, seqLenQ, seqLenK } = plan;
+  const weights = plan.weights && { data: half ? halfResult(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
+  return {
+    ...result,
+    ...(weights ? { weights } : {}),
+    ...(plan.lse ? { lse: { data: plan.lse, shape: [batch, qHeads, seqLenQ] } } : {}),
+  };
+}
+
+/**
  * Runs attention on `backend`. See `attention` in src/index.ts for the documented contract.
  */
 export function runAttention(backend: Backend, workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): AttentionResult {
@@ -140,6 +160,8 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const window = checkWindow(opts.window);
   const keyLengths = checkKeyLengths(opts.keyLengths, batch, seqLenK);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
+  const alibiSlopes = resolveAlibi(opts.alibi, qHeads);
+  const returnLse = checkBoolean('options.returnLse', opts.returnLse);
 
   const resolvedMask = resolveMaskOption(opts.mask, [batch, qHeads, seqLenQ, seqLenK]);
   const bias = resolvedMask?.bias ?? null;
@@ -199,6 +221,8 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     biasStrides,
     weights: returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null,
     weightsStage: 'probs',
+    alibiSlopes,
+    lse: returnLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
     pinned,
   };
 
@@ -208,9 +232,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     if (aliased) (pinnedOut ? pinnedOut.data : viewOf<Float32Array>(out)).set(plan.out);
     const data = pinnedOut ? pinnedOut.data : half ? halfResult(plan.out, out, likeFloat16Array) : (out ?? plan.out);
     const output = { data, shape: layout.outShape };
-    if (!plan.weights) return { output };
-    const weights = { data: half ? halfResult(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
-    return { output, weights };
+    return withExtras({ output }, plan, half, likeFloat16Array);
   };
   return { plan, finish };
 }

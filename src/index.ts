@@ -14,6 +14,7 @@ import type { AttentionOptions, AttentionResult, Tensor, TensorData } from './ty
 export { createAttention, init, type AttentionInstance } from './instance.js';
 export { BACKEND_NAMES, isBackendAvailable } from './backends/select.js';
 export { floatToHalf, halfToFloat, float32ArrayToHalf, halfArrayToFloat32 } from './float16.js';
+export { mergeAttention, type MergeAttentionOptions, type PartialAttention } from './merge.js';
 export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
 export type * from './types.js';
 export type { AppendOptions, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';

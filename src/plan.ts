@@ -16,10 +16,13 @@
  *   allowed  = start(b, i) <= j < end(b, i)      (the key-range rule, src/key-range.ts:
  *                                                  window, causal, keyLengths)
  *           && (!bias || bias[b,h,i,j] !== -Infinity)
- *   biased   = allowed ? clamp(clamp(capped) + (bias ? bias[b,h,i,j] : 0)) : -Infinity
+ *   alibi    = alibiSlopes ? −alibiSlopes[h] · |i + positionOffsets[b] − j| : 0   (src/alibi.ts)
+ *   biased   = allowed ? clamp(clamp(capped) + alibi + (bias ? bias[b,h,i,j] : 0)) : -Infinity
  *                                                                   (stage 'biased')
  *   p        = softmax_j(biased); a row with no allowed key gives p = 0 (never NaN)
  *   out[b,h,i,:] = Σ_j p · v[b,kvHead,j,:]
+ *   lse[b,h,i]   = ln Σ_j exp(biased_j) over the allowed keys = m + ln(l) of the softmax
+ *                  (natural log); -Infinity for a row with no allowed key
  *
  * clamp(x) = min(max(x, -SCORE_LIMIT), SCORE_LIMIT), NaN stays NaN: an allowed score is
  * finite, so an overflowing logit (or a +Infinity bias) acts as the largest finite score
@@ -128,6 +131,10 @@ export interface AttentionPlan extends AttentionDims {
 
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]`, written when not null. */
   readonly weights: Float32Array | null;
+  /** ALiBi slopes, one per query head (|slope| <= 2^64, src/alibi.ts), or null/absent: none. */
+  readonly alibiSlopes?: Float32Array | null;
+  /** Contiguous `[batch, qHeads, seqLenQ]` log-sum-exp of each row, written when present. */
+  readonly lse?: Float32Array | null;
   readonly weightsStage: WeightsStage;
 
   /**

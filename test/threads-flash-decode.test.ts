@@ -1,5 +1,5 @@
 /**
- * Flash-decoding (src/threads/decode.ts keySplitsFor, assembly/decode/merge.ts): when a
+ * Flash-decoding (src/threads/decode.ts keySplitsFor, mergeKeySplits): when a
  * decode plan has fewer row blocks than threads (MQA, GQA with 1–2 KV heads, batch 1–2),
  * each block's keys are cut into ranges run by different threads, whose partial softmax
  * states the host merges by log-sum-exp. The result must equal the single-thread `decode`

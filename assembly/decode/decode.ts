@@ -4,7 +4,7 @@
 // K/V dtype. Walks batch × KV head × row blocks; the query heads of a GQA group and the
 // queries of the chunk are the rows of one block (decode/rows.ts), so each KV head's cache
 // is read once per block. decodeRange shares the walk among threads, by row blocks or, with
-// KEY_SPLITS > 1, by (row block, key range) units (flash-decoding, decode/merge.ts).
+// KEY_SPLITS > 1, by (row block, key range) units (flash-decoding, decode/partials.ts).
 import {
   paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
   K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, K_SEQ_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
@@ -40,8 +40,8 @@ export function decode(params: usize, kvDtype: i32): i32 {
  * block, key range c < S) pairs in the order row block × c (flash-decoding: a block's keys
  * cut into S ranges, decode/rows.ts attendRowsPartial); thread `first` runs the units
  * u with u % stride == first. With S > 1 the units leave partial states at PARTIALS_PTR
- * (decode/partials.ts) and write no output: `decodeMerge` finishes the call once every
- * thread is done. With S = 0 or 1 the walk is exactly `decode`'s.
+ * (decode/partials.ts) and write no output: the host merges them once every thread is
+ * done (src/threads/decode.ts mergeKeySplits). With S = 0 or 1 the walk is exactly `decode`'s.
  * Contract: `decode`'s; the parameter block's scratch is this thread's own; with S > 1,
  * PARTIALS_PTR holds decodePartialsBytes(params) bytes, 16-byte aligned.
  * @param params byte address of the parameter block

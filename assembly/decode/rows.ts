@@ -3,7 +3,7 @@
 // scored for every row, soft-maxed online per row, and accumulated into the rows' outputs.
 // Each K and V row is read from memory once per block, whatever the GQA group size.
 // attendRowsPartial runs the same pass over one range of the block's keys and leaves the
-// rows' softmax states instead of outputs (flash-decoding: decode/partials.ts, merge.ts).
+// rows' softmax states instead of outputs (flash-decoding: decode/partials.ts, merged by src/threads/decode.ts).
 //
 // K/V modes (`kvDtype`): 0 float32, read in place; 2 float16 with Inf/NaN somewhere in the
 // cache: each chunk converted exactly into an f32 tile (cache/f16.ts, halfTileToF32), then
@@ -16,7 +16,7 @@ import {
   paramI32, paramF32, HEAD_DIM, VALUE_DIM, SEQ_LEN_Q, SEQ_LEN_K, Q_PTR, Q_BATCH_STRIDE,
   Q_HEAD_STRIDE, Q_SEQ_STRIDE, K_SEQ_STRIDE, V_SEQ_STRIDE, OUT_PTR, OUT_BATCH_STRIDE,
   OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, SCALE, SOFTCAP, BIAS_PTR, BIAS_BATCH_STRIDE,
-  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS,
+  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS, LSE_PTR, ALIBI_SLOPES_PTR,
 } from '../abi';
 import { expNonPositive } from '../inline/exp';
 import {
@@ -64,7 +64,7 @@ export function attendRows(
 /**
  * As attendRows, over key range `split` of `splits` only, leaving the rows' partial states
  * in `record` (decode/partials.ts) instead of outputs; weights, when requested, receive the
- * range's masked scores, normalized by the merge (decode/merge.ts). The block's keys
+ * range's masked scores, normalized by the host's merge (src/threads/decode.ts). The block's keys
  * [blockStart, blockEnd) (the union of its rows' key ranges) are cut at chunk boundaries
  * into `splits` ranges of ⌊chunks/splits⌋ or ⌈chunks/splits⌉ chunks (chunks =
  * ⌈(blockEnd − blockStart) / CHUNK_KEYS⌉), so each range walks whole chunks as the one pass
@@ -108,6 +108,7 @@ export function attendRowsPartial(
   const right = windowRight(params);
   const bias = <usize>paramI32(params, BIAS_PTR);
   const weights = <usize>paramI32(params, WEIGHTS_PTR);
+  const slopes = <usize>paramI32(params, ALIBI_SLOPES_PTR);
 
   // Pack the block's query rows (zero padding), and each row's key range (key-range.ts).
   let blockEnd = 0;
@@ -178,6 +179,7 @@ export function attendRowsPartial(
         load<i32>(scratch + STATE_START + (<usize>t << 2)) - j0,
         load<i32>(scratch + STATE_LIMIT + (<usize>t << 2)) - j0, weightsRow,
         state + STATE_M, state + STATE_L, state + STATE_ALPHA,
+        slopes == 0 ? 0 : -load<f32>(slopes + (<usize>h << 2)), i + offset - j0, // ALiBi: the row's key position − j0
       ) || masked;
     }
     if (fast) {
@@ -216,11 +218,18 @@ export function attendRowsPartial(
   }
   // out = o / l (0 for a row with no allowed key, never NaN); weights = exp(w − m) / l.
   const seqLenK = paramI32(params, SEQ_LEN_K);
+  const lse = <usize>paramI32(params, LSE_PTR);
   for (let t = 0; t < rows; t++) {
     const r = firstRow + t;
     const h = headOf(params, kvHead, r);
     const i = r % seqLenQ;
     const l = load<f32>(scratch + STATE_L + (<usize>t << 2));
+    if (lse != 0) {
+      // The row's (m, l), natural units: the host takes lse = m + ln(l).
+      const at = lse + (<usize>((b * paramI32(params, Q_HEADS) + h) * seqLenQ + i) << 3);
+      store<f32>(at, load<f32>(scratch + STATE_M + (<usize>t << 2)));
+      store<f32>(at, l, 4);
+    }
     const dst = rowAddress(params, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, b, h, i);
     const src = o + <usize>t * oRowBytes;
     for (let c = 0; c < valueDim; c++) {

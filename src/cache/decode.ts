@@ -4,8 +4,9 @@
  * `attention(q, K[:, :, :length], V[:, :, :length], { ...options, keyLengths })` with
  * `keyLengths` defaulting to the cache's per-sequence lengths.
  */
-import { checkCausal, checkWindow, OPTION_KEYS, type PreparedCall } from '../attention.js'; // the same options as attention()
+import { checkCausal, checkWindow, OPTION_KEYS, withExtras, type PreparedCall } from '../attention.js'; // the same options as attention()
 import { planWindow, positionOffsetsFor } from '../key-range.js';
+import { resolveAlibi } from '../alibi.js';
 import { checkFloat32, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
@@ -125,6 +126,8 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const window = checkWindow(opts.window);
   const keyLengths = checkKeyLengths(opts.keyLengths, cache.lengthsView);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
+  const alibiSlopes = resolveAlibi(opts.alibi, qHeads);
+  const returnLse = checkBoolean('options.returnLse', opts.returnLse);
 
   const resolvedMask = resolveMaskOption(opts.mask, [batch, qHeads, seqLenQ, seqLenK]);
   const bias = resolvedMask?.bias ?? null;
@@ -205,13 +208,15 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
     keyLengths,
     bias, biasStrides,
     weights,
+    alibiSlopes,
+    lse: returnLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
   };
   return { plan, finish: () => finishDecode(plan, q, half, outShape, pinnedOut, hostOut, aliased) };
 }
 
 /** Turns a decode plan's outputs into the result: q's dtype, `out` when given, weights' shape. */
 function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: number[], pinnedOut: PinnedTensorImpl | null, hostOut: TensorData | undefined, aliased: boolean): AttentionResult {
-  const { out: outBuffer, weights, batch, qHeads, seqLenQ, seqLenK } = plan;
+  const { out: outBuffer } = plan;
   let outData: TensorData;
   if (pinnedOut) {
     if ('host' in outBuffer) pinnedOut.data.set(outBuffer.host); // a PinnedTensor of another instance
@@ -225,7 +230,5 @@ function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: num
     outData = hostOut ?? host;
   }
   const output = { data: outData, shape: outShape };
-  if (!weights) return { output };
-  const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
-  return { output, weights: { data: half ? halfResult(weights, undefined, likeFloat16Array) : weights, shape: [batch, qHeads, seqLenQ, seqLenK] } };
+  return withExtras({ output }, plan, half, isFloat16Array((q as { data: unknown }).data));
 }

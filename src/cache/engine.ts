@@ -77,6 +77,9 @@ export interface CachedPlan extends AttentionDims {
   readonly biasStrides: BiasStrides;
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]` post-softmax probabilities, or null. */
   readonly weights: Float32Array | null;
+  /** As AttentionPlan's: ALiBi slopes per query head, and the rows' log-sum-exp `[batch, qHeads, seqLenQ]`. */
+  readonly alibiSlopes?: Float32Array | null;
+  readonly lse?: Float32Array | null;
 }
 
 /** What a backend provides for caches and pinned tensors. */

@@ -126,6 +126,8 @@ export function createJsCacheEngine(backend: Backend): CacheEngine {
         biasStrides: plan.biasStrides,
         weights: plan.weights,
         weightsStage: 'probs',
+        alibiSlopes: plan.alibiSlopes,
+        lse: plan.lse,
       };
       backend.run(attentionPlan);
     },
