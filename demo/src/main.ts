@@ -7,7 +7,7 @@
  */
 import { BACKEND_NAMES, createAttention, isBackendAvailable, type AttentionInstance, type AttentionOptions, type BackendName } from '../../src/index.js';
 import { PRESETS, runBenchmark, type Measurement } from './benchmark.js';
-import { alibiOptions, alibiSlopes } from './alibi-adapter.js';
+import { standardSlopes } from '../../src/alibi.js';
 import { headInputs, tokenize, tokenWeight } from './embeddings.js';
 import { probeBrowser } from './features.js';
 import { diverging, drawMatrix, viridis } from './heatmap.js';
@@ -53,7 +53,7 @@ interface ExploreState {
   readonly slopes: Float32Array | null;
 }
 
-function readControls(instance: AttentionInstance): ExploreState {
+function readControls(): ExploreState {
   const value = (id: string) => $<HTMLInputElement | HTMLSelectElement>(id).value;
   const checked = (id: string) => $<HTMLInputElement>(id).checked;
   const cross = value('mode') === 'cross';
@@ -86,11 +86,10 @@ function readControls(instance: AttentionInstance): ExploreState {
   const bound = (id: string) => Math.max(0, Math.min(48, Math.floor(Number(value(id)) || 0)));
   if (windowOn) keyRange.window = [bound('window-left'), bound('window-right')];
   const heads = Number(value('heads'));
-  // Where query 0 sits among the keys (the key-range rule, src/key-range.ts): what ALiBi measures distances from.
-  const offset = causal && alignment === 'top-left' ? 0 : (mask === 'padding' ? validKeys : keys.length) - queries.length;
   const alibi = checked('alibi');
-  const options: AttentionOptions = { ...keyRange, returnWeights: true, ...(alibi ? alibiOptions(instance, heads, queries.length, keys.length, offset) : {}) };
-  return { queries, keys, heads, headDim: Number(value('head-dim')), options, keyRangeOptions: keyRange, slopes: alibi ? alibiSlopes(heads) : null };
+  // ALiBi: −slope_h·|i + off − j| added in the kernel, off from the same key-range rule as the window's.
+  const options: AttentionOptions = { ...keyRange, returnWeights: true, alibi };
+  return { queries, keys, heads, headDim: Number(value('head-dim')), options, keyRangeOptions: keyRange, slopes: alibi ? standardSlopes(heads) : null };
 }
 
 /**
@@ -108,7 +107,7 @@ function allowedCells(instance: AttentionInstance, state: ExploreState): (i: num
 
 function renderExplore(): void {
   const instance = instances.get($<HTMLSelectElement>('backend').value) ?? instances.get('auto')!;
-  const state = readControls(instance);
+  const state = readControls();
   const allowed = allowedCells(instance, state);
   const { queries, keys, heads, headDim } = state;
   const q = headInputs(queries, heads, headDim);
