@@ -136,6 +136,8 @@ export function renderPositions(instance: AttentionInstance, tooltip: HTMLElemen
   });
 
   const weights = ropeAttentionWeights(instance, settings);
+  // The last query's row (all 24 keys), for tests: with RoPE it peaks at distance 0; without, it would be flat.
+  $('pos-attention').dataset.lastRow = rounded(Array.from(weights.subarray((HEATMAP_TOKENS - 1) * HEATMAP_TOKENS)));
   const tokens = Array.from({ length: HEATMAP_TOKENS }, (_, p) => String(p));
   let largest = 0;
   for (const w of weights) largest = Math.max(largest, w);

@@ -66,7 +66,8 @@ async function checkExplorerOptions(page, problems) {
 }
 
 /**
- * The Positions view: canvases drawn; the RoPE curve (score of identical vectors against
+ * The Positions view: canvases drawn; the last query of the RoPE attention heatmap (24
+ * identical tokens) weighs its own position most, and unevenly; the RoPE curve (score of identical vectors against
  * distance, 1 at distance 0) is not constant, equal from key positions 0 and 100 within
  * 1e-3 (f32 rotations of |x| ≈ 8, rounded to 4 decimals by the page), and moves with the base.
  * @returns a summary
@@ -75,6 +76,11 @@ async function checkPositions(page, problems) {
   for (const id of ['pos-plot', 'pos-attention', 'pos-table']) {
     const ink = await page.$eval(`#${id}`, canvasInk);
     if (ink.colours < 5) problems.push(`positions: #${id} looks blank (${ink.colours} colours)`);
+  }
+  const lastRow = await page.$eval('#pos-attention', (c) => JSON.parse(c.dataset.lastRow));
+  const peak = lastRow.indexOf(Math.max(...lastRow));
+  if (peak !== lastRow.length - 1 || Math.max(...lastRow) - Math.min(...lastRow) < 0.01) {
+    problems.push(`positions: RoPE attention of identical tokens should peak at distance 0 and vary, last row ${JSON.stringify(lastRow)}`);
   }
   const curves = () => page.$eval('#pos-curves', (f) => ({ rope: JSON.parse(f.dataset.rope), shifted: JSON.parse(f.dataset.ropeShifted), sinusoidal: JSON.parse(f.dataset.sinusoidal) }));
   const before = await curves();
