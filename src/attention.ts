@@ -14,8 +14,8 @@ import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cach
 import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
-import { rotaryAttention } from './positions/apply.js';
 import { planWindow, positionOffsetsFor, type KeyWindow } from './key-range.js';
+import { planRotary } from './positions/apply.js';
 
 /** The options of attention() and decode(). */
 export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'window', 'rotary', 'alibi', 'returnLse'] as const;
@@ -195,18 +195,12 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
     half ? halfArrayToFloat32(data as Uint16Array, workspace.f32(slot, data.length)) : (data as Float32Array);
 
-  const offsets = positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left');
-  let qData = toF32('q', query.data);
-  let kData = toF32('k', key.data);
-  if (rotary) {
-    ({ q: qData, k: kData } = rotaryAttention(workspace, opts.rotary, layout.dims, qData, layout.qStrides, kData, layout.kStrides, offsets));
-  }
-
+  const positionOffsets = positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left');
   const plan: AttentionPlan = {
     ...layout.dims,
-    q: qData,
+    q: toF32('q', query.data),
     qStrides: layout.qStrides,
-    k: kData,
+    k: toF32('k', key.data),
     kStrides: layout.kStrides,
     v: toF32('v', value.data),
     vStrides: layout.vStrides,
@@ -214,7 +208,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     outStrides: layout.outStrides,
     scale,
     softcap,
-    positionOffsets: offsets,
+    positionOffsets,
     window: planWindow(window, causal !== 'none'),
     keyLengths,
     bias,
@@ -224,6 +218,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     alibiSlopes,
     lse: returnLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
     pinned,
+    rotary: rotary ? planRotary(opts.rotary, layout.dims, positionOffsets) : null,
   };
 
   const finish = (): AttentionResult => {

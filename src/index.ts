@@ -19,7 +19,7 @@ export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTenso
 export type * from './types.js';
 export type { AppendOptions, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
 export { onnxRotaryEmbedding, rotaryEmbedding, sinusoidalPositionalEncoding } from './positions/index.js';
-export type { DecodeRotaryOptions, OnnxRotaryAttributes, RotaryEmbeddingOptions, RotaryOptions, RotaryRotationOptions } from './positions/index.js';
+export type { DecodeRotaryOptions, OnnxRotaryAttributes, PositionalEncoding, RotaryEmbeddingOptions, RotaryOptions, RotaryRotationOptions, RotaryScaling } from './positions/index.js';
 
 /**
  * Scaled dot-product attention on the default instance (see `init`): for every batch item

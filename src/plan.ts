@@ -9,6 +9,7 @@
  *
  * Semantics of one plan, for batch b, query head h, query row i, key j:
  *
+ *   q, k     = rotated by plan.rotary first, when present (RoPE, src/positions/rotate.ts)
  *   kvHead   = floor(h / (qHeads / kvHeads))                       (GQA / MQA)
  *   dot      = f32(Σ_d q[b,h,i,d] · k[b,kvHead,j,d])   ±Infinity past the float32 range
  *   logit    = scale · dot                                         (stage 'logits')
@@ -45,6 +46,7 @@
  * 3-D layouts without copying or transposing anything.
  */
 import type { TensorStorage } from './cache/engine.js';
+import type { Angles } from './positions/rotate.js';
 import type { KeyWindow } from './key-range.js';
 
 /**
@@ -144,6 +146,23 @@ export interface AttentionPlan extends AttentionDims {
    * growth detaches earlier views).
    */
   readonly pinned?: PinnedBuffers;
+
+  /**
+   * Rotary embeddings to apply to q and k before the scores (null: none). q and k above are
+   * then the unrotated inputs, never pinned (a backend rotates its own copy).
+   */
+  readonly rotary?: PlanRotary | null;
+}
+
+/**
+ * RoPE of a plan: which dims rotate and the angles of every row, `[batch·seqLenQ, dim/2]`
+ * for q and `[batch·seqLenK, dim/2]` for k (row b·L + s), in float64.
+ */
+export interface PlanRotary {
+  readonly dim: number;
+  readonly interleaved: boolean;
+  readonly q: Angles;
+  readonly k: Angles;
 }
 
 export interface PinnedBuffers {

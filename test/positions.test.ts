@@ -48,6 +48,21 @@ describe('rotaryEmbedding', () => {
     });
   }
 
+  it('positions_negative_memoized_and_past_the_memo_agree_with_float64', () => {
+    // Base angles of positions [0, 2^18 / (dim/2)) come from a table kept between calls
+    // (src/positions/rotate.ts), others are computed: all must be the same rotation. The
+    // angle p·freq is formed in another order here (p / base^(2i/dim)): at p ≈ 2^20 that is
+    // ~1e-10 rad apart, hence atol 1e-9 (u·|x| still bounds the f32 rounding).
+    const [seqLen, headDim] = [6, 64];
+    const x = values(2 * seqLen * headDim);
+    const positions = Int32Array.of(-5, 0, 1, 8191, 8192, 1 << 20, 3, 1000, 8190, 123456, -1, 7);
+    for (const round of [0, 1]) {
+      const got = rotaryEmbedding({ data: x, shape: [2, 1, seqLen, headDim] }, { positions }).data as Float32Array;
+      const want = rotate64(x, stridesOf('bhsd', 1, seqLen, headDim), 2, 1, seqLen, headDim, {}, (b, s) => positions[b * seqLen + s]!);
+      expectClose(got, want, { atol: 1e-9, rtol: U32 }, `round ${round}`);
+    }
+  });
+
   it('float16_in_float16_out', () => {
     const x = values(1 * 2 * 3 * 8);
     const bits = float32ArrayToHalf(x);

@@ -20,6 +20,8 @@ export interface RotaryCase {
   readonly layout: RotaryLayout;
   readonly causal?: CausalOption;
   readonly keyLengths?: readonly number[];
+  /** Sliding window `[left, right]` (src/key-range.ts), with rotary. */
+  readonly window?: readonly [number, number];
   readonly rotary: RotaryOptions;
   readonly seed?: number;
 }
@@ -105,6 +107,7 @@ export function buildRotaryCase(spec: RotaryCase): BuiltRotaryCase {
     causal: causal !== false,
     positionOffsets: Array.from({ length: batch }, (_, b) => off(b)),
     keyLengths: spec.keyLengths ?? null,
+    window: spec.window,
   });
   const want = referenceAttention(plan).out;
   const scale = 1 / Math.sqrt(headDim);
@@ -119,11 +122,11 @@ export function buildRotaryCase(spec: RotaryCase): BuiltRotaryCase {
     q: { data: q, shape: shapeOf(layout, batch, qHeads, seqLenQ, headDim) },
     k: { data: k, shape: shapeOf(layout, batch, kvHeads, seqLenK, headDim) },
     v: { data: v, shape: shapeOf(layout, batch, kvHeads, seqLenK, headDim) },
-    options: { ...(layout === 'bshd' ? { layout: 'bshd' } : {}), ...numHeads, causal, ...(spec.keyLengths ? { keyLengths: spec.keyLengths } : {}), rotary: spec.rotary },
+    options: { ...(layout === 'bshd' ? { layout: 'bshd' } : {}), ...numHeads, causal, ...(spec.keyLengths ? { keyLengths: spec.keyLengths } : {}), ...(spec.window ? { window: [spec.window[0], spec.window[1]] as [number, number] } : {}), rotary: spec.rotary },
     want,
     outStrides: stridesOf(memory, qHeads, seqLenQ, headDim),
     tolerance: addTolerances(base, rounding),
-    label: `B${batch} Hq${qHeads} Hkv${kvHeads} Lq${seqLenQ} Lk${seqLenK} D${headDim} ${layout} causal=${String(causal)} keyLengths=${spec.keyLengths ?? '-'} rotary=${JSON.stringify({ ...spec.rotary, cos: undefined, sin: undefined, queryPositions: undefined, keyPositions: undefined })}`,
+    label: `B${batch} Hq${qHeads} Hkv${kvHeads} Lq${seqLenQ} Lk${seqLenK} D${headDim} ${layout} causal=${String(causal)} keyLengths=${spec.keyLengths ?? '-'} window=${spec.window ?? '-'} rotary=${JSON.stringify({ ...spec.rotary, cos: undefined, sin: undefined, queryPositions: undefined, keyPositions: undefined })}`,
   };
 }
 

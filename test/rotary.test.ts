@@ -55,6 +55,8 @@ describe.each(BACKENDS)('rotary attention [%s]', (name) => {
       { batch: 2, qHeads: 2, kvHeads: 2, seqLenQ: 2, seqLenK: 6, headDim: 8, layout: 'bhsd', rotary: { queryPositions: 100, keyPositions: 96 } },
       { batch: 2, qHeads: 2, kvHeads: 2, seqLenQ: 2, seqLenK: 3, headDim: 8, layout: 'packed', rotary: { queryPositions: Int32Array.of(5, 1, 0, 9), keyPositions: Int32Array.of(0, 2, 4, 7, 8, 30), interleaved: true } },
       { batch: 1, qHeads: 1, kvHeads: 1, seqLenQ: 6, seqLenK: 2, headDim: 4, layout: 'bhsd', rotary: {} }, // Lq > Lk: negative default positions
+      { batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 9, seqLenK: 13, headDim: 8, layout: 'bshd', causal: true, keyLengths: [13, 7], window: [3, 0], rotary: { interleaved: true } },
+      { batch: 1, qHeads: 2, kvHeads: 2, seqLenQ: 9, seqLenK: 9, headDim: 8, layout: 'bhsd', window: [2, 1], rotary: { dim: 4 } },
     ];
     for (const spec of specs) check(attn, spec, run(attn, spec), 'explicit');
   });
@@ -178,6 +180,16 @@ describe.each(BACKENDS)('rotary KV cache [%s]', (name) => {
       cache.dispose();
     });
   }
+
+  it('cache_decode_with_rotary_and_window_equals_prefill', () => {
+    const rotary: RotaryOptions = { base: 10000, interleaved: true };
+    const spec: RotaryCase = { batch, qHeads, kvHeads, seqLenQ: 4, seqLenK: seqLen, headDim, layout: 'bhsd', causal: true, window: [3, 0], rotary };
+    const c = buildRotaryCase(spec);
+    const cache = attn.createKVCache({ batch, kvHeads, headDim, maxSeqLen: 16, rotary });
+    cache.append(c.k, c.v);
+    check(attn, spec, attn.decode(c.q, cache, { causal: true, window: [3, 0] }), 'cache decode, window [3, 0]');
+    cache.dispose();
+  });
 
   it('per_sequence_lengths_decode_equals_attention_with_keyLengths', () => {
     const rotary: RotaryOptions = { base: 10000, dim: 6 };

@@ -21,7 +21,7 @@ import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './pinn
 import { outOverlapsInputs } from '../plan.js';
 import { typedArrayLength, viewOf } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
-import { positionOffsets, rotateInto } from '../positions/apply.js';
+import { rotateInto } from '../positions/apply.js';
 import { resolvePositions } from '../positions/options.js';
 
 function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
@@ -182,7 +182,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
     // cached keys were rotated once, when appended.
     if (opts.rotary !== undefined && (typeof opts.rotary !== 'object' || opts.rotary === null)) throw typeError('options.rotary', '{ queryPositions }', opts.rotary);
     const own = opts.rotary === undefined ? {} : ownOptions<{ queryPositions?: unknown }>('options.rotary', opts.rotary, ['queryPositions']);
-    const offsets = positionOffsets(causal, batch, seqLenQ, seqLenK, keyLengths);
+    const offsets = positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left'); // the shared rule (src/key-range.ts)
     const positions = resolvePositions('options.rotary.queryPositions', own.queryPositions, batch, seqLenQ, offsets, cache.rotation);
     qBuffer = { host: rotateInto(workspace, 'rotary-q', qHost(), { batch, heads: qHeads, seqLen: seqLenQ, headDim }, qStrides, cache.rotation, positions) };
   } else if (opts.rotary !== undefined) {

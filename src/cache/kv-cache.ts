@@ -13,7 +13,7 @@ import { InFlight } from './in-flight.js';
 import { checkNotDetached } from './pinned.js';
 import type { AppendOptions, KVCache, KVCacheOptions } from './types.js';
 import { maxPositions, resolveRotation } from '../positions/options.js';
-import { rotateHeads, type Rotation } from '../positions/rotate.js';
+import { gatherAngles, rotateHeads, type Rotation } from '../positions/rotate.js';
 import { halfArrayToFloat32 } from '../float16.js';
 
 /** Default growth: at least double, so a growing cache is copied O(log maxSeqLen) times. */
@@ -205,7 +205,7 @@ export class KVCacheImpl implements KVCache {
     }
     const src = key.dtype === 'float16' ? halfArrayToFloat32(key.data as Uint16Array) : key.data;
     const rotated = new Float32Array(src.length);
-    rotateHeads(rotated, src, { batch: this.batch, heads: this.kvHeads, seqLen: rows.seqLen, headDim: this.headDim }, rows.strides, rotation, positions);
+    rotateHeads(rotated, src, { batch: this.batch, heads: this.kvHeads, seqLen: rows.seqLen, headDim: this.headDim }, rows.strides, rotation, gatherAngles(rotation, positions));
     return { dtype: 'float32', data: rotated, shape: key.shape };
   }
 

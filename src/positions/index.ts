@@ -4,5 +4,5 @@
  */
 export { rotaryEmbedding } from './rotary-embedding.js';
 export { onnxRotaryEmbedding, type OnnxRotaryAttributes } from './onnx-rotary.js';
-export { sinusoidalPositionalEncoding } from './sinusoidal.js';
-export type { DecodeRotaryOptions, RotaryEmbeddingOptions, RotaryOptions, RotaryRotationOptions } from './types.js';
+export { sinusoidalPositionalEncoding, type PositionalEncoding } from './sinusoidal.js';
+export type { DecodeRotaryOptions, RotaryEmbeddingOptions, RotaryOptions, RotaryRotationOptions, RotaryScaling } from './types.js';

@@ -8,7 +8,7 @@ import { checkAxis, checkOnnxTensor, checkRank, type CheckedOnnxTensor } from '.
 import type { OnnxTensor } from '../onnx/types.js';
 import { stridesFor } from '../layout.js';
 import { ownOptions } from '../tensor-input.js';
-import { rotateHeads, type Rotation } from './rotate.js';
+import { gatherAngles, rotateHeads, type Rotation } from './rotate.js';
 
 /** Attributes of the ONNX `RotaryEmbedding` node; absent ones take the operator's default. */
 export interface OnnxRotaryAttributes {
@@ -114,6 +114,6 @@ export function onnxRotaryEmbedding(inputs: readonly (OnnxTensor | null | undefi
   const values = asFloat32(x);
   const y = new Float32Array(values.length);
   const kind = x.shape.length === 4 ? 'bhsd' : 'packed';
-  rotateHeads(y, values, { batch, heads, seqLen, headDim }, stridesFor(kind, heads, seqLen, headDim), rotation, positions);
+  rotateHeads(y, values, { batch, heads, seqLen, headDim }, stridesFor(kind, heads, seqLen, headDim), rotation, gatherAngles(rotation, positions));
   return [{ data: x.dtype === 'float16' ? float32ArrayToHalf(y) : y, shape: x.shape.slice(), dtype: x.dtype }];
 }

@@ -8,7 +8,7 @@ import { stridesFor, type LayoutKind } from '../layout.js';
 import { checkTensor } from '../tensor-input.js';
 import type { Tensor } from '../types.js';
 import { resolvePositions, resolveRotation } from './options.js';
-import { rotateHeads } from './rotate.js';
+import { gatherAngles, rotateHeads } from './rotate.js';
 import type { RotaryEmbeddingOptions } from './types.js';
 
 /**
@@ -51,6 +51,6 @@ export function rotaryEmbedding(x: Tensor, options: RotaryEmbeddingOptions = {})
   const half = tensor.dtype === 'float16';
   const values = half ? halfArrayToFloat32(tensor.data as Uint16Array) : (tensor.data as Float32Array);
   const rotated = new Float32Array(values.length);
-  rotateHeads(rotated, values, { batch, heads, seqLen, headDim }, stridesFor(kind, heads, seqLen, headDim), rotation, positions);
+  rotateHeads(rotated, values, { batch, heads, seqLen, headDim }, stridesFor(kind, heads, seqLen, headDim), rotation, gatherAngles(rotation, positions));
   return { data: half ? float32ArrayToHalf(rotated) : rotated, shape: shape.slice() };
 }

@@ -31,32 +31,96 @@ export function inverseFrequencies(base: number, dim: number, factor = 1): Float
   return invFreq;
 }
 
-/** Fills `cos`/`sin` (length dim/2) with the angles of `position`. */
-export function anglesAt(rotation: Rotation, position: number, cos: Float64Array, sin: Float64Array): void {
+/** cos and sin of every row's angles, `[rows, dim/2]` row-major (float64). */
+export interface Angles {
+  readonly cos: Float64Array;
+  readonly sin: Float64Array;
+}
+
+/**
+ * cos/sin of positions [0, rows) of one base-derived rotation, kept between calls (keyed
+ * by its frequencies): a prefill call at H8 N1024 D64 otherwise spends ~1 ms per tensor in
+ * Math.cos/Math.sin (64k calls), more than the rotation itself. At most
+ * {@link MEMO_ELEMENTS} per table (2 MB of f64; positions past it are computed), at most
+ * 4 rotations remembered.
+ */
+const memo = new Map<string, Angles & { rows: number }>();
+const MEMO_ELEMENTS = 2 ** 18;
+
+function cosSin(rotation: Rotation, p: number, cos: Float64Array, sin: Float64Array, at: number): void {
+  for (let i = 0; i < rotation.dim / 2; i++) {
+    const theta = p * rotation.invFreq[i]!;
+    cos[at + i] = Math.cos(theta);
+    sin[at + i] = Math.sin(theta);
+  }
+}
+
+/** The memo table of `rotation` covering positions [0, p] (grown by doubling), as far as its limit allows. */
+function memoFor(rotation: Rotation, p: number): Angles & { rows: number } {
   const half = rotation.dim / 2;
-  if (rotation.cos) {
-    const row = position * half;
-    for (let i = 0; i < half; i++) {
-      cos[i] = rotation.cos[row + i]!;
-      sin[i] = rotation.sin![row + i]!;
+  p = Math.min(p, MEMO_ELEMENTS / half - 1);
+  const key = rotation.invFreq.join();
+  let table = memo.get(key);
+  if (!table || table.rows <= p) {
+    const rows = Math.min(Math.max(64, 2 ** Math.ceil(Math.log2(p + 1))), MEMO_ELEMENTS / half);
+    const grown = { cos: new Float64Array(rows * half), sin: new Float64Array(rows * half), rows };
+    const kept = table ? table.rows : 0;
+    if (table) {
+      grown.cos.set(table.cos);
+      grown.sin.set(table.sin);
     }
-    return;
+    for (let r = kept; r < rows; r++) cosSin(rotation, r, grown.cos, grown.sin, r * half);
+    if (!table && memo.size >= 4) memo.clear();
+    memo.set(key, (table = grown));
   }
-  for (let i = 0; i < half; i++) {
-    const theta = position * rotation.invFreq[i]!;
-    cos[i] = Math.cos(theta);
-    sin[i] = Math.sin(theta);
+  return table;
+}
+
+/**
+ * The angles of `positions` (one row each): table rows, or cos/sin of position·freq_i
+ * computed in float64. Gathered once per call and shared by every head, and by every
+ * backend (the WASM rotation reads the same f64 values: bit-identical results).
+ */
+export function gatherAngles(rotation: Rotation, positions: Int32Array): Angles {
+  const half = rotation.dim / 2;
+  const cos = new Float64Array(positions.length * half);
+  const sin = new Float64Array(positions.length * half);
+  let last = 0;
+  for (const p of positions) last = Math.max(last, p);
+  const memoized = rotation.cos ? null : memoFor(rotation, last);
+  for (let n = 0; n < positions.length; n++) {
+    const p = positions[n]!;
+    const from = p * half;
+    const to = n * half;
+    if (rotation.cos) {
+      for (let i = 0; i < half; i++) cos[to + i] = rotation.cos[from + i]!;
+      for (let i = 0; i < half; i++) sin[to + i] = rotation.sin![from + i]!;
+    } else if (memoized && p >= 0 && p < memoized.rows) {
+      cos.set(memoized.cos.subarray(from, from + half), to);
+      sin.set(memoized.sin.subarray(from, from + half), to);
+    } else {
+      cosSin(rotation, p, cos, sin, to);
+    }
   }
+  return { cos, sin };
+}
+
+/** Which dims rotate, and how they pair. */
+export interface Pairing {
+  readonly dim: number;
+  readonly interleaved: boolean;
 }
 
 type Row = Float32Array | Float64Array;
 
 /**
  * Rotates one head row of `headDim` elements from `src[srcAt…]` into `dst[dstAt…]` (may be
- * the same array and offset: each pair is read before it is written).
+ * the same array and offset: each pair is read before it is written), with the angles at
+ * `angles.cos/sin[angleAt…]`. assembly/rotary/f32-rope-f64x2.ts does the same operations.
  */
-export function rotateRow(dst: Row, dstAt: number, src: ArrayLike<number>, srcAt: number, headDim: number, rotation: Rotation, cos: Float64Array, sin: Float64Array): void {
-  const { dim, interleaved } = rotation;
+export function rotateRow(dst: Row, dstAt: number, src: ArrayLike<number>, srcAt: number, headDim: number, pairing: Pairing, angles: Angles, angleAt: number): void {
+  const { dim, interleaved } = pairing;
+  const { cos, sin } = angles;
   const half = dim / 2;
   // Pair i is (first + i·step, first + i·step + gap).
   const step = interleaved ? 2 : 1;
@@ -65,8 +129,10 @@ export function rotateRow(dst: Row, dstAt: number, src: ArrayLike<number>, srcAt
     const a = i * step;
     const x1 = src[srcAt + a]!;
     const x2 = src[srcAt + a + gap]!;
-    dst[dstAt + a] = x1 * cos[i]! - x2 * sin[i]!;
-    dst[dstAt + a + gap] = x1 * sin[i]! + x2 * cos[i]!;
+    const c = cos[angleAt + i]!;
+    const s = sin[angleAt + i]!;
+    dst[dstAt + a] = x1 * c - x2 * s;
+    dst[dstAt + a + gap] = x1 * s + x2 * c;
   }
   if (dst !== src || dstAt !== srcAt) for (let d = dim; d < headDim; d++) dst[dstAt + d] = src[srcAt + d]!; // pass-through
 }
@@ -79,27 +145,23 @@ export interface RowStrides {
 }
 
 /**
- * Rotates every row of a `[batch, heads, seqLen, headDim]` strided view; row (b, ·, s) sits
- * at `positions[b·seqLen + s]`. cos/sin are computed once per (b, s), shared by the heads.
- * `dst` has the same strides as `src` (it may be `src` itself).
+ * Rotates every row of a `[batch, heads, seqLen, headDim]` strided view; row (b, ·, s) uses
+ * angle row b·seqLen + s. `dst` has the same strides as `src` (it may be `src` itself).
  */
 export function rotateHeads(
   dst: Row,
   src: ArrayLike<number>,
   dims: { batch: number; heads: number; seqLen: number; headDim: number },
   strides: RowStrides,
-  rotation: Rotation,
-  positions: Int32Array,
+  pairing: Pairing,
+  angles: Angles,
 ): void {
-  const half = rotation.dim / 2;
-  const cos = new Float64Array(half);
-  const sin = new Float64Array(half);
+  const half = pairing.dim / 2;
   for (let b = 0; b < dims.batch; b++) {
     for (let s = 0; s < dims.seqLen; s++) {
-      anglesAt(rotation, positions[b * dims.seqLen + s]!, cos, sin);
       for (let h = 0; h < dims.heads; h++) {
         const at = b * strides.batch + h * strides.head + s * strides.seq;
-        rotateRow(dst, at, src, at, dims.headDim, rotation, cos, sin);
+        rotateRow(dst, at, src, at, dims.headDim, pairing, angles, (b * dims.seqLen + s) * half);
       }
     }
   }

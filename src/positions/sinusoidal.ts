@@ -4,6 +4,14 @@
  */
 import { checkInteger, rangeError } from '../errors.js';
 
+/** A `[length, dim]` table of position encodings. */
+export interface PositionalEncoding {
+  /** Row-major float32: `data[pos * dim + d]`. */
+  readonly data: Float32Array;
+  /** `[length, dim]`. */
+  readonly shape: [number, number];
+}
+
 /**
  * The sinusoidal position encoding table, to add to token embeddings.
  * @param length positions 0 … length − 1 (a non-negative integer)
@@ -14,7 +22,7 @@ import { checkInteger, rangeError } from '../errors.js';
  * @example
  * const { data } = sinusoidalPositionalEncoding(128, 512); // data[pos * 512 + d]
  */
-export function sinusoidalPositionalEncoding(length: number, dim: number): { data: Float32Array; shape: [number, number] } {
+export function sinusoidalPositionalEncoding(length: number, dim: number): PositionalEncoding {
   checkInteger('length', length, 0);
   checkInteger('dim', dim, 1);
   if (dim % 2 !== 0) throw rangeError('dim', 'an even number (sin and cos pairs)', `${dim}`);

@@ -16,7 +16,15 @@ export interface RotaryRotationOptions {
   /** true: rotate pairs (x0, x1), (x2, x3)… (GPT-J); false (default): (x_i, x_{i+dim/2}) (GPT-NeoX, Llama "rotate half"). */
   readonly interleaved?: boolean;
   /** Linear position interpolation: θ uses position / factor. Only with `base`. */
-  readonly scaling?: { readonly type: 'linear'; readonly factor: number };
+  readonly scaling?: RotaryScaling;
+}
+
+/** Scaling of rotary positions (context extension). */
+export interface RotaryScaling {
+  /** `'linear'`: position interpolation (Chen et al. 2023), θ = (position / factor)·freq. */
+  readonly type: 'linear';
+  /** Divides every position; finite and > 0 (e.g. 4 runs a 2k-trained model at 8k). */
+  readonly factor: number;
 }
 
 /**

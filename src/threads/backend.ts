@@ -30,6 +30,7 @@ import { PARAM_BYTES, type DecodeExports, type DecodeRangeExports, type KernelEx
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall, type CallLayout } from '../backends/wasm/memory-plan.js';
+import { rotateInputs, type RotaryExport } from '../backends/wasm/rotary.js';
 import { writeParams } from '../backends/wasm/params.js';
 import type { CacheEngine, CachedPlan } from '../cache/engine.js';
 import { CMD } from './control.js';
@@ -172,6 +173,7 @@ export function createThreadedBackend(
     for (let t = 0; t < threads; t++) writeParams(i32, f32, plan, params[t]!, layout, cursor + t * scratchBytes, scratchBytes);
 
     copyInputs(i32, f32, plan, layout);
+    rotateInputs((kernel as { rotary?: RotaryExport }).rotary, f32, plan, layout);
     return { layout, params, release };
   }
 

@@ -18,6 +18,7 @@ import { BlockAllocator } from './blocks.js';
 import { createWasmCacheEngine } from './cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall } from './memory-plan.js';
 import { writeParams } from './params.js';
+import { rotateInputs, type RotaryExport } from './rotary.js';
 
 
 export interface WasmBackend extends Backend {
@@ -33,7 +34,7 @@ export interface WasmBackend extends Backend {
  * handed in by the caller is reported truthfully.
  */
 export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
-  const kernel = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports & Partial<DecodeExports>;
+  const kernel = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports & Partial<DecodeExports> & { rotary?: RotaryExport };
   const name: BackendName = kernel.kernelIsa() === 1 ? 'wasm-relaxed-simd' : 'wasm-simd';
   const memory = kernel.memory;
   const heapBase = kernel.heapBase();
@@ -80,6 +81,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     writeParams(i32, f32, plan, layout.params, layout, layout.scratch, scratchBytes);
 
     copyInputs(i32, f32, plan, layout);
+    rotateInputs(kernel.rotary, f32, plan, layout);
     const status = kernel.attention(layout.params);
     if (status !== 0) throw new Error(`wasm-attention: internal error, kernel returned status ${status}`);
     copyOutputs(f32, plan, layout);

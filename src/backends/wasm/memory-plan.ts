@@ -2,7 +2,7 @@
  * Byte layout of one call in the kernel's linear memory. Every region is 16-byte aligned
  * so the kernel can use aligned v128 loads on region bases.
  *
- *   heapBase → [params][position offsets][key lengths][q][k][v][bias][out][weights][slopes][lse][scratch]
+ *   heapBase → [params][position offsets][key lengths][q][k][v][bias][out][weights][slopes][lse][rotary angles][scratch]
  *
  * The same layout is recomputed per call (a few additions); the memory itself is grown only
  * when a call needs more bytes than any call before it, and is never shrunk or freed, so
@@ -37,6 +37,8 @@ export interface CallLayout {
   readonly end: number;
   /** Which of q, k, v, out are pinned in this memory (used in place, not copied). */
   readonly inPlace: { readonly q: boolean; readonly k: boolean; readonly v: boolean; readonly out: boolean };
+  /** f64 cos/sin tables of q's and k's rows when the plan has `rotary` (src/backends/wasm/rotary.ts). */
+  readonly rotary: { readonly qCos: number; readonly qSin: number; readonly kCos: number; readonly kSin: number } | null;
 }
 
 /**
@@ -67,7 +69,9 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
   const alibiSlopes = plan.alibiSlopes ? take(plan.alibiSlopes.length * 4) : 0;
   const lse = plan.lse ? take(plan.lse.length * 8) : 0;
   const inPlace = { q: inPlaceQ !== 0, k: inPlaceK !== 0, v: inPlaceV !== 0, out: inPlaceOut !== 0 };
-  return { params, positionOffsets, keyLengths, q, k, v, bias, out, weights, alibiSlopes, lse, scratch: cursor, end: cursor, inPlace };
+  const r = plan.rotary;
+  const rotary = r ? { qCos: take(r.q.cos.length * 8), qSin: take(r.q.sin.length * 8), kCos: take(r.k.cos.length * 8), kSin: take(r.k.sin.length * 8) } : null;
+  return { params, positionOffsets, keyLengths, q, k, v, bias, out, weights, alibiSlopes, lse, rotary, scratch: cursor, end: cursor, inPlace };
 }
 
 /**
