@@ -38,7 +38,7 @@ function mulberry32(seed: number): () => number {
 }
 
 /** `count` standard normal samples (Box–Muller) from a seed. */
-function normals(seed: number, count: number): Float32Array {
+export function normals(seed: number, count: number): Float32Array {
   const random = mulberry32(seed);
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());

@@ -1,13 +1,17 @@
 /**
  * The demo page (demo/index.html): Explore draws the attention weights of every head for a
- * sentence; Benchmark measures every backend on the bench's shapes in this browser.
+ * sentence (with causal, padding, sliding-window and ALiBi options); Positions shows how
+ * sinusoidal encodings and RoPE make a score depend on distance (demo/src/positions.ts);
+ * Benchmark measures every backend on the bench's shapes in this browser.
  * Built by demo/build.mjs; `npm run demo` serves it on 127.0.0.1.
  */
 import { BACKEND_NAMES, createAttention, isBackendAvailable, type AttentionInstance, type AttentionOptions, type BackendName } from '../../src/index.js';
 import { PRESETS, runBenchmark, type Measurement } from './benchmark.js';
+import { standardSlopes } from '../../src/alibi.js';
 import { headInputs, tokenize, tokenWeight } from './embeddings.js';
 import { probeBrowser } from './features.js';
 import { diverging, drawMatrix, viridis } from './heatmap.js';
+import { setupPositions } from './positions.js';
 
 const MAX_TOKENS = 40;
 const PAD = '<pad>';
@@ -43,28 +47,32 @@ interface ExploreState {
   readonly heads: number;
   readonly headDim: number;
   readonly options: AttentionOptions;
-  /** Mirrors the mask in `options`, to hatch the cells it removes. */
-  allowed(i: number, j: number): boolean;
+  /** The options that decide which keys each query sees (causal, keyLengths, window): no bias. */
+  readonly keyRangeOptions: AttentionOptions;
+  /** ALiBi slopes per head, when on (for the captions). */
+  readonly slopes: Float32Array | null;
 }
 
 function readControls(): ExploreState {
   const value = (id: string) => $<HTMLInputElement | HTMLSelectElement>(id).value;
+  const checked = (id: string) => $<HTMLInputElement>(id).checked;
   const cross = value('mode') === 'cross';
   const mask = value('mask');
+  const windowOn = checked('window-on');
   document.body.classList.toggle('cross', cross);
   document.body.classList.toggle('padding', mask === 'padding');
-  document.body.classList.toggle('window', mask === 'window');
+  document.body.classList.toggle('window', windowOn);
 
   const queries = tokenize(value('sentence'), MAX_TOKENS);
   let keys = cross ? tokenize(value('source'), MAX_TOKENS) : queries;
   if (queries.length === 0) queries.push(PAD);
   if (keys.length === 0) keys = [PAD];
-  const causal = $<HTMLInputElement>('causal').checked;
+  const causal = checked('causal');
 
   // Self-attention (padded or not) aligns causality top-left: query i sees keys 0…i. Cross-
   // attention keeps the library's default, bottom-right: the last query sees the last key.
   const alignment = cross ? 'bottom-right' : 'top-left';
-  const options: { -readonly [K in keyof AttentionOptions]: AttentionOptions[K] } = { causal: causal && alignment, returnWeights: true };
+  const keyRange: { -readonly [K in keyof AttentionOptions]: AttentionOptions[K] } = { causal: causal && alignment };
   const validKeys = keys.length;
   if (mask === 'padding') {
     // A batch padded to a common length: the pad tokens are real rows and columns, and
@@ -72,33 +80,35 @@ function readControls(): ExploreState {
     const padTo = Math.max(keys.length, Math.min(48, Number(value('pad-to')) || 0));
     keys = [...keys, ...Array<string>(padTo - keys.length).fill(PAD)];
     if (!cross) queries.splice(0, queries.length, ...keys);
-    options.keyLengths = [validKeys];
+    keyRange.keyLengths = [validKeys];
   }
-  const windowSize = Math.max(1, Number(value('window')) || 1);
-  const offset = keys.length - queries.length;
-  if (mask === 'window') {
-    // Each query sees keys within `windowSize` positions of its own (aligned bottom-right, like causal).
-    const data = new Uint8Array(queries.length * keys.length);
-    for (let i = 0; i < queries.length; i++) for (let j = 0; j < keys.length; j++) data[i * keys.length + j] = Math.abs(i + offset - j) < windowSize ? 1 : 0;
-    options.mask = { data, shape: [queries.length, keys.length] };
-  }
-  const causalOffset = alignment === 'top-left' ? 0 : (mask === 'padding' ? validKeys : keys.length) - queries.length;
-  return {
-    queries,
-    keys,
-    heads: Number(value('heads')),
-    headDim: Number(value('head-dim')),
-    options,
-    allowed: (i, j) =>
-      j < validKeys &&
-      (!causal || j <= i + causalOffset) &&
-      (mask !== 'window' || Math.abs(i + offset - j) < windowSize),
-  };
+  // The library's window: query i sees keys i + off − left … i + off + right (none after it when causal).
+  const bound = (id: string) => Math.max(0, Math.min(48, Math.floor(Number(value(id)) || 0)));
+  if (windowOn) keyRange.window = [bound('window-left'), bound('window-right')];
+  const heads = Number(value('heads'));
+  const alibi = checked('alibi');
+  // ALiBi: −slope_h·|i + off − j| added in the kernel, off from the same key-range rule as the window's.
+  const options: AttentionOptions = { ...keyRange, returnWeights: true, alibi };
+  return { queries, keys, heads, headDim: Number(value('head-dim')), options, keyRangeOptions: keyRange, slopes: alibi ? standardSlopes(heads) : null };
+}
+
+/**
+ * Which cells the call's key range removes, as the library itself decides: the same call
+ * over zero inputs of head size 1 (every score equal, no bias) gives each allowed key a
+ * positive weight and each removed one exactly 0. The page thus never re-implements the
+ * key-range rule to hatch the cells.
+ */
+function allowedCells(instance: AttentionInstance, state: ExploreState): (i: number, j: number) => boolean {
+  const zeros = (length: number) => ({ data: new Float32Array(length), shape: [1, 1, length, 1] });
+  const { weights } = instance.attention(zeros(state.queries.length), zeros(state.keys.length), zeros(state.keys.length), { ...state.keyRangeOptions, returnWeights: true });
+  const w = weights!.data as Float32Array;
+  return (i, j) => w[i * state.keys.length + j]! > 0;
 }
 
 function renderExplore(): void {
-  const state = readControls();
   const instance = instances.get($<HTMLSelectElement>('backend').value) ?? instances.get('auto')!;
+  const state = readControls();
+  const allowed = allowedCells(instance, state);
   const { queries, keys, heads, headDim } = state;
   const q = headInputs(queries, heads, headDim);
   const kv = queries === keys ? q : headInputs(keys, heads, headDim);
@@ -124,7 +134,8 @@ function renderExplore(): void {
     // Colours span 0 … this head's largest weight, so flat heads still show their structure.
     let headMax = 0;
     for (let n = h * queries.length * keys.length; n < (h + 1) * queries.length * keys.length; n++) headMax = Math.max(headMax, w[n]!);
-    caption.textContent = `head ${h + 1} · token ${tw.toFixed(2)} / position ${(1 - tw).toFixed(2)} · brightest = ${headMax.toFixed(2)}`;
+    const slope = state.slopes ? ` · ALiBi slope ${state.slopes[h]!.toPrecision(3)}` : '';
+    caption.textContent = `head ${h + 1} · token ${tw.toFixed(2)} / position ${(1 - tw).toFixed(2)}${slope} · brightest = ${headMax.toFixed(2)}`;
     const canvas = document.createElement('canvas');
     canvas.className = 'heatmap';
     canvas.dataset.head = String(h);
@@ -137,7 +148,7 @@ function renderExplore(): void {
       rowLabels: queries,
       colLabels: keys,
       color: (x) => viridis(x / (headMax || 1)),
-      masked: (i, j) => !state.allowed(i, j),
+      masked: (i, j) => !allowed(i, j),
       describe: (i, j) => `head ${h + 1}: “${queries[i]}” (${i}) → “${keys[j]}” (${j}) = ${at(i, j).toFixed(4)}`,
       maxWidth,
     });
@@ -309,6 +320,7 @@ function setupBenchmark(): void {
 async function main(): Promise<void> {
   await createInstances();
   setupExplore();
+  setupPositions(instances.get('auto')!, tooltip);
   setupBenchmark();
   document.body.dataset.ready = 'true';
 }

@@ -1,8 +1,11 @@
 // The demo page in headless Chromium (line `demo` of the runtime matrix): it loads without
 // console errors, the heatmaps of the default sentence render (non-blank, one per head,
-// with a working hover tooltip), the quick benchmark completes and shows numbers, and a
-// screenshot is written to test/artifacts/demo.png (ignored by git). The built folder is
-// then served once more without COOP/COEP, as a plain static host would, and must still work.
+// with a working hover tooltip) and change when a sliding window (cells hatched) or ALiBi is
+// switched on, the Positions view draws its plot and heatmaps with a RoPE score curve that
+// falls with distance, is the same from two starting positions and follows the base, the
+// quick benchmark completes and shows numbers, and a screenshot is written to
+// test/artifacts/demo.png (ignored by git). The built folder is then served once more
+// without COOP/COEP, as a plain static host would, and must still work.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDemo } from '../../demo/build.mjs';
@@ -24,6 +27,74 @@ function canvasInk(canvas) {
     colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
   }
   return { width, height, drawn, colours: colours.size };
+}
+
+/** A digest of a canvas's pixels, and how many are the hatch grey of masked cells (#e4e4e7). */
+function canvasDigest(canvas) {
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let hash = 2166136261;
+  let hatched = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    hash = Math.imul(hash ^ ((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]), 16777619);
+    if (data[i] === 0xe4 && data[i + 1] === 0xe4 && data[i + 2] === 0xe7) hatched++;
+  }
+  return { hash: hash >>> 0, hatched };
+}
+
+/**
+ * The explorer's reactions: a sliding window hatches cells and changes the weights; ALiBi
+ * changes them again and puts its slopes in the captions.
+ * @returns a summary
+ */
+async function checkExplorerOptions(page, problems) {
+  const first = () => page.$eval('#heads-grid canvas', canvasDigest);
+  const plain = await first();
+  await page.check('#window-on'); // shows the bounds (default [2, 2])
+  await page.fill('#window-left', '1');
+  await page.fill('#window-right', '0');
+  const windowed = await first();
+  if (windowed.hash === plain.hash) problems.push('explorer: the first heatmap did not change when the sliding window was switched on');
+  if (!(windowed.hatched > plain.hatched)) problems.push(`explorer: window [1, 0] hatched no more cells (${plain.hatched} → ${windowed.hatched} grey pixels)`);
+  await page.uncheck('#window-on');
+  await page.check('#alibi');
+  const biased = await first();
+  const caption = await page.textContent('#heads-grid figcaption');
+  if (biased.hash === plain.hash) problems.push('explorer: the first heatmap did not change with ALiBi');
+  if (!/ALiBi slope 0\.250/.test(caption ?? '')) problems.push(`explorer: with ALiBi over 4 heads the first caption should give slope 0.250, got '${caption}'`);
+  await page.uncheck('#alibi');
+  return `window and ALiBi change the heatmap (${windowed.hatched} hatched pixels with window [1, 0])`;
+}
+
+/**
+ * The Positions view: canvases drawn; the last query of the RoPE attention heatmap (24
+ * identical tokens) weighs its own position most, and unevenly; the RoPE curve (score of identical vectors against
+ * distance, 1 at distance 0) is not constant, equal from key positions 0 and 100 within
+ * 1e-3 (f32 rotations of |x| ≈ 8, rounded to 4 decimals by the page), and moves with the base.
+ * @returns a summary
+ */
+async function checkPositions(page, problems) {
+  for (const id of ['pos-plot', 'pos-attention', 'pos-table']) {
+    const ink = await page.$eval(`#${id}`, canvasInk);
+    if (ink.colours < 5) problems.push(`positions: #${id} looks blank (${ink.colours} colours)`);
+  }
+  const lastRow = await page.$eval('#pos-attention', (c) => JSON.parse(c.dataset.lastRow));
+  const peak = lastRow.indexOf(Math.max(...lastRow));
+  if (peak !== lastRow.length - 1 || Math.max(...lastRow) - Math.min(...lastRow) < 0.01) {
+    problems.push(`positions: RoPE attention of identical tokens should peak at distance 0 and vary, last row ${JSON.stringify(lastRow)}`);
+  }
+  const curves = () => page.$eval('#pos-curves', (f) => ({ rope: JSON.parse(f.dataset.rope), shifted: JSON.parse(f.dataset.ropeShifted), sinusoidal: JSON.parse(f.dataset.sinusoidal) }));
+  const before = await curves();
+  const spread = (ys) => Math.max(...ys) - Math.min(...ys);
+  if (Math.abs(before.rope[0] - 1) > 1e-3 || spread(before.rope) < 0.2) problems.push(`positions: the RoPE curve should start at 1 and vary, got ${before.rope.slice(0, 6)}… (spread ${spread(before.rope)})`);
+  if (Math.abs(before.sinusoidal[0] - 1) > 1e-3 || spread(before.sinusoidal) < 0.2) problems.push(`positions: the sinusoidal curve should start at 1 and vary, got ${before.sinusoidal.slice(0, 6)}…`);
+  const gap = Math.max(...before.rope.map((y, n) => Math.abs(y - before.shifted[n])));
+  if (!(gap <= 1e-3)) problems.push(`positions: RoPE scores from key positions 0 and 100 differ by up to ${gap} (want ≤ 1e-3)`);
+  await page.selectOption('#pos-base', '100');
+  const after = await curves();
+  const moved = Math.max(...after.rope.map((y, n) => Math.abs(y - before.rope[n])));
+  if (!(moved > 0.05)) problems.push(`positions: the RoPE curve did not follow the base (largest change ${moved})`);
+  await page.selectOption('#pos-base', '10000');
+  return `positions: RoPE curve spread ${spread(before.rope).toFixed(2)}, shift-invariant within ${gap.toExponential(1)}`;
 }
 
 /**
@@ -58,6 +129,8 @@ export async function runDemoTest({ scratch }) {
     const tip = await page.textContent('#tooltip');
     if (!/head 1: .* = \d\.\d{4}/.test(tip ?? '')) problems.push(`hovering a cell shows no value: '${tip}'`);
     await page.mouse.move(0, 0);
+    const explorer = await checkExplorerOptions(page, problems);
+    const positions = await checkPositions(page, problems);
 
     // Benchmark: the quick preset, every backend.
     await page.click('#run');
@@ -88,7 +161,7 @@ export async function runDemoTest({ scratch }) {
       status: problems.length === 0 ? 'pass' : 'fail',
       backend,
       summary:
-        `page loads clean (also from a host without COOP/COEP); ${heads} heatmaps (${ink.colours} colours); benchmark: ${rows.length} measurements on ${backends.join(', ')}` +
+        `page loads clean (also from a host without COOP/COEP); ${heads} heatmaps (${ink.colours} colours); ${explorer}; ${positions}; benchmark: ${rows.length} measurements on ${backends.join(', ')}` +
         (best ? `, best ${best[5]} GFLOP/s (${best[1]}, ${best[0]})` : '') +
         `; screenshot ${SCREENSHOT.slice(root.length + 1)}`,
       details: problems,

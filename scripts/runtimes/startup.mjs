@@ -2,17 +2,20 @@
 // a fresh process each run (module parse, base64 decode and compile of the kernel, first
 // instantiation, first call). The budget is 20 ms (issue #4).
 //
-//   npm run startup [-- --runs 9 --entry path/or/specifier]
+//   npm run startup [-- --runs 21 --entry path/or/specifier]
+//   npm run startup -- --runs 21 --baseline /tmp/old-dist/index.js   (both, runs alternating)
 //   import { measureStartup } from './scripts/runtimes/startup.mjs';
 //   const { medianMs } = await measureStartup();      // needs dist/ (npm run build)
 import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const STARTUP_BUDGET_MS = 20;
+const DEFAULT_ENTRY = pathToFileURL(join(root, 'dist', 'index.js')).href;
 /**
  * What the test matrix fails on: 5× the budget. Wall time on shared, differing CPUs is no
  * test (the AMD machine measured 23–25 ms idle where the Intel one measured 11 ms), so only
@@ -43,51 +46,76 @@ console.log(JSON.stringify({ ms: done - started, importMs: imported - started, b
  * @param {{ runs?: number, entry?: string, nodeArgs?: string[], cwd?: string }} [options]
  *   entry: what to import (default: file URL of dist/index.js); cwd: where a bare specifier
  *   resolves from; nodeArgs: e.g. nodeFlags() of ../node-flags.mjs (default none: Node as started by default)
- * @returns {Promise<{ medianMs: number, medianImportMs: number, minMs: number, maxMs: number, runs: number[], backend: string, budgetMs: number }>}
+ * @returns {Promise<StartupResult>}
  */
-export async function measureStartup({ runs = 7, entry = pathToFileURL(join(root, 'dist', 'index.js')).href, nodeArgs = [], cwd = root } = {}) {
-  const times = [];
-  const importTimes = [];
-  let backend = '';
+export async function measureStartup({ runs = 7, entry = DEFAULT_ENTRY, nodeArgs = [], cwd = root } = {}) {
+  return (await compareStartup({ runs, entries: [entry], nodeArgs, cwd }))[0];
+}
+
+/**
+ * Start-up of several entries side by side: round after round, one fresh process per entry
+ * in turn, so that every entry meets the same moments of a shared machine's load (one
+ * entry's runs after the other's would compare two loads, not two builds).
+ * @param {{ runs?: number, entries: string[], nodeArgs?: string[], cwd?: string }} options
+ *   entries: what to import, as `entry` of {@link measureStartup}
+ * @returns {Promise<StartupResult[]>} one per entry, in order
+ */
+export async function compareStartup({ runs = 7, entries, nodeArgs = [], cwd = root }) {
+  const results = entries.map(() => ({ times: [], importTimes: [], backend: '' }));
   // In `cwd`, so that a bare `entry` resolves from there.
   const probe = join(cwd, `.startup-probe-${process.pid}.mjs`);
   writeFileSync(probe, PROBE);
   try {
     for (let n = 0; n < runs; n++) {
-      const { stdout } = await promisify(execFile)(process.execPath, [...nodeArgs, probe], { cwd, env: { ...process.env, STARTUP_ENTRY: entry } });
-      const result = JSON.parse(stdout.trim().split('\n').pop());
-      times.push(result.ms);
-      importTimes.push(result.importMs);
-      backend = result.backend;
+      for (const [i, entry] of entries.entries()) {
+        const { stdout } = await promisify(execFile)(process.execPath, [...nodeArgs, probe], { cwd, env: { ...process.env, STARTUP_ENTRY: entry } });
+        const result = JSON.parse(stdout.trim().split('\n').pop());
+        results[i].times.push(result.ms);
+        results[i].importTimes.push(result.importMs);
+        results[i].backend = result.backend;
+      }
     }
   } finally {
     rmSync(probe, { force: true });
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const sorted = [...times].sort((a, b) => a - b);
-  return {
-    medianMs: median(times),
-    /** Of which the `import()` alone (parse and evaluate the module). */
-    medianImportMs: median(importTimes),
-    minMs: sorted[0],
-    maxMs: sorted[sorted.length - 1],
-    runs: times,
-    backend,
-    budgetMs: STARTUP_BUDGET_MS,
-  };
+  return results.map(({ times, importTimes, backend }) => {
+    const sorted = [...times].sort((a, b) => a - b);
+    return {
+      medianMs: median(times),
+      /** Of which the `import()` alone (parse and evaluate the module). */
+      medianImportMs: median(importTimes),
+      minMs: sorted[0],
+      maxMs: sorted[sorted.length - 1],
+      runs: times,
+      backend,
+      budgetMs: STARTUP_BUDGET_MS,
+    };
+  });
+}
+
+/**
+ * @typedef {{ medianMs: number, medianImportMs: number, minMs: number, maxMs: number, runs: number[], backend: string, budgetMs: number }} StartupResult
+ */
+
+/** The machine, as bench results name it: CPU model, cores, Node, load average (1 min). */
+function machineNote() {
+  return `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.versions.node}, load ${loadavg()[0].toFixed(1)}`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
   const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
-  const entryArg = option('--entry', undefined);
-  const entry = entryArg && /^[./]/.test(entryArg) ? pathToFileURL(resolve(entryArg)).href : entryArg;
-  const result = await measureStartup({ runs: Number(option('--runs', 7)), entry });
+  const asSpecifier = (arg) => (arg && /^[./]/.test(arg) ? pathToFileURL(resolve(arg)).href : arg);
+  const entry = asSpecifier(option('--entry', undefined)) ?? DEFAULT_ENTRY;
+  const baseline = asSpecifier(option('--baseline', undefined));
+  const runs = Number(option('--runs', 7));
+  const load = machineNote();
+  const [result, before] = await compareStartup({ runs, entries: baseline ? [entry, baseline] : [entry] });
   const f = (ms) => `${ms.toFixed(1)} ms`;
-  console.log(
-    `start-up (import → first result, ${result.backend}): median ${f(result.medianMs)} (import ${f(result.medianImportMs)}), ` +
-      `min ${f(result.minMs)}, max ${f(result.maxMs)} ` +
-      `over ${result.runs.length} fresh processes; budget ${f(result.budgetMs)}`,
-  );
+  const line = (r) =>
+    `median ${f(r.medianMs)} (import ${f(r.medianImportMs)}), min ${f(r.minMs)}, max ${f(r.maxMs)} over ${r.runs.length} fresh processes`;
+  if (before) console.log(`baseline ${baseline} (${before.backend}): ${line(before)}, alternating with:`);
+  console.log(`start-up (import → first result, ${result.backend}): ${line(result)}; budget ${f(result.budgetMs)} (${load})`);
   process.exitCode = result.medianMs < STARTUP_BUDGET_MS ? 0 : 1;
 }

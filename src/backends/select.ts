@@ -15,7 +15,24 @@ export const BACKEND_NAMES: readonly BackendName[] = ['wasm-relaxed-simd', 'wasm
 
 const CHOICES: readonly BackendChoice[] = ['auto', ...BACKEND_NAMES];
 
+type Base64Decoders = {
+  /** TC39 proposal-arraybuffer-base64: Chrome 140, Firefox 133, Safari 18.2, Node 25, Deno 2.5. */
+  fromBase64?: (text: string) => Uint8Array<ArrayBuffer>;
+  /** Node and Bun. */
+  Buffer?: { from(text: string, encoding: 'base64'): Uint8Array<ArrayBuffer> };
+};
+
+/**
+ * The kernel's bytes from its base64 text, by the runtime's native decoder where there is
+ * one: in Node 20, `atob` (written in JavaScript there) and a `charCodeAt` loop took 5.7 ms
+ * for the 17.8 KB SIMD build against 0.23 ms for `Buffer.from` (medians of 11 fresh
+ * processes, AMD EPYC, load ≈ 9): a quarter of the 20 ms start-up budget.
+ */
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const native = (Uint8Array as Base64Decoders).fromBase64;
+  if (native) return native(text);
+  const buffer = (globalThis as Base64Decoders).Buffer;
+  if (buffer) return buffer.from(text, 'base64');
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);

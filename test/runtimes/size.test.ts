@@ -66,6 +66,15 @@ describe('package size', () => {
     }
   });
 
+  it('default_entry_bundles_no_assemblyscript_loader', async () => {
+    // The kernel imports nothing and exchanges numbers only: a plain WebAssembly.Instance
+    // (src/backends/wasm/backend.ts). The loader was 5.3 KB of dist/index.js, parsed at every
+    // import (issue #15's start-up); `__rtti_base` is a name only its bindings read.
+    const code = await buildInMemory('index.js');
+    expect(code).not.toContain('__rtti_base');
+    expect(code).toContain('WebAssembly.Instance');
+  });
+
   it('edge_entries_import_the_kernels_instead_of_inlining_them', async () => {
     for (const [outfile, suffix] of [['workerd.js', ''], ['edge-light.js', '?module']] as const) {
       const code = await buildInMemory(outfile);

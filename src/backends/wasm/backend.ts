@@ -2,16 +2,13 @@
  * The WASM backend: copies a plan's tensors into the kernel's linear memory, runs the
  * fused kernel, copies the results out.
  *
- * Instantiation goes through `@assemblyscript/loader` (`instantiateSync`), the project's
- * standard path, rather than AssemblyScript's generated bindings: the kernel is built with
+ * Instantiation is a plain `new WebAssembly.Instance(module, {})`: the kernel is built with
  * `--runtime stub`, imports nothing and exchanges only numbers and raw linear memory, so
- * bindings would have nothing to marshal, and the loader accepts an already compiled
- * `WebAssembly.Module`, which edge runtimes require. One exception: a Module compiled in
- * another realm (edge-runtime's VM context, Next.js's edge sandbox) fails the loader's
- * `instanceof WebAssembly.Module` check, which would then try to compile it as bytes; such a
- * module is instantiated directly.
+ * `@assemblyscript/loader`'s bindings had nothing to marshal, and its 5.3 KB of the default
+ * entry (minified; 8% of dist/index.js) were parsed at every import (issue #15's start-up).
+ * A Module compiled in another realm (edge-runtime's VM context, Next.js's edge sandbox)
+ * instantiates the same way.
  */
-import { instantiateSync } from '@assemblyscript/loader';
 import { rangeError } from '../../errors.js';
 import { MAX_BYTES, PAGE_BYTES } from '../../limits.js';
 import type { AttentionPlan, Backend, BackendName } from '../../plan.js';
@@ -37,10 +34,7 @@ export interface WasmBackend extends Backend {
  * handed in by the caller is reported truthfully.
  */
 export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
-  const exports = module instanceof WebAssembly.Module
-    ? instantiateSync<Record<string, unknown>>(module, {}).exports
-    : new WebAssembly.Instance(module, {}).exports; // a Module from another realm, see above
-  const kernel = exports as unknown as KernelExports & Partial<DecodeExports> & { rotary?: RotaryExport };
+  const kernel = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports & Partial<DecodeExports> & { rotary?: RotaryExport };
   const name: BackendName = kernel.kernelIsa() === 1 ? 'wasm-relaxed-simd' : 'wasm-simd';
   const memory = kernel.memory;
   const heapBase = kernel.heapBase();
