@@ -39,7 +39,7 @@
 import { runAttention } from '../src/attention.js';
 import { PinnedTensorImpl } from '../src/cache/pinned.js';
 import { createWasmBackend, type WasmBackend } from '../src/backends/wasm/backend.js';
-import { relaxedBase64, simdBase64 } from '../src/gen/kernels.js';
+import { relaxedKernel, simdKernel } from '../src/gen/kernels.js';
 import type { AttentionPlan, Backend } from '../src/plan.js';
 import { Workspace } from '../src/workspace.js';
 import type { TimingOptions } from './measure.js';
@@ -95,7 +95,7 @@ interface KernelCapture {
 
 /** A WASM backend plus its kernel's `attention` export, reached as described in the header. */
 export function createInstrumentedBackend(name: WasmBackendName, module?: WebAssembly.Module): { backend: WasmBackend; capture: KernelCapture } {
-  module ??= new WebAssembly.Module(Buffer.from(name === 'wasm-relaxed-simd' ? relaxedBase64 : simdBase64, 'base64'));
+  module ??= new WebAssembly.Module(Buffer.from(name === 'wasm-relaxed-simd' ? relaxedKernel : simdKernel, 'hex'));
   const RealInstance = WebAssembly.Instance;
   let capture: KernelCapture | undefined;
   // Only `new WebAssembly.Instance(module, imports)` is intercepted, for this one call.

@@ -97,7 +97,7 @@ export function entryBuildOptions(entry) {
 
 /**
  * esbuild options of the kernels module an entry imports (`entry.kernelsModule`): the
- * base64 strings of src/gen/kernels.ts, each on a line of its own.
+ * hex chunks of src/gen/kernels.ts (scripts/build-wasm.mjs), each on a line of its own.
  * @param entry one of {@link ENTRIES} with a `kernelsModule`
  */
 export function kernelsBuildOptions(entry) {

@@ -3,7 +3,7 @@
  * getPathToWasmBinary). Compiled kernel modules are cached per process: each build is
  * compiled at most once, and every instance reuses the `WebAssembly.Module`.
  */
-import { relaxedBase64, simdBase64 } from '../gen/kernels.js';
+import { relaxedKernel, simdKernel } from '../gen/kernels.js';
 import { typeError } from '../errors.js';
 import type { Backend, BackendName } from '../plan.js';
 import type { BackendChoice } from '../types.js';
@@ -15,39 +15,39 @@ export const BACKEND_NAMES: readonly BackendName[] = ['wasm-relaxed-simd', 'wasm
 
 const CHOICES: readonly BackendChoice[] = ['auto', ...BACKEND_NAMES];
 
-type Base64Decoders = {
-  /** TC39 proposal-arraybuffer-base64: Chrome 140, Firefox 133, Safari 18.2, Node 25, Deno 2.5. */
-  fromBase64?: (text: string) => Uint8Array<ArrayBuffer>;
+type HexDecoders = {
+  /** TC39 proposal-arraybuffer-base64 (also hex): Chrome 140, Firefox 133, Safari 18.2, Node 25, Deno 2.5. */
+  fromHex?: (text: string) => Uint8Array<ArrayBuffer>;
   /** Node and Bun. */
-  Buffer?: { from(text: string, encoding: 'base64'): Uint8Array<ArrayBuffer> };
+  Buffer?: { from(text: string, encoding: 'hex'): Uint8Array<ArrayBuffer> };
 };
 
 /**
- * The kernel's bytes from its base64 text, by the runtime's native decoder where there is
- * one: in Node 20, `atob` (written in JavaScript there) and a `charCodeAt` loop took 5.7 ms
- * for the 17.8 KB SIMD build against 0.23 ms for `Buffer.from` (medians of 11 fresh
- * processes, AMD EPYC, load ≈ 9): a quarter of the 20 ms start-up budget.
+ * The kernel's bytes from its hex text (src/gen/kernels.ts: hex, not base64, gzips 2.4 KB
+ * smaller for both builds), by the runtime's native decoder where there is one: a
+ * JavaScript loop in Node 20 cost a quarter of the 20 ms start-up budget (5.7 ms for
+ * `atob` and a `charCodeAt` loop over the 17.8 KB build, against 0.23 ms for `Buffer.from`,
+ * medians of 11 fresh processes, AMD EPYC, load ≈ 9).
  */
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
-  const native = (Uint8Array as Base64Decoders).fromBase64;
+function decodeHex(text: string): Uint8Array<ArrayBuffer> {
+  const native = (Uint8Array as HexDecoders).fromHex;
   if (native) return native(text);
-  const buffer = (globalThis as Base64Decoders).Buffer;
-  if (buffer) return buffer.from(text, 'base64');
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  const buffer = (globalThis as HexDecoders).Buffer;
+  if (buffer) return buffer.from(text, 'hex');
+  const bytes = new Uint8Array(text.length >> 1);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
   return bytes;
 }
 
 type WasmBackendName = Exclude<BackendName, 'js'>;
 
 /**
- * The kernel builds: base64 text in the default entry; in dist/workerd.js and
+ * The kernel builds: hex text in the default entry; in dist/workerd.js and
  * dist/edge-light.js, scripts/build-dist.mjs swaps src/gen/kernels.ts for a file of
  * src/entries/ whose exports are `WebAssembly.Module`s imported from `.wasm` files, since
  * those runtimes refuse to compile WebAssembly from bytes.
  */
-const embedded: Record<WasmBackendName, string | WebAssembly.Module> = { 'wasm-relaxed-simd': relaxedBase64, 'wasm-simd': simdBase64 };
+const embedded: Record<WasmBackendName, string | WebAssembly.Module> = { 'wasm-relaxed-simd': relaxedKernel, 'wasm-simd': simdKernel };
 
 /**
  * Tiny modules that use one instruction of each feature, validated before compiling a whole
@@ -71,7 +71,7 @@ function embeddedModule(name: WasmBackendName): WebAssembly.Module | null {
     try {
       if (typeof WebAssembly === 'object' && WebAssembly.validate(FEATURE_PROBES[name])) {
         const source = embedded[name];
-        module = typeof source === 'string' ? new WebAssembly.Module(decodeBase64(source)) : source;
+        module = typeof source === 'string' ? new WebAssembly.Module(decodeHex(source)) : source;
       }
     } catch {
       module = null; // no SIMD, or code generation from bytes disallowed (edge runtimes)

@@ -9,6 +9,6 @@ import relaxed from './attention-relaxed.wasm?module';
 import simd from './attention-simd.wasm?module';
 
 /** The relaxed-SIMD build, compiled by the runtime. */
-export const relaxedBase64: WebAssembly.Module = relaxed;
+export const relaxedKernel: WebAssembly.Module = relaxed;
 /** The SIMD build, compiled by the runtime. */
-export const simdBase64: WebAssembly.Module = simd;
+export const simdKernel: WebAssembly.Module = simd;
