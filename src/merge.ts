@@ -41,7 +41,9 @@ let scales = new Float64Array(4);
 
 /** A partial result of attention over some of the keys: its output and its `lse` (`returnLse`). */
 export interface PartialAttention<D extends TensorData = TensorData> {
+  /** The attention output over the part's keys, in any layout `attention` returns. */
   readonly output: Tensor<D>;
+  /** Its rows' log-sum-exp `[batch, heads, seqLen]` (float32): `result.lse` of `returnLse`. */
   readonly lse: Tensor<Float32Array>;
 }
 
@@ -66,7 +68,7 @@ export interface MergeAttentionOptions {
  * const a = attention(q, k1, v1, { returnLse: true }), b = attention(q, k2, v2, { returnLse: true });
  * const { output, lse } = mergeAttention([a, b]); // = attention over the keys of k1 and k2
  */
-export function mergeAttention<D extends TensorData>(parts: readonly PartialAttention<D>[], options?: MergeAttentionOptions): { output: Tensor<D>; lse: Tensor<Float32Array> } {
+export function mergeAttention<D extends TensorData>(parts: readonly PartialAttention<D>[], options?: MergeAttentionOptions): PartialAttention<D> {
   if (!Array.isArray(parts) || parts.length === 0) {
     throw Array.isArray(parts) ? rangeError('parts', 'at least one { output, lse }', 'an empty array') : typeError('parts', 'an array of { output, lse }', parts);
   }
