@@ -194,7 +194,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     weights: returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null,
     weightsStage: 'probs',
     pinned,
-    rotary: rotary ? planRotary(opts.rotary, layout.dims, positionOffsets) : null,
+    rotary: rotary ? planRotary(opts.rotary, layout.dims, positionOffsets, workspace) : null,
   };
 
   const finish = (): AttentionResult => {
