@@ -48,13 +48,17 @@ export const WEIGHTS_STAGE: i32 = 33;
 // scratch region for the kernel, at least `scratchBytes(params)` bytes, 16-byte aligned
 export const SCRATCH_PTR: i32 = 34;
 export const SCRATCH_BYTES: i32 = 35;
-// Decode kernel only (`decodeRange`, `decodeMerge`): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.
+// Decode kernel only (`decodeRange`, merged by the host): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.
 export const KEY_SPLITS: i32 = 36;
 // Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states (assembly/decode/partials.ts), `decodePartialsBytes(params)` bytes, 16-byte aligned
 export const PARTIALS_PTR: i32 = 37;
 // keys down to `left` positions before the query (src/key-range.ts); -1 = unbounded
 export const WINDOW_LEFT: i32 = 38;
-export const PARAM_COUNT: i32 = 39;
+// f32[qHeads] ALiBi slopes (|slope| <= 2^64, src/alibi.ts), or 0 for none
+export const ALIBI_SLOPES_PTR: i32 = 39;
+// f32[batch·qHeads·seqLenQ·2] contiguous, or 0 for none: per row its softmax max m (natural units) and sum l; the host takes lse = m + ln(l)
+export const LSE_PTR: i32 = 40;
+export const PARAM_COUNT: i32 = 41;
 
 // @ts-ignore: decorator
 @inline export function paramI32(params: usize, field: i32): i32 {

@@ -11,7 +11,7 @@
 // offsets and bounds are any i32 (the kernel harness tests ±2^31), so i + off + right + 1
 // could wrap in i32. Both bounds grow with i: a block of consecutive rows sees keys
 // [start(first row), end(last row)), and every one of its rows sees [start(last), end(first)).
-import { paramI32, WINDOW_LEFT, WINDOW_RIGHT, POSITION_OFFSETS_PTR } from './abi';
+import { paramI32, WINDOW_LEFT, WINDOW_RIGHT, POSITION_OFFSETS_PTR, ALIBI_SLOPES_PTR } from './abi';
 
 /** The plan's left window bound: -1 = unbounded. */
 // @ts-ignore: decorator
@@ -25,10 +25,10 @@ import { paramI32, WINDOW_LEFT, WINDOW_RIGHT, POSITION_OFFSETS_PTR } from './abi
   return paramI32(params, WINDOW_RIGHT);
 }
 
-/** Position offset of batch item b; read only when a bound is finite (no window, no load). */
+/** Position offset of batch item b; read only when a bound is finite or ALiBi needs distances. */
 // @ts-ignore: decorator
 @inline export function positionOffset(params: usize, b: i32): i32 {
-  if (windowLeft(params) < 0 && windowRight(params) < 0) return 0;
+  if (windowLeft(params) < 0 && windowRight(params) < 0 && paramI32(params, ALIBI_SLOPES_PTR) == 0) return 0;
   return load<i32>(<usize>paramI32(params, POSITION_OFFSETS_PTR) + (<usize>b << 2));
 }
 

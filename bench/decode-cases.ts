@@ -31,7 +31,7 @@ export interface DecodeCase {
   /** Tokens in the cache when the step's query attends (including the step's own token). */
   readonly cached: number;
   readonly headDim: number;
-  readonly dtype: 'float32' | 'float16';
+  readonly dtype: 'float32' | 'float16' | 'int8';
 }
 
 export interface DecodeTiming extends Timing {
@@ -59,8 +59,9 @@ function normal(length: number, seed: number): Float32Array {
   return out;
 }
 
-/** Bytes of K and V for `c.cached` tokens in the case's dtype. */
+/** Bytes of K and V for `c.cached` tokens in the case's dtype (int8: each row's f32 scale included). */
 export function cacheBytesOf(c: DecodeCase): number {
+  if (c.dtype === 'int8') return 2 * c.kvHeads * c.cached * (Math.ceil(c.headDim / 16) * 16 + 4);
   return 2 * c.kvHeads * c.cached * c.headDim * (c.dtype === 'float16' ? 2 : 4);
 }
 

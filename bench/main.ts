@@ -28,9 +28,12 @@ import {
   GEMM_SUFFIX,
   KERNEL_BUILDS,
   KV_CACHE_F16_SUFFIX,
+  KV_CACHE_I8_SUFFIX,
   KV_CACHE_SUFFIX,
   parseThreadsImpl,
   READ_BOUND,
+  READ_BOUND_F16,
+  READ_BOUND_I8,
   runWorker,
   THREAD_COUNTS,
   type Job,
@@ -167,10 +170,10 @@ function implsFor(shape: Shape, impls: string[], ours: string[]): string[] {
     return shape.seqLenQ !== 1 && impls.includes(ORT_2T) ? [...threaded, ORT_2T] : threaded;
   }
   if (shape.seqLenQ !== 1) return impls;
-  const kvCache = wasm.flatMap((impl) => [`${impl}${KV_CACHE_SUFFIX}`, `${impl}${KV_CACHE_F16_SUFFIX}`]);
-  // The long set's 8k-token decode: the KV-cache step only, float32 vs float16 cache.
+  const kvCache = wasm.flatMap((impl) => [`${impl}${KV_CACHE_SUFFIX}`, `${impl}${KV_CACHE_F16_SUFFIX}`, `${impl}${KV_CACHE_I8_SUFFIX}`]);
+  // The long set's 8k-token decode: the KV-cache step only, float32 vs float16 vs int8 cache.
   if (shape.set === 'long') return kvCache;
-  return [...impls, ...kvCache, READ_BOUND];
+  return [...impls, ...kvCache, READ_BOUND, READ_BOUND_F16, READ_BOUND_I8];
 }
 
 const ORT_2T = 'onnxruntime-web 2T';
@@ -233,8 +236,8 @@ async function main(): Promise<void> {
   for (const { shape, impls: shapeImpls } of plan) {
     for (const impl of shapeImpls) {
       done++;
-      const kind = impl.endsWith(GEMM_SUFFIX) || impl === READ_BOUND ? 'reference' : PEER_NAMES.includes(impl) ? 'peer' : 'ours';
-      const row: Row = { set: shape.set, shape: shapeLabel(shape), impl, kind, flops: flopsOf(shape), noRate: impl === READ_BOUND || undefined };
+      const kind = impl.endsWith(GEMM_SUFFIX) || impl.startsWith(READ_BOUND) ? 'reference' : PEER_NAMES.includes(impl) ? 'peer' : 'ours';
+      const row: Row = { set: shape.set, shape: shapeLabel(shape), impl, kind, flops: flopsOf(shape), noRate: impl.startsWith(READ_BOUND) || undefined };
       report.rows.push(row);
       await measureRow(row, shape, { options, script, flags, peersDir, report }, `[${String(done).padStart(String(total).length)}/${total}]`);
     }
@@ -376,6 +379,11 @@ function methodNotes(options: Options, flags: string[], report: Report): string[
       `"${KV_CACHE_F16_SUFFIX.trim()}" rows: the same step with a float16 KV cache (bench/decode-cases.ts measureDecode, seeded data); f16 rounding of K/V is outside the float32 tolerance, so these rows are not checked against the reference.`,
     );
   }
+  if (report.rows.some((r) => r.impl.endsWith(KV_CACHE_I8_SUFFIX))) {
+    notes.push(
+      `"${KV_CACHE_I8_SUFFIX.trim()}" rows: the same step with an int8 KV cache (int8 rows with one f32 scale per token and KV head); unchecked like float16. "${READ_BOUND_F16}" / "${READ_BOUND_I8}": the read bound of the float16 / int8 cache's bytes (int8: scales included).`,
+    );
+  }
   if (report.rows.some((r) => parseThreadsImpl(r.impl))) {
     notes.push(
       '"1T"/"2T" rows of wasm-attention (threads set, bench/threads-cases.ts): one instance created with `threads: N`, every call through attentionAsync (prefill; marshalling and waits included) or decodeAsync (decode steps, a filled float32 cache, a caller-owned out); outputs are not checked in these rows (the plain rows of the other sets are). Scaling needs an idle machine: the 1-min load average before→after each measurement is in its note.',
@@ -408,11 +416,12 @@ function comparisonNotes(report: Report): string[] {
       notes.push(`fusion: ${backend} attention on ${gemm.shape} runs at ${((attention.gflops / gemm.gflops!) * 100).toFixed(0)}% of its plain-GEMM rate (${attention.gflops.toFixed(1)} vs ${gemm.gflops!.toFixed(1)} GFLOP/s).`);
     }
   }
-  for (const bound of report.rows.filter((r) => r.impl === READ_BOUND && r.medianMs !== undefined)) {
+  const suffixOf: Record<string, string> = { [READ_BOUND]: KV_CACHE_SUFFIX, [READ_BOUND_F16]: KV_CACHE_F16_SUFFIX, [READ_BOUND_I8]: KV_CACHE_I8_SUFFIX };
+  for (const bound of report.rows.filter((r) => suffixOf[r.impl] !== undefined && r.medianMs !== undefined)) {
     const ort = find(bound.shape, 'onnxruntime-web 1T');
-    for (const step of report.rows.filter((r) => r.shape === bound.shape && r.impl.endsWith(KV_CACHE_SUFFIX) && r.medianMs !== undefined)) {
+    for (const step of report.rows.filter((r) => r.shape === bound.shape && r.impl.endsWith(suffixOf[bound.impl]!) && r.medianMs !== undefined)) {
       const vsOrt = ort ? `; onnxruntime-web 1T takes ${(ort.medianMs! / step.medianMs!).toFixed(2)}× as long` : '';
-      notes.push(`decode ${bound.shape}: ${step.impl} step = ${(step.medianMs! / bound.medianMs!).toFixed(2)}× the read bound (${ms3(step.medianMs!)} vs ${ms3(bound.medianMs!)} ms)${vsOrt}.`);
+      notes.push(`decode ${bound.shape}: ${step.impl} step = ${(step.medianMs! / bound.medianMs!).toFixed(2)}× its ${bound.impl} (${ms3(step.medianMs!)} vs ${ms3(bound.medianMs!)} ms)${vsOrt}.`);
     }
   }
   // Decode step: float32 cache / float16 cache, per backend and shape (target ≥ 1.3 at 8k tokens).
@@ -422,6 +431,9 @@ function comparisonNotes(report: Report): string[] {
     if (f32) {
       notes.push(`KV-cache step, ${f16.set} ${f16.shape}: ${backend} float32 / float16 = ${(f32.medianMs! / f16.medianMs!).toFixed(2)}× (${ms3(f32.medianMs!)} vs ${ms3(f16.medianMs!)} ms).`);
     }
+    // int8 vs float16 (target ≥ 1.7 at 8k tokens).
+    const i8 = find(f16.shape, `${backend}${KV_CACHE_I8_SUFFIX}`, f16.set);
+    if (i8) notes.push(`KV-cache step, ${f16.set} ${f16.shape}: ${backend} float16 / int8 = ${(f16.medianMs! / i8.medianMs!).toFixed(2)}× (${ms3(f16.medianMs!)} vs ${ms3(i8.medianMs!)} ms).`);
   }
   notes.push(...threadsNotes(report));
   return notes;

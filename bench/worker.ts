@@ -24,6 +24,11 @@ export const GEMM_SUFFIX = ' gemm';
 export const READ_BOUND = 'read bound';
 /** `<backend> kv-cache f16`: the KV-cache decode step with a float16 cache (bench/decode-cases.ts `measureDecode`, no correctness gate). */
 export const KV_CACHE_F16_SUFFIX = ' kv-cache f16';
+/** `<backend> kv-cache int8`: the same step with an int8 cache (quantised K/V: no float32 gate). */
+export const KV_CACHE_I8_SUFFIX = ' kv-cache int8';
+/** `read bound f16` / `read bound int8`: the read bound of the float16 / int8 cache's bytes (int8: its row scales included). */
+export const READ_BOUND_F16 = 'read bound f16';
+export const READ_BOUND_I8 = 'read bound int8';
 /** `<wasm backend> 1T` / `<wasm backend> 2T`: the `threads` set (bench/threads-cases.ts `measureThreads`). */
 export const THREAD_COUNTS = [1, 2] as const;
 
@@ -141,7 +146,8 @@ async function measureGemm(job: Job): Promise<WorkerResult> {
 
 /** The memory-bandwidth floor of a decode step: one SIMD read of its K/V bytes. */
 async function measureRead(job: Job): Promise<WorkerResult> {
-  const result = await measureReadBound(decodeCaseOf(job.shape), job);
+  const dtype = job.impl === READ_BOUND_F16 ? 'float16' : job.impl === READ_BOUND_I8 ? 'int8' : 'float32';
+  const result = await measureReadBound({ ...decodeCaseOf(job.shape), dtype }, job);
   return { ...result, impl: job.impl, firstCallMs: 0, maxAbsError: 0, rowsChecked: 0, note: result.note, bytesRead: result.cacheBytes };
 }
 
@@ -156,19 +162,20 @@ async function measureThreadsRow(job: Job, backend: BackendName, threads: number
   return { ...r, impl: job.impl, firstCallMs: 0, maxAbsError: 0, rowsChecked: 0, note: `${r.note}${ran}; ${load}`, bytesRead };
 }
 
-/** The decode step with a float16 cache (`measureDecode`): f16 rounding of K/V is outside the f32 gate, so unchecked. */
+/** The decode step with a float16 or int8 cache (`measureDecode`): rounding of K/V is outside the f32 gate, so unchecked. */
 async function measureDecodeF16(job: Job): Promise<WorkerResult> {
-  const backend = job.impl.slice(0, -KV_CACHE_F16_SUFFIX.length) as BackendName;
-  const r = await measureDecode(backend, { ...decodeCaseOf(job.shape), dtype: 'float16' }, job);
+  const int8 = job.impl.endsWith(KV_CACHE_I8_SUFFIX);
+  const backend = job.impl.slice(0, -(int8 ? KV_CACHE_I8_SUFFIX : KV_CACHE_F16_SUFFIX).length) as BackendName;
+  const r = await measureDecode(backend, { ...decodeCaseOf(job.shape), dtype: int8 ? 'int8' : 'float16' }, job);
   return { ...r, impl: job.impl, firstCallMs: 0, maxAbsError: 0, rowsChecked: 0, note: `${r.note} (unchecked)`, bytesRead: r.cacheBytes };
 }
 
 async function measure(job: Job): Promise<WorkerResult> {
   if (job.impl.endsWith(GEMM_SUFFIX)) return measureGemm(job);
-  if (job.impl.endsWith(KV_CACHE_F16_SUFFIX)) return measureDecodeF16(job);
+  if (job.impl.endsWith(KV_CACHE_F16_SUFFIX) || job.impl.endsWith(KV_CACHE_I8_SUFFIX)) return measureDecodeF16(job);
   const threaded = parseThreadsImpl(job.impl);
   if (threaded) return measureThreadsRow(job, threaded.backend, threaded.threads);
-  if (job.impl === READ_BOUND) return measureRead(job);
+  if (job.impl === READ_BOUND || job.impl === READ_BOUND_F16 || job.impl === READ_BOUND_I8) return measureRead(job);
   const inputs = makeInputs(job.shape);
   const prepared = await prepare(job, inputs);
   const start = performance.now();

@@ -60,7 +60,7 @@ export const PARAM_FIELDS = [
     name: 'KEY_SPLITS',
     index: 36,
     type: 'i32',
-    doc: 'Decode kernel only (`decodeRange`, `decodeMerge`): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.',
+    doc: 'Decode kernel only (`decodeRange`, merged by the host): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.',
   },
   {
     name: 'PARTIALS_PTR',
@@ -69,6 +69,13 @@ export const PARAM_FIELDS = [
     doc: "Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states (assembly/decode/partials.ts), `decodePartialsBytes(params)` bytes, 16-byte aligned",
   },
   { name: 'WINDOW_LEFT', index: 38, type: 'i32', doc: 'keys down to `left` positions before the query (src/key-range.ts); -1 = unbounded' },
+  { name: 'ALIBI_SLOPES_PTR', index: 39, type: 'i32', doc: 'f32[qHeads] ALiBi slopes (|slope| <= 2^64, src/alibi.ts), or 0 for none' },
+  {
+    name: 'LSE_PTR',
+    index: 40,
+    type: 'i32',
+    doc: 'f32[batch·qHeads·seqLenQ·2] contiguous, or 0 for none: per row its softmax max m (natural units) and sum l; the host takes lse = m + ln(l)',
+  },
 ];
 
 /** Field name → index, for the JavaScript that writes a block without the TypeScript sources (bench/). */

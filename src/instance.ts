@@ -106,7 +106,7 @@ export interface AttentionInstance {
    * Creates a KV cache in this instance's memory (WASM linear memory on the WASM backends),
    * read in place by {@link AttentionInstance.decode}. See {@link KVCache}.
    * @param options `batch`, `kvHeads`, `headDim`, `valueDim` (default headDim), `maxSeqLen`,
-   *   `dtype` ('float32' default, or 'float16': half the memory), `initialSeqLen`
+   *   `dtype` ('float32' default, 'float16': half the memory, or 'int8': 0.26×), `initialSeqLen`
    *   (default maxSeqLen: allocated once; smaller: doubles as needed)
    * @returns an empty cache (length 0) of this instance
    * @throws TypeError for a wrong kind of option, RangeError for sizes out of range or a

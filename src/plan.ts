@@ -9,6 +9,7 @@
  *
  * Semantics of one plan, for batch b, query head h, query row i, key j:
  *
+ *   q, k     = rotated by plan.rotary first, when present (RoPE, src/positions/rotate.ts)
  *   kvHead   = floor(h / (qHeads / kvHeads))                       (GQA / MQA)
  *   dot      = f32(Σ_d q[b,h,i,d] · k[b,kvHead,j,d])   ±Infinity past the float32 range
  *   logit    = scale · dot                                         (stage 'logits')
@@ -16,10 +17,13 @@
  *   allowed  = start(b, i) <= j < end(b, i)      (the key-range rule, src/key-range.ts:
  *                                                  window, causal, keyLengths)
  *           && (!bias || bias[b,h,i,j] !== -Infinity)
- *   biased   = allowed ? clamp(clamp(capped) + (bias ? bias[b,h,i,j] : 0)) : -Infinity
+ *   alibi    = alibiSlopes ? −alibiSlopes[h] · |i + positionOffsets[b] − j| : 0   (src/alibi.ts)
+ *   biased   = allowed ? clamp(clamp(capped) + alibi + (bias ? bias[b,h,i,j] : 0)) : -Infinity
  *                                                                   (stage 'biased')
  *   p        = softmax_j(biased); a row with no allowed key gives p = 0 (never NaN)
  *   out[b,h,i,:] = Σ_j p · v[b,kvHead,j,:]
+ *   lse[b,h,i]   = ln Σ_j exp(biased_j) over the allowed keys = m + ln(l) of the softmax
+ *                  (natural log); -Infinity for a row with no allowed key
  *
  * clamp(x) = min(max(x, -SCORE_LIMIT), SCORE_LIMIT), NaN stays NaN: an allowed score is
  * finite, so an overflowing logit (or a +Infinity bias) acts as the largest finite score
@@ -43,6 +47,7 @@
  */
 import type { TensorStorage } from './cache/engine.js';
 import type { KeyWindow } from './key-range.js';
+import type { Angles } from './positions/rotate.js';
 
 /**
  * The one rule for an `out` that shares memory with an input (`{ out: k.data }`, a partial
@@ -128,6 +133,10 @@ export interface AttentionPlan extends AttentionDims {
 
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]`, written when not null. */
   readonly weights: Float32Array | null;
+  /** ALiBi slopes, one per query head (|slope| <= 2^64, src/alibi.ts), or null/absent: none. */
+  readonly alibiSlopes?: Float32Array | null;
+  /** Contiguous `[batch, qHeads, seqLenQ]` log-sum-exp of each row, written when present. */
+  readonly lse?: Float32Array | null;
   readonly weightsStage: WeightsStage;
 
   /**
@@ -137,6 +146,23 @@ export interface AttentionPlan extends AttentionDims {
    * growth detaches earlier views).
    */
   readonly pinned?: PinnedBuffers;
+
+  /**
+   * Rotary embeddings to apply to q and k before the scores (null: none). q and k above are
+   * then the unrotated inputs, never pinned (a backend rotates its own copy).
+   */
+  readonly rotary?: PlanRotary | null;
+}
+
+/**
+ * RoPE of a plan: which dims rotate and the angles of every row, `[batch·seqLenQ, dim/2]`
+ * for q and `[batch·seqLenK, dim/2]` for k (row b·L + s), in float64.
+ */
+export interface PlanRotary {
+  readonly dim: number;
+  readonly interleaved: boolean;
+  readonly q: Angles;
+  readonly k: Angles;
 }
 
 export interface PinnedBuffers {

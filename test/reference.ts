@@ -29,6 +29,8 @@ export interface ReferenceResult {
   readonly out: Float64Array;
   /** `[batch, qHeads, seqLenQ, seqLenK]`, contiguous, of `plan.weightsStage`. */
   readonly weights: Float64Array;
+  /** `[batch, qHeads, seqLenQ]`: ln Σ_j exp(biased_j) over the allowed keys, −Infinity for none. */
+  readonly lse: Float64Array;
 }
 
 /** Element index of `[b, h, s, d]` in a strided head view. */
@@ -66,6 +68,12 @@ function biasOf(plan: AttentionPlan, b: number, h: number, i: number, j: number)
   return plan.bias[b * s.batch + h * s.head + i * s.query + j]!;
 }
 
+/** ALiBi (FlashAttention's alibi_slopes): −slope_h·|i + off − j|, 0 without slopes. */
+function alibiOf(plan: AttentionPlan, b: number, h: number, i: number, j: number): number {
+  if (!plan.alibiSlopes) return 0;
+  return -plan.alibiSlopes[h]! * Math.abs(i + plan.positionOffsets[b]! - j);
+}
+
 /** The key-range rule (src/key-range.ts, itself checked against its definition in test/key-range.test.ts), then the mask. */
 function isAllowed(plan: AttentionPlan, b: number, h: number, i: number, j: number): boolean {
   const { start, end } = keyRange(plan, b, i);
@@ -87,6 +95,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
   const { batch, qHeads, seqLenQ, seqLenK, valueDim } = plan;
   const out = new Float64Array(batch * qHeads * seqLenQ * valueDim);
   const weights = new Float64Array(batch * qHeads * seqLenQ * seqLenK);
+  const lse = new Float64Array(batch * qHeads * seqLenQ);
   const logits = new Float64Array(seqLenK);
   const capped = new Float64Array(seqLenK);
   const biased = new Float64Array(seqLenK);
@@ -101,7 +110,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
           logits[j] = logitOf(plan, b, h, i, j);
           capped[j] = cappedOf(plan, logits[j]!);
           allowed[j] = isAllowed(plan, b, h, i, j);
-          biased[j] = allowed[j]! ? clampScore(clampScore(capped[j]!) + biasOf(plan, b, h, i, j)) : -Infinity;
+          biased[j] = allowed[j]! ? clampScore(clampScore(capped[j]!) + alibiOf(plan, b, h, i, j) + biasOf(plan, b, h, i, j)) : -Infinity;
         }
 
         // Two-pass softmax with max subtraction, over allowed keys only. Allowed scores are
@@ -116,6 +125,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
           sum += probs[j]!;
         }
         for (let j = 0; j < seqLenK; j++) if (allowed[j]!) probs[j] = probs[j]! / sum;
+        lse[(b * qHeads + h) * seqLenQ + i] = anyAllowed ? max + Math.log(sum) : -Infinity;
 
         const row = ((b * qHeads + h) * seqLenQ + i) * valueDim;
         for (let j = 0; j < seqLenK; j++) {
@@ -131,7 +141,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
       }
     }
   }
-  return { out, weights };
+  return { out, weights, lse };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -197,6 +207,10 @@ export interface MakePlanOptions {
   /** Allocate `weights` (default false). */
   readonly withWeights?: boolean;
   readonly weightsStage?: WeightsStage; // default 'probs'
+  /** ALiBi slopes per query head (default none). */
+  readonly alibiSlopes?: Float32Array | null;
+  /** Allocate `lse` (default false). */
+  readonly withLse?: boolean;
   readonly seed?: number; // default 1
 }
 
@@ -258,6 +272,8 @@ export function makePlan(options: MakePlanOptions): AttentionPlan {
     biasStrides: options.biasStrides ?? { batch: qHeads * seqLenQ * seqLenK, head: seqLenQ * seqLenK, query: seqLenK },
     weights: options.withWeights ? new Float32Array(batch * qHeads * seqLenQ * seqLenK) : null,
     weightsStage: options.weightsStage ?? 'probs',
+    alibiSlopes: options.alibiSlopes ?? null,
+    lse: options.withLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
   };
 }
 

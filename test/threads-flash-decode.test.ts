@@ -1,5 +1,5 @@
 /**
- * Flash-decoding (src/threads/decode.ts keySplitsFor, assembly/decode/merge.ts): when a
+ * Flash-decoding (src/threads/decode.ts keySplitsFor, mergeKeySplits): when a
  * decode plan has fewer row blocks than threads (MQA, GQA with 1–2 KV heads, batch 1–2),
  * each block's keys are cut into ranges run by different threads, whose partial softmax
  * states the host merges by log-sum-exp. The result must equal the single-thread `decode`
@@ -84,7 +84,7 @@ interface FlashCase {
   readonly seqLenQ: number;
   /** Keys cached per sequence (the longest). */
   readonly cached: number;
-  readonly dtype: 'float32' | 'float16';
+  readonly dtype: 'float32' | 'float16' | 'int8';
   readonly causal?: boolean;
   /** Per-sequence cache lengths (default all `cached`); 0 makes every row of that sequence fully masked. */
   readonly lengths?: readonly number[];
@@ -144,6 +144,10 @@ const MODES: FlashCase[] = [
   { name: 'bshd_layout_pinned_f16_gqa_batch_2', batch: 2, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 3, cached: 700, dtype: 'float16', causal: true, bshd: true, pinned: true },
   { name: 'head_dim_128', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'float32' },
   { name: 'head_dim_128_f16', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'float16' },
+  // int8 caches (kvDtype 3): the split reads the same quantised rows and folds the same scales.
+  { name: 'int8_mqa_batch_2_kv_len_4097', batch: 2, qHeads: 4, kvHeads: 1, headDim: 20, seqLenQ: 1, cached: 4097, dtype: 'int8' },
+  { name: 'int8_gqa_causal_chunk_lq_3_ragged', batch: 2, qHeads: 8, kvHeads: 2, headDim: 20, seqLenQ: 3, cached: 700, dtype: 'int8', causal: true, lengths: [700, 130] },
+  { name: 'int8_head_dim_128_return_weights_mask', batch: 1, qHeads: 8, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 1000, dtype: 'int8', returnWeights: true, maskFrom: 5 * CHUNK_KEYS },
 ];
 
 beforeAll(() => {

@@ -4,7 +4,7 @@
 // K/V dtype. Walks batch × KV head × row blocks; the query heads of a GQA group and the
 // queries of the chunk are the rows of one block (decode/rows.ts), so each KV head's cache
 // is read once per block. decodeRange shares the walk among threads, by row blocks or, with
-// KEY_SPLITS > 1, by (row block, key range) units (flash-decoding, decode/merge.ts).
+// KEY_SPLITS > 1, by (row block, key range) units (flash-decoding, decode/partials.ts).
 import {
   paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
   K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, K_SEQ_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
@@ -12,19 +12,20 @@ import {
   SCRATCH_PTR, SCRATCH_BYTES, KEY_SPLITS, PARTIALS_PTR,
 } from '../abi';
 import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from '../errors';
-import { ROWS, padDim, decodeScratchBytes } from './scratch';
+import { ROWS, padDimOf, elementShiftOf, rowExtraBytes, decodeScratchBytes } from './scratch';
 import { attendRows, attendRowsPartial } from './rows';
 import { partialRecordBytes } from './partials';
 import { positionOffset } from '../key-range';
 
 /**
  * Runs the plan in the parameter block at `params` with K/V of dtype `kvDtype`.
- * Contract (beyond attention.ts's): K/V rows hold padDim(dim) elements (4 f32 or 8 halves),
- * the padding zero (K_SEQ_STRIDE, V_SEQ_STRIDE >= that); weights, when present, are of
- * stage 'probs' (3).
+ * Contract (beyond attention.ts's): K/V rows hold padDim(dim) elements (4 f32, 8 halves or
+ * 16 int8 followed by the row's f32 scale, cache/i8.ts), the padding zero (K_SEQ_STRIDE,
+ * V_SEQ_STRIDE >= that, in elements: bytes for int8); weights, when present, are of stage
+ * 'probs' (3).
  * @param params byte address of the parameter block (PARAM_COUNT 32-bit fields, abi.ts)
  * @param kvDtype 0: float32 K/V; 1: float16 K/V (IEEE half bits) holding no Inf/NaN (the fast
- *   conversion); 2: float16 K/V that may hold Inf/NaN (exact conversion)
+ *   conversion); 2: float16 K/V that may hold Inf/NaN (exact conversion); 3: int8 K/V
  * @returns 0 on success; 1 scratch too small; 2 bad shape; 3 scratch not 16-byte aligned
  */
 export function decode(params: usize, kvDtype: i32): i32 {
@@ -40,12 +41,12 @@ export function decode(params: usize, kvDtype: i32): i32 {
  * block, key range c < S) pairs in the order row block × c (flash-decoding: a block's keys
  * cut into S ranges, decode/rows.ts attendRowsPartial); thread `first` runs the units
  * u with u % stride == first. With S > 1 the units leave partial states at PARTIALS_PTR
- * (decode/partials.ts) and write no output: `decodeMerge` finishes the call once every
- * thread is done. With S = 0 or 1 the walk is exactly `decode`'s.
+ * (decode/partials.ts) and write no output: the host merges them once every thread is
+ * done (src/threads/decode.ts mergeKeySplits). With S = 0 or 1 the walk is exactly `decode`'s.
  * Contract: `decode`'s; the parameter block's scratch is this thread's own; with S > 1,
  * PARTIALS_PTR holds decodePartialsBytes(params) bytes, 16-byte aligned.
  * @param params byte address of the parameter block
- * @param kvDtype as `decode` (0 float32, 1 float16, 2 float16 with Inf/NaN)
+ * @param kvDtype as `decode` (0 float32, 1 float16, 2 float16 with Inf/NaN, 3 int8)
  * @param first this thread's index, in [0, stride)
  * @param stride number of threads sharing the plan, >= 1
  * @returns as `decode`; 4 for a bad range; 2 (bad shape) for S > 1 without an aligned PARTIALS_PTR
@@ -66,12 +67,11 @@ export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32
   const kvHeads = paramI32(params, KV_HEADS);
   const seqLenQ = paramI32(params, SEQ_LEN_Q);
   const seqLenK = paramI32(params, SEQ_LEN_K);
-  const half = kvDtype != 0;
   if (
     batch < 0 || qHeads < 0 || kvHeads <= 0 || qHeads % kvHeads != 0 || seqLenQ < 0 || seqLenK < 0
-    || paramI32(params, HEAD_DIM) < 0 || paramI32(params, VALUE_DIM) < 0 || (kvDtype < 0 || kvDtype > 2)
-    || paramI32(params, K_SEQ_STRIDE) < padDim(paramI32(params, HEAD_DIM), half)
-    || paramI32(params, V_SEQ_STRIDE) < padDim(paramI32(params, VALUE_DIM), half)
+    || paramI32(params, HEAD_DIM) < 0 || paramI32(params, VALUE_DIM) < 0 || (kvDtype < 0 || kvDtype > 3)
+    || paramI32(params, K_SEQ_STRIDE) < padDimOf(paramI32(params, HEAD_DIM), kvDtype) + rowExtraBytes(kvDtype)
+    || paramI32(params, V_SEQ_STRIDE) < padDimOf(paramI32(params, VALUE_DIM), kvDtype) + rowExtraBytes(kvDtype)
     || (paramI32(params, WEIGHTS_PTR) != 0 && paramI32(params, WEIGHTS_STAGE) != 3)
   ) return ERR_BAD_SHAPE;
   const scratch = <usize>paramI32(params, SCRATCH_PTR);
@@ -80,7 +80,7 @@ export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32
 
   const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
   const rowsPerKvHead = (qHeads / kvHeads) * seqLenQ;
-  const elementShift: usize = half ? 1 : 2;
+  const elementShift = elementShiftOf(kvDtype);
 
   let unit = 0;
   for (let b = 0; b < batch; b++) {

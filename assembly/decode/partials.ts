@@ -1,7 +1,8 @@
 // Partial softmax states of a key-split decode (flash-decoding, Dao et al. 2023): each
 // range of a row block's keys is attended alone (decode/rows.ts, attendRowsPartial) and
 // leaves, per row, its running max m, its sum l and its *unnormalized* output
-// acc = Σ_j e^(s_j − m)·v_j; the merge (decode/merge.ts) rescales them to the common max
+// acc = Σ_j e^(s_j − m)·v_j; the host's merge (src/threads/decode.ts mergeKeySplits, with the
+// one merge function of mergeAttention, src/merge.ts) rescales them to the common max
 //   M = max_c m_c,  out = Σ_c e^(m_c − M)·acc_c / Σ_c e^(m_c − M)·l_c
 // which is the single pass's result with the sum reordered. acc is kept unnormalized so
 // that, as in the single pass (out = o / l), each output element is divided once.
@@ -12,7 +13,6 @@
 //   acc     valueDim f32 in column order, padded to a multiple of 4               4·valueDim4
 // Every unit writes only its own record, so no two threads write the same byte.
 import { paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, VALUE_DIM, KEY_SPLITS } from '../abi';
-import { expNonPositive } from '../inline/exp';
 import { ROWS, STATE_M, STATE_L, STATE_LIMIT, STATE_START } from './scratch';
 
 const HEADER_BYTES: usize = 16;
@@ -69,48 +69,4 @@ export function storePartials(
       memory.copy(acc, src, <usize>valueDim << 2);
     }
   }
-}
-
-/** e^x for x <= 0 (-Infinity → 0), the softmax's own approximation (inline/exp.ts). */
-// @ts-ignore: decorator
-@inline function expScalar(x: f32): f32 {
-  return f32x4.extract_lane(expNonPositive(f32x4.splat(x)), 0);
-}
-
-/**
- * Merges row t's `splits` partial states (row t of consecutive records from `records`) into
- * the output row `out` (valueDim contiguous f32): zeros when every range is empty or fully
- * masked (M = -Infinity, L = 0), never NaN. Stores M, L and the row's key-range start at
- * `state`, state + 4 and state + 8 (for the weights), and returns the row's key limit.
- */
-export function mergeRow(out: usize, records: usize, t: i32, splits: i32, valueDim: i32, state: usize): i32 {
-  const recordBytes = partialRecordBytes(valueDim);
-  const first = records + <usize>t * partialRowBytes(valueDim);
-  let mMax: f32 = -Infinity;
-  for (let c = 0; c < splits; c++) mMax = max(mMax, load<f32>(first + <usize>c * recordBytes));
-  // As in softmax-row.ts: with no allowed key anywhere, subtract 0, so every scale is
-  // e^(-Infinity) = 0 and L stays 0.
-  const u = select<f32>(0, mMax, mMax == -Infinity);
-  // Range by range, in order: out = Σ_c w_c·acc_c, L = Σ_c w_c·l_c with w_c = e^(m_c − M)
-  // (the output row holds the running sum: it is written by this thread alone).
-  let sum: f32 = 0;
-  for (let c = 0; c < splits; c++) {
-    const at = first + <usize>c * recordBytes;
-    const w = expScalar(load<f32>(at) - u);
-    sum += w * load<f32>(at, 4);
-    const acc = at + HEADER_BYTES;
-    for (let col = 0; col < valueDim; col++) {
-      const o = out + (<usize>col << 2);
-      const term = w * load<f32>(acc + (<usize>col << 2));
-      store<f32>(o, c == 0 ? term : load<f32>(o) + term);
-    }
-  }
-  for (let col = 0; col < valueDim; col++) {
-    const o = out + (<usize>col << 2);
-    store<f32>(o, select<f32>(0, load<f32>(o) / sum, sum == 0));
-  }
-  store<f32>(state, mMax);
-  store<f32>(state, sum, 4);
-  store<i32>(state, load<i32>(first, 12), 8);
-  return load<i32>(first, 8);
 }

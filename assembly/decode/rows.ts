@@ -3,7 +3,7 @@
 // scored for every row, soft-maxed online per row, and accumulated into the rows' outputs.
 // Each K and V row is read from memory once per block, whatever the GQA group size.
 // attendRowsPartial runs the same pass over one range of the block's keys and leaves the
-// rows' softmax states instead of outputs (flash-decoding: decode/partials.ts, merge.ts).
+// rows' softmax states instead of outputs (flash-decoding: decode/partials.ts, merged by src/threads/decode.ts).
 //
 // K/V modes (`kvDtype`): 0 float32, read in place; 2 float16 with Inf/NaN somewhere in the
 // cache: each chunk converted exactly into an f32 tile (cache/f16.ts, halfTileToF32), then
@@ -12,16 +12,18 @@
 // whose de-interleaved lanes are matched by packing q, and reading o, in that order. With
 // at most INLINE_ROWS rows the f16 kernels convert in registers (decode proper: each row
 // converts again); with more, each chunk is converted once into a tile for all rows.
+// 3 int8 (cache/i8.ts): each chunk converted into an f32 tile of the unscaled int8 values
+// and the row scales, folded into the scores (K) and into p (V) once per key.
 import {
   paramI32, paramF32, HEAD_DIM, VALUE_DIM, SEQ_LEN_Q, SEQ_LEN_K, Q_PTR, Q_BATCH_STRIDE,
   Q_HEAD_STRIDE, Q_SEQ_STRIDE, K_SEQ_STRIDE, V_SEQ_STRIDE, OUT_PTR, OUT_BATCH_STRIDE,
   OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, SCALE, SOFTCAP, BIAS_PTR, BIAS_BATCH_STRIDE,
-  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS,
+  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS, LSE_PTR, ALIBI_SLOPES_PTR,
 } from '../abi';
 import { expNonPositive } from '../inline/exp';
 import {
-  CHUNK_KEYS, STATE_M, STATE_L, STATE_ALPHA, STATE_LIMIT, STATE_START, padDim, qpOffset, sOffset, oOffset,
-  tileOffset,
+  CHUNK_KEYS, STATE_M, STATE_L, STATE_ALPHA, STATE_LIMIT, STATE_START, padDimOf, elementShiftOf, qpOffset,
+  sOffset, oOffset, tileOffset, scalesOffset,
 } from './scratch';
 import { scoreRows } from './f32-qk-dot-1x4';
 import { valueRows, valueRowsMasked, rowsFinite } from './f32-pv-axpy-2x4';
@@ -29,6 +31,7 @@ import { softmaxRow } from './softmax-row';
 import { scoreRowsHalf } from './f16-qk-dot-1x4';
 import { valueRowsHalf } from './f16-pv-axpy-4x8';
 import { halfTileToF32, halfTileToF32Scaled } from '../cache/f16';
+import { int8TileToF32, foldScales } from '../cache/i8';
 import { storePartials } from './partials';
 import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-range';
 
@@ -50,7 +53,7 @@ export const INLINE_ROWS: i32 = 2;
  * query head kvHead·group + r / seqLenQ, query r % seqLenQ.
  * Contract: 1 <= rows <= ROWS; kHead/vHead address row 0 of the head's cache; cache rows
  * hold padDim(dim) elements (zero padding); keyEnd in [0, seqLenK]; offset: the batch
- * item's position offset (key-range.ts); kvDtype 0, 1 or 2 (see above). Keys outside every
+ * item's position offset (key-range.ts); kvDtype 0, 1, 2 or 3 (see above). Keys outside every
  * row's range are never read (a 4k window over a 32k cache reads 4k keys).
  */
 export function attendRows(
@@ -64,7 +67,7 @@ export function attendRows(
 /**
  * As attendRows, over key range `split` of `splits` only, leaving the rows' partial states
  * in `record` (decode/partials.ts) instead of outputs; weights, when requested, receive the
- * range's masked scores, normalized by the merge (decode/merge.ts). The block's keys
+ * range's masked scores, normalized by the host's merge (src/threads/decode.ts). The block's keys
  * [blockStart, blockEnd) (the union of its rows' key ranges) are cut at chunk boundaries
  * into `splits` ranges of ⌊chunks/splits⌋ or ⌈chunks/splits⌉ chunks (chunks =
  * ⌈(blockEnd − blockStart) / CHUNK_KEYS⌉), so each range walks whole chunks as the one pass
@@ -84,21 +87,23 @@ export function attendRowsPartial(
   params: usize, scratch: usize, b: i32, kvHead: i32, firstRow: i32, rows: i32,
   kHead: usize, vHead: usize, keyEnd: i32, offset: i32, kvDtype: i32, split: i32, splits: i32, record: usize,
 ): void {
-  const half = kvDtype != 0;
+  const half = kvDtype == 1 || kvDtype == 2;
+  const int8 = kvDtype == 3;
   const fast = kvDtype == 1;
   const inline = fast && rows <= INLINE_ROWS;
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
   const seqLenQ = paramI32(params, SEQ_LEN_Q);
-  const dimPad = padDim(headDim, half);
-  const valueDimPad = padDim(valueDim, half);
-  const elementShift: usize = half ? 1 : 2;
+  const dimPad = padDimOf(headDim, kvDtype);
+  const valueDimPad = padDimOf(valueDim, kvDtype);
+  const elementShift = elementShiftOf(kvDtype);
   const kSeqBytes = <usize>paramI32(params, K_SEQ_STRIDE) << elementShift;
   const vSeqBytes = <usize>paramI32(params, V_SEQ_STRIDE) << elementShift;
   const qp = scratch + qpOffset();
   const s = scratch + sOffset(dimPad);
   const o = scratch + oOffset(dimPad);
   const tile = scratch + tileOffset(dimPad, valueDimPad);
+  const scales = scratch + scalesOffset(dimPad, valueDimPad);
   const qRowBytes = <usize>dimPad << 2;
   const sRowBytes = <usize>CHUNK_KEYS << 2;
   const oRowBytes = <usize>valueDimPad << 2;
@@ -108,6 +113,7 @@ export function attendRowsPartial(
   const right = windowRight(params);
   const bias = <usize>paramI32(params, BIAS_PTR);
   const weights = <usize>paramI32(params, WEIGHTS_PTR);
+  const slopes = <usize>paramI32(params, ALIBI_SLOPES_PTR);
 
   // Pack the block's query rows (zero padding), and each row's key range (key-range.ts).
   let blockEnd = 0;
@@ -161,8 +167,13 @@ export function attendRowsPartial(
         else halfTileToF32(tile, k, kSeqBytes, keys, dimPad);
         k = tile;
         kStride = qRowBytes;
+      } else if (int8) {
+        int8TileToF32(tile, scales, k, kSeqBytes, keys, dimPad);
+        k = tile;
+        kStride = qRowBytes;
       }
       scoreRows(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kStride, keys, scale, factor);
+      if (int8) foldScales(s, sRowBytes, rows, keys, scales);
     }
     let masked = false;
     for (let t = 0; t < rows; t++) {
@@ -178,6 +189,7 @@ export function attendRowsPartial(
         load<i32>(scratch + STATE_START + (<usize>t << 2)) - j0,
         load<i32>(scratch + STATE_LIMIT + (<usize>t << 2)) - j0, weightsRow,
         state + STATE_M, state + STATE_L, state + STATE_ALPHA,
+        slopes == 0 ? 0 : -load<f32>(slopes + (<usize>h << 2)), i + offset - j0, // ALiBi: the row's key position − j0
       ) || masked;
     }
     if (fast) {
@@ -198,11 +210,18 @@ export function attendRowsPartial(
         else halfTileToF32(tile, v, vSeqBytes, keys, valueDimPad);
         v = tile;
         vStride = oRowBytes;
+      } else if (int8) {
+        // p·scale_j: l is already summed, as for the float16 2^112 above; -0 (masked) stays -0.
+        int8TileToF32(tile, scales, v, vSeqBytes, keys, valueDimPad);
+        foldScales(s, sRowBytes, rows, keys, scales);
+        v = tile;
+        vStride = oRowBytes;
       }
       // A masked key has p = -0, and -0 · NaN = NaN: a chunk with a masked key and a value
       // row that is not finite skips masked keys (src/plan.ts). A fast float16 cache holds
       // no Inf/NaN (kvDtype 1), and chunks with no masked key never check.
-      if (masked && !fast && !rowsFinite(v, vStride, keys, valueDimPad)) {
+      // An int8 tile is always finite.
+      if (masked && !fast && !int8 && !rowsFinite(v, vStride, keys, valueDimPad)) {
         valueRowsMasked(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vStride, keys);
       } else {
         valueRows(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vStride, keys);
@@ -216,11 +235,18 @@ export function attendRowsPartial(
   }
   // out = o / l (0 for a row with no allowed key, never NaN); weights = exp(w − m) / l.
   const seqLenK = paramI32(params, SEQ_LEN_K);
+  const lse = <usize>paramI32(params, LSE_PTR);
   for (let t = 0; t < rows; t++) {
     const r = firstRow + t;
     const h = headOf(params, kvHead, r);
     const i = r % seqLenQ;
     const l = load<f32>(scratch + STATE_L + (<usize>t << 2));
+    if (lse != 0) {
+      // The row's (m, l), natural units: the host takes lse = m + ln(l).
+      const at = lse + (<usize>((b * paramI32(params, Q_HEADS) + h) * seqLenQ + i) << 3);
+      store<f32>(at, load<f32>(scratch + STATE_M + (<usize>t << 2)));
+      store<f32>(at, l, 4);
+    }
     const dst = rowAddress(params, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, b, h, i);
     const src = o + <usize>t * oRowBytes;
     for (let c = 0; c < valueDim; c++) {

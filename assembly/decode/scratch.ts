@@ -3,7 +3,8 @@
 //   qp     the block's query rows, [ROWS][dimPad] f32          4·ROWS·dimPad bytes
 //   s      score/probability chunk, [ROWS][CHUNK_KEYS] f32     4·ROWS·CHUNK_KEYS bytes
 //   o      output accumulators, [ROWS][valueDimPad] f32        4·ROWS·valueDimPad bytes
-//   tile   (float16 caches) one chunk of K or V rows in f32,   4·CHUNK_KEYS·max(dimPad, valueDimPad)
+//   tile   (float16, int8 caches) one chunk of K or V rows in f32, 4·CHUNK_KEYS·max(dimPad, valueDimPad)
+//   scales (int8 caches) the chunk's row scales, K's then V's    4·CHUNK_KEYS
 // dimPad/valueDimPad round the dims up to the row padding of the cache (4 f32 or 8 halves),
 // so every row is whole vectors. Extra memory is O(ROWS·(dim + CHUNK)), independent of the
 // cache length.
@@ -31,6 +32,24 @@ export const STATE_BYTES: usize = <usize>ROWS * 20;
   return half ? (dim + 7) & ~7 : (dim + 3) & ~3;
 }
 
+/** Element padding of cache rows of kvDtype (0 f32, 1/2 f16, 3 int8: 16 bytes, one v128). */
+// @ts-ignore: decorator
+@inline export function padDimOf(dim: i32, kvDtype: i32): i32 {
+  return kvDtype == 3 ? (dim + 15) & ~15 : padDim(dim, kvDtype != 0);
+}
+
+/** log2 of the element bytes of kvDtype (K/V strides count elements). */
+// @ts-ignore: decorator
+@inline export function elementShiftOf(kvDtype: i32): usize {
+  return kvDtype == 0 ? 2 : kvDtype == 3 ? 0 : 1;
+}
+
+/** Bytes of an int8 cache row past its padded data: the f32 scale (cache/i8.ts). */
+// @ts-ignore: decorator
+@inline export function rowExtraBytes(kvDtype: i32): i32 {
+  return kvDtype == 3 ? 4 : 0;
+}
+
 /** Byte offsets of the regions, for padded dims. */
 // @ts-ignore: decorator
 @inline export function qpOffset(): usize {
@@ -48,17 +67,21 @@ export const STATE_BYTES: usize = <usize>ROWS * 20;
 @inline export function tileOffset(dimPad: i32, valueDimPad: i32): usize {
   return oOffset(dimPad) + (<usize>(ROWS * valueDimPad) << 2);
 }
+// @ts-ignore: decorator
+@inline export function scalesOffset(dimPad: i32, valueDimPad: i32): usize {
+  return tileOffset(dimPad, valueDimPad) + (<usize>(CHUNK_KEYS * max(dimPad, valueDimPad)) << 2);
+}
 
 /**
  * Bytes of scratch the decode kernel needs for the plan at `params`.
  * @param params byte address of the parameter block (abi.ts)
- * @param kvDtype 0: float32 K/V, 1 or 2: float16 K/V
+ * @param kvDtype 0: float32 K/V, 1 or 2: float16 K/V, 3: int8 K/V
  * @returns a byte count, a multiple of 16
  */
 export function decodeScratchBytes(params: usize, kvDtype: i32): i32 {
-  const half = kvDtype != 0;
-  const dimPad = padDim(max(paramI32(params, HEAD_DIM), 0), half);
-  const valueDimPad = padDim(max(paramI32(params, VALUE_DIM), 0), half);
-  const tile = half ? (CHUNK_KEYS * max(dimPad, valueDimPad)) << 2 : 0;
-  return <i32>tileOffset(dimPad, valueDimPad) + tile;
+  const dimPad = padDimOf(max(paramI32(params, HEAD_DIM), 0), kvDtype);
+  const valueDimPad = padDimOf(max(paramI32(params, VALUE_DIM), 0), kvDtype);
+  const tile = kvDtype != 0 ? (CHUNK_KEYS * max(dimPad, valueDimPad)) << 2 : 0;
+  const scales = kvDtype == 3 ? CHUNK_KEYS << 2 : 0;
+  return <i32>tileOffset(dimPad, valueDimPad) + tile + scales;
 }

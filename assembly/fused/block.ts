@@ -8,23 +8,24 @@ import {
 import { BLOCK_KEYS, BLOCK_QUERIES, qpOffset, tileOffset, otOffset } from '../scratch';
 import { scoreTile } from '../kernels/f32-qk-4x8';
 import { valueTile, valueTileMasked, valuesFinite } from '../kernels/f32-pv-4x8';
-import { softcapTile, unitTile, rangeTile, biasTile } from '../kernels/f32-mask-tile-8';
+import { softcapTile, unitTile, rangeTile, biasTile, alibiTile } from '../kernels/f32-mask-tile-8';
 import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-range';
 import { cst, C_ZERO, C_INF, C_SCORE_MAX, C_SCORE_MAX_LOG2 } from '../inline/consts';
 import {
-  softmaxReset, softmaxTile, STATE_L_A, STATE_ALPHA_A,
+  softmaxReset, softmaxTile, STATE_M_A, STATE_L_A, STATE_ALPHA_A,
 } from '../kernels/f32-softmax-online-8';
 
 /**
  * Computes out rows [firstQuery, firstQuery + rows) of one (batch, head).
  * Contract: 1 <= rows <= 8; keys [0, keyEnd) are inside the key length; `offset` is the
- * batch item's position offset (key-range.ts; any i32). Addresses are bytes; qRow, outRow, biasRow point at row
- * firstQuery; biasRow is 0 without bias.
+ * batch item's position offset (key-range.ts; any i32). Addresses are bytes; qRow, outRow,
+ * biasRow, lseRow point at row firstQuery; biasRow is 0 without bias, lseRow 0 without
+ * log-sum-exp (else (m, l) pairs). alibiSlope is the head's ALiBi slope (0: none).
  */
 export function attendBlock(
   params: usize, scratch: usize,
-  qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize,
-  firstQuery: i32, rows: i32, keyEnd: i32, offset: i32,
+  qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize, lseRow: usize,
+  firstQuery: i32, rows: i32, keyEnd: i32, offset: i32, alibiSlope: f32,
 ): void {
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
@@ -74,6 +75,8 @@ export function attendBlock(
     scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, tileScale, limitAt);
     if (softcap > 0) softcapTile(s, keys, softcap, log2e);
     else if (scaleOverflows) unitTile(s, keys, log2e);
+    // ALiBi after the cap, before the mask (src/plan.ts), in log2 units: |slope·log2e| <= 2^64.5.
+    if (alibiSlope != 0) alibiTile(s, keys, j0, firstQuery, offset, -alibiSlope * log2e);
     // Bias before the range select: -Infinity + (+Infinity bias) must end as -Infinity.
     const biasTileRow: usize = biasRow == 0 ? 0 : biasRow + (<usize>j0 << 2);
     const masked = biasRow != 0 && biasTile(s, keys, biasTileRow, biasQueryBytes, rows, log2e);
@@ -102,6 +105,20 @@ export function attendBlock(
     }
   }
   writeOutput(outRow, <usize>paramI32(params, OUT_SEQ_STRIDE) << 2, ot, state, rows, valueDim);
+  if (lseRow != 0) writeStates(lseRow, state, rows);
+}
+
+/**
+ * Each row's softmax state for the log-sum-exp: (m·ln2, l), m converted from log2 units here,
+ * once (the host takes lse = m + ln(l), src/backends/wasm/memory-plan.ts).
+ */
+function writeStates(lseRow: usize, state: usize, rows: i32): void {
+  const ln2: f32 = 0.6931471805599453;
+  for (let q = 0; q < rows; q++) {
+    const at = lseRow + (<usize>q << 3);
+    store<f32>(at, load<f32>(state + STATE_M_A + (<usize>q << 2)) * ln2);
+    store<f32>(at, load<f32>(state + STATE_L_A + (<usize>q << 2)), 4);
+  }
 }
 
 /** qp[d][q] = Q[q][d] for q < rows, 0 in the padding lanes. */

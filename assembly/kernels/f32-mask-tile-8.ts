@@ -7,6 +7,7 @@
 import { softcapVec } from '../inline/softcap';
 import { cst, clampAt, C_NEG_INF, C_SCORE_MAX_LOG2 } from '../inline/consts';
 import { keyRangeEnd, keyRangeStart } from '../key-range';
+import { madd } from '../inline/madd';
 
 /** The clamp bound in log2 units, halved (exact: a power-of-two scaling), for biasTile. */
 const HALF_LIMIT_LOG2: f32 = 1.2273091917627103e38;
@@ -39,6 +40,28 @@ export function unitTile(s: usize, keys: i32, unit: f32): void {
   const vunit = f32x4.splat(unit);
   const end = s + (<usize>keys << 5);
   for (let p = s; p < end; p += 16) v128.store(p, f32x4.mul(v128.load(p), vunit));
+}
+
+/**
+ * ALiBi: s[j][q] += slope · |firstQuery + q + offset − (firstKey + j)| for keys j in
+ * [0, keys), where slope = −slope_h·log2e (log2 units, as the tile) and `offset` the block's
+ * position offset (key-range.ts). Computed here, never materialised: per key, the 8 distances
+ * are two i32x4 counted down by one, then abs, convert and one multiply-add per 4 scores.
+ * No clamp: |slope_h| <= 2^64 (src/alibi.ts), so |term| < 2^97, less than half an ulp of a
+ * score at the clamp bound (2^104): the sum never leaves it.
+ */
+export function alibiTile(s: usize, keys: i32, firstKey: i32, firstQuery: i32, offset: i32, slope: f32): void {
+  let da = i32x4.add(i32x4.splat(firstQuery + offset - firstKey), i32x4(0, 1, 2, 3));
+  let db = i32x4.add(da, i32x4.splat(4));
+  const one = i32x4.splat(1);
+  const vslope = f32x4.splat(slope);
+  const end = s + (<usize>keys << 5);
+  for (let p = s; p < end; p += 32) {
+    v128.store(p, madd(f32x4.convert_i32x4_s(i32x4.abs(da)), vslope, v128.load(p)));
+    v128.store(p, madd(f32x4.convert_i32x4_s(i32x4.abs(db)), vslope, v128.load(p, 16)), 16);
+    da = i32x4.sub(da, one);
+    db = i32x4.sub(db, one);
+  }
 }
 
 /**

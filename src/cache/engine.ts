@@ -5,10 +5,11 @@
  *
  * Cache storage layout, per K and V: `[batch, kvHeads, capacity, rowStride]` elements,
  * contiguous, where `rowStride` >= dim pads each row to whole SIMD vectors with zeros
- * (4 f32 or 8 halves on the WASM backends; = dim for JS).
+ * (4 f32 or 8 halves on the WASM backends; = dim for JS). An int8 row is its data padded
+ * (16 bytes on WASM, 4 on JS) then its f32 scale (src/cache/int8.ts); `rowStride` in bytes.
  */
 import type { AttentionDims, BiasStrides, HeadStrides } from '../plan.js';
-import type { Dtype } from '../types.js';
+import type { CacheDtype } from './types.js';
 import type { KeyWindow } from '../key-range.js';
 
 export interface CacheShape {
@@ -16,11 +17,15 @@ export interface CacheShape {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly valueDim: number;
-  readonly dtype: Dtype;
+  readonly dtype: CacheDtype;
 }
 
-/** Elements of a storage: f32, or half bits. A float16 cache may be stored as f32 (the JS backend: values rounded to half). */
-export type StorageElements = Float32Array | Uint16Array;
+/**
+ * Elements of a storage: f32, half bits, or the bytes of int8 rows (src/cache/int8.ts: each
+ * row's int8 data then its f32 scale; row strides count bytes). A float16 cache may be
+ * stored as f32 (the JS backend: values rounded to half).
+ */
+export type StorageElements = Float32Array | Uint16Array | Int8Array;
 
 export interface CacheStorage {
   /** Rows per (batch, head) allocated. */
@@ -58,7 +63,7 @@ export type PlanBuffer = { readonly host: Float32Array } | { readonly pinned: Te
  * `seqLenK` is the longest cached sequence.
  */
 export interface CachedPlan extends AttentionDims {
-  readonly dtype: Dtype;
+  readonly dtype: CacheDtype;
   readonly storage: CacheStorage;
   /** The cache may hold an Inf/NaN half (float16 only): the kernel converts exactly, not fast. */
   readonly kvNonFinite: boolean;
@@ -77,6 +82,9 @@ export interface CachedPlan extends AttentionDims {
   readonly biasStrides: BiasStrides;
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]` post-softmax probabilities, or null. */
   readonly weights: Float32Array | null;
+  /** As AttentionPlan's: ALiBi slopes per query head, and the rows' log-sum-exp `[batch, qHeads, seqLenQ]`. */
+  readonly alibiSlopes?: Float32Array | null;
+  readonly lse?: Float32Array | null;
 }
 
 /** What a backend provides for caches and pinned tensors. */

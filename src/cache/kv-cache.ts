@@ -6,36 +6,42 @@
 import { checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { checkBytes } from '../limits.js';
 import { ownOptions, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
-import type { Dtype, Layout, Tensor } from '../types.js';
+import type { Layout, Tensor } from '../types.js';
+import { halfDecodeTable } from '../float16.js';
 import { readElements, writeElements } from './convert.js';
+import { dequantizeRow, firstNonFinite, quantizeRow, scaleView } from './int8.js';
 import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
 import { InFlight } from './in-flight.js';
 import { checkNotDetached } from './pinned.js';
-import type { AppendOptions, KVCache, KVCacheOptions } from './types.js';
+import type { AppendOptions, CacheDtype, KVCache, KVCacheOptions } from './types.js';
+import { maxPositions, resolveRotation } from '../positions/options.js';
+import { gatherAngles, rotateHeads, type Rotation } from '../positions/rotate.js';
+import { halfArrayToFloat32 } from '../float16.js';
 
 /** Default growth: at least double, so a growing cache is copied O(log maxSeqLen) times. */
 const GROWTH = 2;
 
-function checkCacheOptions(options: unknown): Required<KVCacheOptions> {
+function checkCacheOptions(options: unknown): Required<Omit<KVCacheOptions, 'rotary'>> & { rotation: Rotation | null } {
   if (typeof options !== 'object' || options === null) throw typeError('options', 'an object { batch, kvHeads, headDim, maxSeqLen }', options);
-  const o = ownOptions<KVCacheOptions>('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen']);
+  const o = ownOptions<KVCacheOptions>('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen', 'rotary']);
   const batch = checkInteger('options.batch', o.batch, 1);
   const kvHeads = checkInteger('options.kvHeads', o.kvHeads, 1);
   const headDim = checkInteger('options.headDim', o.headDim, 1);
   const valueDim = o.valueDim === undefined ? headDim : checkInteger('options.valueDim', o.valueDim, 1);
   const maxSeqLen = checkInteger('options.maxSeqLen', o.maxSeqLen, 1);
-  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float16') {
-    throw typeError('options.dtype', "'float32' | 'float16'", o.dtype);
+  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float16' && o.dtype !== 'int8') {
+    throw typeError('options.dtype', "'float32' | 'float16' | 'int8'", o.dtype);
   }
-  const dtype: Dtype = o.dtype ?? 'float32';
+  const dtype: CacheDtype = o.dtype ?? 'float32';
   const initialSeqLen = o.initialSeqLen === undefined ? maxSeqLen : checkInteger('options.initialSeqLen', o.initialSeqLen, 1, maxSeqLen);
   // The size limit of every backend (src/limits.ts), for K and V together at maxSeqLen,
-  // counted as the WASM backends store them (rows padded to 16 bytes) on every backend.
-  const elementBytes = dtype === 'float16' ? 2 : 4;
-  const rowBytes = (dim: number) => Math.ceil((dim * elementBytes) / 16) * 16;
+  // counted as the WASM backends store them (rows padded to 16 bytes; int8: + the scale) on every backend.
+  const elementBytes = dtype === 'float16' ? 2 : dtype === 'int8' ? 1 : 4;
+  const rowBytes = (dim: number) => Math.ceil((dim * elementBytes) / 16) * 16 + (dtype === 'int8' ? 4 : 0);
   const bytes = batch * kvHeads * maxSeqLen * (rowBytes(headDim) + rowBytes(valueDim));
   checkBytes('options.maxSeqLen', 'a cache (K and V)', bytes, `${batch}·${kvHeads}·${maxSeqLen} rows of ${rowBytes(headDim)} + ${rowBytes(valueDim)} bytes`);
-  return { batch, kvHeads, headDim, valueDim, maxSeqLen, dtype, initialSeqLen };
+  const rotation = o.rotary === undefined ? null : resolveRotation('options.rotary', o.rotary, headDim).rotation;
+  return { batch, kvHeads, headDim, valueDim, maxSeqLen, dtype, initialSeqLen, rotation };
 }
 
 interface SplitRows {
@@ -80,13 +86,15 @@ export class KVCacheImpl implements KVCache {
   readonly headDim: number;
   readonly valueDim: number;
   readonly maxSeqLen: number;
-  readonly dtype: Dtype;
+  readonly dtype: CacheDtype;
   private storage: CacheStorage | null;
   private readonly seqLengths: Int32Array;
   /** Some stored half is Inf or NaN (float16 storage only): the kernel must convert exactly. Cleared by reset(). */
   nonFinite = false;
   /** `decodeAsync` calls using this cache (src/cache/in-flight.ts). */
   readonly inFlight = new InFlight();
+  /** The rotary embedding of the keys (applied at append) and of decode's queries, or null. */
+  readonly rotation: Rotation | null;
 
   constructor(readonly engine: CacheEngine, options: unknown) {
     const o = checkCacheOptions(options);
@@ -96,6 +104,7 @@ export class KVCacheImpl implements KVCache {
     this.valueDim = o.valueDim;
     this.maxSeqLen = o.maxSeqLen;
     this.dtype = o.dtype;
+    this.rotation = o.rotation;
     this.seqLengths = new Int32Array(o.batch);
     const shape: CacheShape = { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, valueDim: o.valueDim, dtype: o.dtype };
     this.storage = engine.createCache(shape, o.initialSeqLen);
@@ -157,6 +166,13 @@ export class KVCacheImpl implements KVCache {
       throw rangeError(`v.shape[${key.shape.length === 4 && (layout ?? 'bhsd') === 'bhsd' ? 2 : 1}]`, `${kRows.seqLen} (the rows of k)`, `${vRows.seqLen}`);
     }
     const newRows = this.checkAppendLengths(options.lengths, kRows.seqLen);
+    if (this.dtype === 'int8') {
+      for (const [name, t] of [['k', key], ['v', value]] as const) {
+        const at = firstNonFinite(t.data as Float32Array | Uint16Array, t.dtype === 'float16');
+        if (at >= 0) throw rangeError(`${name}.data[${at}]`, 'a finite value (an int8 cache stores no Inf/NaN)', `${t.data[at]}`);
+      }
+    }
+    if (this.rotation) key = this.rotateKeys(key, kRows, newRows, this.rotation);
 
     // Grow first (the only step that may fail after validation: a refused memory growth
     // leaves the old storage in place), then write.
@@ -170,11 +186,41 @@ export class KVCacheImpl implements KVCache {
       if (storage.inMemory(value.data)) value = { ...value, data: value.data.slice() };
       storage.resize(Math.min(this.maxSeqLen, Math.max(need, Math.ceil(storage.capacity * GROWTH))), this.seqLengths);
     }
+    if (this.dtype === 'int8') {
+      this.writeInt8Rows(storage.keys() as Int8Array, storage.keyRowStride, key, kRows, newRows);
+      this.writeInt8Rows(storage.values() as Int8Array, storage.valueRowStride, value, vRows, newRows);
+      for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
+      return;
+    }
     const half = this.dtype === 'float16';
-    const nonFiniteK = this.writeRows(storage.keys(), storage.keyRowStride, key, kRows, newRows, half);
-    const nonFiniteV = this.writeRows(storage.values(), storage.valueRowStride, value, vRows, newRows, half);
+    const nonFiniteK = this.writeRows(storage.keys() as Float32Array | Uint16Array, storage.keyRowStride, key, kRows, newRows, half);
+    const nonFiniteV = this.writeRows(storage.values() as Float32Array | Uint16Array, storage.valueRowStride, value, vRows, newRows, half);
     this.nonFinite ||= nonFiniteK || nonFiniteV;
     for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
+  }
+
+  /**
+   * The keys rotated at their cache positions (row t of sequence b at lengths[b] + t), in
+   * a new f32 array of the same strides: once per appended row, never at decode time.
+   * @throws RangeError when a position falls outside the cos/sin tables (before any write)
+   */
+  private rotateKeys(key: CheckedTensor, rows: SplitRows, newRows: Int32Array, rotation: Rotation): CheckedTensor {
+    const tableRows = maxPositions(rotation);
+    for (let b = 0; b < this.batch; b++) {
+      const last = this.seqLengths[b]! + newRows[b]! - 1;
+      if (newRows[b]! > 0 && last >= tableRows) {
+        throw rangeError('k', `rows whose cache positions are rows of the rotary cos/sin tables, in [0, ${tableRows - 1}]`, `position ${last} (sequence ${b})`);
+      }
+    }
+    const positions = new Int32Array(this.batch * rows.seqLen);
+    for (let b = 0; b < this.batch; b++) {
+      // Rows past newRows[b] are not stored: any position in the tables will do for them.
+      for (let t = 0; t < rows.seqLen; t++) positions[b * rows.seqLen + t] = t < newRows[b]! ? this.seqLengths[b]! + t : 0;
+    }
+    const src = key.dtype === 'float16' ? halfArrayToFloat32(key.data as Uint16Array) : key.data;
+    const rotated = new Float32Array(src.length);
+    rotateHeads(rotated, src, { batch: this.batch, heads: this.kvHeads, seqLen: rows.seqLen, headDim: this.headDim }, rows.strides, rotation, gatherAngles(rotation, positions));
+    return { dtype: 'float32', data: rotated, shape: key.shape };
   }
 
   private checkAppendLengths(value: unknown, seqLen: number): Int32Array {
@@ -200,6 +246,23 @@ export class KVCacheImpl implements KVCache {
       }
     }
     return rows;
+  }
+
+  /** Quantises the new rows into int8 rows of `rowStride` bytes (src/cache/int8.ts). */
+  private writeInt8Rows(dst: Int8Array, rowStride: number, src: CheckedTensor, rows: SplitRows, newRows: Int32Array): void {
+    const capacity = this.storage!.capacity;
+    const scales = scaleView(dst);
+    const table = src.dtype === 'float16' ? halfDecodeTable() : null;
+    const data = src.data as Float32Array | Uint16Array;
+    for (let b = 0; b < this.batch; b++) {
+      for (let h = 0; h < this.kvHeads; h++) {
+        const dstRow0 = ((b * this.kvHeads + h) * capacity + this.seqLengths[b]!) * rowStride;
+        const srcRow0 = b * rows.strides.batch + h * rows.strides.head;
+        for (let s = 0; s < newRows[b]!; s++) {
+          quantizeRow(dst, scales, dstRow0 + s * rowStride, rowStride - 4, data, srcRow0 + s * rows.strides.seq, rows.dim, table);
+        }
+      }
+    }
   }
 
   /** Writes the new rows; returns true when a written half is Inf/NaN. */
@@ -254,14 +317,18 @@ export class KVCacheImpl implements KVCache {
     const last = end === undefined ? length : checkInteger('end', end, first, length);
     const rows = last - first;
     const half = this.dtype === 'float16';
-    const readOut = (src: Float32Array | Uint16Array, rowStride: number, dim: number): Tensor => {
+    const int8 = this.dtype === 'int8';
+    const readOut = (src: Float32Array | Uint16Array | Int8Array, rowStride: number, dim: number): Tensor => {
+      const scales = int8 ? scaleView(src as Int8Array) : null;
       const out = half ? new Uint16Array(this.batch * this.kvHeads * rows * dim) : new Float32Array(this.batch * this.kvHeads * rows * dim);
       for (let b = 0; b < this.batch; b++) {
         const valid = Math.max(0, Math.min(last, this.seqLengths[b]!) - first);
         for (let h = 0; h < this.kvHeads; h++) {
           const head = b * this.kvHeads + h;
           for (let s = 0; s < valid; s++) {
-            readElements(out, (head * rows + s) * dim, src, (head * storage.capacity + first + s) * rowStride, dim);
+            const row = (head * storage.capacity + first + s) * rowStride;
+            if (scales) dequantizeRow(out as Float32Array, (head * rows + s) * dim, src as Int8Array, scales, row, rowStride - 4, dim);
+            else readElements(out, (head * rows + s) * dim, src as Float32Array | Uint16Array, row, dim);
           }
         }
       }

@@ -3,6 +3,13 @@
  * pinned tensors (zero-copy views of the instance's memory). Re-exported from src/index.ts.
  */
 import type { AttentionOptions, Dtype, Layout, Tensor, TensorData } from '../types.js';
+import type { DecodeRotaryOptions, RotaryRotationOptions } from '../positions/types.js';
+
+/**
+ * Storage of a KV cache's K and V: `'float32'`, `'float16'` (IEEE half), or `'int8'`
+ * (symmetric int8 with one f32 scale per token and KV head, see {@link KVCacheOptions.dtype}).
+ */
+export type CacheDtype = Dtype | 'int8';
 
 /**
  * Options of {@link AttentionInstance.createKVCache}: `batch`, `kvHeads`, `headDim` and
@@ -20,16 +27,29 @@ export interface KVCacheOptions {
   /** Rows per sequence the cache can ever hold; `append` past it throws a RangeError. Required. */
   readonly maxSeqLen: number;
   /**
-   * Storage of K and V: `'float32'` (default) or `'float16'` (IEEE half, half the memory;
-   * values are rounded to half on `append` and computed in f32).
+   * Storage of K and V: `'float32'` (default), `'float16'` (IEEE half, half the memory;
+   * values are rounded to half on `append` and computed in f32), or `'int8'` (0.26× the
+   * float32 memory at headDim 128: each appended row of each KV head is stored as
+   * `round(x·127 / max|x|)` in int8 with its scale `max|x| / 127` in f32, ties to even;
+   * the kernels fold the scales into the scores and the probabilities). `append` of a
+   * non-finite value to an int8 cache throws a RangeError. Error bound against a float32
+   * cache: see the README ("int8 KV cache").
    */
-  readonly dtype?: Dtype;
+  readonly dtype?: CacheDtype;
   /**
    * Rows per sequence allocated up front. Default `maxSeqLen`: the whole cache is allocated
    * once, so generation never grows memory (and never invalidates `PinnedTensor` views). A
    * smaller value starts small and doubles (copying once per doubling) up to `maxSeqLen`.
    */
   readonly initialSeqLen?: number;
+  /**
+   * Rotary position embeddings (RoPE) of the keys, applied ONCE when appended, at their
+   * cache positions (row t of sequence b at `lengths[b] + t`); `decode` then rotates its
+   * queries with the same settings (default positions: the last Lq of each sequence). The
+   * cache stores rotated keys (`read` returns them). `{ base }` (default 10000) or
+   * `{ cos, sin }` tables, `dim`, `interleaved`, `scaling`: see {@link RotaryRotationOptions}.
+   */
+  readonly rotary?: RotaryRotationOptions;
 }
 
 /** Options of {@link KVCache.append}. Every option is optional. */
@@ -60,7 +80,7 @@ export interface KVCache {
   /** Rows per sequence the cache can ever hold, as created. */
   readonly maxSeqLen: number;
   /** Storage of K and V, as created (`'float32'` unless given). */
-  readonly dtype: Dtype;
+  readonly dtype: CacheDtype;
   /** Longest sequence's length (every sequence's when the batch is not ragged). */
   readonly length: number;
   /** Length of each sequence (a copy). */
@@ -114,7 +134,8 @@ export interface KVCache {
   dispose(): void;
   /**
    * Copies rows [start, end) of every sequence out, `[B, Hkv, end − start, D]` (bhsd) in the
-   * cache dtype (Float32Array, or Uint16Array of half bits). Rows past a shorter
+   * cache dtype (Float32Array, or Uint16Array of half bits; an int8 cache gives its
+   * dequantised values, f32(q · scale), as a Float32Array). Rows past a shorter
    * sequence's length are 0.
    * @param start first row, default 0
    * @param end row after the last, default `length`
@@ -139,7 +160,14 @@ export interface KVCache {
  * (query i sees keys j <= i + lengths[b] − Lq): right for decode (Lq = 1) and for chunked
  * prefill (append the chunk's K/V first, then attend with its Lq queries).
  */
-export interface DecodeOptions extends Omit<AttentionOptions, 'out'> {
+export interface DecodeOptions extends Omit<AttentionOptions, 'out' | 'rotary'> {
+  /**
+   * On a cache created with `rotary`, the queries' positions (`{ queryPositions }`, an
+   * integer offset or an Int32Array `[B, Lq]`); default `i + lengths[b] − Lq` (bottom-right,
+   * with `keyLengths` when given; `i` with `causal: 'top-left'`). The rotation itself is the
+   * cache's; on a cache without rotary this option is a TypeError.
+   */
+  readonly rotary?: DecodeRotaryOptions;
   /**
    * Valid keys per sequence (each <= the sequence's cached length). Default: the cache
    * lengths.

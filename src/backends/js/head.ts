@@ -39,6 +39,7 @@ export function makeHeadOperands(plan: AttentionPlan, scratch: Scratch): HeadOpe
       softcap: plan.softcap, bias: plan.bias, biasOffset: 0,
       weights: plan.weights, weightsOffset: 0, weightsStage: plan.weightsStage,
       allowedRows: scratch.allowedRows, rowBit: 0,
+      alibiSlope: 0, position: 0, lse: 0,
     },
   };
 }
@@ -55,6 +56,9 @@ export function runHead(plan: AttentionPlan, scratch: Scratch, operands: HeadOpe
   const outHead0 = b * plan.outStrides.batch + h * plan.outStrides.head;
   const biasHead0 = b * plan.biasStrides.batch + h * plan.biasStrides.head;
   const weightsHead0 = (b * plan.qHeads + h) * seqLenQ * seqLenK;
+  const lseHead0 = (b * plan.qHeads + h) * seqLenQ;
+  row.alibiSlope = plan.alibiSlopes ? plan.alibiSlopes[h]! : 0;
+  const offset = plan.positionOffsets[b]!;
   const range = { start: 0, end: 0 };
 
   for (let i0 = 0; i0 < seqLenQ; i0 += ROW_BLOCK) {
@@ -84,7 +88,9 @@ export function runHead(plan: AttentionPlan, scratch: Scratch, operands: HeadOpe
       row.biasOffset = biasHead0 + i * plan.biasStrides.query;
       row.weightsOffset = weightsHead0 + i * seqLenK;
       row.rowBit = 1 << r;
+      row.position = i + offset;
       scratch.inverseSums[r] = softmaxRow(row);
+      if (plan.lse) plan.lse[lseHead0 + i] = row.lse;
     }
 
     const acc = scratch.accumulators;

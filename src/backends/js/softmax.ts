@@ -38,6 +38,11 @@ export interface SoftmaxRow {
   /** Bit set in `allowedRows[j]` for each key this row may attend. */
   allowedRows: Uint8Array;
   rowBit: number;
+  /** ALiBi: −alibiSlope·|position − j| is added to the score of key j (slope 0: none). */
+  alibiSlope: number;
+  position: number;
+  /** Written by softmaxRow: ln Σ exp(biased) over the allowed keys (−Infinity for none). */
+  lse: number;
 }
 
 /**
@@ -67,6 +72,7 @@ export function softmaxRow(row: SoftmaxRow): number {
   } else if (max === -Infinity) {
     clearAllowed(row);
     if (weights && weightsStage === 'probs') writeProbs(row, 0);
+    row.lse = -Infinity;
     return 0;
   }
   let sum = 0;
@@ -77,24 +83,25 @@ export function softmaxRow(row: SoftmaxRow): number {
     sum += term;
   }
   const inverseSum = 1 / sum;
+  row.lse = max + Math.log(sum);
   if (weights && weightsStage === 'probs') writeProbs(row, inverseSum);
   return inverseSum;
 }
 
 /**
- * Clamps the scores of allowed keys, adds the bias and clamps again (src/plan.ts), sets
+ * Clamps the scores of allowed keys, adds the ALiBi term and the bias and clamps again (src/plan.ts), sets
  * masked keys (bias −Infinity) to −Infinity (a *select*: a NaN or Infinity logit there is
  * discarded, not added to), marks allowed keys, and returns the max over allowed keys (NaN
  * never wins a `>` comparison): −Infinity when no key is allowed, NaN when keys are allowed
  * but every one of their scores is NaN.
  */
 function selectAndMax(row: SoftmaxRow): number {
-  const { scores, offset, keyStart, keyLimit, bias, biasOffset, allowedRows, rowBit } = row;
+  const { scores, offset, keyStart, keyLimit, bias, biasOffset, allowedRows, rowBit, alibiSlope: slope, position } = row;
   let max = -Infinity;
   let allowed = 0;
   if (!bias) {
     for (let j = keyStart; j < keyLimit; j++) {
-      const x = clampScore(scores[offset + j]!);
+      const x = slope === 0 ? clampScore(scores[offset + j]!) : clampScore(clampScore(scores[offset + j]!) - slope * Math.abs(position - j));
       scores[offset + j] = x;
       if (x > max) max = x;
       allowedRows[j] = allowedRows[j]! | rowBit;
@@ -107,7 +114,7 @@ function selectAndMax(row: SoftmaxRow): number {
         scores[offset + j] = -Infinity;
         continue;
       }
-      const x = clampScore(clampScore(scores[offset + j]!) + b);
+      const x = clampScore(clampScore(scores[offset + j]!) - slope * Math.abs(position - j) + b);
       scores[offset + j] = x;
       if (x > max) max = x;
       allowedRows[j] = allowedRows[j]! | rowBit;

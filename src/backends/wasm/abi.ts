@@ -37,14 +37,13 @@ export interface DecodeExports {
 export interface DecodeRangeExports {
   /**
    * One thread's share of a decode plan (src/threads/decode.ts): the units
-   * u % stride == first; with KEY_SPLITS > 1 it leaves partial states for {@link decodeMerge}.
+   * u % stride == first; with KEY_SPLITS > 1 it leaves partial states that the host merges
+   * (src/threads/decode.ts mergeKeySplits).
    */
   decodeRange(params: number, kvDtype: number, first: number, stride: number): number;
-  /** Merges a key-split plan's partial states into its outputs (and weights), after every thread's `decodeRange`. 0 on success. */
-  decodeMerge(params: number): number;
   /** Bytes of the partials region a key-split plan needs (0 when KEY_SPLITS <= 1). */
   decodePartialsBytes(params: number): number;
 }
 
-/** `kvDtype` codes of {@link DecodeExports.decode}: float16 is 1 when the cache holds no Inf/NaN (fast conversion), else 2 (exact). */
-export const KV_DTYPE = { float32: 0, float16: 1, float16NonFinite: 2 } as const;
+/** `kvDtype` codes of {@link DecodeExports.decode}: float16 is 1 when the cache holds no Inf/NaN (fast conversion), else 2 (exact); int8 rows with their scale (assembly/cache/i8.ts) 3. */
+export const KV_DTYPE = { float32: 0, float16: 1, float16NonFinite: 2, int8: 3 } as const;

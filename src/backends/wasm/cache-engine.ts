@@ -6,9 +6,10 @@
  * O(heads·dim) bytes, not the cache.
  *
  * Cache rows are padded to whole vectors (4 f32 or 8 halves, zero-filled) so the decode
- * kernel reads every row as v128s with no leftover loop.
+ * kernel reads every row as v128s with no leftover loop; an int8 row is 16-byte padded data
+ * followed by its f32 scale (src/cache/int8.ts, assembly/cache/i8.ts).
  *
- * Kernel choice per plan: the decode kernel (assembly/decode/) for float16 caches and for
+ * Kernel choice per plan: the decode kernel (assembly/decode/) for float16 and int8 caches and for
  * float32 plans of at most DECODE_MAX_QUERIES queries; otherwise the tiled prefill kernel
  * `attention`, which reads the float32 cache in place through strides (chunked prefill of
  * many queries is compute-bound, where its 8-query tiles win).
@@ -17,6 +18,8 @@ import { cacheTensors, writeParamBlock, type ParamBlock } from './params.js';
 import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
 import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import type { BlockAllocator } from './blocks.js';
+import { lseFromStates } from './memory-plan.js';
+import { int8DataBytes } from '../../cache/int8.js';
 
 const ALIGN = 16;
 const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
@@ -35,7 +38,7 @@ export const DECODE_BLOCK_ROWS = 16;
 
 /** True when a cached plan runs on the decode kernel, false for the tiled prefill kernel (float32 only). */
 export function usesDecodeKernel(plan: { readonly dtype: string; readonly seqLenQ: number }): boolean {
-  return plan.dtype === 'float16' || plan.seqLenQ <= DECODE_MAX_QUERIES;
+  return plan.dtype !== 'float32' || plan.seqLenQ <= DECODE_MAX_QUERIES;
 }
 
 /** What the engine needs of the backend that owns the memory. */
@@ -66,23 +69,26 @@ class WasmCacheStorage implements CacheStorage {
   readonly keyRowStride: number;
   readonly valueRowStride: number;
   private readonly half: boolean;
+  private readonly int8: boolean;
   ptr = 0;
   keyBytes = 0;
   capacity = 0;
   private viewBuffer: ArrayBuffer | null = null;
-  private keyView: Float32Array | Uint16Array = new Float32Array(0);
-  private valueView: Float32Array | Uint16Array = new Float32Array(0);
+  private keyView: Float32Array | Uint16Array | Int8Array = new Float32Array(0);
+  private valueView: Float32Array | Uint16Array | Int8Array = new Float32Array(0);
 
   constructor(private readonly heap: WasmHeap, private readonly shape: CacheShape, capacity: number) {
     this.half = shape.dtype === 'float16';
+    this.int8 = shape.dtype === 'int8';
     const pad = this.half ? 8 : 4;
-    this.keyRowStride = Math.ceil(shape.headDim / pad) * pad;
-    this.valueRowStride = Math.ceil(shape.valueDim / pad) * pad;
+    const stride = (dim: number) => (this.int8 ? int8DataBytes(dim, 16) + 4 : Math.ceil(dim / pad) * pad);
+    this.keyRowStride = stride(shape.headDim);
+    this.valueRowStride = stride(shape.valueDim);
     this.allocate(capacity, 'createKVCache');
   }
 
   private get elementBytes(): number {
-    return this.half ? 2 : 4;
+    return this.half ? 2 : this.int8 ? 1 : 4;
   }
 
   private bytesFor(capacity: number): { keyBytes: number; total: number } {
@@ -117,18 +123,18 @@ class WasmCacheStorage implements CacheStorage {
     const heads = this.shape.batch * this.shape.kvHeads;
     const kLength = heads * this.capacity * this.keyRowStride;
     const vLength = heads * this.capacity * this.valueRowStride;
-    const Kind = this.half ? Uint16Array : Float32Array;
+    const Kind = this.half ? Uint16Array : this.int8 ? Int8Array : Float32Array;
     this.keyView = new Kind(buffer, this.keyPtr, kLength);
     this.valueView = new Kind(buffer, this.valuePtr, vLength);
     this.viewBuffer = buffer;
   }
 
-  keys(): Float32Array | Uint16Array {
+  keys(): Float32Array | Uint16Array | Int8Array {
     this.refresh();
     return this.keyView;
   }
 
-  values(): Float32Array | Uint16Array {
+  values(): Float32Array | Uint16Array | Int8Array {
     this.refresh();
     return this.valueView;
   }
@@ -207,7 +213,7 @@ export function pinnedAddress(storage: TensorStorage | undefined, memory: WebAss
  * (K/V stay in the cache; a pinned q or out is used where it is). One layout for the
  * single-thread engine below and the thread pool (src/threads/decode.ts).
  *
- *   base → [params][position offsets][key lengths][q][bias][out][weights] end
+ *   base → [params][position offsets][key lengths][q][bias][out][weights][slopes][lse] end
  */
 export interface CachedLayout {
   readonly params: number;
@@ -217,6 +223,8 @@ export interface CachedLayout {
   readonly bias: number;
   readonly out: number;
   readonly weights: number;
+  readonly alibiSlopes: number;
+  readonly lse: number;
   /** First byte after the call's regions. */
   readonly end: number;
 }
@@ -235,11 +243,14 @@ export function layoutCachedCall(plan: CachedPlan, base: number): CachedLayout {
   const bias = plan.bias ? take(plan.bias.length * 4) : 0;
   const out = 'host' in plan.out ? take(plan.out.host.length * 4) : (plan.out.pinned as WasmTensorStorage).ptr;
   const weights = plan.weights ? take(plan.weights.length * 4) : 0;
-  return { params, positionOffsets, keyLengths, q, bias, out, weights, end: cursor };
+  const alibiSlopes = plan.alibiSlopes ? take(plan.alibiSlopes.length * 4) : 0;
+  const lse = plan.lse ? take(plan.lse.length * 8) : 0;
+  return { params, positionOffsets, keyLengths, q, bias, out, weights, alibiSlopes, lse, end: cursor };
 }
 
 /** The kernel's K/V mode for a plan: float32, float16, or float16 holding Inf/NaN (exact conversion). */
 export function kvDtypeOf(plan: CachedPlan): number {
+  if (plan.dtype === 'int8') return KV_DTYPE.int8;
   if (plan.dtype !== 'float16') return KV_DTYPE.float32;
   return plan.kvNonFinite ? KV_DTYPE.float16NonFinite : KV_DTYPE.float16;
 }
@@ -256,6 +267,8 @@ export function cachedParamBlock(plan: CachedPlan, layout: CachedLayout, scratch
     biasPtr: layout.bias,
     weightsPtr: layout.weights,
     weightsStage: 'probs',
+    alibiSlopesPtr: layout.alibiSlopes,
+    lsePtr: layout.lse,
     scratchPtr,
     scratchBytes,
   };
@@ -267,12 +280,14 @@ export function copyCachedInputs(buffer: ArrayBufferLike, plan: CachedPlan, layo
   new Int32Array(buffer, layout.keyLengths, plan.batch).set(plan.keyLengths);
   if ('host' in plan.q) new Float32Array(buffer, layout.q, plan.q.host.length).set(plan.q.host);
   if (plan.bias) new Float32Array(buffer, layout.bias, plan.bias.length).set(plan.bias);
+  if (plan.alibiSlopes) new Float32Array(buffer, layout.alibiSlopes, plan.alibiSlopes.length).set(plan.alibiSlopes);
 }
 
 /** Copies a run cached call's outputs out (out unless pinned, and the weights). */
 export function copyCachedOutputs(buffer: ArrayBufferLike, plan: CachedPlan, layout: CachedLayout): void {
   if ('host' in plan.out) plan.out.host.set(new Float32Array(buffer, layout.out, plan.out.host.length));
   if (plan.weights) plan.weights.set(new Float32Array(buffer, layout.weights, plan.weights.length));
+  if (plan.lse) lseFromStates(new Float32Array(buffer), layout.lse, plan.lse);
 }
 
 /** Creates the cache engine of one WASM backend instance. */
@@ -280,10 +295,9 @@ export function createWasmCacheEngine(heap: WasmHeap): CacheEngine {
   const { kernel, memory, blocks } = heap;
 
   function run(plan: CachedPlan): void {
-    const half = plan.dtype === 'float16';
     const useDecode = kernel.decode !== undefined && usesDecodeKernel(plan);
-    if (half && !useDecode) {
-      throw new Error('decode: expected a kernel module with the float16 decode kernel (decode export), got a module without it');
+    if (plan.dtype !== 'float32' && !useDecode) {
+      throw new Error(`decode: expected a kernel module with the ${plan.dtype} decode kernel (decode export), got a module without it`);
     }
 
     // Per-call region, above every persistent block.

@@ -30,6 +30,9 @@ export interface ParamBlock extends AttentionDims {
   readonly biasStrides: BiasStrides;
   readonly weightsPtr: number;
   readonly weightsStage: WeightsStage;
+  /** f32[qHeads] ALiBi slopes, or 0; f32[rows·2] (m, l) per row for the log-sum-exp, or 0. */
+  readonly alibiSlopesPtr?: number;
+  readonly lsePtr?: number;
   readonly scratchPtr: number;
   readonly scratchBytes: number;
   /** Decode kernel, threads only: key ranges per row block (0 or 1: none) and their partial states' region. */
@@ -86,6 +89,8 @@ export function writeParamBlock(i32: Int32Array, f32: Float32Array, at: number, 
   set(PARAM.SCRATCH_BYTES, block.scratchBytes);
   set(PARAM.KEY_SPLITS, block.keySplits ?? 0);
   set(PARAM.PARTIALS_PTR, block.partialsPtr ?? 0);
+  set(PARAM.ALIBI_SLOPES_PTR, block.alibiSlopesPtr ?? 0);
+  set(PARAM.LSE_PTR, block.lsePtr ?? 0);
 }
 
 /** Writes the block of a tensor plan whose regions are placed by `layout`. */
@@ -108,6 +113,8 @@ export function writeParams(
     keyLengthsPtr: layout.keyLengths,
     biasPtr: layout.bias,
     weightsPtr: layout.weights,
+    alibiSlopesPtr: layout.alibiSlopes,
+    lsePtr: layout.lse,
     scratchPtr: scratch,
     scratchBytes,
   });

@@ -1,0 +1,322 @@
+/**
+ * The int8 KV cache (`dtype: 'int8'`) on every backend:
+ * - the stored values are the quantisation rule's, bit for bit, on every backend (read()
+ *   against the rule written here from its definition, not from src/cache/int8.ts);
+ * - decode, chunked prefill and decodeAsync over an int8 cache compute attention over those
+ *   dequantised values within the float32 bound (`toleranceFor`, as a float16 cache is
+ *   checked over its half-rounded values): the kernels' scale folding is exact math;
+ * - against the float32 path (the float64 oracle over the *original* K/V), the output error
+ *   stays within the derived bound `int8Bound` below, on random data and on keys/values
+ *   with outlier channels (3 head dims 20× larger);
+ * - memory: ≤ 0.27× the float32 cache's, scales included.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKEND_NAMES, createAttention, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';
+import { setMinMacsPerThread } from '../src/threads/backend.js';
+import { setMinKeysPerSplit } from '../src/threads/decode.js';
+import { expectClose, toleranceFor } from './helpers.js';
+import { makePlan, mulberry32, referenceAttention } from './reference.js';
+import { WASM_BACKENDS, threadedOf } from './threads-helpers.js';
+
+const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
+
+// ---------------------------------------------------------------------------------------
+// The quantisation rule, from its definition (KVCacheOptions.dtype, README "int8 KV cache")
+// ---------------------------------------------------------------------------------------
+
+/** Nearest integer to y, halves to even (written apart from src/: floor and the fraction). */
+function nearestEven(y: number): number {
+  const f = Math.floor(y);
+  const frac = y - f;
+  if (frac > 0.5) return f + 1;
+  if (frac < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+interface Quantised {
+  /** f32(q·scale) per element, `[rows, dim]`. */
+  readonly values: Float32Array;
+  /** f32(max|x| / 127) per row. */
+  readonly scales: Float64Array;
+}
+
+/** Quantises `[rows, dim]` row by row: q = nearestEven(x·127 / max|x|), scale = f32(max|x| / 127). */
+function quantise(x: Float32Array, dim: number): Quantised {
+  const rows = x.length / dim;
+  const values = new Float32Array(x.length);
+  const scales = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let max = 0;
+    for (let d = 0; d < dim; d++) max = Math.max(max, Math.abs(x[r * dim + d]!));
+    const scale = Math.fround(max / 127);
+    scales[r] = scale;
+    for (let d = 0; d < dim; d++) {
+      const q = max === 0 ? 0 : nearestEven((x[r * dim + d]! * 127) / max);
+      if (Math.abs(q) > 127) throw new Error(`quantise: ${q} out of range`);
+      values[r * dim + d] = Math.fround(q * scale);
+    }
+  }
+  return { values, scales };
+}
+
+/** Uniform [-1, 1) values, with `outliers` head dims (the first ones) 20× larger. */
+function data(length: number, dim: number, seed: number, outliers = 0): Float32Array {
+  const next = mulberry32(seed);
+  return Float32Array.from({ length }, (_, i) => (next() * 2 - 1) * (i % dim < outliers ? 20 : 1));
+}
+
+function maxAbs(x: ArrayLike<number>): number {
+  let max = 0;
+  for (let n = 0; n < x.length; n++) max = Math.max(max, Math.abs(x[n]!));
+  return max;
+}
+
+// ---------------------------------------------------------------------------------------
+// The error bound against float32
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Bound on |out_int8 − out| for every output element of query row `q` (one head), where out
+ * is attention over the original keys k_j and values v_j and out_int8 over their quantised
+ * k̂_j, v̂_j, both exact (the f32 evaluation error is added separately):
+ *
+ *   |k̂_jd − k_jd| ≤ s^K_j / 2, so each score moves by |δ_j| ≤ Δ = |scale|·‖q‖₁·max_j s^K_j / 2;
+ *   p̂_j = p_j·e^δ_j / Σ_i p_i·e^δ_i, so p̂_j / p_j ∈ [e^−2Δ, e^2Δ] and ‖p̂ − p‖₁ ≤ e^2Δ − 1;
+ *   out_int8 − out = Σ_j (p̂_j − p_j)·v̂_j + Σ_j p_j·(v̂_j − v_j)
+ *   ⇒ |out_int8 − out| ≤ (e^2Δ − 1)·max_j |v̂_j| + max_j s^V_j / 2.
+ *
+ * s_j = f32(max|x_j| / 127), and the rounded scale moves q·s by ≤ 127·s·2^-24 more: the
+ * half-steps are taken as s·(1/2 + 2^-17). With outlier channels the row scales are set by
+ * the outliers, so Δ and the V term grow ~20×: the bound says so, and the test checks it.
+ */
+function int8Bound(q: Float32Array, scale: number, kScaleMax: number, vScaleMax: number, maxAbsVHat: number): number {
+  const half = 0.5 + 2 ** -17;
+  const delta = Math.abs(scale) * q.reduce((s, x) => s + Math.abs(x), 0) * kScaleMax * half;
+  return Math.expm1(2 * delta) * maxAbsVHat + vScaleMax * half;
+}
+
+// ---------------------------------------------------------------------------------------
+
+describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
+  let attn: AttentionInstance;
+  beforeAll(async () => {
+    attn = await createAttention({ backend: backendName });
+  });
+  afterAll(() => attn.dispose());
+
+  it('read_gives_the_quantised_values_bit_for_bit', () => {
+    // headDim 20: not a multiple of 16 (WASM row padding) nor of 8; ragged batch, two
+    // appends, one of them bshd, one from half bits; a row of exact ties (x·127/max = k + 1/2).
+    const batch = 2, kvHeads = 2, headDim = 20, valueDim = 12;
+    const cache = attn.createKVCache({ batch, kvHeads, headDim, valueDim, maxSeqLen: 9, dtype: 'int8' });
+    const k1 = data(batch * kvHeads * 5 * headDim, headDim, 1);
+    const v1 = data(batch * kvHeads * 5 * valueDim, valueDim, 2, 2);
+    const ties = [127, 2.5, -2.5, 3.5, -3.5, 0.5, -0.5, 1.5, 126.5, -126.5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    k1.set(ties, 0); // row (b0, h0, s0)
+    cache.append({ data: k1, shape: [batch, kvHeads, 5, headDim] }, { data: v1, shape: [batch, kvHeads, 5, valueDim] }, { lengths: [5, 3] });
+    // Second append: bshd, half bits (exact halves of data()).
+    const k2 = data(batch * 4 * kvHeads * headDim, headDim, 3);
+    const v2 = data(batch * 4 * kvHeads * valueDim, valueDim, 4);
+    const toHalf = (x: Float32Array) => Uint16Array.from(x, (value) => halfBits(value));
+    const k2h = toHalf(k2), v2h = toHalf(v2);
+    cache.append({ data: k2h, shape: [batch, 4, kvHeads, headDim] }, { data: v2h, shape: [batch, 4, kvHeads, valueDim] }, { layout: 'bshd' });
+    expect(Array.from(cache.lengths)).toEqual([9, 7]);
+
+    const { k, v } = cache.read();
+    expect(k.data).toBeInstanceOf(Float32Array);
+    for (const [name, got, first, second, dim] of [['k', k.data, k1, k2, headDim], ['v', v.data, v1, v2, valueDim]] as const) {
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < kvHeads; h++) {
+          const rows: number[][] = [];
+          for (let s = 0; s < (b === 0 ? 5 : 3); s++) rows.push(Array.from(first.subarray(((b * kvHeads + h) * 5 + s) * dim, ((b * kvHeads + h) * 5 + s + 1) * dim)));
+          for (let s = 0; s < 4; s++) {
+            const at = ((b * 4 + s) * kvHeads + h) * dim;
+            rows.push(Array.from(second.subarray(at, at + dim), (x) => halfValue(halfBits(x))));
+          }
+          const want = quantise(Float32Array.from(rows.flat()), dim).values;
+          for (let s = 0; s < 9; s++) {
+            for (let d = 0; d < dim; d++) {
+              const g = got[((b * kvHeads + h) * 9 + s) * dim + d]!;
+              const w = s < rows.length ? want[s * dim + d]! : 0; // past a shorter sequence: 0
+              if (!Object.is(g, w) && !(g === 0 && w === 0)) throw new Error(`${name}[${b},${h},${s},${d}]: expected ${w}, got ${g}`);
+            }
+          }
+        }
+      }
+    }
+    // The ties, by hand: 2.5 → 2, −2.5 → −2, 3.5 → 4, 0.5 → 0, 1.5 → 2, 126.5 → 126 (scale 1).
+    expect(Array.from(k.data.subarray(0, 10))).toEqual([127, 2, -2, 4, -4, 0, 0, 2, 126, -126]);
+    cache.dispose();
+  });
+
+  const CASES = [
+    { name: 'mha_decode_head_dim_64', qHeads: 4, kvHeads: 4, headDim: 64, seqLenQ: 1, cached: 300 },
+    { name: 'gqa_decode_head_dim_20_value_dim_12', qHeads: 8, kvHeads: 2, headDim: 20, valueDim: 12, seqLenQ: 1, cached: 129 },
+    { name: 'gqa_chunked_prefill_lq_7_causal', qHeads: 8, kvHeads: 2, headDim: 32, seqLenQ: 7, cached: 200, causal: true },
+    { name: 'mqa_rows_gt_16_head_dim_128', qHeads: 20, kvHeads: 1, headDim: 128, seqLenQ: 1, cached: 65 },
+  ];
+
+  it.each(CASES)('$name: attention over the dequantised cache within the float32 bound', (c) => {
+    const batch = 2;
+    const valueDim = c.valueDim ?? c.headDim;
+    const k = data(batch * c.kvHeads * c.cached * c.headDim, c.headDim, 5);
+    const v = data(batch * c.kvHeads * c.cached * valueDim, valueDim, 6);
+    const q = data(batch * c.qHeads * c.seqLenQ * c.headDim, c.headDim, 7);
+    const cache = attn.createKVCache({ batch, kvHeads: c.kvHeads, headDim: c.headDim, valueDim, maxSeqLen: c.cached, dtype: 'int8' });
+    const lengths = [c.cached, c.cached - 17];
+    cache.append({ data: k, shape: [batch, c.kvHeads, c.cached, c.headDim] }, { data: v, shape: [batch, c.kvHeads, c.cached, valueDim] }, { lengths });
+    const result = attn.decode({ data: q, shape: [batch, c.qHeads, c.seqLenQ, c.headDim] }, cache, { causal: c.causal });
+    const kHat = quantise(k, c.headDim).values;
+    const vHat = quantise(v, valueDim).values;
+    const plan = makePlan({
+      batch, qHeads: c.qHeads, kvHeads: c.kvHeads, seqLenQ: c.seqLenQ, seqLenK: c.cached, headDim: c.headDim, valueDim,
+      q, k: kHat, v: vHat, causal: c.causal, keyLengths: lengths,
+      positionOffsets: lengths.map((l) => l - c.seqLenQ),
+    });
+    const want = referenceAttention(plan).out;
+    const tolerance = toleranceFor({ seqLenK: c.cached, headDim: c.headDim }, { qNorm: norm(q, c.headDim), kNorm: norm(kHat, c.headDim), maxAbsV: maxAbs(vHat), maxAbsBias: 0 }, 1 / Math.sqrt(c.headDim), 0, false);
+    expectClose(result.output.data as Float32Array, want, tolerance.out, `${backendName} ${c.name}`);
+    cache.dispose();
+  });
+
+  it.each([
+    { name: 'random', outliers: 0, headDim: 64 },
+    { name: 'outlier_channels_20x', outliers: 3, headDim: 64 },
+    { name: 'outlier_channels_20x_head_dim_128', outliers: 3, headDim: 128 },
+  ])('error_vs_float32_within_the_derived_bound_$name', ({ outliers, headDim }) => {
+    const kvHeads = 2, qHeads = 4, cached = 500;
+    const k = data(kvHeads * cached * headDim, headDim, 11, outliers);
+    const v = data(kvHeads * cached * headDim, headDim, 12, outliers);
+    const q = data(qHeads * headDim, headDim, 13, outliers);
+    const cache = attn.createKVCache({ batch: 1, kvHeads, headDim, maxSeqLen: cached, dtype: 'int8' });
+    cache.append({ data: k, shape: [1, kvHeads, cached, headDim] }, { data: v, shape: [1, kvHeads, cached, headDim] });
+    const got = attn.decode({ data: q, shape: [1, qHeads, 1, headDim] }, cache).output.data as Float32Array;
+    const plan = makePlan({ batch: 1, qHeads, kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q, k, v });
+    const want = referenceAttention(plan).out;
+    const kQ = quantise(k, headDim), vQ = quantise(v, headDim);
+    const scale = 1 / Math.sqrt(headDim);
+    const f32 = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(q, headDim), kNorm: norm(kQ.values, headDim), maxAbsV: maxAbs(vQ.values), maxAbsBias: 0 }, scale, 0, false).out.atol;
+    let worst = 0;
+    for (let h = 0; h < qHeads; h++) {
+      const kvHead = Math.floor(h / (qHeads / kvHeads));
+      const rows = (x: Float64Array) => x.subarray(kvHead * cached, (kvHead + 1) * cached);
+      const bound = int8Bound(q.subarray(h * headDim, (h + 1) * headDim), scale, maxAbs(rows(kQ.scales)), maxAbs(rows(vQ.scales)),
+        maxAbs(vQ.values.subarray(kvHead * cached * headDim, (kvHead + 1) * cached * headDim))) + f32;
+      for (let d = 0; d < headDim; d++) {
+        const err = Math.abs(got[h * headDim + d]! - want[h * headDim + d]!);
+        if (!(err <= bound)) throw new Error(`${backendName} head ${h} dim ${d}: |int8 − float32| = ${err}, bound ${bound}`);
+        worst = Math.max(worst, err / bound);
+      }
+    }
+    // The bound is a worst case; the quantisation error is real (not 0) and below it.
+    expect(worst).toBeGreaterThan(0);
+    cache.dispose();
+  });
+
+  it.each([64, 128])('memory_le_0_27_of_float32_head_dim_%i', (headDim) => {
+    const shape = { batch: 2, kvHeads: 4, headDim, maxSeqLen: 256 };
+    const f32 = attn.createKVCache(shape);
+    const int8 = attn.createKVCache({ ...shape, dtype: 'int8' });
+    expect(int8.dtype).toBe('int8');
+    expect(int8.byteLength / f32.byteLength).toBeLessThanOrEqual(0.27);
+    f32.dispose();
+    int8.dispose();
+  });
+
+  it('growth_from_initial_seq_len_keeps_rows_and_scales', () => {
+    // Rows and their trailing scales move together when the storage doubles (2 → 4 → 8).
+    const headDim = 24;
+    const cache = attn.createKVCache({ batch: 2, kvHeads: 3, headDim, maxSeqLen: 8, initialSeqLen: 2, dtype: 'int8' });
+    const k = data(2 * 3 * 7 * headDim, headDim, 31, 2);
+    const v = data(2 * 3 * 7 * headDim, headDim, 32);
+    const rows = (x: Float32Array, s: number) => {
+      const out = new Float32Array(2 * 3 * headDim);
+      for (let head = 0; head < 6; head++) out.set(x.subarray((head * 7 + s) * headDim, (head * 7 + s + 1) * headDim), head * headDim);
+      return { data: out, shape: [2, 3, 1, headDim] };
+    };
+    for (let s = 0; s < 7; s++) cache.append(rows(k, s), rows(v, s));
+    expect(cache.capacity).toBe(8);
+    const got = cache.read();
+    expect(Array.from(got.k.data as Float32Array)).toEqual(Array.from(quantise(k, headDim).values));
+    expect(Array.from(got.v.data as Float32Array)).toEqual(Array.from(quantise(v, headDim).values));
+    cache.dispose();
+  });
+
+  it('non_finite_append_throws_range_error_cache_intact', () => {
+    const cache = attn.createKVCache({ batch: 1, kvHeads: 1, headDim: 4, maxSeqLen: 4, dtype: 'int8' });
+    const ok = { data: Float32Array.of(1, 2, 3, 4), shape: [1, 1, 1, 4] };
+    cache.append(ok, ok);
+    const before = cache.read();
+    expect(() => cache.append({ data: Float32Array.of(1, NaN, 3, 4), shape: [1, 1, 1, 4] }, ok)).toThrow(RangeError);
+    expect(() => cache.append(ok, { data: Float32Array.of(1, 2, Infinity, 4), shape: [1, 1, 1, 4] })).toThrow(/v\.data\[2\]: expected a finite value/);
+    expect(cache.length).toBe(1);
+    expect(cache.read()).toEqual(before);
+    cache.dispose();
+  });
+});
+
+describe.each(WASM_BACKENDS)('decodeAsync over an int8 cache, %s', (backendName: BackendName) => {
+  beforeAll(() => {
+    setMinMacsPerThread(0);
+    setMinKeysPerSplit(0);
+  });
+  afterAll(() => {
+    setMinMacsPerThread(undefined);
+    setMinKeysPerSplit(undefined);
+  });
+
+  it.each([
+    { name: 'mqa_key_split', qHeads: 4, kvHeads: 1, splits: true },
+    { name: 'gqa_row_blocks', qHeads: 8, kvHeads: 4, splits: false },
+  ])('$name: the single-thread result within the float32 bound', async (c) => {
+    const attn = await createAttention({ backend: backendName, threads: 2 });
+    const headDim = 64, cached = 1000;
+    const k = data(c.kvHeads * cached * headDim, headDim, 21, 3);
+    const v = data(c.kvHeads * cached * headDim, headDim, 22, 3);
+    const q = { data: data(c.qHeads * headDim, headDim, 23), shape: [1, c.qHeads, 1, headDim] };
+    const cache = attn.createKVCache({ batch: 1, kvHeads: c.kvHeads, headDim, maxSeqLen: cached, dtype: 'int8' });
+    cache.append({ data: k, shape: [1, c.kvHeads, cached, headDim] }, { data: v, shape: [1, c.kvHeads, cached, headDim] });
+    const one = attn.decode(q, cache).output.data as Float32Array;
+    const two = (await attn.decodeAsync(q, cache)).output.data as Float32Array;
+    expect(threadedOf(attn).lastCachedSplit.keySplits > 1).toBe(c.splits);
+    const kHat = quantise(k, headDim).values, vHat = quantise(v, headDim).values;
+    const want = referenceAttention(makePlan({ batch: 1, qHeads: c.qHeads, kvHeads: c.kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q: q.data, k: kHat, v: vHat })).out;
+    const tolerance = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(q.data, headDim), kNorm: norm(kHat, headDim), maxAbsV: maxAbs(vHat), maxAbsBias: 0 }, 1 / Math.sqrt(headDim), 0, false);
+    expectClose(one, want, tolerance.out, `${backendName} ${c.name} one thread`);
+    expectClose(two, want, tolerance.out, `${backendName} ${c.name} two threads`);
+    cache.dispose();
+    attn.dispose();
+  });
+});
+
+/** Largest L2 norm of the `dim`-long rows of x. */
+function norm(x: Float32Array, dim: number): number {
+  let max = 0;
+  for (let r = 0; r < x.length; r += dim) {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += x[r + d]! ** 2;
+    max = Math.max(max, Math.sqrt(s));
+  }
+  return max;
+}
+
+/** Half bits of x rounded to nearest even (x within the half range): a test-local encoder. */
+function halfBits(x: number): number {
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a === 0) return sign;
+  if (a < 2 ** -14) return sign | nearestEven(a / 2 ** -24);
+  let e = Math.floor(Math.log2(a));
+  if (a < 2 ** e) e--;
+  if (a >= 2 ** (e + 1)) e++;
+  const m = nearestEven((a / 2 ** e - 1) * 1024);
+  return sign | (((e + 15) << 10) + m);
+}
+
+/** The value of half bits (normals and subnormals). */
+function halfValue(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const e = (bits >> 10) & 31;
+  const m = bits & 1023;
+  return sign * (e === 0 ? m * 2 ** -24 : 2 ** (e - 15) * (1 + m / 1024));
+}
