@@ -5,7 +5,7 @@
 // reading either traps ("memory access out of bounds") instead of returning a value. Each
 // kernel path runs such a plan and must return the float64 answer over the window's keys:
 // the fused prefill block, the decode rows (float32, float16 fast and
-// exact) and the key-split decode (decodeRange × 2, merged by the host: mergeKeySplits).
+// exact) and the key-split decode (decodeRange × 2, merged by the host).
 import { describe, expect, it } from 'vitest';
 import { PARAM, PARAM_BYTES } from '../../src/backends/wasm/abi';
 import { floatToHalf } from '../../src/float16';
@@ -113,7 +113,8 @@ describe.each(BUILDS)('window reads only its keys (%s)', (build) => {
     const decodeKernel = path !== 'fused';
     if (path === 'split') set(PARAM.KEY_SPLITS, 2);
     const partialsBytes = path === 'split' ? kernel.decodePartialsBytes(params) : 0;
-    if (path === 'split') set(PARAM.PARTIALS_PTR, take(partialsBytes));
+    const partials = path === 'split' ? take(partialsBytes) : 0;
+    set(PARAM.PARTIALS_PTR, partials);
     const scratchBytes = decodeKernel ? kernel.decodeScratchBytes(params, kvDtype) : kernel.scratchBytes(params);
     const scratch = take(scratchBytes);
     expect(at, 'the small regions fit below the window rows').toBeLessThan(BASE);
@@ -123,10 +124,9 @@ describe.each(BUILDS)('window reads only its keys (%s)', (build) => {
     if (path === 'split') {
       expect(kernel.decodeRange(params, 0, 0, 2)).toBe(0);
       expect(kernel.decodeRange(params, 0, 1, 2)).toBe(0);
-      // The host's merge of the two ranges' partial states (src/threads/decode.ts): it reads no K or V.
-      const outStrides = { batch: plan.qHeads * plan.seqLenQ * HEAD_DIM, head: plan.seqLenQ * HEAD_DIM, seq: HEAD_DIM };
-      const merged = { batch: 1, qHeads: plan.qHeads, kvHeads: 1, seqLenQ: plan.seqLenQ, seqLenK: plan.seqLenK, valueDim: HEAD_DIM, outStrides } as CachedPlan;
-      mergeKeySplits(kernel.memory.buffer, merged, { layout: { out, weights, lse: 0 } as never, partialsPtr: i32[params / 4 + PARAM.PARTIALS_PTR]!, keySplits: 2 });
+      // The host's merge of the two ranges' partial states (src/threads/decode.ts).
+      const merged = { batch: 1, qHeads: plan.qHeads, kvHeads: 1, seqLenQ: plan.seqLenQ, seqLenK: plan.seqLenK, valueDim: HEAD_DIM, outStrides: { batch: 0, head: plan.seqLenQ * HEAD_DIM, seq: HEAD_DIM } };
+      mergeKeySplits(kernel.memory.buffer, merged as unknown as CachedPlan, { layout: { out, weights, lse: 0 } as never, partialsPtr: partials, keySplits: 2 });
     } else if (decodeKernel) {
       expect(kernel.decode(params, kvDtype)).toBe(0);
     } else {
@@ -166,7 +166,7 @@ describe.each(BUILDS)('window reads only its keys (%s)', (build) => {
     it(`${plan.name}: decode rows, float32`, () => run(plan, 'decode-f32'));
     it(`${plan.name}: decode rows, float16 fast`, () => run(plan, 'decode-f16'));
     it(`${plan.name}: decode rows, float16 exact`, () => run(plan, 'decode-f16-exact'));
-    it(`${plan.name}: decode key split × 2 + merge`, () => run(plan, 'split'));
+    it(`${plan.name}: decode key split × 2 + host merge`, () => run(plan, 'split'));
   }
   // Not the weights path (assembly/weights/row.ts): it scores every key for its 'logits'
   // stage, so it reads K everywhere by design (a diagnostic path).
