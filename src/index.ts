@@ -16,7 +16,7 @@ export { BACKEND_NAMES, isBackendAvailable } from './backends/select.js';
 export { floatToHalf, halfToFloat, float32ArrayToHalf, halfArrayToFloat32 } from './float16.js';
 export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
 export type * from './types.js';
-export type { AppendOptions, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
+export type { AppendOptions, CacheDtype, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
 
 /**
  * Scaled dot-product attention on the default instance (see `init`): for every batch item
