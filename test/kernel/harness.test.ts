@@ -74,6 +74,14 @@ describe.each(BUILDS)('attention kernel (%s)', (build) => {
     large_logits_no_overflow: { headDim: 64, seqLenQ: 9, seqLenK: 70, scale: 30 },
     value_dim_neq_head_dim: { headDim: 64, valueDim: 13, seqLenQ: 9, seqLenK: 70 },
     value_dim_zero: { headDim: 4, valueDim: 0, seqLenQ: 3, seqLenK: 5 },
+    // Windows (key-range.ts): tile-crossing bounds, windows of 0, and the i64 sums at the i32 edges.
+    window_crossing_tiles: { batch: 2, headDim: 16, seqLenQ: 70, seqLenK: 200, positionOffsets: [130, 3], window: [70, 9], keyLengths: [200, 90] },
+    window_0_0_diagonal_only: { headDim: 8, seqLenQ: 40, seqLenK: 40, window: [0, 0], weights: true },
+    window_left_only_causal: { headDim: 8, seqLenQ: 130, seqLenK: 130, causal: true, window: [17, -1], bias: 'full' },
+    window_right_only_past_rows: { headDim: 8, seqLenQ: 30, seqLenK: 20, positionOffsets: [-10], window: [-1, 2] },
+    window_offset_huge: { headDim: 8, seqLenQ: 20, seqLenK: 40, positionOffsets: [2 ** 31 - 1], window: [2 ** 31 - 1, 5] },
+    window_offset_most_negative_right_huge: { headDim: 8, seqLenQ: 20, seqLenK: 40, positionOffsets: [-(2 ** 31)], window: [3, 2 ** 31 - 1] },
+    window_weights_path: { batch: 2, qHeads: 2, kvHeads: 1, headDim: 7, seqLenQ: 19, seqLenK: 71, positionOffsets: [52, 0], window: [6, 2], weights: true, weightsStage: 2 },
   };
   for (const [name, shape] of Object.entries(edges)) it(name, () => check(name, shape));
 

@@ -37,6 +37,8 @@ export interface Case {
   v: Float32Array; vStrides: Strides;
   outStrides: Strides; outLength: number;
   scale: number; softcap: number; causal: boolean; positionOffsets: Int32Array;
+  /** WINDOW_LEFT/WINDOW_RIGHT as the kernel reads them: -1 = unbounded (causal makes right min(right, 0)). */
+  window: [number, number];
   keyLengths: Int32Array | null;
   bias: Float32Array | null; biasStrides: { batch: number; head: number; query: number };
   weights: boolean; weightsStage: number;
@@ -84,7 +86,8 @@ export function runKernel(kernel: Kernel, c: Case, scratchExtra = 0): Result {
   tensor(PARAM.OUT_PTR, PARAM.OUT_BATCH_STRIDE, PARAM.OUT_HEAD_STRIDE, PARAM.OUT_SEQ_STRIDE, outPtr, c.outStrides);
   setF(PARAM.SCALE, c.scale); setF(PARAM.SOFTCAP, c.softcap);
   // Causal is the window's right bound 0 (src/key-range.ts); -1 = unbounded.
-  set(PARAM.WINDOW_LEFT, -1); set(PARAM.WINDOW_RIGHT, c.causal ? 0 : -1); set(PARAM.POSITION_OFFSETS_PTR, offPtr);
+  const right = c.causal ? (c.window[1] < 0 ? 0 : Math.min(c.window[1], 0)) : c.window[1];
+  set(PARAM.WINDOW_LEFT, c.window[0]); set(PARAM.WINDOW_RIGHT, right); set(PARAM.POSITION_OFFSETS_PTR, offPtr);
   set(PARAM.KEY_LENGTHS_PTR, klPtr);
   set(PARAM.BIAS_PTR, biasPtr);
   set(PARAM.BIAS_BATCH_STRIDE, c.biasStrides.batch);
@@ -133,7 +136,9 @@ export function reference(c: Case): Reference {
           const logit = Math.fround(c.scale) * dot;
           const capped = c.softcap > 0 ? c.softcap * Math.tanh(logit / c.softcap) : logit;
           const bias = c.bias ? c.bias[b * c.biasStrides.batch + h * c.biasStrides.head + i * c.biasStrides.query + j]! : 0;
-          const allowed = (!c.causal || j <= i + c.positionOffsets[b]!)
+          const position = i + c.positionOffsets[b]!; // exact in float64, any i32 offset
+          const allowed = (!c.causal || j <= position)
+            && (c.window[0] < 0 || j >= position - c.window[0]) && (c.window[1] < 0 || j <= position + c.window[1])
             && (!c.keyLengths || j < c.keyLengths[b]!) && bias !== -Infinity;
           const x = allowed ? capped + bias : -Infinity;
           biased[j] = x;
@@ -179,6 +184,8 @@ export interface Shape {
   headDim: number; valueDim?: number;
   layout?: 'bhsd' | 'bshd'; seqPad?: number;
   scale?: number; softcap?: number; causal?: boolean; positionOffsets?: number[];
+  /** [left, right], -1 = unbounded; default [-1, -1]. */
+  window?: [number, number];
   keyLengths?: number[] | null; bias?: 'none' | 'full' | 'broadcast'; biasMaskRate?: number;
   weights?: boolean; weightsStage?: number; seed?: number;
 }
@@ -225,6 +232,7 @@ export function makeCase(s: Shape): Case {
     scale: s.scale ?? 1 / Math.sqrt(Math.max(headDim, 1)), softcap: s.softcap ?? 0,
     causal: s.causal ?? false,
     positionOffsets: Int32Array.from(s.positionOffsets ?? Array(batch).fill(0)),
+    window: s.window ?? [-1, -1],
     keyLengths, bias, biasStrides,
     weights: s.weights ?? false, weightsStage: s.weightsStage ?? 3,
   };
