@@ -17,7 +17,7 @@ export { floatToHalf, halfToFloat, float32ArrayToHalf, halfArrayToFloat32 } from
 export { mergeAttention, type MergeAttentionOptions, type PartialAttention } from './merge.js';
 export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
 export type * from './types.js';
-export type { AppendOptions, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
+export type { AppendOptions, CacheDtype, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
 export { onnxRotaryEmbedding, rotaryEmbedding, sinusoidalPositionalEncoding } from './positions/index.js';
 export type { DecodeRotaryOptions, OnnxRotaryAttributes, PositionalEncoding, RotaryEmbeddingOptions, RotaryOptions, RotaryRotationOptions, RotaryScaling } from './positions/index.js';
 

@@ -11,27 +11,18 @@ import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, PlanBuffer, Ten
 import { dequantizeRow, int8DataBytes, scaleView } from './int8.js';
 
 /**
- * A zeroed Float32Array of `length`, or a RangeError naming `what` when the runtime refuses
- * the allocation (sizes are within src/limits.ts already; a float16 cache is stored as f32
- * here, twice its WASM size, and RAM may run out first).
+ * A zeroed Float32Array (or, for int8 rows, Int8Array) of `length`, or a RangeError naming
+ * `what` when the runtime refuses the allocation (sizes are within src/limits.ts already; a
+ * float16 cache is stored as f32 here, twice its WASM size, and RAM may run out first).
  */
-function allocateF32(length: number, what: string): Float32Array {
-  try {
-    return new Float32Array(length);
-  } catch (cause) {
-    throw new RangeError(`${what}: expected ${length * 4} bytes the runtime can allocate, got ${String(cause)}`);
-  }
-}
-
-/** A zeroed array of `length` elements of the cache's kind (int8 rows are bytes). */
 function allocate(int8: boolean, length: number, what: string): Float32Array | Int8Array {
-  if (!int8) return allocateF32(length, what);
   try {
-    return new Int8Array(length);
+    return int8 ? new Int8Array(length) : new Float32Array(length);
   } catch (cause) {
-    throw new RangeError(`${what}: expected ${length} bytes the runtime can allocate, got ${String(cause)}`);
+    throw new RangeError(`${what}: expected ${length * (int8 ? 1 : 4)} bytes the runtime can allocate, got ${String(cause)}`);
   }
 }
+const allocateF32 = (length: number, what: string) => allocate(false, length, what) as Float32Array;
 
 class JsCacheStorage implements CacheStorage {
   private k: Float32Array | Int8Array;
