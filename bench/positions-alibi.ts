@@ -8,8 +8,8 @@
  * Dense (not causal): every tile pays for the ALiBi term. q, k, v, out are PinnedTensors (no
  * copies per call), so the rows time the kernel and what the option adds to the call.
  *
- * `PositionCase` is the row type of bench/positions.ts (the range helper's table): register
- * these rows there with one line, `ALIBI_CASES,` in POSITION_CASE_MODULES. Alone:
+ * Rows of bench/positions.ts (`npm run bench -- --shapes positions`: wall time, alternating
+ * rounds). Alone, with CPU time beside the wall clock:
  * `npm run build:wasm && node scripts/run-ts.mjs bench/positions-alibi.ts [rounds]` runs
  * them here, side by side in one process: in each round the two sides take turns call by
  * call (the order swapped every pair), each call timed on its own in wall time and in CPU
@@ -22,21 +22,7 @@
 import { cpus, loadavg } from 'node:os';
 import { createAttention, isBackendAvailable, type AttentionInstance, type PinnedTensor } from '../src/index.js';
 import { standardSlopes } from '../src/alibi.js';
-
-/** One side of a pair (the shape of bench/positions.ts PositionSide). */
-export interface PositionSide {
-  readonly label: string;
-  readonly flops: number;
-  run(): unknown;
-}
-
-/** A row (the shape of bench/positions.ts PositionCase): the target is on candidate / baseline time. */
-export interface PositionCase {
-  readonly name: string;
-  readonly target: string;
-  meets(ratio: number): boolean;
-  setup(attn: AttentionInstance): { baseline: PositionSide; candidate: PositionSide; dispose?(): void };
-}
+import type { PositionCase, PositionSide } from './positions.js';
 
 const H = 8;
 const L = 1024;

@@ -15,6 +15,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAttention, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';
 import { WINDOW_CASES } from './positions-window.js';
+import { ALIBI_CASES } from './positions-alibi.js';
 
 /** One side of a pair: a call to time and its nominal FLOPs (for GFLOP/s; 0 = no rate). */
 export interface PositionSide {
@@ -37,6 +38,7 @@ export interface PositionCase {
 /** Every module's cases, in table order; one line per module. */
 export const POSITION_CASE_MODULES: readonly (readonly PositionCase[])[] = [
   WINDOW_CASES,
+  ALIBI_CASES,
 ];
 
 export interface PositionsOptions {

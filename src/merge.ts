@@ -41,7 +41,9 @@ let scales = new Float64Array(4);
 
 /** A partial result of attention over some of the keys: its output and its `lse` (`returnLse`). */
 export interface PartialAttention<D extends TensorData = TensorData> {
+  /** The attention output over the part's keys, in any layout `attention` returns. */
   readonly output: Tensor<D>;
+  /** Its rows' log-sum-exp `[batch, heads, seqLen]` (float32): `result.lse` of `returnLse`. */
   readonly lse: Tensor<Float32Array>;
 }
 
@@ -66,33 +68,31 @@ export interface MergeAttentionOptions {
  * const a = attention(q, k1, v1, { returnLse: true }), b = attention(q, k2, v2, { returnLse: true });
  * const { output, lse } = mergeAttention([a, b]); // = attention over the keys of k1 and k2
  */
-export function mergeAttention<D extends TensorData>(parts: readonly PartialAttention<D>[], options?: MergeAttentionOptions): { output: Tensor<D>; lse: Tensor<Float32Array> } {
-  if (!Array.isArray(parts)) throw typeError('parts', 'an array of { output, lse }', parts);
-  if (parts.length === 0) throw rangeError('parts', 'at least one { output, lse }', 'an empty array');
+export function mergeAttention<D extends TensorData>(parts: readonly PartialAttention<D>[], options?: MergeAttentionOptions): PartialAttention<D> {
+  if (!Array.isArray(parts) || parts.length === 0) {
+    throw Array.isArray(parts) ? rangeError('parts', 'at least one { output, lse }', 'an empty array') : typeError('parts', 'an array of { output, lse }', parts);
+  }
   const layout = ownOptions<MergeAttentionOptions>('options', options ?? {}, ['layout']).layout ?? 'bhsd';
   if (layout !== 'bhsd' && layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", layout);
-  const checked = parts.map((part, c) => {
-    if (typeof part !== 'object' || part === null) throw typeError(`parts[${c}]`, 'an { output, lse } object', part);
-    const output = checkTensor(`parts[${c}].output`, part.output, undefined);
-    const lse = checkTensor(`parts[${c}].lse`, part.lse, 'float32');
-    return { output, lse };
-  });
-  const { output: first, lse: firstLse } = checked[0]!;
-  const [batch, heads, seq] = firstLse.shape as [number, number, number];
-  if (firstLse.shape.length !== 3) throw rangeError('parts[0].lse.shape', 'rank 3 [batch, heads, seqLen]', formatShape(firstLse.shape));
-  const shape = first.shape;
-  const rank4 = shape.length === 4;
-  const rows = batch * heads * seq;
-  const dim = rank4 ? shape[3]! : Math.floor((shape[2] ?? 0) / Math.max(heads, 1));
-  const want = rank4 ? (layout === 'bhsd' ? [batch, heads, seq, dim] : [batch, seq, heads, dim]) : [batch, seq, heads * dim];
-  if ((!rank4 && shape.length !== 3) || formatShape(shape) !== formatShape(want)) {
-    throw rangeError('parts[0].output.shape', `a ${rank4 ? layout : 'packed [batch, seq, heads·dim]'} output of ${formatShape(firstLse.shape)} rows (its lse's shape)`, formatShape(shape));
-  }
+  const checked = parts.map((part, c) => ({
+    output: checkTensor(`parts[${c}].output`, (part as Partial<PartialAttention> | null)?.output, undefined),
+    lse: checkTensor(`parts[${c}].lse`, (part as Partial<PartialAttention> | null)?.lse, 'float32'),
+  }));
+  // Every part as parts[0]: lse [batch, heads, seq], and the output of those rows in the layout.
+  const first = checked[0]!.output;
+  const lseShape = checked[0]!.lse.shape;
+  const [batch = 0, heads = 0, seq = 0] = lseShape;
+  const rank4 = first.shape.length === 4;
+  const dim = rank4 ? first.shape[3]! : first.shape[2]! / heads;
+  const shape = rank4 ? (layout === 'bhsd' ? [batch, heads, seq, dim] : [batch, seq, heads, dim]) : [batch, seq, heads * dim];
   checked.forEach(({ output, lse }, c) => {
     if (output.dtype !== first.dtype) throw typeError(`parts[${c}].output.data`, `${first.dtype} data, as parts[0]`, parts[c]!.output.data);
-    if (formatShape(output.shape) !== formatShape(shape)) throw rangeError(`parts[${c}].output.shape`, `${formatShape(shape)}, as parts[0]`, formatShape(output.shape));
-    if (formatShape(lse.shape) !== formatShape(firstLse.shape)) throw rangeError(`parts[${c}].lse.shape`, `${formatShape(firstLse.shape)}, as parts[0]`, formatShape(lse.shape));
+    if (lseShape.length !== 3 || !Number.isInteger(dim) || formatShape(lse.shape) !== formatShape(lseShape) || formatShape(output.shape) !== formatShape(shape)) {
+      const rows = rank4 ? layout : 'packed [batch, seq, heads·dim]';
+      throw rangeError(`parts[${c}]`, `lse [batch, heads, seq] and a ${rows} output of those rows, as parts[0] (lse ${formatShape(lseShape)})`, `lse ${formatShape(lse.shape)}, output ${formatShape(output.shape)}`);
+    }
   });
+  const rows = batch * heads * seq;
 
   const half = first.dtype === 'float16';
   const outputs = checked.map(({ output }) => (half ? halfArrayToFloat32(output.data as Uint16Array) : (output.data as Float32Array)));
@@ -116,5 +116,5 @@ export function mergeAttention<D extends TensorData>(parts: readonly PartialAtte
     }
   }
   const data = half ? halfResult(out, undefined, isFloat16Array(parts[0]!.output.data)) : out;
-  return { output: { data: data as D, shape: [...shape] }, lse: { data: lse, shape: [batch, heads, seq] } };
+  return { output: { data: data as D, shape }, lse: { data: lse, shape: [batch, heads, seq] } };
 }

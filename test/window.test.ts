@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKEND_NAMES, createAttention, floatToHalf, halfToFloat, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';
-import { setMinMacsPerThread } from '../src/threads/backend.js';
+import { setMinMacsPerThread, threadsFor } from '../src/threads/backend.js';
 import { setMinKeysPerSplit } from '../src/threads/decode.js';
 import { addTolerances, buildCase, expectClose, expectFinite, expectResult, toleranceFor, valuesOf, type BuiltCase, type CaseSpec, type TestLayout } from './helpers.js';
 import { makePlan, mulberry32, referenceAttention } from './reference.js';
@@ -224,6 +224,17 @@ describe.each([...BACKENDS.map((b): [BackendName, number] => [b, 1]), ...WASM_BA
     for (let h = 0; h < qHeads; h++) for (let j = 0; j < first; j++) expect(weights[h * length + j], `weight outside the window h${h} j${j}`).toBe(0);
     expectClose(weights, want.weights, tolerance.weights, `${backendName} ${dtype} threads=${threads}: weights`, result.weights!.shape);
     cache.dispose();
+  });
+});
+
+describe('window and threads', () => {
+  it('threads_work_estimate_counts_the_window', () => {
+    setMinMacsPerThread(undefined); // the default: a thread per 2^20 multiply-adds
+    const plan = { batch: 1, qHeads: 1, seqLenQ: 64, seqLenK: 4096, headDim: 32, valueDim: 32, window: { left: Infinity, right: Infinity } };
+    // 64 queries × 4096 keys × 64 = 2^24 multiply-adds: worth both threads; with a window of
+    // 8 keys, 2^15: not worth a second one.
+    expect(threadsFor(plan as never, 8, 2)).toBe(2);
+    expect(threadsFor({ ...plan, window: { left: 7, right: 0 } } as never, 8, 2)).toBe(1);
   });
 });
 

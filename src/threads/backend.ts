@@ -89,7 +89,9 @@ export function setMinMacsPerThread(macs: number | undefined): void {
  * block), and none for tiny work.
  */
 export function threadsFor(plan: AttentionPlan | CachedPlan, units: number, available: number): number {
-  const macs = plan.batch * plan.qHeads * plan.seqLenQ * plan.seqLenK * (plan.headDim + plan.valueDim);
+  // A window bounds the keys of every query (src/key-range.ts): left + right + 1 at most.
+  const keysPerQuery = Math.min(plan.seqLenK, plan.window.left + plan.window.right + 1);
+  const macs = plan.batch * plan.qHeads * plan.seqLenQ * keysPerQuery * (plan.headDim + plan.valueDim);
   const worth = minMacsPerThread > 0 ? Math.floor(macs / minMacsPerThread) : Infinity;
   return Math.max(1, Math.min(available, units, worth));
 }

@@ -5,10 +5,12 @@
 // reading either traps ("memory access out of bounds") instead of returning a value. Each
 // kernel path runs such a plan and must return the float64 answer over the window's keys:
 // the fused prefill block, the decode rows (float32, float16 fast and
-// exact) and the key-split decode (decodeRange × 2 + decodeMerge).
+// exact) and the key-split decode (decodeRange × 2, merged by the host: mergeKeySplits).
 import { describe, expect, it } from 'vitest';
 import { PARAM, PARAM_BYTES } from '../../src/backends/wasm/abi';
 import { floatToHalf } from '../../src/float16';
+import { mergeKeySplits } from '../../src/threads/decode';
+import type { CachedPlan } from '../../src/cache/engine';
 import { BUILDS, loadKernel, rng } from './kernel-util';
 
 interface Exports {
@@ -19,7 +21,6 @@ interface Exports {
   decode(params: number, kvDtype: number): number;
   decodeScratchBytes(params: number, kvDtype: number): number;
   decodeRange(params: number, kvDtype: number, first: number, stride: number): number;
-  decodeMerge(params: number): number;
   decodePartialsBytes(params: number): number;
 }
 
@@ -122,7 +123,10 @@ describe.each(BUILDS)('window reads only its keys (%s)', (build) => {
     if (path === 'split') {
       expect(kernel.decodeRange(params, 0, 0, 2)).toBe(0);
       expect(kernel.decodeRange(params, 0, 1, 2)).toBe(0);
-      expect(kernel.decodeMerge(params)).toBe(0);
+      // The host's merge of the two ranges' partial states (src/threads/decode.ts): it reads no K or V.
+      const outStrides = { batch: plan.qHeads * plan.seqLenQ * HEAD_DIM, head: plan.seqLenQ * HEAD_DIM, seq: HEAD_DIM };
+      const merged = { batch: 1, qHeads: plan.qHeads, kvHeads: 1, seqLenQ: plan.seqLenQ, seqLenK: plan.seqLenK, valueDim: HEAD_DIM, outStrides } as CachedPlan;
+      mergeKeySplits(kernel.memory.buffer, merged, { layout: { out, weights, lse: 0 } as never, partialsPtr: i32[params / 4 + PARAM.PARTIALS_PTR]!, keySplits: 2 });
     } else if (decodeKernel) {
       expect(kernel.decode(params, kvDtype)).toBe(0);
     } else {
