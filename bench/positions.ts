@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { createAttention, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';
 import { WINDOW_CASES } from './positions-window.js';
 import { ALIBI_CASES } from './positions-alibi.js';
+import { ROPE_CASES } from './positions-rope.js';
 
 /** One side of a pair: a call to time and its nominal FLOPs (for GFLOP/s; 0 = no rate). */
 export interface PositionSide {
@@ -39,6 +40,7 @@ export interface PositionCase {
 export const POSITION_CASE_MODULES: readonly (readonly PositionCase[])[] = [
   WINDOW_CASES,
   ALIBI_CASES,
+  ROPE_CASES,
 ];
 
 export interface PositionsOptions {

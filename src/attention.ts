@@ -218,7 +218,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     alibiSlopes,
     lse: returnLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
     pinned,
-    rotary: rotary ? planRotary(opts.rotary, layout.dims, positionOffsets) : null,
+    rotary: rotary ? planRotary(opts.rotary, layout.dims, positionOffsets, workspace) : null,
   };
 
   const finish = (): AttentionResult => {

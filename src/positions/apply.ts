@@ -22,12 +22,13 @@ export function rotateInto(workspace: Workspace, slot: string, src: Float32Array
  * Resolves `options.rotary` of attention to the plan's rotation (angles of every q and k row).
  * @throws TypeError / RangeError from the option's validation
  */
-export function planRotary(value: unknown, dims: AttentionDims, offsets: Int32Array): PlanRotary {
+export function planRotary(value: unknown, dims: AttentionDims, offsets: Int32Array, workspace: Workspace): PlanRotary {
   const { batch, seqLenQ, seqLenK, headDim } = dims;
   const { rotation, own } = resolveRotation('options.rotary', value, headDim, ['queryPositions', 'keyPositions']);
   const queryPositions = resolvePositions('options.rotary.queryPositions', own.queryPositions, batch, seqLenQ, offsets, rotation);
   const keyPositions = resolvePositions('options.rotary.keyPositions', own.keyPositions, batch, seqLenK, new Int32Array(batch), rotation);
-  return { dim: rotation.dim, interleaved: rotation.interleaved, q: gatherAngles(rotation, queryPositions), k: gatherAngles(rotation, keyPositions) };
+  const into = (slot: string, length: number) => workspace.f64(slot, length);
+  return { dim: rotation.dim, interleaved: rotation.interleaved, q: gatherAngles(rotation, queryPositions, into, 'rotary-q-'), k: gatherAngles(rotation, keyPositions, into, 'rotary-k-') };
 }
 
 /**
