@@ -1,0 +1,68 @@
+// The log-sum-exp of every row of one unit (b, KV head), for a backward call given no
+// `lse`: the forward's scores again (scoreRow), folded with the online softmax of
+// Milakov & Gimelshein (2018): per row a running maximum m and sum Σ exp(s − m), rescaled
+// by exp(m_old − m_new) when a block raises the maximum. Cost: one Q·Kᵀ pass, 2·Lq·Lk·D
+// FLOPs per head, a fifth of the backward's 10·Lq·Lk·D.
+import { Call, BLOCK_KEYS } from './layout';
+import { scoreRow } from './row';
+import { expNonPositive } from '../inline/exp';
+
+function packKeys(dst: usize, src: usize, rowStride: usize, dim: i32, n: i32): void {
+  for (let d = 0; d < dim; d++) {
+    const row = dst + (<usize>d << 6);
+    for (let j = 0; j < BLOCK_KEYS; j++) store<f32>(row + (<usize>j << 2), j < n ? load<f32>(src + <usize>j * rowStride + (<usize>d << 2)) : 0);
+  }
+}
+
+/** Writes lse[b, h, i] for the query heads of unit (b, kvHead): -Infinity for a row with no allowed key. */
+export function lseUnit(c: Call, b: i32, kvHead: i32): void {
+  const group = c.qHeads / c.kvHeads;
+  const firstHead = kvHead * group;
+  const keyLength = c.keyLength(b);
+  const offset = c.offset(b);
+  const rows = group * c.seqLenQ;
+  for (let r = 0; r < rows; r++) {
+    store<f32>(c.delta + (<usize>r << 2), -Infinity);
+    store<f32>(c.rowSum + (<usize>r << 2), 0);
+  }
+  const kHead = c.k + <usize>b * c.kB + <usize>kvHead * c.kH;
+  for (let j0 = 0; j0 < keyLength; j0 += BLOCK_KEYS) {
+    const n = min(BLOCK_KEYS, keyLength - j0);
+    packKeys(c.kt, kHead + <usize>j0 * c.kS, c.kS, c.headDim, n);
+    const firstRow = c.causal ? max(0, j0 - offset) : 0;
+    for (let hh = 0; hh < group; hh++) {
+      const h = firstHead + hh;
+      for (let i = firstRow; i < c.seqLenQ; i++) {
+        const lim = c.causal ? min(n, i + offset + 1 - j0) : n;
+        if (lim <= 0) continue;
+        const biasSrc = c.bias != 0 ? c.bias + <usize>b * c.biasB + <usize>h * c.biasH + <usize>i * c.biasQ + (<usize>j0 << 2) : 0;
+        for (let j = 0; j < BLOCK_KEYS; j++) {
+          const value: f32 = j >= lim ? -Infinity : biasSrc != 0 ? load<f32>(biasSrc + (<usize>j << 2)) : 0;
+          store<f32>(c.biasRow + (<usize>j << 2), value);
+        }
+        scoreRow(c, c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS);
+        let blockMax: f32 = -Infinity;
+        for (let j = 0; j < lim; j++) blockMax = max(blockMax, load<f32>(c.sRow + (<usize>j << 2)));
+        const r = <usize>(hh * c.seqLenQ + i) << 2;
+        const m = load<f32>(c.delta + r);
+        if (blockMax == -Infinity) continue; // every key of the block masked
+        const newMax = max(m, blockMax); // NaN propagates: a NaN score makes the row NaN
+        let sum = m == -Infinity ? <f32>0 : load<f32>(c.rowSum + r) * Mathf.exp(m - newMax);
+        const vmax = f32x4.splat(newMax);
+        let acc = f32x4.splat(0);
+        for (let j = 0; j < BLOCK_KEYS; j += 4) acc = f32x4.add(acc, expNonPositive(f32x4.sub(v128.load(c.sRow + (<usize>j << 2)), vmax)));
+        sum += f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+        store<f32>(c.delta + r, newMax);
+        store<f32>(c.rowSum + r, sum);
+      }
+    }
+  }
+  for (let hh = 0; hh < group; hh++) {
+    const rowBase = (b * c.qHeads + firstHead + hh) * c.seqLenQ;
+    for (let i = 0; i < c.seqLenQ; i++) {
+      const r = <usize>(hh * c.seqLenQ + i) << 2;
+      const m = load<f32>(c.delta + r);
+      store<f32>(c.lse + (<usize>(rowBase + i) << 2), m == -Infinity ? -Infinity : m + Mathf.log(load<f32>(c.rowSum + r)));
+    }
+  }
+}

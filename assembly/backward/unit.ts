@@ -1,0 +1,157 @@
+// The backward pass of one unit = (batch item b, KV head): every query head of its group,
+// every key. A unit owns its dK and dV rows (keys of one KV head) and its query heads' dQ
+// rows, so threads that take disjoint units write disjoint outputs: no float atomics, and a
+// unit computes the same bits whichever thread runs it (src/backward/threads.ts).
+//
+// FlashAttention-2's backward (Dao 2023, Algorithm 2) with the key block as the outer loop:
+// for each block of BLOCK_KEYS keys, K and V are transposed into scratch once and dK/dV
+// accumulate in scratch over every query row of the group that can see the block; dQ rows
+// accumulate in place in the output (the unit is their only writer, so no atomics are
+// needed: FlashAttention-2 needs them only because it splits one head's keys over blocks
+// of threads). P is recomputed from Q, K and the saved log-sum-exp; nothing of size
+// seqLenQ × seqLenK is stored (dbias, when asked for, is the caller's output).
+// Tiles skipped: key blocks past the key length, and for causal, rows that see none of a
+// block (i + offset < first key of the block).
+import { Call, BLOCK_KEYS } from './layout';
+import { scoreRow, gradRow } from './row';
+import { madd } from '../inline/madd';
+
+/** delta[hh·seqLenQ + i] = Σ_d dO·O of the unit's query rows. */
+function rowDeltas(c: Call, b: i32, firstHead: i32, group: i32): void {
+  for (let hh = 0; hh < group; hh++) {
+    const h = firstHead + hh;
+    for (let i = 0; i < c.seqLenQ; i++) {
+      const at = <usize>b * c.oB + <usize>h * c.oH + <usize>i * c.oS;
+      let sum: f32 = 0;
+      for (let d = 0; d < c.valueDim; d++) {
+        const off = <usize>d << 2;
+        sum += load<f32>(c.dout + at + off) * load<f32>(c.o + at + off);
+      }
+      store<f32>(c.delta + ((<usize>(hh * c.seqLenQ + i)) << 2), sum);
+    }
+  }
+}
+
+/** Transposes rows [j0, j0+n) of a [keys][dim] head into dst[dim][BLOCK_KEYS], zero past n. */
+function packBlock(dst: usize, src: usize, rowStride: usize, dim: i32, n: i32): void {
+  for (let d = 0; d < dim; d++) {
+    const row = dst + (<usize>d << 6);
+    for (let j = 0; j < BLOCK_KEYS; j++) {
+      store<f32>(row + (<usize>j << 2), j < n ? load<f32>(src + <usize>j * rowStride + (<usize>d << 2)) : 0);
+    }
+  }
+}
+
+/** acc[0..dim) += alpha · src[0..dim); acc is padded to a multiple of 4, src is not. */
+@inline function axpyPadded(acc: usize, src: usize, alpha: f32, dim: i32): void {
+  const va = f32x4.splat(alpha);
+  const whole = dim & ~3;
+  let d = 0;
+  for (; d < whole; d += 4) {
+    const off = <usize>d << 2;
+    v128.store(acc + off, madd(va, v128.load(src + off), v128.load(acc + off)));
+  }
+  for (; d < dim; d++) { // leftovers
+    const off = <usize>d << 2;
+    store<f32>(acc + off, load<f32>(acc + off) + alpha * load<f32>(src + off));
+  }
+}
+
+/** dst[0..dim) = src[0..dim) (an accumulator row out to a gradient row). */
+@inline function copyRow(dst: usize, src: usize, dim: i32): void {
+  memory.copy(dst, src, <usize>dim << 2);
+}
+
+/**
+ * dq[0..headDim) += Σ_{j<lim, allowed} dl[j] · K[j]: the dQ of one row over one block, key
+ * lanes inner so each dQ chunk is loaded and stored once per block.
+ */
+function dqRow(c: Call, dqAt: usize, kBlock: usize, lim: i32): void {
+  const headDim = c.headDim;
+  const whole = headDim & ~3;
+  const dl = c.dlRow;
+  const biasRow = c.biasRow;
+  let d = 0;
+  for (; d < whole; d += 4) {
+    const off = <usize>d << 2;
+    let acc = v128.load(dqAt + off);
+    let krow = kBlock + off;
+    for (let j = 0; j < lim; j++) {
+      // A -Infinity bias masks the key: skipped, so a non-finite K there cannot leak.
+      if (load<f32>(biasRow + (<usize>j << 2)) != -Infinity) {
+        acc = madd(v128.load32_splat(dl + (<usize>j << 2)), v128.load(krow), acc);
+      }
+      krow += c.kS;
+    }
+    v128.store(dqAt + off, acc);
+  }
+  for (; d < headDim; d++) { // leftovers
+    const off = <usize>d << 2;
+    let acc = load<f32>(dqAt + off);
+    for (let j = 0; j < lim; j++) {
+      if (load<f32>(biasRow + (<usize>j << 2)) != -Infinity) acc += load<f32>(dl + (<usize>j << 2)) * load<f32>(kBlock + <usize>j * c.kS + off);
+    }
+    store<f32>(dqAt + off, acc);
+  }
+}
+
+/** Fills c.biasRow: the bias (or 0) of keys [j0, j0+lim), -Infinity for lanes past lim. */
+function fillBias(c: Call, biasSrc: usize, lim: i32): void {
+  for (let j = 0; j < BLOCK_KEYS; j++) {
+    const value: f32 = j >= lim ? -Infinity : biasSrc != 0 ? load<f32>(biasSrc + (<usize>j << 2)) : 0;
+    store<f32>(c.biasRow + (<usize>j << 2), value);
+  }
+}
+
+/** The backward pass of unit (b, kvHead); the outputs are zero on entry (the host fills them). */
+export function backwardUnit(c: Call, b: i32, kvHead: i32): void {
+  const group = c.qHeads / c.kvHeads;
+  const firstHead = kvHead * group;
+  const keyLength = c.keyLength(b);
+  const offset = c.offset(b);
+  const headDim4 = (c.headDim + 3) & ~3;
+  const valueDim4 = (c.valueDim + 3) & ~3;
+  rowDeltas(c, b, firstHead, group);
+  const kHead = c.k + <usize>b * c.kB + <usize>kvHead * c.kH;
+  const vHead = c.v + <usize>b * c.vB + <usize>kvHead * c.vH;
+  for (let j0 = 0; j0 < keyLength; j0 += BLOCK_KEYS) {
+    const n = min(BLOCK_KEYS, keyLength - j0);
+    const kBlock = kHead + <usize>j0 * c.kS;
+    const vBlock = vHead + <usize>j0 * c.vS;
+    packBlock(c.kt, kBlock, c.kS, c.headDim, n);
+    packBlock(c.vt, vBlock, c.vS, c.valueDim, n);
+    memory.fill(c.dkAcc, 0, <usize>(BLOCK_KEYS * (headDim4 + valueDim4)) << 2);
+    // Rows that see none of the block (causal: i + offset < j0) are skipped.
+    const firstRow = c.causal ? max(0, j0 - offset) : 0;
+    for (let hh = 0; hh < group; hh++) {
+      const h = firstHead + hh;
+      const rowBase = (b * c.qHeads + h) * c.seqLenQ;
+      for (let i = firstRow; i < c.seqLenQ; i++) {
+        const lse = load<f32>(c.lse + (<usize>(rowBase + i) << 2));
+        if (lse == -Infinity) continue; // a row with no allowed key: no gradient
+        const lim = c.causal ? min(n, i + offset + 1 - j0) : n;
+        if (lim <= 0) continue;
+        const biasSrc = c.bias != 0 ? c.bias + <usize>b * c.biasB + <usize>h * c.biasH + <usize>i * c.biasQ + (<usize>j0 << 2) : 0;
+        fillBias(c, biasSrc, lim);
+        const qRow = c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS;
+        const doRow = c.dout + <usize>b * c.oB + <usize>h * c.oH + <usize>i * c.oS;
+        scoreRow(c, qRow);
+        const dbiasRow = c.dbias != 0 ? c.dbias + ((<usize>(rowBase + i) * c.seqLenK + j0) << 2) : 0;
+        const delta = load<f32>(c.delta + ((<usize>(hh * c.seqLenQ + i)) << 2));
+        gradRow(c, doRow, lse, delta, lim, dbiasRow);
+        for (let j = 0; j < lim; j++) {
+          if (load<f32>(c.biasRow + (<usize>j << 2)) == -Infinity) continue; // masked key
+          axpyPadded(c.dvAcc + ((<usize>(j * valueDim4)) << 2), doRow, load<f32>(c.pRow + (<usize>j << 2)), c.valueDim);
+          axpyPadded(c.dkAcc + ((<usize>(j * headDim4)) << 2), qRow, load<f32>(c.dlRow + (<usize>j << 2)), c.headDim);
+        }
+        dqRow(c, c.dq + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS, kBlock, lim);
+      }
+    }
+    const dkHead = c.dk + <usize>b * c.kB + <usize>kvHead * c.kH;
+    const dvHead = c.dv + <usize>b * c.vB + <usize>kvHead * c.vH;
+    for (let j = 0; j < n; j++) {
+      copyRow(dkHead + <usize>(j0 + j) * c.kS, c.dkAcc + ((<usize>(j * headDim4)) << 2), c.headDim);
+      copyRow(dvHead + <usize>(j0 + j) * c.vS, c.dvAcc + ((<usize>(j * valueDim4)) << 2), c.valueDim);
+    }
+  }
+}
