@@ -14,6 +14,8 @@ export interface GradCase {
   readonly want: { dq: Float64Array; dk: Float64Array; dv: Float64Array; dmask: Float64Array | null; lse: Float64Array };
   /** Per-element bounds for dq, dk, dv; one bound for dmask. */
   readonly bound: { dq: Float64Array; dk: Float64Array; dv: Float64Array; dmask: number };
+  /** ε of the bounds: an lse is within SAFETY·ε·max(1, |lse|) (its score's rounding, the exp, the sum). */
+  readonly epsilon: number;
 }
 
 /** Sums a contiguous `[B, H, Lq, Lk]` array over the axes `shape` broadcasts along. */
@@ -88,6 +90,7 @@ export function buildGradCase(spec: CaseSpec & { seedDout?: number }): GradCase 
       dmask: additive ? sumToShape(ref.dbias, [batch, qHeads, seqLenQ, seqLenK], mask.shape) : null,
       lse: ref.lse,
     },
+    epsilon,
     bound: {
       dq: bounds(pub(ref.magnitude.dq, qHeads, seqLenQ, headDim), epsilon),
       dk: bounds(pub(ref.magnitude.dk, kvHeads, seqLenK, headDim), epsilon),

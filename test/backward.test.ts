@@ -78,7 +78,7 @@ describe.each(BACKENDS)('attentionBackward on %s', (backendName: BackendName) =>
     const dout = spec.dtype === 'float16' ? { data: Uint16Array.from(c.dout.data, () => 0), shape: c.dout.shape } : c.dout;
     if (spec.dtype === 'float16') return void expect(() => attn.attentionBackward({ q, k, v, dout }, options)).not.toThrow();
     for (const given of ['output and lse', 'neither'] as const) {
-      const extra = given === 'neither' ? {} : { output: attn.attention(q, k, v, options).output, lse: Float32Array.from(c.want.lse) };
+      const extra = given === 'neither' ? {} : { output: attn.attention(q, k, v, options).output, lse: attn.attentionLse(q, k, v, options) };
       const grads = attn.attentionBackward({ q, k, v, dout, ...extra }, options);
       const context = `${c.forward.label} [${backendName}, ${given} given]`;
       expectWithin(grads.dq.data, c.want.dq, c.bound.dq, `${context} dq`);
@@ -90,6 +90,15 @@ describe.each(BACKENDS)('attentionBackward on %s', (backendName: BackendName) =>
       if (c.want.dmask) expectWithin(grads.dmask!.data, c.want.dmask, c.bound.dmask, `${context} dmask`);
       else expect(grads.dmask).toBeUndefined();
     }
+  });
+
+  it.each(GRID.filter(([, spec]) => spec.dtype !== 'float16'))('attentionLse_%s', (_, spec) => {
+    const c = buildGradCase(spec);
+    const { q, k, v, options } = c.forward;
+    const lse = attn.attentionLse(q, k, v, options);
+    expect(lse.shape).toEqual([spec.batch, spec.qHeads, spec.seqLenQ]);
+    const bound = c.want.lse.map((x) => (Number.isFinite(x) ? 2 * c.epsilon * Math.max(1, Math.abs(x)) : 0));
+    expectWithin(Array.from(lse.data, (x) => (x === -Infinity ? -1e300 : x)), Array.from(c.want.lse, (x) => (x === -Infinity ? -1e300 : x)), bound.map((b) => b || 1e-300), `${c.forward.label} lse`);
   });
 
   it('deterministic: the same bits on every run', () => {

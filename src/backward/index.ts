@@ -11,11 +11,12 @@
  */
 import { typeError } from '../errors.js';
 import type { AttentionInstance } from '../instance.js';
+import type { Tensor } from '../types.js';
 import { Workspace } from '../workspace.js';
 import { backwardModule } from './modules.js';
 import { jsBackward } from './js.js';
 import type { BackwardBackend } from './plan.js';
-import { prepareBackward, runPrepared } from './prepare.js';
+import { prepareBackward, prepareLse, runPrepared } from './prepare.js';
 import type { BackwardInputs, BackwardOptions, BackwardResult } from './types.js';
 import { createWasmBackward } from './wasm.js';
 
@@ -81,16 +82,40 @@ export function attentionBackwardAsync(instance: AttentionInstance, inputs: Back
   return new Promise((resolve) => resolve(attentionBackward(instance, inputs, options)));
 }
 
+/**
+ * The natural log-sum-exp of each row's allowed scores of `attention(q, k, v, options)`,
+ * what the backward takes as `lse` (until the forward returns it): one Q·Kᵀ pass on the
+ * backend of `instance`, 2·B·Hq·Lq·Lk·D FLOPs, half a forward.
+ * @param instance the attention instance whose backend runs the pass
+ * @param q queries, as the forward's
+ * @param k keys, as the forward's
+ * @param v values (their shape is checked; not read), as the forward's
+ * @param options the forward's options ({@link BackwardOptions})
+ * @returns `{ data, shape: [B, Hq, Lq] }`, -Infinity for a row with no allowed key
+ * @throws TypeError / RangeError as the forward
+ * @example
+ * const lse = attentionLse(attn, q, k, v, { causal: true });
+ * const grads = attentionBackward(attn, { q, k, v, output, lse, dout }, { causal: true });
+ */
+export function attentionLse(instance: AttentionInstance, q: Tensor, k: Tensor, v: Tensor, options?: BackwardOptions): Tensor<Float32Array> {
+  const engine = engineOf(checkInstance(instance));
+  const plan = prepareLse(engine.workspace, q, k, v, options);
+  engine.backend.lse(plan);
+  return { data: plan.lse, shape: [plan.batch, plan.qHeads, plan.seqLenQ] };
+}
+
 /** The methods {@link withBackward} adds to an instance. */
 export interface BackwardMethods {
   /** {@link attentionBackward} on this instance. */
   attentionBackward(inputs: BackwardInputs, options?: BackwardOptions): BackwardResult;
   /** {@link attentionBackwardAsync} on this instance. */
   attentionBackwardAsync(inputs: BackwardInputs, options?: BackwardOptions): Promise<BackwardResult>;
+  /** {@link attentionLse} on this instance. */
+  attentionLse(q: Tensor, k: Tensor, v: Tensor, options?: BackwardOptions): Tensor<Float32Array>;
 }
 
 /**
- * Adds `attentionBackward` and `attentionBackwardAsync` to an instance (the instance itself,
+ * Adds `attentionBackward`, `attentionBackwardAsync` and `attentionLse` to an instance (the instance itself,
  * returned with the methods attached).
  * @param instance from `createAttention()`
  * @returns the same instance, with the backward methods
@@ -104,5 +129,6 @@ export function withBackward<T extends AttentionInstance>(instance: T): T & Back
   return Object.assign(instance, {
     attentionBackward: (inputs: BackwardInputs, options?: BackwardOptions) => attentionBackward(instance, inputs, options),
     attentionBackwardAsync: (inputs: BackwardInputs, options?: BackwardOptions) => attentionBackwardAsync(instance, inputs, options),
+    attentionLse: (q: Tensor, k: Tensor, v: Tensor, options?: BackwardOptions) => attentionLse(instance, q, k, v, options),
   });
 }

@@ -126,3 +126,16 @@ export function runPrepared(backend: BackwardBackend, call: PreparedBackward): B
   backend.run(call.plan);
   return call.finish();
 }
+
+/**
+ * The log-sum-exp of every row of `attention(q, k, v, options)`: a plan with the forward's
+ * tensors only (no output, dout or gradients), for {@link BackwardBackend.lse}.
+ */
+export function prepareLse(workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): BackwardPlan {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw typeError('options', 'an object', options);
+  const opts = ownOptions<AttentionOptions>('options', options as object, BACKWARD_OPTION_KEYS);
+  const { plan } = prepareAttention(workspace, q, k, v, opts);
+  const none = new Float32Array(0);
+  return { ...plan, out: none, dout: none, lse: new Float32Array(plan.batch * plan.qHeads * plan.seqLenQ), dq: none, dk: none, dv: none, dbias: null };
+}
