@@ -6,24 +6,14 @@
 import { Call, BLOCK_KEYS } from './layout';
 import { scoreRow } from './row';
 import { scores4 } from './rows4';
+import { packBlock, fillBias } from './block';
 import { expNonPositive } from '../inline/exp';
-
-function packKeys(dst: usize, src: usize, rowStride: usize, dim: i32, n: i32): void {
-  for (let d = 0; d < dim; d++) {
-    const row = dst + (<usize>d << 6);
-    for (let j = 0; j < BLOCK_KEYS; j++) store<f32>(row + (<usize>j << 2), j < n ? load<f32>(src + <usize>j * rowStride + (<usize>d << 2)) : 0);
-  }
-}
 
 /** Row `row` of the bias buffer for query i: the bias (or 0) of its allowed keys, -Infinity past them. */
 function fillRow(c: Call, b: i32, h: i32, i: i32, j0: i32, n: i32, offset: i32, row: usize): void {
   const lim = c.causal ? min(n, i + offset + 1 - j0) : n;
   const biasSrc = c.bias != 0 ? c.bias + <usize>b * c.biasB + <usize>h * c.biasH + <usize>i * c.biasQ + (<usize>j0 << 2) : 0;
-  const dst = c.biasRow + (row << 6);
-  for (let j = 0; j < BLOCK_KEYS; j++) {
-    const value: f32 = j >= lim ? -Infinity : biasSrc != 0 ? load<f32>(biasSrc + (<usize>j << 2)) : 0;
-    store<f32>(dst + (<usize>j << 2), value);
-  }
+  fillBias(c, biasSrc, lim, row);
 }
 
 /** Folds the scores of row buffer `row` into the running max and sum of unit row r. */
@@ -58,7 +48,7 @@ export function lseUnit(c: Call, b: i32, kvHead: i32): void {
   const kHead = c.k + <usize>b * c.kB + <usize>kvHead * c.kH;
   for (let j0 = 0; j0 < keyLength; j0 += BLOCK_KEYS) {
     const n = min(BLOCK_KEYS, keyLength - j0);
-    packKeys(c.kt, kHead + <usize>j0 * c.kS, c.kS, c.headDim, n);
+    packBlock(c.kt, kHead + <usize>j0 * c.kS, c.kS, c.headDim, n);
     const firstRow = c.causal ? max(0, j0 - offset) : 0;
     for (let hh = 0; hh < group; hh++) {
       const h = firstHead + hh;

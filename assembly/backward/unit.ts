@@ -15,6 +15,7 @@
 import { Call, BLOCK_KEYS } from './layout';
 import { scoreRow, gradRow } from './row';
 import { gradRows4 } from './rows4';
+import { packBlock, fillBias } from './block';
 import { madd } from '../inline/madd';
 
 /** delta[hh·seqLenQ + i] = Σ_d dO·O of the unit's query rows. */
@@ -31,23 +32,6 @@ function rowDeltas(c: Call, b: i32, firstHead: i32, group: i32): void {
       store<f32>(c.delta + ((<usize>(hh * c.seqLenQ + i)) << 2), sum);
     }
   }
-}
-
-/**
- * Transposes rows [j0, j0+n) of a [keys][dim] head into dst[dim][BLOCK_KEYS], zero past n.
- * Returns whether every value is finite (Σ x·0 is 0 unless some x is ±Infinity or NaN).
- */
-function packBlock(dst: usize, src: usize, rowStride: usize, dim: i32, n: i32): bool {
-  let probe: f32 = 0;
-  for (let d = 0; d < dim; d++) {
-    const row = dst + (<usize>d << 6);
-    for (let j = 0; j < BLOCK_KEYS; j++) {
-      const x: f32 = j < n ? load<f32>(src + <usize>j * rowStride + (<usize>d << 2)) : 0;
-      probe += x * 0;
-      store<f32>(row + (<usize>j << 2), x);
-    }
-  }
-  return probe == 0;
 }
 
 /** The four rows' allowed key counts of gradRows4. */
@@ -103,15 +87,6 @@ function dqRow(c: Call, dqAt: usize, kBlock: usize, lim: i32): void {
       if (load<f32>(biasRow + (<usize>j << 2)) != -Infinity) acc += load<f32>(dl + (<usize>j << 2)) * load<f32>(kBlock + <usize>j * c.kS + off);
     }
     store<f32>(dqAt + off, acc);
-  }
-}
-
-/** Fills row `row` of c.biasRow: the bias (or 0) of keys [j0, j0+lim), -Infinity for lanes past lim. */
-function fillBias(c: Call, biasSrc: usize, lim: i32, row: usize = 0): void {
-  const dst = c.biasRow + (row << 6);
-  for (let j = 0; j < BLOCK_KEYS; j++) {
-    const value: f32 = j >= lim ? -Infinity : biasSrc != 0 ? load<f32>(biasSrc + (<usize>j << 2)) : 0;
-    store<f32>(dst + (<usize>j << 2), value);
   }
 }
 
