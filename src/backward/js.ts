@@ -59,6 +59,8 @@ function run(plan: BackwardPlan): void {
   for (let b = 0; b < plan.batch; b++) {
     for (let h = 0; h < plan.qHeads; h++) {
       const kvHead = Math.floor(h / (plan.qHeads / plan.kvHeads));
+      const kHead = b * ks.batch + kvHead * ks.head;
+      const vHead = b * vs.batch + kvHead * vs.head;
       for (let i = 0; i < plan.seqLenQ; i++) {
         const row = (b * plan.qHeads + h) * plan.seqLenQ + i;
         const rowLse = plan.lse[row]!;
@@ -71,16 +73,19 @@ function run(plan: BackwardPlan): void {
         for (let d = 0; d < valueDim; d++) delta += dout[oRow + d]! * out[oRow + d]!;
         for (let j = 0; j < end; j++) {
           if (biased[j] === -Infinity) continue; // masked: selected away
-          const kRow = b * ks.batch + kvHead * ks.head + j * ks.seq;
-          const vRow = b * vs.batch + kvHead * vs.head + j * vs.seq;
+          const kRow = kHead + j * ks.seq;
+          const vRow = vHead + j * vs.seq;
           const p = Math.exp(biased[j]! - rowLse);
+          // dP = dO·v_j, then dV_j += p·dO in the same pass over the value row.
           let dp = 0;
-          for (let d = 0; d < valueDim; d++) dp += dout[oRow + d]! * v[vRow + d]!;
+          for (let d = 0; d < valueDim; d++) {
+            const g = dout[oRow + d]!;
+            dp += g * v[vRow + d]!;
+            dv[vRow + d]! += p * g;
+          }
           const ds = p * (dp - delta);
           if (dbias) dbias[row * seqLenK + j] = ds;
-          const capDerivative = softcap > 0 ? 1 - (capped[j]! / softcap) ** 2 : 1;
-          const dl = ds * scale * capDerivative;
-          for (let d = 0; d < valueDim; d++) dv[vRow + d]! += p * dout[oRow + d]!;
+          const dl = softcap > 0 ? ds * scale * (1 - (capped[j]! / softcap) ** 2) : ds * scale; // the softcap derivative: 1 − tanh²
           for (let d = 0; d < headDim; d++) {
             dq[qRow + d]! += dl * k[kRow + d]!;
             dk[kRow + d]! += dl * q[qRow + d]!;
