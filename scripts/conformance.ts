@@ -15,7 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatResult, parseGradVector, parseVector, runGradVector, runVector, type ConformanceVector, type GradVector } from '../src/conformance/index.js';
 import { withBackward } from '../src/backward/index.js';
-import { BACKEND_NAMES, createAttention, isBackendAvailable } from '../src/index.js';
+import { BACKEND_NAMES, createAttention, isBackendAvailable, onnxRotaryEmbedding, type AttentionInstance, type OnnxRotaryAttributes } from '../src/index.js';
+import type { OnnxAttentionRunner } from '../src/conformance/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(root, 'test', 'fixtures', 'conformance');
@@ -26,7 +27,17 @@ const defaultDirs = () =>
     .sort()
     .map((name) => join(FIXTURES, name));
 /** The operators this runner can check (the `op` field of a vector). */
-const SUPPORTED_OPS = new Set(['Attention', 'attention_grad']);
+const SUPPORTED_OPS = new Set(['Attention', 'RotaryEmbedding', 'attention_grad']);
+
+/**
+ * How a vector of `op` runs on `instance`. `RotaryEmbedding` is the standalone
+ * `onnxRotaryEmbedding` (the same TypeScript on every backend: it is a host op, like the
+ * rotation of the `rotary` option of attention), run once per backend all the same.
+ */
+function runnerFor(op: string, instance: AttentionInstance): OnnxAttentionRunner {
+  if (op === 'RotaryEmbedding') return (inputs, attrs) => onnxRotaryEmbedding(inputs, attrs as OnnxRotaryAttributes);
+  return (inputs, attrs) => instance.onnxAttention(inputs, attrs);
+}
 
 /** The `*.json` files of a folder (sorted), or the file itself. */
 function vectorFiles(path: string): string[] {
@@ -70,7 +81,7 @@ async function main(): Promise<number> {
   let failed = 0;
   for (const vector of vectors) {
     for (const instance of instances) {
-      const result = runVector(vector, (inputs, attrs) => instance.onnxAttention(inputs, attrs));
+      const result = runVector(vector, runnerFor(vector.op, instance));
       console.log(formatResult(result, instance.backend));
       if (result.ok) passed++;
       else failed++;

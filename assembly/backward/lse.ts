@@ -6,15 +6,8 @@
 import { Call, BLOCK_KEYS } from './layout';
 import { scoreRow } from './row';
 import { scores4 } from './rows4';
-import { packBlock, fillBias } from './block';
+import { packBlock, prepareRow, fillMasked } from './block';
 import { expNonPositive } from '../inline/exp';
-
-/** Row `row` of the bias buffer for query i: the bias (or 0) of its allowed keys, -Infinity past them. */
-function fillRow(c: Call, b: i32, h: i32, i: i32, j0: i32, n: i32, offset: i32, row: usize): void {
-  const lim = c.causal ? min(n, i + offset + 1 - j0) : n;
-  const biasSrc = c.bias != 0 ? c.bias + <usize>b * c.biasB + <usize>h * c.biasH + <usize>i * c.biasQ + (<usize>j0 << 2) : 0;
-  fillBias(c, biasSrc, lim, row);
-}
 
 /** Folds the scores of row buffer `row` into the running max and sum of unit row r. */
 function foldRow(c: Call, r: i32, row: usize): void {
@@ -49,19 +42,19 @@ export function lseUnit(c: Call, b: i32, kvHead: i32): void {
   for (let j0 = 0; j0 < keyLength; j0 += BLOCK_KEYS) {
     const n = min(BLOCK_KEYS, keyLength - j0);
     packBlock(c.kt, kHead + <usize>j0 * c.kS, c.kS, c.headDim, n);
-    const firstRow = c.causal ? max(0, j0 - offset) : 0;
+    const firstRow = c.firstRow(j0, offset);
     for (let hh = 0; hh < group; hh++) {
       const h = firstHead + hh;
       let i = firstRow;
       // Four rows at a time (shared kt loads, rows4.ts); a masked key's lane is -Infinity
       // and exp(-Infinity − m) = 0, so a NaN K at a masked key cannot reach the sum.
       for (; i + 4 <= c.seqLenQ; i += 4) {
-        for (let r = 0; r < 4; r++) fillRow(c, b, h, i + r, j0, n, offset, <usize>r);
+        for (let r = 0; r < 4; r++) if (prepareRow(c, b, h, i + r, j0, n, offset, keyLength, <usize>r) == 0) fillMasked(c, <usize>r);
         scores4(c, c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS);
         for (let r = 0; r < 4; r++) foldRow(c, hh * c.seqLenQ + i + r, <usize>r);
       }
       for (; i < c.seqLenQ; i++) {
-        fillRow(c, b, h, i, j0, n, offset, 0);
+        if (prepareRow(c, b, h, i, j0, n, offset, keyLength, 0) == 0) continue;
         scoreRow(c, c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS);
         foldRow(c, hh * c.seqLenQ + i, 0);
       }
