@@ -17,8 +17,8 @@ import { Workspace } from '../workspace.js';
 import type { BackwardBackend, BackwardPlan } from './plan.js';
 import type { BackwardResult } from './types.js';
 
-/** The options of the backward: the forward's but `returnWeights` and `out`. */
-export const BACKWARD_OPTION_KEYS = OPTION_KEYS.filter((key) => key !== 'returnWeights' && key !== 'out' && key !== 'returnLse');
+/** The options of the backward: the forward's but `returnWeights` and `out` (`returnLse` is accepted and ignored: one options object serves both calls). */
+export const BACKWARD_OPTION_KEYS = OPTION_KEYS.filter((key) => key !== 'returnWeights' && key !== 'out');
 
 /** Forward options the backward does not implement yet: a clear TypeError, never a wrong gradient. */
 function checkSupported(opts: AttentionOptions): void {
