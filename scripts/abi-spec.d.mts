@@ -9,3 +9,5 @@ export declare const PARAM_FIELDS: ReadonlyArray<ParamField>;
 export declare const PARAM: Readonly<Record<string, number>>;
 export declare const PARAM_COUNT: number;
 export declare const PARAM_BYTES: number;
+export declare const BACKWARD_FIELDS: ReadonlyArray<ParamField>;
+export declare const BACKWARD_PARAM_COUNT: number;

@@ -84,3 +84,21 @@ export const PARAM = Object.fromEntries(PARAM_FIELDS.map((field) => [field.name,
 export const PARAM_COUNT = PARAM_FIELDS.length;
 /** Size of the parameter block in bytes. */
 export const PARAM_BYTES = PARAM_COUNT * 4;
+
+// The backward kernels (assembly/backward/, src/backward/) read the same block followed by
+// these fields: one block, so the forward fields (shapes, strides, scale, masks) are written
+// by the same writer. OUT_* describes the forward's output O (an input here); dO, dQ, dK and
+// dV share the strides of O, Q, K and V (the host allocates them in the call's layout).
+// Generated into assembly/backward/abi.ts and src/backward/abi-params.ts, apart from the
+// default build's files, so the default entry does not carry them.
+/** @type {ReadonlyArray<{ name: string, index: number, type: 'i32' | 'f32', doc?: string }>} */
+export const BACKWARD_FIELDS = [
+  { name: 'DOUT_PTR', index: PARAM_COUNT, type: 'i32', doc: 'f32 dO, strides OUT_*' },
+  { name: 'ROW_LSE_PTR', index: PARAM_COUNT + 1, type: 'i32', doc: 'f32[batch·qHeads·seqLenQ] natural log-sum-exp per row, -Infinity for a row with no allowed key' },
+  { name: 'DQ_PTR', index: PARAM_COUNT + 2, type: 'i32', doc: 'f32 dQ, strides Q_*; written (not accumulated into)' },
+  { name: 'DK_PTR', index: PARAM_COUNT + 3, type: 'i32', doc: 'f32 dK, strides K_*; written' },
+  { name: 'DV_PTR', index: PARAM_COUNT + 4, type: 'i32', doc: 'f32 dV, strides V_*; written' },
+  { name: 'DBIAS_PTR', index: PARAM_COUNT + 5, type: 'i32', doc: 'f32[batch·qHeads·seqLenQ·seqLenK] dS per score (the gradient of an additive bias before broadcasting), or 0 for none' },
+];
+/** Number of 32-bit fields in the backward block (forward fields included). */
+export const BACKWARD_PARAM_COUNT = PARAM_COUNT + BACKWARD_FIELDS.length;

@@ -6,6 +6,7 @@
 //                        server or fetch to configure
 //   dist/index.cjs       the same as CommonJS (`require`), with dist/kernels.cjs
 //   dist/threads/index.js  the worker pool and its threads builds (`wasm-attention/threads`)
+//   dist/backward/index.js the backward pass and its kernel builds (`wasm-attention/backward`)
 //   dist/*.js.map, *.cjs.map  source maps of every entry (positions and names)
 //   dist/workerd.js      Cloudflare Workers: imports ./attention-*.wasm as compiled modules
 //   dist/edge-light.js   Vercel Edge: imports ./attention-*.wasm?module
@@ -121,10 +122,10 @@ export function kernelsBuildOptions(entry) {
  */
 const SOURCE_MAPS = { sourcemap: true, sourcesContent: false };
 
-/** Emits declarations for src/index.ts and src/threads/index.ts into `outDir` with the TypeScript API. */
+/** Emits declarations for src/index.ts, src/threads/index.ts and src/backward/index.ts into `outDir` with the TypeScript API. */
 async function emitDeclarations(outDir) {
   const { default: ts } = await import('typescript'); // only here: the size test imports this file too
-  const program = ts.createProgram([join(root, 'src', 'index.ts'), join(root, 'src', 'threads', 'index.ts')], {
+  const program = ts.createProgram([join(root, 'src', 'index.ts'), join(root, 'src', 'threads', 'index.ts'), join(root, 'src', 'backward', 'index.ts')], {
     declaration: true,
     emitDeclarationOnly: true,
     outDir,
@@ -160,7 +161,7 @@ function newest(dir) {
  * (`npm run test:runtimes`, `npm run demo`).
  */
 export function ensureKernels() {
-  const generated = ['kernels.ts', 'threads-kernels.ts', 'testing-kernels.ts'].map((file) => join(root, 'src', 'gen', file));
+  const generated = ['kernels.ts', 'threads-kernels.ts', 'testing-kernels.ts', 'backward-kernels.ts'].map((file) => join(root, 'src', 'gen', file));
   const outputs = [...KERNELS.map((k) => join(root, 'build', k)), ...generated];
   const assembly = newest(join(root, 'assembly'));
   if (outputs.some((p) => !existsSync(p) || statSync(p).mtimeMs < assembly)) {
@@ -188,6 +189,14 @@ export async function buildDist() {
     ...SOURCE_MAPS,
     outfile: join(dist, 'threads', 'index.js'),
   });
+  // The backward pass (`wasm-attention/backward`, issue #13): its kernel builds are loaded
+  // only by applications that import it, outside the default entry's size budget.
+  await build({
+    ...entryBuildOptions({ format: 'esm' }),
+    entryPoints: [join(root, 'src', 'backward', 'index.ts')],
+    ...SOURCE_MAPS,
+    outfile: join(dist, 'backward', 'index.js'),
+  });
   for (const kernel of KERNELS) copyFileSync(join(root, 'build', kernel), join(dist, kernel));
 
   await emitDeclarations(join(dist, 'types'));
@@ -200,7 +209,7 @@ export async function buildDist() {
     if (entry.format === 'cjs') writeFileSync(join(dist, entry.outfile.replace(/\.cjs$/, '.d.cts')), reexport('./types-cjs/index.js'));
     else writeFileSync(join(dist, entry.outfile.replace(/\.js$/, '.d.ts')), reexport('./types/index.js'));
   }
-  return ENTRIES.map((e) => e.outfile).concat(kernelModules.map((e) => e.kernelsModule), KERNELS, ['threads/index.js', '*.map']);
+  return ENTRIES.map((e) => e.outfile).concat(kernelModules.map((e) => e.kernelsModule), KERNELS, ['threads/index.js', 'backward/index.js', '*.map']);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PARAM_FIELDS } from '../scripts/abi-spec.mjs';
+import { BACKWARD_FIELDS, PARAM_COUNT as SPEC_PARAM_COUNT, PARAM_FIELDS } from '../scripts/abi-spec.mjs';
 import { ABI_FILES } from '../scripts/gen-abi.mjs';
 import { PARAM, PARAM_BYTES, PARAM_COUNT } from '../src/backends/wasm/abi';
 
@@ -39,6 +39,11 @@ describe('kernel ABI: one field table', () => {
     for (const field of PARAM_FIELDS) expect(field.name, `field ${field.index}`).toMatch(/^[A-Z][A-Z0-9_]*$/);
   });
 
+  it('backward_fields_follow_the_forward_block', () => {
+    expect(BACKWARD_FIELDS.map((field) => field.index)).toEqual(BACKWARD_FIELDS.map((_, n) => SPEC_PARAM_COUNT + n));
+    expect(BACKWARD_FIELDS.every((field) => field.type === 'i32')).toBe(true);
+  });
+
   it('f32_fields_are_exactly_scale_and_softcap', () => {
     for (const field of PARAM_FIELDS) expect(['i32', 'f32'], `${field.name}.type`).toContain(field.type);
     expect(PARAM_FIELDS.filter((field) => field.type === 'f32').map((field) => field.name)).toEqual(['SCALE', 'SOFTCAP']);
@@ -56,7 +61,7 @@ describe('kernel ABI: one field table', () => {
     // paramF32 on an i32 field (or the reverse) reads the right bytes as the wrong number.
     // Only calls naming a field constant are checked: a variable holding a field index
     // (`ptrField` in assembly/attention.ts, the tensor fields, all i32) cannot be, statically.
-    const typeOf = new Map(PARAM_FIELDS.map((field) => [field.name, field.type]));
+    const typeOf = new Map([...PARAM_FIELDS, ...BACKWARD_FIELDS].map((field) => [field.name, field.type]));
     const wrong: string[] = [];
     let loads = 0;
     for (const file of assemblyFiles()) {

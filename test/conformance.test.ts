@@ -574,3 +574,26 @@ describe('ONNX RotaryEmbedding conformance vectors', () => {
     });
   }
 });
+
+// ---------------------------------------------------------------------------------------
+// 6. Gradient vectors (`op: "attention_grad"`, issue #13): the backward on every backend
+// ---------------------------------------------------------------------------------------
+
+const GRAD_DIR = process.env.CONFORMANCE_GRAD_DIR ?? join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'conformance', 'attention-grad');
+
+describe('attention_grad vectors', async () => {
+  const { parseGradVector, runGradVector } = await import('../src/conformance/index.js');
+  const { withBackward } = await import('../src/backward/index.js');
+  const files = existsSync(GRAD_DIR) ? readdirSync(GRAD_DIR).filter((file) => file.endsWith('.json')).sort() : [];
+  const vectors = files
+    .map((file) => [file, JSON.parse(readFileSync(join(GRAD_DIR, file), 'utf8')) as { op?: string }] as const)
+    .filter(([, json]) => json.op === 'attention_grad')
+    .map(([file, json]) => parseGradVector(json, file));
+  it('finds the vectors', () => expect(vectors.length).toBeGreaterThanOrEqual(12));
+  const instances = await Promise.all(BACKEND_NAMES.filter(isBackendAvailable).map(async (name) => withBackward(await createAttention({ backend: name }))));
+  const cases = vectors.flatMap((vector) => instances.map((instance) => [vector.name, instance.backend, vector, instance] as const));
+  it.each(cases)('%s [%s]', (_, backend, vector, instance) => {
+    const result = runGradVector(vector, instance);
+    expect(result.ok, formatResult(result, backend)).toBe(true);
+  });
+});

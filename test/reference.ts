@@ -144,6 +144,113 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
   return { out, weights, lse };
 }
 
+export interface ReferenceGradients {
+  /** dL/dq, dL/dk, dL/dv in the layouts (strides) of q, k, v. */
+  readonly dq: Float64Array;
+  readonly dk: Float64Array;
+  readonly dv: Float64Array;
+  /** dL/dbias per score, contiguous `[batch, qHeads, seqLenQ, seqLenK]` (0 where masked). */
+  readonly dbias: Float64Array;
+  /** The natural log-sum-exp of each row's allowed scores, `[batch, qHeads, seqLenQ]`; -Infinity when none. */
+  readonly lse: Float64Array;
+  /** The forward output, contiguous `[batch, qHeads, seqLenQ, valueDim]`. */
+  readonly out: Float64Array;
+  /**
+   * Per element of dq, dk, dv: the same sums over absolute values of their terms
+   * (Σ |dl|·|scale·k| for dq, with dl's own terms in absolute value). The rounding error of
+   * an f32 evaluation of each element is bounded by a small multiple of ε_f32 times it.
+   */
+  readonly magnitude: { readonly dq: Float64Array; readonly dk: Float64Array; readonly dv: Float64Array };
+}
+
+/**
+ * The backward pass of `plan` in float64, straight from the chain rule on the forward above
+ * (no log-sum-exp trick, no tiling): with L = Σ out·dout, for each row the softmax
+ * Jacobian gives dS_j = p_j·(dP_j − Σ_k p_k·dP_k), dP_j = dout·v_j; the softcap adds the
+ * factor 1 − tanh², the scale its factor; the clamps are the identity on finite scores.
+ * Masked keys and rows with no allowed key get no gradient. Checked by finite differences
+ * (test/backward.test.ts). Works on Float64Array data too (cast), for those checks.
+ *
+ * @param plan - any plan; `plan.out`/`plan.weights` are ignored
+ * @param dout - dL/dout in the layout (strides `plan.outStrides`) of the output
+ * @returns gradients, lse and the output
+ */
+export function referenceBackward(plan: AttentionPlan, dout: ArrayLike<number>): ReferenceGradients {
+  const { batch, qHeads, seqLenQ, seqLenK, headDim, valueDim } = plan;
+  const dq = new Float64Array(plan.q.length);
+  const dk = new Float64Array(plan.k.length);
+  const dv = new Float64Array(plan.v.length);
+  const dbias = new Float64Array(batch * qHeads * seqLenQ * seqLenK);
+  const lse = new Float64Array(batch * qHeads * seqLenQ);
+  const out = new Float64Array(batch * qHeads * seqLenQ * valueDim);
+  const biased = new Float64Array(seqLenK);
+  const capped = new Float64Array(seqLenK);
+  const probs = new Float64Array(seqLenK);
+  const dp = new Float64Array(seqLenK);
+  const dpAbs = new Float64Array(seqLenK);
+  const magnitude = { dq: new Float64Array(dq.length), dk: new Float64Array(dk.length), dv: new Float64Array(dv.length) };
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < qHeads; h++) {
+      const kvHead = kvHeadOf(plan, h);
+      for (let i = 0; i < seqLenQ; i++) {
+        const row = (b * qHeads + h) * seqLenQ + i;
+        let max = -Infinity;
+        for (let j = 0; j < seqLenK; j++) {
+          capped[j] = cappedOf(plan, logitOf(plan, b, h, i, j));
+          biased[j] = isAllowed(plan, b, h, i, j) ? clampScore(clampScore(capped[j]!) + alibiOf(plan, b, h, i, j) + biasOf(plan, b, h, i, j)) : -Infinity;
+          max = Math.max(max, biased[j]!);
+        }
+        if (max === -Infinity) {
+          lse[row] = -Infinity; // no allowed key: out = 0, no gradient
+          continue;
+        }
+        let sum = 0;
+        for (let j = 0; j < seqLenK; j++) sum += biased[j] === -Infinity ? 0 : Math.exp(biased[j]! - max);
+        lse[row] = max + Math.log(sum);
+        let pdp = 0;
+        let pdpAbs = 0;
+        for (let j = 0; j < seqLenK; j++) {
+          probs[j] = biased[j] === -Infinity ? 0 : Math.exp(biased[j]! - max) / sum;
+          dp[j] = 0;
+          dpAbs[j] = 0;
+          if (biased[j] === -Infinity) continue;
+          for (let d = 0; d < valueDim; d++) {
+            const vj = plan.v[at(plan.vStrides, b, kvHead, j, d)]!;
+            out[row * valueDim + d] = out[row * valueDim + d]! + probs[j]! * vj;
+            dp[j] = dp[j]! + dout[at(plan.outStrides, b, h, i, d)]! * vj;
+            dpAbs[j] = dpAbs[j]! + Math.abs(dout[at(plan.outStrides, b, h, i, d)]! * vj);
+          }
+          pdp += probs[j]! * dp[j]!;
+          pdpAbs += probs[j]! * dpAbs[j]!;
+        }
+        for (let j = 0; j < seqLenK; j++) {
+          if (biased[j] === -Infinity) continue;
+          const ds = probs[j]! * (dp[j]! - pdp);
+          dbias[row * seqLenK + j] = ds;
+          const factor = plan.softcap > 0 ? 1 - (capped[j]! / plan.softcap) ** 2 : 1; // d capped / d logit = 1 − tanh²
+          const dlogit = ds * factor;
+          // The same sums over absolute values: what an f32 evaluation's rounding scales with.
+          const dlogitAbs = probs[j]! * (dpAbs[j]! + pdpAbs) * factor;
+          for (let d = 0; d < headDim; d++) {
+            const qi = at(plan.qStrides, b, h, i, d);
+            const kj = at(plan.kStrides, b, kvHead, j, d);
+            dq[qi] = dq[qi]! + dlogit * plan.scale * plan.k[kj]!;
+            dk[kj] = dk[kj]! + dlogit * plan.scale * plan.q[qi]!;
+            magnitude.dq[qi] = magnitude.dq[qi]! + dlogitAbs * Math.abs(plan.scale * plan.k[kj]!);
+            magnitude.dk[kj] = magnitude.dk[kj]! + dlogitAbs * Math.abs(plan.scale * plan.q[qi]!);
+          }
+          for (let d = 0; d < valueDim; d++) {
+            const vj = at(plan.vStrides, b, kvHead, j, d);
+            dv[vj] = dv[vj]! + probs[j]! * dout[at(plan.outStrides, b, h, i, d)]!;
+            magnitude.dv[vj] = magnitude.dv[vj]! + probs[j]! * Math.abs(dout[at(plan.outStrides, b, h, i, d)]!);
+          }
+        }
+      }
+    }
+  }
+  return { dq, dk, dv, dbias, lse, out, magnitude };
+}
+
 // ---------------------------------------------------------------------------------------
 // Deterministic data
 // ---------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ export const PEERS: Readonly<Record<string, (context: PeerContext) => Promise<Pr
 export const PEER_NAMES: readonly string[] = Object.keys(PEERS);
 
 /** Packages that must be present in bench/peers/node_modules. */
-const PACKAGES = ['onnxruntime-web', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-cpu'];
+const PACKAGES = ['onnxruntime-web', '@tensorflow/tfjs', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-cpu'];
 
 export function peersInstalled(peersDir: string): boolean {
   return PACKAGES.every((name) => existsSync(join(peersDir, 'node_modules', name, 'package.json')));

@@ -22,6 +22,8 @@ const REQUIRED = [
   'dist/index.js.map',
   'dist/threads/index.js',
   'dist/types/threads/index.d.ts',
+  'dist/backward/index.js',
+  'dist/types/backward/index.d.ts',
 ];
 
 const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,7 +55,7 @@ export function packAndInstall(root, dir) {
  * Uses the installed package the ways the conformance bundles do not: `require` (CJS) runs
  * a case, and TypeScript type-checks an ESM and a CommonJS consumer against its `.d.ts`
  * files (node16 resolution, so the `exports` map is what TypeScript follows too, for
- * `wasm-attention/threads` as well).
+ * `wasm-attention/threads` and `wasm-attention/backward` as well).
  * @param {string} root the repository (for its TypeScript)
  * @param {string} project the folder the package is installed in
  * @returns {string} what was checked
@@ -74,7 +76,9 @@ const q: Tensor<Float32Array> = { data: new Float32Array(8), shape: [1, 1, 2, 4]
 export async function run${kind}(module?: WebAssembly.Module): Promise<Float32Array> {
   const instance: AttentionInstance = await createAttention({ backend: 'auto', module });
   await init({ backend: 'js', threads: 2, threadsModule: () => import('wasm-attention/threads') });
-  return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data;
+  const { withBackward } = await import('wasm-attention/backward');
+  const { dq } = withBackward(instance).attentionBackward({ q, k: q, v: q, dout: q }, { causal: true });
+  return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data && dq.data;
 }
 `;
   writeFileSync(join(project, 'consumer-esm.mts'), consumer('Esm'));

@@ -14,3 +14,4 @@ export {
   type OutputResult,
   type VectorResult,
 } from './run-vector.js';
+export { GRAD_OUTPUTS, parseGradVector, runGradVector, type GradRunner, type GradVector } from './grad.js';

@@ -19,7 +19,8 @@ export interface ConformanceVector {
   readonly outputs: readonly (OnnxTensor | null)[];
 }
 
-const BYTES: Readonly<Record<string, number>> = { float32: 4, float16: 2, bool: 1, int64: 8, int32: 4 };
+// float64: the references of the gradient vectors (./grad.ts).
+const BYTES: Readonly<Record<string, number>> = { float32: 4, float16: 2, bool: 1, int64: 8, int32: 4, float64: 8 };
 
 /**
  * Decodes standard base64 (works in every runtime with `atob`).
@@ -64,6 +65,10 @@ export function decodeTensor(slot: unknown, where: string): OnnxTensor {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let data: OnnxTensor['data'];
+  if (dtype === 'float64') {
+    const values = Float64Array.from({ length: count }, (_, i) => view.getFloat64(i * 8, true));
+    return { data: values as unknown as OnnxTensor['data'], shape: shape as number[], dtype: dtype as OnnxDtype };
+  }
   switch (dtype as OnnxDtype) {
     case 'float32':
       data = Float32Array.from({ length: count }, (_, i) => view.getFloat32(i * 4, true));

@@ -1,0 +1,27 @@
+// The backward kernel build's exports (asconfig.json targets `backward-simd` and
+// `backward-relaxed`): what src/backward/ calls and nothing else. A build of its own, so
+// the default entry neither carries nor compiles it (src/gen/backward-kernels.ts is loaded
+// by the `wasm-attention/backward` entry only). Re-exports and the unit loops only.
+import { callOf } from './backward/layout';
+import { backwardUnit } from './backward/unit';
+import { lseUnit } from './backward/lse';
+export { heapBase } from './heap';
+export { kernelIsa } from './isa';
+export { backwardScratchBytes } from './backward/layout';
+
+/**
+ * dQ, dK, dV (and dbias) of units [first, end), unit = b·kvHeads + kvHead. The outputs must
+ * be zero on entry. Returns 0.
+ */
+export function attentionBackward(params: usize, first: i32, end: i32): i32 {
+  const c = callOf(params);
+  for (let unit = first; unit < end; unit++) backwardUnit(c, unit / c.kvHeads, unit % c.kvHeads);
+  return 0;
+}
+
+/** The log-sum-exp of the rows of units [first, end) into LSE_PTR. Returns 0. */
+export function attentionLse(params: usize, first: i32, end: i32): i32 {
+  const c = callOf(params);
+  for (let unit = first; unit < end; unit++) lseUnit(c, unit / c.kvHeads, unit % c.kvHeads);
+  return 0;
+}
