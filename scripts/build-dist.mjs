@@ -7,6 +7,7 @@
 //   dist/index.cjs       the same as CommonJS (`require`), with dist/kernels.cjs
 //   dist/threads/index.js  the worker pool and its threads builds (`wasm-attention/threads`)
 //   dist/backward/index.js the backward pass and its kernel builds (`wasm-attention/backward`)
+//   dist/positions/index.js  standalone positional encodings (`wasm-attention/positions`)
 //   dist/*.js.map, *.cjs.map  source maps of every entry (positions and names)
 //   dist/workerd.js      Cloudflare Workers: imports ./attention-*.wasm as compiled modules
 //   dist/edge-light.js   Vercel Edge: imports ./attention-*.wasm?module
@@ -125,7 +126,7 @@ const SOURCE_MAPS = { sourcemap: true, sourcesContent: false };
 /** Emits declarations for src/index.ts, src/threads/index.ts and src/backward/index.ts into `outDir` with the TypeScript API. */
 async function emitDeclarations(outDir) {
   const { default: ts } = await import('typescript'); // only here: the size test imports this file too
-  const program = ts.createProgram([join(root, 'src', 'index.ts'), join(root, 'src', 'threads', 'index.ts'), join(root, 'src', 'backward', 'index.ts')], {
+  const program = ts.createProgram([join(root, 'src', 'index.ts'), join(root, 'src', 'threads', 'index.ts'), join(root, 'src', 'backward', 'index.ts'), join(root, 'src', 'positions', 'index.ts')], {
     declaration: true,
     emitDeclarationOnly: true,
     outDir,
@@ -197,6 +198,14 @@ export async function buildDist() {
     ...SOURCE_MAPS,
     outfile: join(dist, 'backward', 'index.js'),
   });
+  // Standalone positional encodings (`wasm-attention/positions`, issue #12): host code only,
+  // outside the default entry's size budget (1.3 KB gzipped).
+  await build({
+    ...entryBuildOptions({ format: 'esm' }),
+    entryPoints: [join(root, 'src', 'positions', 'index.ts')],
+    ...SOURCE_MAPS,
+    outfile: join(dist, 'positions', 'index.js'),
+  });
   for (const kernel of KERNELS) copyFileSync(join(root, 'build', kernel), join(dist, kernel));
 
   await emitDeclarations(join(dist, 'types'));
@@ -209,7 +218,7 @@ export async function buildDist() {
     if (entry.format === 'cjs') writeFileSync(join(dist, entry.outfile.replace(/\.cjs$/, '.d.cts')), reexport('./types-cjs/index.js'));
     else writeFileSync(join(dist, entry.outfile.replace(/\.js$/, '.d.ts')), reexport('./types/index.js'));
   }
-  return ENTRIES.map((e) => e.outfile).concat(kernelModules.map((e) => e.kernelsModule), KERNELS, ['threads/index.js', 'backward/index.js', '*.map']);
+  return ENTRIES.map((e) => e.outfile).concat(kernelModules.map((e) => e.kernelsModule), KERNELS, ['threads/index.js', 'backward/index.js', 'positions/index.js', '*.map']);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -15,7 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatResult, parseGradVector, parseVector, runGradVector, runVector, type ConformanceVector, type GradVector } from '../src/conformance/index.js';
 import { withBackward } from '../src/backward/index.js';
-import { BACKEND_NAMES, createAttention, isBackendAvailable, onnxRotaryEmbedding, type AttentionInstance, type OnnxRotaryAttributes } from '../src/index.js';
+import { BACKEND_NAMES, createAttention, isBackendAvailable, type AttentionInstance } from '../src/index.js';
+import { onnxRotaryEmbedding, type OnnxRotaryAttributes } from '../src/positions/index.js';
 import type { OnnxAttentionRunner } from '../src/conformance/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

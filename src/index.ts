@@ -18,8 +18,10 @@ export { mergeAttention, type MergeAttentionOptions, type PartialAttention } fro
 export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
 export type * from './types.js';
 export type { AppendOptions, CacheDtype, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
-export { onnxRotaryEmbedding, rotaryEmbedding, sinusoidalPositionalEncoding } from './positions/index.js';
-export type { DecodeRotaryOptions, OnnxRotaryAttributes, PositionalEncoding, RotaryEmbeddingOptions, RotaryOptions, RotaryRotationOptions, RotaryScaling } from './positions/index.js';
+// The standalone positional helpers (rotaryEmbedding, onnxRotaryEmbedding,
+// sinusoidalPositionalEncoding) are `wasm-attention/positions` (src/positions/index.ts): 1.3 KB
+// gzipped that the default entry's budget (test/runtimes/size.test.ts) does not carry.
+export type { DecodeRotaryOptions, RotaryOptions, RotaryRotationOptions, RotaryScaling } from './positions/types.js';
 
 /**
  * Scaled dot-product attention on the default instance (see `init`): for every batch item

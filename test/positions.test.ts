@@ -4,7 +4,8 @@
  * and `sinusoidalPositionalEncoding`, against float64 transcriptions of their formulas.
  */
 import { describe, expect, it } from 'vitest';
-import { float32ArrayToHalf, halfArrayToFloat32, onnxRotaryEmbedding, rotaryEmbedding, sinusoidalPositionalEncoding, type OnnxTensor, type RotaryEmbeddingOptions } from '../src/index.js';
+import { float32ArrayToHalf, halfArrayToFloat32, type OnnxTensor } from '../src/index.js';
+import { onnxRotaryEmbedding, rotaryEmbedding, sinusoidalPositionalEncoding, type RotaryEmbeddingOptions } from '../src/positions/index.js';
 import { expectClose, U32 } from './helpers.js';
 import { mulberry32, stridesOf } from './reference.js';
 import { rotate64 } from './rotary-reference.js';

@@ -11,7 +11,8 @@
  *   the curves coincide, and runs `attention` with `rotary` over identical tokens: every
  *   weight of the heatmap then comes from position alone.
  */
-import { rotaryEmbedding, sinusoidalPositionalEncoding, type AttentionInstance } from '../../src/index.js';
+import type { AttentionInstance } from '../../src/index.js';
+import { rotaryEmbedding, sinusoidalPositionalEncoding } from '../../src/positions/index.js';
 import { normals } from './embeddings.js';
 import { diverging, drawMatrix, viridis } from './heatmap.js';
 import { drawLinePlot } from './plot.js';

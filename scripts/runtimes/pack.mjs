@@ -24,6 +24,8 @@ const REQUIRED = [
   'dist/types/threads/index.d.ts',
   'dist/backward/index.js',
   'dist/types/backward/index.d.ts',
+  'dist/positions/index.js',
+  'dist/types/positions/index.d.ts',
 ];
 
 const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -55,7 +57,7 @@ export function packAndInstall(root, dir) {
  * Uses the installed package the ways the conformance bundles do not: `require` (CJS) runs
  * a case, and TypeScript type-checks an ESM and a CommonJS consumer against its `.d.ts`
  * files (node16 resolution, so the `exports` map is what TypeScript follows too, for
- * `wasm-attention/threads` and `wasm-attention/backward` as well).
+ * `wasm-attention/threads`, `wasm-attention/backward` and `wasm-attention/positions` as well).
  * @param {string} root the repository (for its TypeScript)
  * @param {string} project the folder the package is installed in
  * @returns {string} what was checked
@@ -78,7 +80,9 @@ export async function run${kind}(module?: WebAssembly.Module): Promise<Float32Ar
   await init({ backend: 'js', threads: 2, threadsModule: () => import('wasm-attention/threads') });
   const { withBackward } = await import('wasm-attention/backward');
   const { dq } = withBackward(instance).attentionBackward({ q, k: q, v: q, dout: q }, { causal: true });
-  return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data && dq.data;
+  const { sinusoidalPositionalEncoding } = await import('wasm-attention/positions');
+  const pe: Float32Array = sinusoidalPositionalEncoding(2, 4).data;
+  return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data && dq.data && pe;
 }
 `;
   writeFileSync(join(project, 'consumer-esm.mts'), consumer('Esm'));
