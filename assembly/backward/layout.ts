@@ -6,7 +6,7 @@
 //   vt     [valueDim][BLOCK_KEYS]  the value block transposed
 //   dk     [BLOCK_KEYS][headDim4]  the key block's dK accumulators (headDim4 = headDim rounded up to 4)
 //   dv     [BLOCK_KEYS][valueDim4] its dV accumulators
-//   s, p, dl, bias                  one row's scores, probabilities, dlogits, bias (BLOCK_KEYS each)
+//   s, p, dl, bias  [4][BLOCK_KEYS] up to four rows' scores (then dS), probabilities, dlogits, bias
 //   delta  [qHeads/kvHeads][seqLenQ] rowsum(dO ∘ O) of the unit's query heads (the LSE pass: row maxima)
 //   rowSum [qHeads/kvHeads][seqLenQ] the LSE pass's running sums
 // 16 keys per block: four f32x4 lanes per row of kt/vt, so a row's scores are four
@@ -31,7 +31,7 @@ export function backwardScratchBytes(params: usize): i32 {
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
   const group = paramI32(params, Q_HEADS) / paramI32(params, KV_HEADS);
-  const rows = <usize>(headDim + valueDim + ((headDim + 3) & ~3) + ((valueDim + 3) & ~3) + 4) * BLOCK_KEYS;
+  const rows = <usize>(headDim + valueDim + ((headDim + 3) & ~3) + ((valueDim + 3) & ~3) + 16) * BLOCK_KEYS;
   return <i32>(align16(rows * 4) + 2 * align16(<usize>group * paramI32(params, SEQ_LEN_Q) * 4));
 }
 
@@ -94,15 +94,16 @@ export function backwardScratchBytes(params: usize): i32 {
     this.biasQ = <usize>paramI32(params, BIAS_QUERY_STRIDE) << 2;
     const scratch = <usize>paramI32(params, SCRATCH_PTR);
     const keys = <usize>BLOCK_KEYS << 2;
+    const rowsOf4 = keys << 2;
     this.kt = scratch;
     this.vt = this.kt + <usize>this.headDim * keys;
     this.dkAcc = this.vt + <usize>this.valueDim * keys;
     this.dvAcc = this.dkAcc + <usize>((this.headDim + 3) & ~3) * keys;
     this.sRow = this.dvAcc + <usize>((this.valueDim + 3) & ~3) * keys;
-    this.pRow = this.sRow + keys;
-    this.dlRow = this.pRow + keys;
-    this.biasRow = this.dlRow + keys;
-    this.delta = align16(this.biasRow + keys);
+    this.pRow = this.sRow + rowsOf4;
+    this.dlRow = this.pRow + rowsOf4;
+    this.biasRow = this.dlRow + rowsOf4;
+    this.delta = align16(this.biasRow + rowsOf4);
     this.rowSum = this.delta + align16(<usize>(this.qHeads / this.kvHeads) * this.seqLenQ * 4);
     return this;
   }

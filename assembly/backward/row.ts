@@ -33,11 +33,20 @@ export function scoreRow(c: Call, qRow: usize): void {
     s2 = madd(qd, v128.load(at, 32), s2);
     s3 = madd(qd, v128.load(at, 48), s3);
   }
+  finishScores(c, 0, s0, s1, s2, s3);
+}
+
+/**
+ * The biased scores of row `row` (0–3) of the row buffers from its four dot-product vectors:
+ * scaled, soft-capped (the softcap factor into dlRow), clamped, biased, masked.
+ */
+@inline export function finishScores(c: Call, row: usize, s0: v128, s1: v128, s2: v128, s3: v128): void {
   const scale = f32x4.splat(c.scale);
   s0 = f32x4.mul(s0, scale);
   s1 = f32x4.mul(s1, scale);
   s2 = f32x4.mul(s2, scale);
   s3 = f32x4.mul(s3, scale);
+  const at = row << 6;
   if (c.softcap > 0) {
     const cap = f32x4.splat(c.softcap);
     const inv = f32x4.splat(<f32>1 / c.softcap);
@@ -45,15 +54,15 @@ export function scoreRow(c: Call, qRow: usize): void {
     s1 = softcapVec(s1, cap, inv);
     s2 = softcapVec(s2, cap, inv);
     s3 = softcapVec(s3, cap, inv);
-    capFactor(c.dlRow, s0, inv, scale);
-    capFactor(c.dlRow + 16, s1, inv, scale);
-    capFactor(c.dlRow + 32, s2, inv, scale);
-    capFactor(c.dlRow + 48, s3, inv, scale);
+    capFactor(c.dlRow + at, s0, inv, scale);
+    capFactor(c.dlRow + at + 16, s1, inv, scale);
+    capFactor(c.dlRow + at + 32, s2, inv, scale);
+    capFactor(c.dlRow + at + 48, s3, inv, scale);
   }
-  biasLanes(c.sRow, s0, c.biasRow);
-  biasLanes(c.sRow + 16, s1, c.biasRow + 16);
-  biasLanes(c.sRow + 32, s2, c.biasRow + 32);
-  biasLanes(c.sRow + 48, s3, c.biasRow + 48);
+  biasLanes(c.sRow + at, s0, c.biasRow + at);
+  biasLanes(c.sRow + at + 16, s1, c.biasRow + at + 16);
+  biasLanes(c.sRow + at + 32, s2, c.biasRow + at + 32);
+  biasLanes(c.sRow + at + 48, s3, c.biasRow + at + 48);
 }
 
 /** dst = scale·(1 − (capped·invCap)²): d capped / d dot, times the scale. */
@@ -102,8 +111,8 @@ export function gradRow(c: Call, doRow: usize, lse: f32, delta: f32, keys: i32, 
   }
 }
 
-/** Four lanes of gradRow: p, dS (kept in sRow for dbias), dl. */
-@inline function gradLanes(c: Call, at: usize, dp: v128, lse: v128, delta: v128, capped: bool, scale: v128): void {
+/** Four lanes of gradRow at byte `at` of the row buffers (row·64 + lane·4): p, dS (kept in sRow for dbias), dl. */
+@inline export function gradLanes(c: Call, at: usize, dp: v128, lse: v128, delta: v128, capped: bool, scale: v128): void {
   const s = v128.load(c.sRow + at);
   const negInf = cst(C_NEG_INF);
   const allowed = f32x4.ne(s, negInf);
