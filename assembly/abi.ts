@@ -30,10 +30,10 @@ export const OUT_SEQ_STRIDE: i32 = 22;
 export const SCALE: i32 = 23;
 // f32; 0 = off
 export const SOFTCAP: i32 = 24;
-// 0 or 1
-export const CAUSAL: i32 = 25;
-// i32[batch]; read only when CAUSAL = 1
-export const CAUSAL_OFFSETS_PTR: i32 = 26;
+// keys up to `right` positions after the query (src/key-range.ts); -1 = unbounded; causal is folded in as min(right, 0)
+export const WINDOW_RIGHT: i32 = 25;
+// i32[batch]: query i of item b sits at key position i + offsets[b]; always written by the host
+export const POSITION_OFFSETS_PTR: i32 = 26;
 // i32[batch], or 0 for none
 export const KEY_LENGTHS_PTR: i32 = 27;
 // f32 additive bias, or 0 for none; rows contiguous over keys
@@ -48,11 +48,17 @@ export const WEIGHTS_STAGE: i32 = 33;
 // scratch region for the kernel, at least `scratchBytes(params)` bytes, 16-byte aligned
 export const SCRATCH_PTR: i32 = 34;
 export const SCRATCH_BYTES: i32 = 35;
-// Decode kernel only (`decodeRange`, `decodeMerge`): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.
+// Decode kernel only (`decodeRange`, merged by the host): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.
 export const KEY_SPLITS: i32 = 36;
 // Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states (assembly/decode/partials.ts), `decodePartialsBytes(params)` bytes, 16-byte aligned
 export const PARTIALS_PTR: i32 = 37;
-export const PARAM_COUNT: i32 = 38;
+// keys down to `left` positions before the query (src/key-range.ts); -1 = unbounded
+export const WINDOW_LEFT: i32 = 38;
+// f32[qHeads] ALiBi slopes (|slope| <= 2^64, src/alibi.ts), or 0 for none
+export const ALIBI_SLOPES_PTR: i32 = 39;
+// f32[batch·qHeads·seqLenQ·2] contiguous, or 0 for none: per row its softmax max m (natural units) and sum l; the host takes lse = m + ln(l)
+export const LSE_PTR: i32 = 40;
+export const PARAM_COUNT: i32 = 41;
 
 // @ts-ignore: decorator
 @inline export function paramI32(params: usize, field: i32): i32 {

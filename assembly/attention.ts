@@ -5,14 +5,15 @@ import {
   Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, Q_SEQ_STRIDE,
   K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
   OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE,
-  CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR,
+  KEY_LENGTHS_PTR,
   BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE,
-  WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES,
+  WEIGHTS_PTR, SCRATCH_PTR, SCRATCH_BYTES, LSE_PTR, ALIBI_SLOPES_PTR,
 } from './abi';
 import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from './errors';
 import { BLOCK_QUERIES, scratchBytes } from './scratch';
 import { attendBlock } from './fused/block';
 import { attendRowWithWeights } from './weights/row';
+import { positionOffset } from './key-range';
 
 /**
  * Runs the plan in the parameter block at `params` (field table: abi.ts).
@@ -59,11 +60,11 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
   if ((scratch & 15) != 0) return ERR_SCRATCH_MISALIGNED;
 
   const group = qHeads / kvHeads;
-  const causal = paramI32(params, CAUSAL) != 0;
-  const offsets = <usize>paramI32(params, CAUSAL_OFFSETS_PTR);
   const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
   const bias = <usize>paramI32(params, BIAS_PTR);
   const weights = <usize>paramI32(params, WEIGHTS_PTR);
+  const lse = <usize>paramI32(params, LSE_PTR); // (m, l) pairs per row, 8 bytes
+  const slopes = <usize>paramI32(params, ALIBI_SLOPES_PTR);
   const qSeqBytes = <usize>paramI32(params, Q_SEQ_STRIDE) << 2;
   const outSeqBytes = <usize>paramI32(params, OUT_SEQ_STRIDE) << 2;
   const biasQueryBytes = <usize>paramI32(params, BIAS_QUERY_STRIDE) << 2;
@@ -74,10 +75,9 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
   for (let b = 0; b < batch; b++) {
     let keyEnd = seqLenK;
     if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
-    // Clamped so that query + offset never overflows and never reaches past seqLenK.
-    let offset = seqLenK;
-    if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
+    const offset = positionOffset(params, b); // the key-range rule: key-range.ts
     for (let h = 0; h < qHeads; h++) {
+      const alibiSlope: f32 = slopes == 0 ? 0 : load<f32>(slopes + (<usize>h << 2));
       const kvHead = h / group; // GQA/MQA: K/V shared in place, never copied
       const qHead = headAddress(params, Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, b, h);
       const kHead = headAddress(params, K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, b, kvHead);
@@ -85,6 +85,7 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
       const outHead = headAddress(params, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, b, h);
       const biasHead: usize = bias == 0 ? 0
         : headAddress(params, BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE, b, h);
+      const lseHead: usize = lse == 0 ? 0 : lse + ((<usize>(b * qHeads + h) * <usize>seqLenQ) << 3);
       if (weights != 0) {
         const weightsHead = weights + (<usize>(b * qHeads + h) * <usize>seqLenQ) * weightsRowBytes;
         for (let i = 0; i < seqLenQ; i++) {
@@ -94,7 +95,8 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
             qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
             bias == 0 ? <usize>0 : biasHead + <usize>i * biasQueryBytes,
             weightsHead + <usize>i * weightsRowBytes,
-            i, keyEnd, offset,
+            lse == 0 ? <usize>0 : lseHead + (<usize>i << 3),
+            i, keyEnd, offset, alibiSlope,
           );
         }
       } else {
@@ -104,7 +106,8 @@ export function attentionRange(params: usize, first: i32, stride: i32): i32 {
             params, scratch,
             qHead + <usize>i * qSeqBytes, kHead, vHead, outHead + <usize>i * outSeqBytes,
             bias == 0 ? <usize>0 : biasHead + <usize>i * biasQueryBytes,
-            i, min(BLOCK_QUERIES, seqLenQ - i), keyEnd, offset,
+            lse == 0 ? <usize>0 : lseHead + (<usize>i << 3),
+            i, min(BLOCK_QUERIES, seqLenQ - i), keyEnd, offset, alibiSlope,
           );
         }
       }

@@ -14,3 +14,4 @@ export { kernelIsa } from './isa';
 // KV caches and decode (assembly/decode/, assembly/cache/).
 export { decode } from './decode/decode';
 export { decodeScratchBytes } from './decode/scratch';
+export { rotary } from './rotary/f32-rope-f64x2';

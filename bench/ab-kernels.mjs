@@ -10,6 +10,11 @@
 // --decode: one decode step (Lq = 1) over a float32 KV cache of L tokens, H KV heads, head
 // size D (the bench's decode shape is --shape 1,32,2048,128), instead of a prefill call.
 //
+// --host-a DIR / --host-b DIR: run A (B) behind the built dist/ of DIR instead of this
+// repository's, for a change of the ABI itself (the parameter block's fields), where one host
+// cannot drive both builds: `git archive REV | tar -x -C DIR`, `npm run build` there, then
+// pass DIR/build/attention-*.wasm with --host-a DIR.
+//
 // A build of another commit: `git archive REV assembly asconfig.json | tar -x -C DIR`, then
 // `node node_modules/assemblyscript/bin/asc.js assembly/index.ts --config asconfig.json
 // --target simd` inside DIR (with this repository's node_modules linked there).
@@ -31,9 +36,12 @@ const causal = args.includes('--causal');
 const decode = args.includes('--decode');
 const rounds = Number(option('--rounds', '15'));
 
-const { createAttention } = await import(pathToFileURL(join(root, 'dist', 'index.js')).href);
+const hosts = [option('--host-a', root), option('--host-b', root)];
 const instances = await Promise.all(
-  files.map(async (file) => createAttention({ module: await WebAssembly.compile(readFileSync(file)) })),
+  files.map(async (file, i) => {
+    const { createAttention } = await import(pathToFileURL(join(hosts[i], 'dist', 'index.js')).href);
+    return createAttention({ module: await WebAssembly.compile(readFileSync(file)) });
+  }),
 );
 const tensor = (seed, length = L) => ({
   data: Float32Array.from({ length: B * H * length * D }, (_, i) => Math.sin(i * 0.37 + seed)),

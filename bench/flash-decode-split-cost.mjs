@@ -1,6 +1,7 @@
 // Throwaway check of what a key split (flash-decoding) costs by itself, without threads:
 // decode (one pass) vs decodeRange(KEY_SPLITS = S, first 0, stride 1: every range on this
-// thread) + decodeMerge, and decodeMerge alone, MQA H8 KV1 D128 float32, µs per call.
+// thread), MQA H8 KV1 D128 float32, µs per call. The merge (decodeMerge when the figures in
+// src/threads/README.md were taken) now runs on the host, in JS (src/threads/decode.ts).
 // Usage: npm run build:wasm && node [FLAGS] bench/flash-decode-split-cost.mjs [relaxed|simd]
 // (FLAGS: --experimental-wasm-relaxed-simd on Node 20, none on 22+; scripts/node-flags.mjs)
 import { readFileSync } from 'node:fs';
@@ -31,9 +32,8 @@ for (const L of [128, 256, 512, 1024, 2048, 8192]) {
   for (const S of [2, 4]) {
     set(P.KEY_SPLITS, S);
     if (k.decodePartialsBytes(params) > 1 << 20) throw new Error('partials');
-    const split = time(() => { k.decodeRange(params, 0, 0, 1); k.decodeMerge(params); });
-    const merge = time(() => k.decodeMerge(params));
-    row.push(`S=${S}: ranges+merge ${split.toFixed(1)} µs (+${(split - one).toFixed(1)}), merge alone ${merge.toFixed(2)} µs`);
+    const split = time(() => k.decodeRange(params, 0, 0, 1));
+    row.push(`S=${S}: ranges ${split.toFixed(1)} µs (+${(split - one).toFixed(1)})`);
   }
   set(P.KEY_SPLITS, 0);
   console.log(`${build} H8 KV1 D128 Lk${L}: one pass ${one.toFixed(1)} µs; ${row.join('; ')}`);

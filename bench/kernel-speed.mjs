@@ -26,7 +26,7 @@ for (const [ptrF, ptr] of [[PARAM.Q_PTR, q], [PARAM.K_PTR, kk], [PARAM.V_PTR, v]
   set(ptrF, ptr); set(ptrF + 1, H * L * D); set(ptrF + 2, L * D); set(ptrF + 3, D);
 }
 f32[p + PARAM.SCALE] = 1 / Math.sqrt(D);
-set(PARAM.CAUSAL, mode === 'causal' ? 1 : 0); set(PARAM.CAUSAL_OFFSETS_PTR, off);
+set(PARAM.WINDOW_LEFT, -1); set(PARAM.WINDOW_RIGHT, mode === 'causal' ? 0 : -1); set(PARAM.POSITION_OFFSETS_PTR, off);
 set(PARAM.SCRATCH_PTR, scratch); set(PARAM.SCRATCH_BYTES, 1e6);
 const flops = 4 * H * L * L * D;
 const times = [];

@@ -22,6 +22,10 @@ import { runLayerBench } from './layer.js';
 import { PEER_NAMES, peersInstalled } from './peers/index.js';
 import { formatDuration, formatTable, renderSvg, type Machine, type Report, type Row } from './report.js';
 import { DEFAULT_SETS, flopsOf, shapeLabel, SHAPE_SETS, type Shape } from './shapes.js';
+import { runPositions } from './positions.js';
+
+/** The `positions` set: pairs alternating in this process, not shapes × implementations (bench/positions.ts). */
+const POSITIONS = 'positions';
 import {
   GEMM_SUFFIX,
   KERNEL_BUILDS,
@@ -43,6 +47,8 @@ const USAGE = `usage: npm run bench -- [options]
                       gemm = the prefill shapes as plain GEMMs on the kernel's gemm export;
                       threads (opt-in) = 1 vs 2 threads per WASM backend (+ onnxruntime-web 2T
                       on its prefill shapes with --peers)
+                      positions (opt-in) = issue #12's pairs (window vs none, ...) alternating
+                      in one process (bench/positions.ts); --runs sets its rounds
   --backends a,b,...  implementations (default: every available wasm-attention backend,
                       plus every peer with --peers); peers: ${PEER_NAMES.join(', ')}
   --peers             also measure third parties (installs bench/peers on first use)
@@ -101,7 +107,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--max-call-ms') options.maxCallMs = int(flag, argv[++i], 1);
     else fail(`unknown option ${flag}`);
   }
-  for (const set of options.sets) if (!SHAPE_SETS[set]) fail(`unknown shape set '${set}'`);
+  for (const set of options.sets) if (!SHAPE_SETS[set] && set !== POSITIONS) fail(`unknown shape set '${set}'`);
   return options;
 }
 
@@ -200,6 +206,11 @@ async function main(): Promise<void> {
   const peersDir = join(root, 'bench', 'peers');
   const script = resolve(process.argv[1]!);
   const notes: string[] = [];
+  if (options.sets.includes(POSITIONS)) {
+    await runPositions({ backends: options.backends, rounds: Math.max(options.runs, 7), minMs: options.minMs, root }, log);
+    options.sets = options.sets.filter((set) => set !== POSITIONS);
+    if (options.sets.length === 0) return;
+  }
 
   const { flags, probe: env } = await probe(script);
   const { impls, ours } = selectImplementations(options, env, flags, notes);

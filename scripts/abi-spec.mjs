@@ -35,8 +35,18 @@ export const PARAM_FIELDS = [
   { name: 'OUT_SEQ_STRIDE', index: 22, type: 'i32' },
   { name: 'SCALE', index: 23, type: 'f32', doc: 'f32' },
   { name: 'SOFTCAP', index: 24, type: 'f32', doc: 'f32; 0 = off' },
-  { name: 'CAUSAL', index: 25, type: 'i32', doc: '0 or 1' },
-  { name: 'CAUSAL_OFFSETS_PTR', index: 26, type: 'i32', doc: 'i32[batch]; read only when CAUSAL = 1' },
+  {
+    name: 'WINDOW_RIGHT',
+    index: 25,
+    type: 'i32',
+    doc: 'keys up to `right` positions after the query (src/key-range.ts); -1 = unbounded; causal is folded in as min(right, 0)',
+  },
+  {
+    name: 'POSITION_OFFSETS_PTR',
+    index: 26,
+    type: 'i32',
+    doc: 'i32[batch]: query i of item b sits at key position i + offsets[b]; always written by the host',
+  },
   { name: 'KEY_LENGTHS_PTR', index: 27, type: 'i32', doc: 'i32[batch], or 0 for none' },
   { name: 'BIAS_PTR', index: 28, type: 'i32', doc: 'f32 additive bias, or 0 for none; rows contiguous over keys' },
   { name: 'BIAS_BATCH_STRIDE', index: 29, type: 'i32' },
@@ -50,13 +60,21 @@ export const PARAM_FIELDS = [
     name: 'KEY_SPLITS',
     index: 36,
     type: 'i32',
-    doc: 'Decode kernel only (`decodeRange`, `decodeMerge`): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.',
+    doc: 'Decode kernel only (`decodeRange`, merged by the host): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan.',
   },
   {
     name: 'PARTIALS_PTR',
     index: 37,
     type: 'i32',
     doc: "Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states (assembly/decode/partials.ts), `decodePartialsBytes(params)` bytes, 16-byte aligned",
+  },
+  { name: 'WINDOW_LEFT', index: 38, type: 'i32', doc: 'keys down to `left` positions before the query (src/key-range.ts); -1 = unbounded' },
+  { name: 'ALIBI_SLOPES_PTR', index: 39, type: 'i32', doc: 'f32[qHeads] ALiBi slopes (|slope| <= 2^64, src/alibi.ts), or 0 for none' },
+  {
+    name: 'LSE_PTR',
+    index: 40,
+    type: 'i32',
+    doc: 'f32[batch·qHeads·seqLenQ·2] contiguous, or 0 for none: per row its softmax max m (natural units) and sum l; the host takes lse = m + ln(l)',
   },
 ];
 
@@ -76,7 +94,7 @@ export const PARAM_BYTES = PARAM_COUNT * 4;
 /** @type {ReadonlyArray<{ name: string, index: number, type: 'i32' | 'f32', doc?: string }>} */
 export const BACKWARD_FIELDS = [
   { name: 'DOUT_PTR', index: PARAM_COUNT, type: 'i32', doc: 'f32 dO, strides OUT_*' },
-  { name: 'LSE_PTR', index: PARAM_COUNT + 1, type: 'i32', doc: 'f32[batch·qHeads·seqLenQ] natural log-sum-exp per row, -Infinity for a row with no allowed key' },
+  { name: 'ROW_LSE_PTR', index: PARAM_COUNT + 1, type: 'i32', doc: 'f32[batch·qHeads·seqLenQ] natural log-sum-exp per row, -Infinity for a row with no allowed key' },
   { name: 'DQ_PTR', index: PARAM_COUNT + 2, type: 'i32', doc: 'f32 dQ, strides Q_*; written (not accumulated into)' },
   { name: 'DK_PTR', index: PARAM_COUNT + 3, type: 'i32', doc: 'f32 dK, strides K_*; written' },
   { name: 'DV_PTR', index: PARAM_COUNT + 4, type: 'i32', doc: 'f32 dV, strides V_*; written' },

@@ -16,7 +16,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatResult, parseGradVector, parseMhaVector, parseVector, runGradVector, runMhaVector, runVector, type ConformanceVector, type GradVector, type MhaVector } from '../src/conformance/index.js';
 import { withBackward } from '../src/backward/index.js';
-import { BACKEND_NAMES, createAttention, isBackendAvailable } from '../src/index.js';
+import { BACKEND_NAMES, createAttention, isBackendAvailable, onnxRotaryEmbedding, type AttentionInstance, type OnnxRotaryAttributes } from '../src/index.js';
+import type { OnnxAttentionRunner } from '../src/conformance/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(root, 'test', 'fixtures', 'conformance');
@@ -27,7 +28,17 @@ const defaultDirs = () =>
     .sort()
     .map((name) => join(FIXTURES, name));
 /** The operators this runner can check (the `op` field of a vector). */
-const SUPPORTED_OPS = new Set(['Attention', 'attention_grad', 'multi_head_attention']);
+const SUPPORTED_OPS = new Set(['Attention', 'RotaryEmbedding', 'attention_grad', 'multi_head_attention']);
+
+/**
+ * How a vector of `op` runs on `instance`. `RotaryEmbedding` is the standalone
+ * `onnxRotaryEmbedding` (the same TypeScript on every backend: it is a host op, like the
+ * rotation of the `rotary` option of attention), run once per backend all the same.
+ */
+function runnerFor(op: string, instance: AttentionInstance): OnnxAttentionRunner {
+  if (op === 'RotaryEmbedding') return (inputs, attrs) => onnxRotaryEmbedding(inputs, attrs as OnnxRotaryAttributes);
+  return (inputs, attrs) => instance.onnxAttention(inputs, attrs);
+}
 
 /** The `*.json` files of a folder (sorted), or the file itself. */
 function vectorFiles(path: string): string[] {
@@ -73,7 +84,7 @@ async function main(): Promise<number> {
   let failed = 0;
   for (const vector of vectors) {
     for (const instance of instances) {
-      const result = runVector(vector, (inputs, attrs) => instance.onnxAttention(inputs, attrs));
+      const result = runVector(vector, runnerFor(vector.op, instance));
       console.log(formatResult(result, instance.backend));
       if (result.ok) passed++;
       else failed++;

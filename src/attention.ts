@@ -7,15 +7,18 @@ import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
 import { limitError, MAX_BYTES } from './limits.js';
 import { resolveMaskOption } from './mask.js';
+import { resolveAlibi } from './alibi.js';
 import { outOverlapsInputs, type AttentionPlan, type Backend, type PinnedBuffers } from './plan.js';
 import { typedArrayLength, viewOf } from './typed-array.js';
 import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cache/pinned.js';
 import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
+import { planWindow, positionOffsetsFor, type KeyWindow } from './key-range.js';
+import { planRotary } from './positions/apply.js';
 
 /** The options of attention() and decode(). */
-export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out'] as const;
+export const OPTION_KEYS = ['layout', 'numHeads', 'kvHeads', 'dtype', 'scale', 'causal', 'mask', 'keyLengths', 'softcap', 'returnWeights', 'out', 'window', 'alibi', 'returnLse', 'rotary'] as const;
 
 /** `options.causal` of attention and decode, resolved to its alignment. */
 export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right' {
@@ -23,6 +26,23 @@ export function checkCausal(value: unknown): 'none' | 'top-left' | 'bottom-right
   if (value === true || value === 'bottom-right') return 'bottom-right';
   if (value === 'top-left') return 'top-left';
   throw typeError('options.causal', "true | false | 'top-left' | 'bottom-right'", value as CausalOption);
+}
+
+/** One bound of `options.window`: a non-negative integer or Infinity. */
+function checkWindowBound(name: string, value: unknown): number {
+  if (value === Infinity) return value;
+  if (typeof value !== 'number') throw typeError(name, 'a non-negative integer or Infinity', value);
+  if (!Number.isInteger(value) || value < 0) throw rangeError(name, 'a non-negative integer or Infinity', `${value}`);
+  return value;
+}
+
+/** `options.window` of attention and decode: `[left, right]`, or n = `[n, 0]`; undefined: none. */
+export function checkWindow(value: unknown): KeyWindow | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number') return { left: checkWindowBound('options.window', value), right: 0 };
+  if (!Array.isArray(value)) throw typeError('options.window', 'a non-negative integer or [left, right]', value);
+  if (value.length !== 2) throw rangeError('options.window', '[left, right] (2 entries)', `length ${value.length}`);
+  return { left: checkWindowBound('options.window[0]', value[0]), right: checkWindowBound('options.window[1]', value[1]) };
 }
 
 function checkKeyLengths(value: unknown, batch: number, seqLenK: number): Int32Array | null {
@@ -73,6 +93,25 @@ function pinnedBuffers(q: unknown, k: unknown, v: unknown, out: PinnedTensorImpl
 }
 
 /**
+ * Adds what a plan returns beside the output: `weights` (in the output's dtype) and `lse`
+ * (float32), when it computed them. Shared by attention() and decode().
+ */
+export function withExtras(
+  result: AttentionResult,
+  plan: { readonly batch: number; readonly qHeads: number; readonly seqLenQ: number; readonly seqLenK: number; readonly weights: Float32Array | null; readonly lse?: Float32Array | null },
+  half: boolean,
+  likeFloat16Array: boolean,
+): AttentionResult {
+  const { batch, qHeads, seqLenQ, seqLenK } = plan;
+  const weights = plan.weights && { data: half ? halfResult(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
+  return {
+    ...result,
+    ...(weights ? { weights } : {}),
+    ...(plan.lse ? { lse: { data: plan.lse, shape: [batch, qHeads, seqLenQ] } } : {}),
+  };
+}
+
+/**
  * Runs attention on `backend`. See `attention` in src/index.ts for the documented contract.
  */
 export function runAttention(backend: Backend, workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): AttentionResult {
@@ -118,8 +157,11 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFloat32('options.scale', opts.scale);
   const softcap = opts.softcap === undefined ? 0 : checkFloat32('options.softcap', opts.softcap, 'non-negative');
   const causal = checkCausal(opts.causal);
+  const window = checkWindow(opts.window);
   const keyLengths = checkKeyLengths(opts.keyLengths, batch, seqLenK);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
+  const alibiSlopes = resolveAlibi(opts.alibi, qHeads);
+  const returnLse = checkBoolean('options.returnLse', opts.returnLse);
 
   const resolvedMask = resolveMaskOption(opts.mask, [batch, qHeads, seqLenQ, seqLenK]);
   const bias = resolvedMask?.bias ?? null;
@@ -145,17 +187,15 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data, key.data, value.data]);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
   // An out that overlaps an input is computed apart and copied in by finish (src/plan.ts).
-  const pinned = pinnedBuffers(q, k, v, aliased ? null : pinnedOut);
+  // With rotary, q and k are rotated copies: never read in place (nor written).
+  const rotary = opts.rotary !== undefined;
+  const pinned = pinnedBuffers(rotary ? null : q, rotary ? null : k, v, aliased ? null : pinnedOut);
 
   const half = dtype === 'float16';
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>
     half ? halfArrayToFloat32(data as Uint16Array, workspace.f32(slot, data.length)) : (data as Float32Array);
 
-  const causalOffsets = new Int32Array(batch);
-  if (causal === 'bottom-right') {
-    for (let b = 0; b < batch; b++) causalOffsets[b] = (keyLengths ? keyLengths[b]! : seqLenK) - seqLenQ;
-  }
-
+  const positionOffsets = positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left');
   const plan: AttentionPlan = {
     ...layout.dims,
     q: toF32('q', query.data),
@@ -168,14 +208,17 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     outStrides: layout.outStrides,
     scale,
     softcap,
-    causal: causal !== 'none',
-    causalOffsets,
+    positionOffsets,
+    window: planWindow(window, causal !== 'none'),
     keyLengths,
     bias,
     biasStrides,
     weights: returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null,
     weightsStage: 'probs',
+    alibiSlopes,
+    lse: returnLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
     pinned,
+    rotary: rotary ? planRotary(opts.rotary, layout.dims, positionOffsets) : null,
   };
 
   const finish = (): AttentionResult => {
@@ -184,9 +227,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
     if (aliased) (pinnedOut ? pinnedOut.data : viewOf<Float32Array>(out)).set(plan.out);
     const data = pinnedOut ? pinnedOut.data : half ? halfResult(plan.out, out, likeFloat16Array) : (out ?? plan.out);
     const output = { data, shape: layout.outShape };
-    if (!plan.weights) return { output };
-    const weights = { data: half ? halfResult(plan.weights, undefined, likeFloat16Array) : plan.weights, shape: [batch, qHeads, seqLenQ, seqLenK] };
-    return { output, weights };
+    return withExtras({ output }, plan, half, likeFloat16Array);
   };
   return { plan, finish };
 }

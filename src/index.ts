@@ -14,9 +14,12 @@ import type { AttentionOptions, AttentionResult, Tensor, TensorData } from './ty
 export { createAttention, init, type AttentionInstance } from './instance.js';
 export { BACKEND_NAMES, isBackendAvailable } from './backends/select.js';
 export { floatToHalf, halfToFloat, float32ArrayToHalf, halfArrayToFloat32 } from './float16.js';
+export { mergeAttention, type MergeAttentionOptions, type PartialAttention } from './merge.js';
 export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
 export type * from './types.js';
 export type { AppendOptions, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
+export { onnxRotaryEmbedding, rotaryEmbedding, sinusoidalPositionalEncoding } from './positions/index.js';
+export type { DecodeRotaryOptions, OnnxRotaryAttributes, PositionalEncoding, RotaryEmbeddingOptions, RotaryOptions, RotaryRotationOptions, RotaryScaling } from './positions/index.js';
 
 /**
  * Scaled dot-product attention on the default instance (see `init`): for every batch item

@@ -9,17 +9,21 @@
  *
  * Semantics of one plan, for batch b, query head h, query row i, key j:
  *
+ *   q, k     = rotated by plan.rotary first, when present (RoPE, src/positions/rotate.ts)
  *   kvHead   = floor(h / (qHeads / kvHeads))                       (GQA / MQA)
  *   dot      = f32(Σ_d q[b,h,i,d] · k[b,kvHead,j,d])   ±Infinity past the float32 range
  *   logit    = scale · dot                                         (stage 'logits')
  *   capped   = softcap > 0 ? softcap · tanh(logit / softcap) : logit (stage 'capped')
- *   allowed  = (!causal || j <= i + causalOffsets[b])
- *           && (!keyLengths || j < keyLengths[b])
+ *   allowed  = start(b, i) <= j < end(b, i)      (the key-range rule, src/key-range.ts:
+ *                                                  window, causal, keyLengths)
  *           && (!bias || bias[b,h,i,j] !== -Infinity)
- *   biased   = allowed ? clamp(clamp(capped) + (bias ? bias[b,h,i,j] : 0)) : -Infinity
+ *   alibi    = alibiSlopes ? −alibiSlopes[h] · |i + positionOffsets[b] − j| : 0   (src/alibi.ts)
+ *   biased   = allowed ? clamp(clamp(capped) + alibi + (bias ? bias[b,h,i,j] : 0)) : -Infinity
  *                                                                   (stage 'biased')
  *   p        = softmax_j(biased); a row with no allowed key gives p = 0 (never NaN)
  *   out[b,h,i,:] = Σ_j p · v[b,kvHead,j,:]
+ *   lse[b,h,i]   = ln Σ_j exp(biased_j) over the allowed keys = m + ln(l) of the softmax
+ *                  (natural log); -Infinity for a row with no allowed key
  *
  * clamp(x) = min(max(x, -SCORE_LIMIT), SCORE_LIMIT), NaN stays NaN: an allowed score is
  * finite, so an overflowing logit (or a +Infinity bias) acts as the largest finite score
@@ -30,7 +34,8 @@
  * Masked positions are *selected* away, never added to: a NaN or ±Infinity logit at a
  * masked position cannot leak into the row (the ONNX reference does the same,
  * "select-not-multiply"). Rows of K and V at keys excluded by `causal` or `keyLengths` are
- * never read, so a preallocated cache may hold anything there. A masked key never
+ * never read, so a preallocated cache may hold anything there (nor, in the kernels, are keys
+ * outside a window: tiles and chunks outside every row's range are never visited). A masked key never
  * contributes to the output, however it is masked: a NaN/Infinity in its V row must not
  * reach the row (0 · NaN would; the kernels skip masked lanes in any tile that holds a
  * masked key and a non-finite value, test/adversarial/numerics.test.ts). An *allowed* key
@@ -41,6 +46,8 @@
  * 3-D layouts without copying or transposing anything.
  */
 import type { TensorStorage } from './cache/engine.js';
+import type { KeyWindow } from './key-range.js';
+import type { Angles } from './positions/rotate.js';
 
 /**
  * The one rule for an `out` that shares memory with an input (`{ out: k.data }`, a partial
@@ -111,9 +118,13 @@ export interface AttentionPlan extends AttentionDims {
   readonly scale: number;
   /** 0 disables soft-capping. */
   readonly softcap: number;
-  readonly causal: boolean;
-  /** Length `batch`; query i may see key j iff j <= i + causalOffsets[b]. Ignored unless causal. */
-  readonly causalOffsets: Int32Array;
+  /**
+   * Length `batch`, always filled: query i of item b sits at key position
+   * i + positionOffsets[b] (0 for causal 'top-left', else keyLength_b − seqLenQ).
+   */
+  readonly positionOffsets: Int32Array;
+  /** Keys around the query's position (Infinity = unbounded); causal is right = min(right, 0). */
+  readonly window: KeyWindow;
   /** Length `batch`, or null: keys j >= keyLengths[b] are masked. Values are in [0, seqLenK]. */
   readonly keyLengths: Int32Array | null;
   /** Additive bias (or null); `-Infinity` masks a position. Rows are contiguous over keys. */
@@ -122,6 +133,10 @@ export interface AttentionPlan extends AttentionDims {
 
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]`, written when not null. */
   readonly weights: Float32Array | null;
+  /** ALiBi slopes, one per query head (|slope| <= 2^64, src/alibi.ts), or null/absent: none. */
+  readonly alibiSlopes?: Float32Array | null;
+  /** Contiguous `[batch, qHeads, seqLenQ]` log-sum-exp of each row, written when present. */
+  readonly lse?: Float32Array | null;
   readonly weightsStage: WeightsStage;
 
   /**
@@ -131,6 +146,23 @@ export interface AttentionPlan extends AttentionDims {
    * growth detaches earlier views).
    */
   readonly pinned?: PinnedBuffers;
+
+  /**
+   * Rotary embeddings to apply to q and k before the scores (null: none). q and k above are
+   * then the unrotated inputs, never pinned (a backend rotates its own copy).
+   */
+  readonly rotary?: PlanRotary | null;
+}
+
+/**
+ * RoPE of a plan: which dims rotate and the angles of every row, `[batch·seqLenQ, dim/2]`
+ * for q and `[batch·seqLenK, dim/2]` for k (row b·L + s), in float64.
+ */
+export interface PlanRotary {
+  readonly dim: number;
+  readonly interleaved: boolean;
+  readonly q: Angles;
+  readonly k: Angles;
 }
 
 export interface PinnedBuffers {

@@ -3,6 +3,7 @@
  */
 import type { BackendName } from './plan.js';
 import type { PinnedTensor } from './cache/types.js';
+import type { RotaryOptions } from './positions/types.js';
 
 export type { BackendName };
 
@@ -80,8 +81,30 @@ export interface AttentionOptions {
   readonly keyLengths?: ArrayLike<number>;
   /** Soft-capping of the scores, `softcap · tanh(s / softcap)` before the mask (Gemma 2). Default 0 (off). */
   readonly softcap?: number;
+  /**
+   * Sliding window (FlashAttention's `window_size`): `[left, right]` lets query i of item b
+   * see keys j with i + off − left ≤ j ≤ i + off + right, where off = seqLenK − seqLenQ
+   * (keyLengths[b] − seqLenQ; 0 with causal 'top-left'); a number n means `[n, 0]`. Each
+   * bound is a non-negative integer or Infinity. Combines with causal, mask and
+   * keyLengths; a row left with no key gives 0. Keys outside are never read. Default: none.
+   */
+  readonly window?: number | readonly [number, number];
   /** Also return the post-softmax probabilities `[batch, qHeads, seqLenQ, seqLenK]`. Default false. */
   readonly returnWeights?: boolean;
+  /**
+   * ALiBi: adds `−slope_h · |i + off − j|` to the score of query i and key j in head h (after
+   * the softcap, before the mask), where `off` aligns the queries as causal does (0 for
+   * `'top-left'`, else `keyLengths[b]` or `seqLenK` − `seqLenQ`). `true`: the ALiBi paper's
+   * slopes for the query head count; or a Float32Array of one slope per query head (finite,
+   * magnitude ≤ 2^64). Computed inside the kernel, never materialised. Default: none.
+   */
+  readonly alibi?: boolean | Float32Array;
+  /**
+   * Also return `lse` `[batch, qHeads, seqLenQ]` (float32, natural log): `ln Σ_j exp(s_j)` over
+   * the row's allowed scores (after scale, softcap, ALiBi and mask), `-Infinity` for a row
+   * with no allowed key; with `output`, what {@link mergeAttention} combines. Default false.
+   */
+  readonly returnLse?: boolean;
   /**
    * Caller-owned output: a typed array of the output's dtype and exact element count, or a
    * float32 PinnedTensor (`createTensor`) that the kernel writes in place; returned as
@@ -90,6 +113,14 @@ export interface AttentionOptions {
    * with the same result.
    */
   readonly out?: TensorData | PinnedTensor;
+  /**
+   * Rotary position embeddings (RoPE): q and k are rotated by their positions before the
+   * scores (into scratch; the caller's arrays are never written). `{ base }` (default 10000)
+   * or `{ cos, sin }` tables, `dim`, `interleaved`, `scaling`, `queryPositions` (default
+   * bottom-right: `i + seqLenK − seqLenQ`, or `keyLengths[b] − seqLenQ`), `keyPositions`
+   * (default j); see {@link RotaryOptions}. Default: none.
+   */
+  readonly rotary?: RotaryOptions;
 }
 
 /** What {@link attention} (and `decode`) returns; `D` is the kind of the input data. */
@@ -98,6 +129,8 @@ export interface AttentionResult<D extends TensorData = TensorData> {
   readonly output: Tensor<D>;
   /** Post-softmax probabilities `[batch, qHeads, seqLenQ, seqLenK]`, present when `returnWeights`. Fully masked rows are 0. */
   readonly weights?: Tensor<D>;
+  /** Log-sum-exp of each row's scores `[batch, qHeads, seqLenQ]` (float32, natural log), present when `returnLse`. */
+  readonly lse?: Tensor<Float32Array>;
 }
 
 /** Backend request: `auto` picks the fastest one the runtime supports. */

@@ -4,7 +4,7 @@
  * layouts, with tolerances derived from the reference's magnitudes.
  */
 import type { MaskTensor } from '../src/types.js';
-import { buildCase, expandMask, fromBhsd, gamma, SAFETY, EXP_REL, toBhsd, valuesOf, type BuiltCase, type CaseSpec, type TestLayout } from './helpers.js';
+import { alibiSlopesOf, buildCase, expandMask, fromBhsd, gamma, SAFETY, EXP_REL, toBhsd, valuesOf, type BuiltCase, type CaseSpec, type TestLayout } from './helpers.js';
 import { makePlan, mulberry32, referenceBackward } from './reference.js';
 
 export interface GradCase {
@@ -66,7 +66,9 @@ export function buildGradCase(spec: CaseSpec & { seedDout?: number }): GradCase 
     scale: spec.scale ?? 1 / Math.sqrt(headDim),
     softcap: spec.softcap ?? 0,
     causal: causal !== false,
-    causalOffsets: Array.from({ length: batch }, (_, b) => (causal === 'top-left' ? 0 : (spec.keyLengths ? spec.keyLengths[b]! : seqLenK) - seqLenQ)),
+    positionOffsets: Array.from({ length: batch }, (_, b) => (causal === 'top-left' ? 0 : (spec.keyLengths ? spec.keyLengths[b]! : seqLenK) - seqLenQ)),
+    ...(spec.window !== undefined ? { window: typeof spec.window === 'number' ? ([spec.window, 0] as const) : spec.window } : {}),
+    alibiSlopes: alibiSlopesOf(spec.alibi, qHeads),
     keyLengths: spec.keyLengths ?? null,
     bias: mask ? expandMask(mask, [batch, qHeads, seqLenQ, seqLenK]) : null,
   });

@@ -15,7 +15,7 @@ describe('referenceBackward: finite differences', () => {
   // O(h²·|L'''|) ≈ 1e-12 and rounding error O(ε64·|L|/h) ≈ 1e-10: a 1e-7 tolerance has margin.
   const cases: [string, Parameters<typeof makePlan>[0]][] = [
     ['basic', { batch: 1, qHeads: 1, seqLenQ: 3, seqLenK: 4, headDim: 3 }],
-    ['gqa_causal_keylengths_dv', { batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 3, seqLenK: 5, headDim: 2, valueDim: 3, causal: true, causalOffsets: [1, 0], keyLengths: [4, 3] }],
+    ['gqa_causal_keylengths_dv', { batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 3, seqLenK: 5, headDim: 2, valueDim: 3, causal: true, positionOffsets: [1, 0], keyLengths: [4, 3] }],
     ['softcap_scale', { batch: 1, qHeads: 2, seqLenQ: 2, seqLenK: 3, headDim: 4, softcap: 1.5, scale: 0.9, range: 2 }],
     ['bias', { batch: 1, qHeads: 1, seqLenQ: 2, seqLenK: 3, headDim: 2, bias: Float32Array.of(0.3, -Infinity, 1, -0.5, 0.25, 0) }],
   ];
@@ -63,6 +63,10 @@ const GRID: [string, CaseSpec][] = [
   ['additive_mask_key_broadcast', { batch: 1, qHeads: 2, seqLenQ: 4, seqLenK: 9, headDim: 8, mask: { kind: 'additive', shape: [2, 4, 1] } }],
   ['bshd_gqa_causal', { batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 11, seqLenK: 23, headDim: 16, valueDim: 12, layout: 'bshd', causal: true }],
   ['packed_3d', { batch: 1, qHeads: 3, seqLenQ: 5, seqLenK: 19, headDim: 8, layout: 'packed' }],
+  ['window_bottom_right', { batch: 2, qHeads: 2, seqLenQ: 21, seqLenK: 40, headDim: 8, window: [5, 3] }],
+  ['window_causal_keylengths', { batch: 2, qHeads: 2, kvHeads: 1, seqLenQ: 19, seqLenK: 37, headDim: 8, window: 7, causal: true, keyLengths: [37, 20] }],
+  ['alibi', { batch: 1, qHeads: 4, seqLenQ: 13, seqLenK: 29, headDim: 8, alibi: true }],
+  ['alibi_causal_gqa_window_mask', { batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 11, seqLenK: 24, headDim: 8, alibi: true, causal: 'top-left', window: [9, 0], mask: { kind: 'additive', shape: [11, 24] } }],
   ['float16_inputs', { batch: 1, qHeads: 2, seqLenQ: 5, seqLenK: 19, headDim: 8, dtype: 'float16' }],
 ];
 
@@ -140,5 +144,7 @@ describe.each(BACKENDS)('attentionBackward on %s', (backendName: BackendName) =>
     expect(() => attn.attentionBackward({ q, k, v, dout: c.dout, lse: new Float32Array(2) })).toThrow(/inputs.lse/);
     expect(() => attn.attentionBackward({ q, k, v, dout: c.dout }, { returnWeights: true } as never)).toThrow(/options.returnWeights/);
     expect(() => attn.attentionBackward({ q, k, v, dout: c.dout, extra: 1 } as never)).toThrow(/inputs.extra/);
+    // Rotary embeddings: not implemented by the backward yet, a TypeError that says so.
+    expect(() => attn.attentionBackward({ q, k, v, dout: c.dout }, { rotary: {} } as never)).toThrow(/options.rotary: expected no rotary/);
   });
 });

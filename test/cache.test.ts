@@ -114,7 +114,7 @@ function expected(model: Model, query: Query): { out: Float64Array; weights: Flo
     q: query.q, k: dense.k, v: dense.v,
     scale: query.scale, softcap: query.softcap,
     causal: query.causal ?? false,
-    causalOffsets: keyLengths.map((n) => n - seqLenQ),
+    positionOffsets: keyLengths.map((n) => n - seqLenQ),
     keyLengths,
     bias: query.bias ?? null,
     withWeights: true,

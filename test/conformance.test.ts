@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compareTensors, formatResult, parseVector, runVector, type ConformanceVector, type Tolerance } from '../src/conformance/index.js';
 import { float32ArrayToHalf, halfArrayToFloat32, halfToFloat } from '../src/float16.js';
-import { BACKEND_NAMES, createAttention, isBackendAvailable } from '../src/index.js';
+import { BACKEND_NAMES, createAttention, isBackendAvailable, onnxRotaryEmbedding, type OnnxRotaryAttributes } from '../src/index.js';
 import { runOnnxAttention, type OnnxAttributes, type OnnxOutputs, type OnnxTensor } from '../src/onnx/index.js';
 import type { AttentionPlan, Backend, BackendName } from '../src/plan.js';
 import { mulberry32, randomFloat32, referenceAttention } from './reference.js';
@@ -554,7 +554,29 @@ describe('long sequence', () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// 5. Gradient vectors (`op: "attention_grad"`, issue #13): the backward on every backend
+// 5. ONNX RotaryEmbedding vectors (op "RotaryEmbedding"), through the runner's dispatch
+// ---------------------------------------------------------------------------------------
+
+describe('ONNX RotaryEmbedding conformance vectors', () => {
+  const dir = process.env.ROTARY_CONFORMANCE_DIR ?? join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'conformance', 'onnx-rotary-embedding');
+  const rotaryVectors = readdirSync(dir)
+    .filter((file) => file.endsWith('.json'))
+    .sort()
+    .map((file) => parseVector(JSON.parse(readFileSync(join(dir, file), 'utf8')), file));
+  it('finds the vectors', () => {
+    expect(rotaryVectors.map((v) => v.op)).toEqual(['RotaryEmbedding', 'RotaryEmbedding', 'RotaryEmbedding', 'RotaryEmbedding']);
+  });
+  for (const vector of rotaryVectors) {
+    it(vector.name, () => {
+      const result = runVector(vector, (inputs, attrs) => onnxRotaryEmbedding(inputs, attrs as OnnxRotaryAttributes));
+      expect(result.ok, formatResult(result, 'onnxRotaryEmbedding')).toBe(true);
+      expect(result.outputs.map((o) => o.name)).toEqual(['Y']);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// 6. Gradient vectors (`op: "attention_grad"`, issue #13): the backward on every backend
 // ---------------------------------------------------------------------------------------
 
 const GRAD_DIR = process.env.CONFORMANCE_GRAD_DIR ?? join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'conformance', 'attention-grad');

@@ -114,7 +114,7 @@ describe.each(BACKENDS)('decode grid on %s', (backendName: BackendName) => {
       q, k: kHeld, v: vHeld,
       softcap: c.softcap,
       causal: c.causal,
-      causalOffsets: attended.map((n) => n - seqLenQ),
+      positionOffsets: attended.map((n) => n - seqLenQ),
       keyLengths: attended,
       bias,
       withWeights: true,

@@ -10,8 +10,9 @@
  * computed from the case's sizes and data, not constants tuned until green.
  */
 import { expect } from 'vitest';
-import type { AttentionOptions, AttentionResult, CausalOption, MaskTensor, Tensor, TensorData } from '../src/index.js';
-import { compareClose, makePlan, mulberry32, referenceAttention, type Tolerance } from './reference.js';
+import type { AttentionOptions, AttentionResult, CausalOption, MaskTensor, RotaryOptions, Tensor, TensorData } from '../src/index.js';
+import { compareClose, makePlan, mulberry32, referenceAttention, stridesOf, type Tolerance } from './reference.js';
+import { rotate64 } from './rotary-reference.js';
 
 export type { Tolerance };
 
@@ -192,9 +193,16 @@ export interface CaseSpec {
   readonly scale?: number;
   readonly softcap?: number;
   readonly causal?: CausalOption;
+  /** `options.window`: [left, right], or n = [n, 0]. */
+  readonly window?: number | readonly [number, number];
   readonly mask?: MaskSpec;
   readonly keyLengths?: readonly number[];
   readonly returnWeights?: boolean;
+  /** ALiBi: `true` (the standard slopes) or given slopes, one per query head. */
+  readonly alibi?: true | Float32Array;
+  readonly returnLse?: boolean;
+  /** `options.rotary`: the reference rotates q and k in float64 first (test/rotary-reference.ts). */
+  readonly rotary?: RotaryOptions;
   readonly seed?: number;
 }
 
@@ -211,9 +219,11 @@ export interface BuiltCase {
   /** Expected weights `[batch, qHeads, seqLenQ, seqLenK]`, float64. */
   readonly wantWeights: Float64Array;
   readonly weightsShape: readonly number[];
+  /** Expected lse `[batch, qHeads, seqLenQ]`, float64. */
+  readonly wantLse: Float64Array;
   /** Per bhsd query row `(b·qHeads + h)·seqLenQ + i`: true when no key is allowed. */
   readonly fullyMasked: readonly boolean[];
-  readonly tolerance: { readonly out: Tolerance; readonly weights: Tolerance };
+  readonly tolerance: { readonly out: Tolerance; readonly weights: Tolerance; readonly lse: Tolerance };
   /** A short description for failure messages. */
   readonly label: string;
 }
@@ -307,7 +317,7 @@ export function toleranceFor(
   scale: number,
   softcap: number,
   half: boolean,
-): { out: Tolerance; weights: Tolerance } {
+): { out: Tolerance; weights: Tolerance; lse: Tolerance } {
   const logitBound = Math.abs(scale) * data.qNorm * data.kNorm;
   const scoreBound = (softcap > 0 ? Math.min(logitBound, softcap) : logitBound) + data.maxAbsBias;
   const delta = gamma(dims.headDim) * logitBound + 3 * U32 * (logitBound + 2 * scoreBound) + (softcap > 0 ? softcap * TANH_ABS : 0);
@@ -317,11 +327,15 @@ export function toleranceFor(
   // subnormals (e^-88 and below) to 0 is acceptable.
   const out: Tolerance = { atol: outAbs, rtol: 0 };
   const weights: Tolerance = { atol: 1e-30, rtol: weightsRel };
-  if (!half) return { out, weights };
+  // lse = m + ln(l): m is a score (off by δ), ln(l) is off by the relative error of l (exp and
+  // the f32 sum: EXP_REL + γ_Lk); the kernels round m·ln2 and the result to f32 (2u·|lse|).
+  const lse: Tolerance = { atol: SAFETY * (delta + 2 * EXP_REL + gamma(dims.seqLenK) + U32), rtol: 2 * SAFETY * U32 };
+  if (!half) return { out, weights, lse };
   // The f32 result y' (within the bound above) is rounded to half: |h(y') − y'| ≤ 2^-11·|y'| + 2^-25.
   return {
     out: { atol: out.atol * (1 + HALF_REL) + HALF_ABS, rtol: HALF_REL },
     weights: { atol: HALF_ABS, rtol: weights.rtol * (1 + HALF_REL) + HALF_REL },
+    lse, // float32 whatever the input dtype
   };
 }
 
@@ -374,36 +388,59 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     ...(spec.scale !== undefined ? { scale: spec.scale } : {}),
     ...(spec.softcap !== undefined ? { softcap: spec.softcap } : {}),
     ...(spec.causal !== undefined ? { causal: spec.causal } : {}),
+    ...(spec.window !== undefined ? { window: spec.window } : {}),
     ...(mask ? { mask } : {}),
     ...(spec.keyLengths ? { keyLengths: spec.keyLengths } : {}),
     ...(spec.returnWeights ? { returnWeights: true } : {}),
+    ...(spec.alibi ? { alibi: spec.alibi } : {}),
+    ...(spec.returnLse ? { returnLse: true } : {}),
+    ...(spec.rotary ? { rotary: spec.rotary } : {}),
   };
 
   // The reference, in bhsd, on copies transposed here.
-  const qBhsd = toBhsd(qData, layout, [batch, qHeads, seqLenQ, headDim]);
-  const kBhsd = toBhsd(kData, layout, [batch, kvHeads, seqLenK, headDim]);
+  let qBhsd: Float32Array = toBhsd(qData, layout, [batch, qHeads, seqLenQ, headDim]);
+  let kBhsd: Float32Array = toBhsd(kData, layout, [batch, kvHeads, seqLenK, headDim]);
   const vBhsd = toBhsd(vData, layout, [batch, kvHeads, seqLenK, valueDim]);
   const bias = mask ? expandMask(mask, [batch, qHeads, seqLenQ, seqLenK]) : null;
   const causal = spec.causal ?? false;
-  const causalOffsets: number[] = [];
+  const positionOffsets: number[] = [];
   for (let b = 0; b < batch; b++) {
     // Per the CausalOption docs: top-left sees j <= i; bottom-right (and `true`) j <= i + (validKeys − Lq).
     const validKeys = spec.keyLengths ? spec.keyLengths[b]! : seqLenK;
-    causalOffsets.push(causal === 'top-left' ? 0 : validKeys - seqLenQ);
+    positionOffsets.push(causal === 'top-left' ? 0 : validKeys - seqLenQ);
   }
   const scale = spec.scale ?? 1 / Math.sqrt(headDim);
+  if (spec.rotary) {
+    // Rotated in float64 at the default positions (query i + off_b, key j): the reference
+    // reads the float64 values (the cast only satisfies the plan's type).
+    const { rotary } = spec;
+    qBhsd = rotate64(qBhsd, stridesOf('bhsd', qHeads, seqLenQ, headDim), batch, qHeads, seqLenQ, headDim, rotary, (b, i) => i + positionOffsets[b]!) as unknown as Float32Array;
+    kBhsd = rotate64(kBhsd, stridesOf('bhsd', kvHeads, seqLenK, headDim), batch, kvHeads, seqLenK, headDim, rotary, (_b, j) => j) as unknown as Float32Array;
+  }
   const plan = makePlan({
     batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, valueDim,
     q: qBhsd, k: kBhsd, v: vBhsd,
     scale,
     softcap: spec.softcap ?? 0,
     causal: causal !== false,
-    causalOffsets,
+    positionOffsets,
+    // The window's definition (FlashAttention's window_size): a number n is [n, 0].
+    ...(spec.window !== undefined ? { window: typeof spec.window === 'number' ? [spec.window, 0] as const : spec.window } : {}),
     keyLengths: spec.keyLengths ?? null,
     bias,
     withWeights: true,
+    alibiSlopes: alibiSlopesOf(spec.alibi, qHeads),
   });
   const reference = referenceAttention(plan);
+  // The largest |ALiBi term| of the case: it enters the score bound like a bias.
+  let maxAlibi = 0;
+  if (plan.alibiSlopes) {
+    for (let b = 0; b < batch; b++) {
+      const off = causal === 'top-left' ? 0 : (spec.keyLengths ? spec.keyLengths[b]! : seqLenK) - seqLenQ;
+      const far = Math.max(Math.abs(off), Math.abs(seqLenQ - 1 + off), Math.abs(off - seqLenK + 1), Math.abs(seqLenQ - 1 + off - seqLenK + 1));
+      for (const slope of plan.alibiSlopes) maxAlibi = Math.max(maxAlibi, Math.abs(slope) * far);
+    }
+  }
 
   const fullyMasked: boolean[] = [];
   for (let row = 0; row < batch * qHeads * seqLenQ; row++) {
@@ -412,27 +449,38 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     fullyMasked.push(!any);
   }
 
-  const tolerance = toleranceFor(
+  const tolerances = toleranceFor(
     { seqLenK, headDim },
     {
       qNorm: maxRowNorm(qBhsd, batch * qHeads * seqLenQ, headDim),
       kNorm: maxRowNorm(kBhsd, batch * kvHeads * seqLenK, headDim),
       maxAbsV: maxAbs(vBhsd),
-      maxAbsBias: bias ? maxAbs(bias) : 0,
+      maxAbsBias: (bias ? maxAbs(bias) : 0) + maxAlibi,
     },
     scale,
     spec.softcap ?? 0,
     half,
   );
+  // Rotary: the library rounds each rotated element to f32 once (relative u), which moves
+  // every logit by at most 2u·scale·‖q‖‖k‖ (as test/rotary-reference.ts derives).
+  const rotaryLogit = spec.rotary ? SAFETY * 2 * U32 * Math.abs(scale) * maxRowNorm(qBhsd, batch * qHeads * seqLenQ, headDim) * maxRowNorm(kBhsd, batch * kvHeads * seqLenK, headDim) : 0;
+  const tolerance = rotaryLogit === 0 ? tolerances : {
+    out: addTolerances(tolerances.out, { atol: 2 * rotaryLogit * maxAbs(vBhsd), rtol: 0 }),
+    weights: addTolerances(tolerances.weights, { atol: 0, rtol: 2 * rotaryLogit }),
+    lse: addTolerances(tolerances.lse, { atol: rotaryLogit, rtol: 0 }),
+  };
 
   const label =
     `${layout} B${batch} Hq${qHeads} Hkv${kvHeads} Lq${seqLenQ} Lk${seqLenK} D${headDim} Dv${valueDim}` +
     (half ? ` float16(${spec.halfKind ?? 'uint16'})` : '') +
     (spec.causal !== undefined ? ` causal=${String(spec.causal)}` : '') +
+    (spec.window !== undefined ? ` window=[${[spec.window].flat().join(',')}]` : '') +
     (spec.mask ? ` mask=${spec.mask.kind}[${spec.mask.shape.join(',')}]` : '') +
     (spec.keyLengths ? ` keyLengths=[${spec.keyLengths.join(',')}]` : '') +
     (spec.softcap ? ` softcap=${spec.softcap}` : '') +
     (spec.scale !== undefined ? ` scale=${spec.scale}` : '') +
+    (spec.rotary ? ` rotary=${JSON.stringify(spec.rotary)}` : '') +
+    (spec.alibi ? ` alibi=${spec.alibi === true ? 'standard' : `[${Array.from(spec.alibi).join(',')}]`}` : '') +
     ` seed=${spec.seed ?? 1}`;
 
   return {
@@ -445,6 +493,7 @@ export function buildCase(spec: CaseSpec): BuiltCase {
     outShape: publicShape(layout, batch, qHeads, seqLenQ, valueDim),
     wantWeights: reference.weights,
     weightsShape: [batch, qHeads, seqLenQ, seqLenK],
+    wantLse: reference.lse,
     fullyMasked,
     tolerance,
     label,
@@ -497,6 +546,32 @@ export function expectResult(result: AttentionResult, c: BuiltCase, context: str
   } else {
     expect(result.weights, `${where}: no weights unless returnWeights`).toBeUndefined();
   }
+  if (c.options.returnLse) {
+    expect(result.lse, `${where}: lse present`).toBeDefined();
+    expect(result.lse!.shape, `${where}: lse shape`).toEqual([c.spec.batch, c.spec.qHeads, c.spec.seqLenQ]);
+    expect(result.lse!.data, `${where}: lse is float32`).toBeInstanceOf(Float32Array);
+    // Rows with no allowed key must be exactly -Infinity (compareClose matches non-finite values exactly).
+    expectClose(result.lse!.data, c.wantLse, c.tolerance.lse, `${where}: lse`, [c.spec.batch, c.spec.qHeads, c.spec.seqLenQ]);
+  } else {
+    expect(result.lse, `${where}: no lse unless returnLse`).toBeUndefined();
+  }
+}
+
+/**
+ * The slopes a case asks for, computed here independently of src/alibi.ts: the ALiBi paper's
+ * `get_slopes` (its recursion as written: the first 2^⌊log2 n⌋ heads geometric from
+ * 2^(−8/p), the rest every other slope of 2p heads).
+ */
+export function alibiSlopesOf(alibi: true | Float32Array | undefined, heads: number): Float32Array | null {
+  if (!alibi) return null;
+  if (alibi !== true) return alibi;
+  const powerOf2 = (n: number) => Array.from({ length: n }, (_, i) => (2 ** (-(2 ** -(Math.log2(n) - 3)))) ** (i + 1));
+  const slopes = (n: number): number[] => {
+    if (Number.isInteger(Math.log2(n))) return powerOf2(n);
+    const p = 2 ** Math.floor(Math.log2(n));
+    return [...powerOf2(p), ...slopes(2 * p).filter((_, i) => i % 2 === 0).slice(0, n - p)];
+  };
+  return Float32Array.from(slopes(heads));
 }
 
 /** Fully masked rows must be exactly zero (not tiny, not NaN). */

@@ -103,7 +103,7 @@ describe('js backend: shape grid (D × Lq × Lk)', () => {
   });
   test.each(grid)('causal bottom-right D=$headDim Lq=$seqLenQ Lk=$seqLenK', ({ headDim, seqLenQ, seqLenK }) => {
     const seed = headDim * 10007 + seqLenQ * 101 + seqLenK + 1;
-    check({ batch: 1, qHeads: 2, seqLenQ, seqLenK, headDim, seed, causal: true, causalOffsets: [seqLenK - seqLenQ] });
+    check({ batch: 1, qHeads: 2, seqLenQ, seqLenK, headDim, seed, causal: true, positionOffsets: [seqLenK - seqLenQ] });
   });
 });
 
@@ -113,10 +113,10 @@ describe('js backend: named edges', () => {
   });
   test('kv_len_eq_1', () => check({ batch: 2, qHeads: 4, seqLenQ: 7, seqLenK: 1, headDim: 8, withWeights: true }));
   test('q_len_eq_1 (decode step)', () =>
-    check({ batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 1, seqLenK: 65, headDim: 64, causal: true, causalOffsets: [64, 30] }));
+    check({ batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 1, seqLenK: 65, headDim: 64, causal: true, positionOffsets: [64, 30] }));
   test('q_len_neq_kv_len', () => {
-    check({ batch: 1, qHeads: 2, seqLenQ: 17, seqLenK: 5, headDim: 16, causal: true, causalOffsets: [-12] });
-    check({ batch: 1, qHeads: 2, seqLenQ: 5, seqLenK: 17, headDim: 16, causal: true, causalOffsets: [12] });
+    check({ batch: 1, qHeads: 2, seqLenQ: 17, seqLenK: 5, headDim: 16, causal: true, positionOffsets: [-12] });
+    check({ batch: 1, qHeads: 2, seqLenQ: 5, seqLenK: 17, headDim: 16, causal: true, positionOffsets: [12] });
   });
   test('q_len_not_multiple_of_row_block', () => {
     for (const seqLenQ of [2, 3, 6, 7, 9]) check({ batch: 1, qHeads: 1, seqLenQ, seqLenK: 13, headDim: 5, withWeights: true });
@@ -129,7 +129,7 @@ describe('js backend: named edges', () => {
     // Negative causal offset: rows i < 3 see no key.
     const plan = check({
       batch: 1, qHeads: 2, seqLenQ: 8, seqLenK: 8, headDim: 4,
-      causal: true, causalOffsets: [-3], withWeights: true,
+      causal: true, positionOffsets: [-3], withWeights: true,
     });
     for (let n = 0; n < 3 * 4; n++) expect(plan.out[n]!).toBe(0);
     for (let n = 0; n < 3 * 8; n++) expect(plan.weights![n]).toBe(0);
@@ -145,7 +145,7 @@ describe('js backend: heads', () => {
     { name: 'mha Hq=Hkv=3', qHeads: 3, kvHeads: 3 },
   ])('$name', ({ qHeads, kvHeads }) => {
     for (const layout of ['bhsd', 'bshd'] as const) {
-      check({ batch: 2, qHeads, kvHeads, seqLenQ: 17, seqLenK: 65, headDim: 7, layout, causal: true, causalOffsets: [48, 3], withWeights: true });
+      check({ batch: 2, qHeads, kvHeads, seqLenQ: 17, seqLenK: 65, headDim: 7, layout, causal: true, positionOffsets: [48, 3], withWeights: true });
       check({ batch: 2, qHeads, kvHeads, seqLenQ: 5, seqLenK: 17, headDim: 64, layout, keyLengths: [17, 6] });
     }
   });
@@ -154,7 +154,7 @@ describe('js backend: heads', () => {
 describe('js backend: strided views (bshd, heads interleaved)', () => {
   test.each([4, 7, 64])('bshd D=%i', (headDim) => {
     check({ batch: 2, qHeads: 6, kvHeads: 2, seqLenQ: 17, seqLenK: 17, headDim, layout: 'bshd', withWeights: true });
-    check({ batch: 2, qHeads: 6, kvHeads: 2, seqLenQ: 5, seqLenK: 64, headDim, layout: 'bshd', causal: true, causalOffsets: [59, 0], keyLengths: [64, 33] });
+    check({ batch: 2, qHeads: 6, kvHeads: 2, seqLenQ: 5, seqLenK: 64, headDim, layout: 'bshd', causal: true, positionOffsets: [59, 0], keyLengths: [64, 33] });
   });
   test('mixed strides: bhsd q, bshd k/v, bshd out with padded rows', () => {
     const base = makePlan({ batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 9, seqLenK: 11, headDim: 5, layout: 'bshd' });
@@ -174,9 +174,9 @@ describe('js backend: causal offsets', () => {
     { name: 'beyond Lk (nothing masked)', offsets: [100, 65] },
   ])('$name', ({ offsets }) => {
     for (const weightsStage of STAGES) {
-      check({ batch: 2, qHeads: 2, seqLenQ: 17, seqLenK: 65, headDim: 7, causal: true, causalOffsets: offsets, withWeights: true, weightsStage });
+      check({ batch: 2, qHeads: 2, seqLenQ: 17, seqLenK: 65, headDim: 7, causal: true, positionOffsets: offsets, withWeights: true, weightsStage });
     }
-    check({ batch: 2, qHeads: 6, kvHeads: 2, seqLenQ: 65, seqLenK: 65, headDim: 64, causal: true, causalOffsets: offsets });
+    check({ batch: 2, qHeads: 6, kvHeads: 2, seqLenQ: 65, seqLenK: 65, headDim: 64, causal: true, positionOffsets: offsets });
   });
 });
 
@@ -187,7 +187,7 @@ describe('js backend: keyLengths', () => {
     }
   });
   test('with causal and GQA', () =>
-    check({ batch: 3, qHeads: 6, kvHeads: 2, seqLenQ: 17, seqLenK: 64, headDim: 80, keyLengths: [0, 30, 64], causal: true, causalOffsets: [47, 13, 47] }));
+    check({ batch: 3, qHeads: 6, kvHeads: 2, seqLenQ: 17, seqLenK: 64, headDim: 80, keyLengths: [0, 30, 64], causal: true, positionOffsets: [47, 13, 47] }));
   test('NaN and Infinity in K and V past keyLengths never leak', () => {
     const plan = makePlan({ batch: 2, qHeads: 2, seqLenQ: 5, seqLenK: 17, headDim: 4, keyLengths: [9, 0], withWeights: true });
     for (let n = 0; n < plan.k.length; n++) {
@@ -224,7 +224,7 @@ describe('js backend: additive bias', () => {
     const bias = randomBias(9 * 17, 0.25, 14);
     check({
       batch: 2, qHeads: 6, kvHeads: 2, seqLenQ: 9, seqLenK: 17, headDim: 5, bias,
-      biasStrides: { batch: 0, head: 0, query: 17 }, causal: true, causalOffsets: [8, 2], keyLengths: [17, 11],
+      biasStrides: { batch: 0, head: 0, query: 17 }, causal: true, positionOffsets: [8, 2], keyLengths: [17, 11],
       withWeights: true, weightsStage: 'biased',
     });
   });
@@ -244,7 +244,7 @@ describe('js backend: additive bias', () => {
     for (const x of plan.out) expect(Number.isFinite(x)).toBe(true);
   });
   test('NaN in Q of a causally fully masked row never leaks', () => {
-    const plan = makePlan({ batch: 1, qHeads: 1, seqLenQ: 6, seqLenK: 6, headDim: 4, causal: true, causalOffsets: [-2] });
+    const plan = makePlan({ batch: 1, qHeads: 1, seqLenQ: 6, seqLenK: 6, headDim: 4, causal: true, positionOffsets: [-2] });
     plan.q.fill(NaN, 0, 8); // rows 0 and 1 are fully masked
     checkPlan(plan);
     for (const x of plan.out) expect(Number.isFinite(x)).toBe(true);
@@ -260,13 +260,13 @@ describe('js backend: additive bias', () => {
 describe('js backend: numerics', () => {
   test('huge logits (scale 10, values ~100): max subtraction keeps softmax finite', () => {
     for (const weightsStage of STAGES) {
-      const plan = check({ batch: 1, qHeads: 2, seqLenQ: 17, seqLenK: 65, headDim: 64, scale: 10, range: 100, withWeights: true, weightsStage, causal: true, causalOffsets: [48] });
+      const plan = check({ batch: 1, qHeads: 2, seqLenQ: 17, seqLenK: 65, headDim: 64, scale: 10, range: 100, withWeights: true, weightsStage, causal: true, positionOffsets: [48] });
       for (const x of plan.out) expect(Number.isFinite(x)).toBe(true);
     }
   });
   test.each([50, 5, 0.5])('softcap %f', (softcap) => {
     for (const weightsStage of STAGES) {
-      check({ batch: 2, qHeads: 6, kvHeads: 2, seqLenQ: 17, seqLenK: 17, headDim: 7, scale: 1, range: 3, softcap, bias: randomBias(2 * 6 * 17 * 17, 0.2, 16), causal: true, causalOffsets: [0, 4], withWeights: true, weightsStage });
+      check({ batch: 2, qHeads: 6, kvHeads: 2, seqLenQ: 17, seqLenK: 17, headDim: 7, scale: 1, range: 3, softcap, bias: randomBias(2 * 6 * 17 * 17, 0.2, 16), causal: true, positionOffsets: [0, 4], withWeights: true, weightsStage });
     }
   });
   test('softcap with huge logits saturates at ±softcap', () =>
@@ -277,7 +277,7 @@ describe('js backend: every weights stage with every mask', () => {
   test.each(STAGES)('stage %s', (weightsStage) => {
     check({
       batch: 3, qHeads: 6, kvHeads: 2, seqLenQ: 17, seqLenK: 65, headDim: 7, layout: 'bshd', softcap: 2, scale: 1, range: 2,
-      causal: true, causalOffsets: [48, -4, 10], keyLengths: [65, 40, 0],
+      causal: true, positionOffsets: [48, -4, 10], keyLengths: [65, 40, 0],
       bias: randomBias(3 * 6 * 17 * 65, 0.15, 17), withWeights: true, weightsStage,
     });
   });
@@ -285,7 +285,7 @@ describe('js backend: every weights stage with every mask', () => {
 
 describe('js backend: scratch reuse', () => {
   test('large, small, then large plans on one backend match fresh runs', () => {
-    const large = () => makePlan({ batch: 1, qHeads: 2, seqLenQ: 65, seqLenK: 130, headDim: 80, causal: true, causalOffsets: [65], seed: 21 });
+    const large = () => makePlan({ batch: 1, qHeads: 2, seqLenQ: 65, seqLenK: 130, headDim: 80, causal: true, positionOffsets: [65], seed: 21 });
     const first = large();
     backend.run(first);
     check({ batch: 1, qHeads: 1, seqLenQ: 3, seqLenK: 2, headDim: 3 });

@@ -18,6 +18,7 @@
  */
 import { FLOAT32_OVERFLOW, SCORE_LIMIT } from '../src/plan.js';
 import type { AttentionPlan, BiasStrides, HeadStrides, WeightsStage } from '../src/plan.js';
+import { keyRange, planWindow } from '../src/key-range.js';
 
 // ---------------------------------------------------------------------------------------
 // The oracle
@@ -28,6 +29,8 @@ export interface ReferenceResult {
   readonly out: Float64Array;
   /** `[batch, qHeads, seqLenQ, seqLenK]`, contiguous, of `plan.weightsStage`. */
   readonly weights: Float64Array;
+  /** `[batch, qHeads, seqLenQ]`: ln Σ_j exp(biased_j) over the allowed keys, −Infinity for none. */
+  readonly lse: Float64Array;
 }
 
 /** Element index of `[b, h, s, d]` in a strided head view. */
@@ -65,9 +68,16 @@ function biasOf(plan: AttentionPlan, b: number, h: number, i: number, j: number)
   return plan.bias[b * s.batch + h * s.head + i * s.query + j]!;
 }
 
+/** ALiBi (FlashAttention's alibi_slopes): −slope_h·|i + off − j|, 0 without slopes. */
+function alibiOf(plan: AttentionPlan, b: number, h: number, i: number, j: number): number {
+  if (!plan.alibiSlopes) return 0;
+  return -plan.alibiSlopes[h]! * Math.abs(i + plan.positionOffsets[b]! - j);
+}
+
+/** The key-range rule (src/key-range.ts, itself checked against its definition in test/key-range.test.ts), then the mask. */
 function isAllowed(plan: AttentionPlan, b: number, h: number, i: number, j: number): boolean {
-  if (plan.causal && !(j <= i + plan.causalOffsets[b]!)) return false;
-  if (plan.keyLengths && !(j < plan.keyLengths[b]!)) return false;
+  const { start, end } = keyRange(plan, b, i);
+  if (!(start <= j && j < end)) return false;
   if (plan.bias && biasOf(plan, b, h, i, j) === -Infinity) return false;
   return true;
 }
@@ -85,6 +95,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
   const { batch, qHeads, seqLenQ, seqLenK, valueDim } = plan;
   const out = new Float64Array(batch * qHeads * seqLenQ * valueDim);
   const weights = new Float64Array(batch * qHeads * seqLenQ * seqLenK);
+  const lse = new Float64Array(batch * qHeads * seqLenQ);
   const logits = new Float64Array(seqLenK);
   const capped = new Float64Array(seqLenK);
   const biased = new Float64Array(seqLenK);
@@ -99,7 +110,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
           logits[j] = logitOf(plan, b, h, i, j);
           capped[j] = cappedOf(plan, logits[j]!);
           allowed[j] = isAllowed(plan, b, h, i, j);
-          biased[j] = allowed[j]! ? clampScore(clampScore(capped[j]!) + biasOf(plan, b, h, i, j)) : -Infinity;
+          biased[j] = allowed[j]! ? clampScore(clampScore(capped[j]!) + alibiOf(plan, b, h, i, j) + biasOf(plan, b, h, i, j)) : -Infinity;
         }
 
         // Two-pass softmax with max subtraction, over allowed keys only. Allowed scores are
@@ -114,6 +125,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
           sum += probs[j]!;
         }
         for (let j = 0; j < seqLenK; j++) if (allowed[j]!) probs[j] = probs[j]! / sum;
+        lse[(b * qHeads + h) * seqLenQ + i] = anyAllowed ? max + Math.log(sum) : -Infinity;
 
         const row = ((b * qHeads + h) * seqLenQ + i) * valueDim;
         for (let j = 0; j < seqLenK; j++) {
@@ -129,7 +141,7 @@ export function referenceAttention(plan: AttentionPlan): ReferenceResult {
       }
     }
   }
-  return { out, weights };
+  return { out, weights, lse };
 }
 
 export interface ReferenceGradients {
@@ -185,7 +197,7 @@ export function referenceBackward(plan: AttentionPlan, dout: ArrayLike<number>):
         let max = -Infinity;
         for (let j = 0; j < seqLenK; j++) {
           capped[j] = cappedOf(plan, logitOf(plan, b, h, i, j));
-          biased[j] = isAllowed(plan, b, h, i, j) ? clampScore(clampScore(capped[j]!) + biasOf(plan, b, h, i, j)) : -Infinity;
+          biased[j] = isAllowed(plan, b, h, i, j) ? clampScore(clampScore(capped[j]!) + alibiOf(plan, b, h, i, j) + biasOf(plan, b, h, i, j)) : -Infinity;
           max = Math.max(max, biased[j]!);
         }
         if (max === -Infinity) {
@@ -289,9 +301,12 @@ export interface MakePlanOptions {
   readonly range?: number;
   readonly scale?: number; // default 1/sqrt(headDim)
   readonly softcap?: number; // default 0
+  /** Folded into the window as right = min(right, 0) (src/key-range.ts). */
   readonly causal?: boolean;
   /** Length `batch`; default all 0 (top-left). */
-  readonly causalOffsets?: readonly number[];
+  readonly positionOffsets?: readonly number[];
+  /** `[left, right]`, Infinity = unbounded; default none. */
+  readonly window?: readonly [number, number];
   readonly keyLengths?: readonly number[] | null;
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]` unless `biasStrides` says otherwise. */
   readonly bias?: Float32Array | null;
@@ -299,6 +314,10 @@ export interface MakePlanOptions {
   /** Allocate `weights` (default false). */
   readonly withWeights?: boolean;
   readonly weightsStage?: WeightsStage; // default 'probs'
+  /** ALiBi slopes per query head (default none). */
+  readonly alibiSlopes?: Float32Array | null;
+  /** Allocate `lse` (default false). */
+  readonly withLse?: boolean;
   readonly seed?: number; // default 1
 }
 
@@ -353,13 +372,15 @@ export function makePlan(options: MakePlanOptions): AttentionPlan {
     outStrides: stridesOf(layout, qHeads, seqLenQ, valueDim),
     scale: options.scale ?? 1 / Math.sqrt(headDim),
     softcap: options.softcap ?? 0,
-    causal: options.causal ?? false,
-    causalOffsets: Int32Array.from(options.causalOffsets ?? new Array(batch).fill(0)),
+    positionOffsets: Int32Array.from(options.positionOffsets ?? new Array(batch).fill(0)),
+    window: planWindow(options.window && { left: options.window[0], right: options.window[1] }, options.causal ?? false),
     keyLengths: options.keyLengths ? Int32Array.from(options.keyLengths) : null,
     bias: options.bias ?? null,
     biasStrides: options.biasStrides ?? { batch: qHeads * seqLenQ * seqLenK, head: seqLenQ * seqLenK, query: seqLenK },
     weights: options.withWeights ? new Float32Array(batch * qHeads * seqLenQ * seqLenK) : null,
     weightsStage: options.weightsStage ?? 'probs',
+    alibiSlopes: options.alibiSlopes ?? null,
+    lse: options.withLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Flash-decoding (src/threads/decode.ts keySplitsFor, assembly/decode/merge.ts): when a
+ * Flash-decoding (src/threads/decode.ts keySplitsFor, mergeKeySplits): when a
  * decode plan has fewer row blocks than threads (MQA, GQA with 1–2 KV heads, batch 1–2),
  * each block's keys are cut into ranges run by different threads, whose partial softmax
  * states the host merges by log-sum-exp. The result must equal the single-thread `decode`
@@ -163,7 +163,7 @@ function rowBlocks(c: FlashCase): number {
 describe('keySplitsFor: key ranges per row block', () => {
   const plan = (over: Partial<CachedPlan>): CachedPlan => ({
     batch: 1, qHeads: 8, kvHeads: 1, seqLenQ: 1, seqLenK: 8192, headDim: 128, valueDim: 128, dtype: 'float32',
-    causal: false, causalOffsets: new Int32Array([8191]), keyLengths: new Int32Array([8192]), ...over,
+    window: { left: Infinity, right: Infinity }, positionOffsets: new Int32Array([8191]), keyLengths: new Int32Array([8192]), ...over,
   } as CachedPlan);
   beforeAll(() => setMinKeysPerSplit(undefined));
   afterAll(() => setMinKeysPerSplit(0));
@@ -184,12 +184,12 @@ describe('keySplitsFor: key ranges per row block', () => {
     expect(keySplitsFor(keys(2 * MIN_KEYS_PER_SPLIT), 1, 2)).toBe(2);
     expect(keySplitsFor(keys(3 * MIN_KEYS_PER_SPLIT), 1, 4)).toBe(3);
     // The longest sequence counts: key lengths [0, n].
-    expect(keySplitsFor(plan({ batch: 2, keyLengths: new Int32Array([0, 8192]), causalOffsets: new Int32Array(2) }), 2, 4)).toBe(2);
+    expect(keySplitsFor(plan({ batch: 2, keyLengths: new Int32Array([0, 8192]), positionOffsets: new Int32Array(2) }), 2, 4)).toBe(2);
   });
   it('causal_top_left_sees_few_keys_no_split', () => {
     // Top-left at decode: the query sees key 0 only (offset 0), whatever the cache length.
-    expect(keySplitsFor(plan({ causal: true, causalOffsets: new Int32Array([0]) }), 1, 2)).toBe(1);
-    expect(keySplitsFor(plan({ causal: true, causalOffsets: new Int32Array([8191]) }), 1, 2)).toBe(2);
+    expect(keySplitsFor(plan({ window: { left: Infinity, right: 0 }, positionOffsets: new Int32Array([0]) }), 1, 2)).toBe(1);
+    expect(keySplitsFor(plan({ window: { left: Infinity, right: 0 }, positionOffsets: new Int32Array([8191]) }), 1, 2)).toBe(2);
   });
   it('prefill_kernel_plans_not_split', () => {
     expect(keySplitsFor(plan({ seqLenQ: 5 }), 1, 2)).toBe(1); // float32 Lq > 4: the prefill kernel

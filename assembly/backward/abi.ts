@@ -2,15 +2,15 @@
 // The backward kernels' fields, after the forward ones of assembly/abi.ts (read with its paramI32).
 
 // f32 dO, strides OUT_*
-export const DOUT_PTR: i32 = 38;
+export const DOUT_PTR: i32 = 41;
 // f32[batch·qHeads·seqLenQ] natural log-sum-exp per row, -Infinity for a row with no allowed key
-export const LSE_PTR: i32 = 39;
+export const ROW_LSE_PTR: i32 = 42;
 // f32 dQ, strides Q_*; written (not accumulated into)
-export const DQ_PTR: i32 = 40;
+export const DQ_PTR: i32 = 43;
 // f32 dK, strides K_*; written
-export const DK_PTR: i32 = 41;
+export const DK_PTR: i32 = 44;
 // f32 dV, strides V_*; written
-export const DV_PTR: i32 = 42;
+export const DV_PTR: i32 = 45;
 // f32[batch·qHeads·seqLenQ·seqLenK] dS per score (the gradient of an additive bias before broadcasting), or 0 for none
-export const DBIAS_PTR: i32 = 43;
-export const BACKWARD_PARAM_COUNT: i32 = 44;
+export const DBIAS_PTR: i32 = 46;
+export const BACKWARD_PARAM_COUNT: i32 = 47;

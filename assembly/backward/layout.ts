@@ -15,10 +15,10 @@ import {
   paramI32, paramF32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
   Q_PTR, Q_BATCH_STRIDE, Q_HEAD_STRIDE, Q_SEQ_STRIDE, K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, K_SEQ_STRIDE,
   V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE, V_SEQ_STRIDE, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE,
-  SCALE, SOFTCAP, CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR, BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE,
+  SCALE, SOFTCAP, WINDOW_LEFT, WINDOW_RIGHT, POSITION_OFFSETS_PTR, ALIBI_SLOPES_PTR, KEY_LENGTHS_PTR, BIAS_PTR, BIAS_BATCH_STRIDE, BIAS_HEAD_STRIDE,
   BIAS_QUERY_STRIDE, SCRATCH_PTR,
 } from '../abi';
-import { DOUT_PTR, LSE_PTR, DQ_PTR, DK_PTR, DV_PTR, DBIAS_PTR } from './abi';
+import { DOUT_PTR, ROW_LSE_PTR, DQ_PTR, DK_PTR, DV_PTR, DBIAS_PTR } from './abi';
 
 export const BLOCK_KEYS: i32 = 16;
 
@@ -47,8 +47,10 @@ export function backwardScratchBytes(params: usize): i32 {
   v: usize; vB: usize; vH: usize; vS: usize;
   o: usize; oB: usize; oH: usize; oS: usize;
   dout: usize; lse: usize; dq: usize; dk: usize; dv: usize; dbias: usize;
-  scale: f32; softcap: f32; causal: bool;
-  causalOffsets: usize; keyLengths: usize;
+  scale: f32; softcap: f32;
+  /** Window bounds (-1 = unbounded; causal is right = min(right, 0)), src/key-range.ts. */
+  left: i32; right: i32;
+  positionOffsets: usize; alibiSlopes: usize; keyLengths: usize;
   bias: usize; biasB: usize; biasH: usize; biasQ: usize;
   // scratch
   kt: usize; vt: usize; dkAcc: usize; dvAcc: usize; sRow: usize; pRow: usize; dlRow: usize; biasRow: usize; delta: usize; rowSum: usize;
@@ -78,15 +80,17 @@ export function backwardScratchBytes(params: usize): i32 {
     this.oH = <usize>paramI32(params, OUT_HEAD_STRIDE) << 2;
     this.oS = <usize>paramI32(params, OUT_SEQ_STRIDE) << 2;
     this.dout = <usize>paramI32(params, DOUT_PTR);
-    this.lse = <usize>paramI32(params, LSE_PTR);
+    this.lse = <usize>paramI32(params, ROW_LSE_PTR);
     this.dq = <usize>paramI32(params, DQ_PTR);
     this.dk = <usize>paramI32(params, DK_PTR);
     this.dv = <usize>paramI32(params, DV_PTR);
     this.dbias = <usize>paramI32(params, DBIAS_PTR);
     this.scale = paramF32(params, SCALE);
     this.softcap = paramF32(params, SOFTCAP);
-    this.causal = paramI32(params, CAUSAL) != 0;
-    this.causalOffsets = <usize>paramI32(params, CAUSAL_OFFSETS_PTR);
+    this.left = paramI32(params, WINDOW_LEFT);
+    this.right = paramI32(params, WINDOW_RIGHT);
+    this.positionOffsets = <usize>paramI32(params, POSITION_OFFSETS_PTR);
+    this.alibiSlopes = <usize>paramI32(params, ALIBI_SLOPES_PTR);
     this.keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
     this.bias = <usize>paramI32(params, BIAS_PTR);
     this.biasB = <usize>paramI32(params, BIAS_BATCH_STRIDE) << 2;
@@ -113,9 +117,19 @@ export function backwardScratchBytes(params: usize): i32 {
     return this.keyLengths != 0 ? load<i32>(this.keyLengths + (<usize>b << 2)) : this.seqLenK;
   }
 
-  /** Query i sees keys j < min(keyLength, i + offset + 1) when causal. */
+  /** Query i of item b sits at key position i + offset(b) (always filled by the host). */
   @inline offset(b: i32): i32 {
-    return this.causal ? load<i32>(this.causalOffsets + (<usize>b << 2)) : 0;
+    return load<i32>(this.positionOffsets + (<usize>b << 2));
+  }
+
+  /** ALiBi slope of query head h, 0 without ALiBi. */
+  @inline slope(h: i32): f32 {
+    return this.alibiSlopes != 0 ? load<f32>(this.alibiSlopes + (<usize>h << 2)) : 0;
+  }
+
+  /** First query row whose keys reach key j0 (end(i) > j0): 0 unless the right bound is finite. */
+  @inline firstRow(j0: i32, offset: i32): i32 {
+    return this.right < 0 ? 0 : <i32>max<i64>(0, <i64>j0 - <i64>offset - <i64>this.right);
   }
 }
 

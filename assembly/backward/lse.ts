@@ -5,13 +5,26 @@
 // FLOPs per head, a fifth of the backward's 10·Lq·Lk·D.
 import { Call, BLOCK_KEYS } from './layout';
 import { scoreRow } from './row';
+import { scores4 } from './rows4';
+import { packBlock, prepareRow, fillMasked } from './block';
 import { expNonPositive } from '../inline/exp';
 
-function packKeys(dst: usize, src: usize, rowStride: usize, dim: i32, n: i32): void {
-  for (let d = 0; d < dim; d++) {
-    const row = dst + (<usize>d << 6);
-    for (let j = 0; j < BLOCK_KEYS; j++) store<f32>(row + (<usize>j << 2), j < n ? load<f32>(src + <usize>j * rowStride + (<usize>d << 2)) : 0);
-  }
+/** Folds the scores of row buffer `row` into the running max and sum of unit row r. */
+function foldRow(c: Call, r: i32, row: usize): void {
+  const scores = c.sRow + (row << 6);
+  let blockMax: f32 = -Infinity;
+  for (let j = 0; j < BLOCK_KEYS; j++) blockMax = max(blockMax, load<f32>(scores + (<usize>j << 2)));
+  if (blockMax == -Infinity) return; // every key of the block masked for this row
+  const at = <usize>r << 2;
+  const m = load<f32>(c.delta + at);
+  const newMax = max(m, blockMax); // NaN propagates: a NaN score makes the row NaN
+  let sum = m == -Infinity ? <f32>0 : load<f32>(c.rowSum + at) * Mathf.exp(m - newMax);
+  const vmax = f32x4.splat(newMax);
+  let acc = f32x4.splat(0);
+  for (let j = 0; j < BLOCK_KEYS; j += 4) acc = f32x4.add(acc, expNonPositive(f32x4.sub(v128.load(scores + (<usize>j << 2)), vmax)));
+  sum += f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  store<f32>(c.delta + at, newMax);
+  store<f32>(c.rowSum + at, sum);
 }
 
 /** Writes lse[b, h, i] for the query heads of unit (b, kvHead): -Infinity for a row with no allowed key. */
@@ -28,32 +41,22 @@ export function lseUnit(c: Call, b: i32, kvHead: i32): void {
   const kHead = c.k + <usize>b * c.kB + <usize>kvHead * c.kH;
   for (let j0 = 0; j0 < keyLength; j0 += BLOCK_KEYS) {
     const n = min(BLOCK_KEYS, keyLength - j0);
-    packKeys(c.kt, kHead + <usize>j0 * c.kS, c.kS, c.headDim, n);
-    const firstRow = c.causal ? max(0, j0 - offset) : 0;
+    packBlock(c.kt, kHead + <usize>j0 * c.kS, c.kS, c.headDim, n);
+    const firstRow = c.firstRow(j0, offset);
     for (let hh = 0; hh < group; hh++) {
       const h = firstHead + hh;
-      for (let i = firstRow; i < c.seqLenQ; i++) {
-        const lim = c.causal ? min(n, i + offset + 1 - j0) : n;
-        if (lim <= 0) continue;
-        const biasSrc = c.bias != 0 ? c.bias + <usize>b * c.biasB + <usize>h * c.biasH + <usize>i * c.biasQ + (<usize>j0 << 2) : 0;
-        for (let j = 0; j < BLOCK_KEYS; j++) {
-          const value: f32 = j >= lim ? -Infinity : biasSrc != 0 ? load<f32>(biasSrc + (<usize>j << 2)) : 0;
-          store<f32>(c.biasRow + (<usize>j << 2), value);
-        }
+      let i = firstRow;
+      // Four rows at a time (shared kt loads, rows4.ts); a masked key's lane is -Infinity
+      // and exp(-Infinity − m) = 0, so a NaN K at a masked key cannot reach the sum.
+      for (; i + 4 <= c.seqLenQ; i += 4) {
+        for (let r = 0; r < 4; r++) if (prepareRow(c, b, h, i + r, j0, n, offset, keyLength, <usize>r) == 0) fillMasked(c, <usize>r);
+        scores4(c, c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS);
+        for (let r = 0; r < 4; r++) foldRow(c, hh * c.seqLenQ + i + r, <usize>r);
+      }
+      for (; i < c.seqLenQ; i++) {
+        if (prepareRow(c, b, h, i, j0, n, offset, keyLength, 0) == 0) continue;
         scoreRow(c, c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS);
-        let blockMax: f32 = -Infinity;
-        for (let j = 0; j < lim; j++) blockMax = max(blockMax, load<f32>(c.sRow + (<usize>j << 2)));
-        const r = <usize>(hh * c.seqLenQ + i) << 2;
-        const m = load<f32>(c.delta + r);
-        if (blockMax == -Infinity) continue; // every key of the block masked
-        const newMax = max(m, blockMax); // NaN propagates: a NaN score makes the row NaN
-        let sum = m == -Infinity ? <f32>0 : load<f32>(c.rowSum + r) * Mathf.exp(m - newMax);
-        const vmax = f32x4.splat(newMax);
-        let acc = f32x4.splat(0);
-        for (let j = 0; j < BLOCK_KEYS; j += 4) acc = f32x4.add(acc, expNonPositive(f32x4.sub(v128.load(c.sRow + (<usize>j << 2)), vmax)));
-        sum += f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
-        store<f32>(c.delta + r, newMax);
-        store<f32>(c.rowSum + r, sum);
+        foldRow(c, hh * c.seqLenQ + i, 0);
       }
     }
   }

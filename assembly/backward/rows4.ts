@@ -48,29 +48,12 @@ export function gradRows4(
   c: Call, qRow: usize, doRow: usize, dqRow: usize, lseAt: usize, deltaAt: usize,
   kBlock: usize, keys: i32, dbiasRow: usize, lims: usize,
 ): void {
-  // Scores of the four rows: 16 accumulators, each kt load shared by four rows.
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-  let e0 = a0, e1 = a0, e2 = a0, e3 = a0, g0 = a0, g1 = a0, g2 = a0, g3 = a0;
-  const qS = c.qS, oS = c.oS;
-  for (let d = 0; d < c.headDim; d++) {
-    const at = c.kt + (<usize>d << 6);
-    const k0 = v128.load(at), k1 = v128.load(at, 16), k2 = v128.load(at, 32), k3 = v128.load(at, 48);
-    const off = <usize>d << 2;
-    let x = v128.load32_splat(qRow + off);
-    a0 = madd(x, k0, a0); a1 = madd(x, k1, a1); a2 = madd(x, k2, a2); a3 = madd(x, k3, a3);
-    x = v128.load32_splat(qRow + qS + off);
-    b0 = madd(x, k0, b0); b1 = madd(x, k1, b1); b2 = madd(x, k2, b2); b3 = madd(x, k3, b3);
-    x = v128.load32_splat(qRow + 2 * qS + off);
-    e0 = madd(x, k0, e0); e1 = madd(x, k1, e1); e2 = madd(x, k2, e2); e3 = madd(x, k3, e3);
-    x = v128.load32_splat(qRow + 3 * qS + off);
-    g0 = madd(x, k0, g0); g1 = madd(x, k1, g1); g2 = madd(x, k2, g2); g3 = madd(x, k3, g3);
-  }
-  finishScores(c, 0, a0, a1, a2, a3);
-  finishScores(c, 1, b0, b1, b2, b3);
-  finishScores(c, 2, e0, e1, e2, e3);
-  finishScores(c, 3, g0, g1, g2, g3);
+  scores4(c, qRow);
 
   // dP = dO·Vᵀ, the same way.
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  let e0 = a0, e1 = a0, e2 = a0, e3 = a0, g0 = a0, g1 = a0, g2 = a0, g3 = a0;
+  const oS = c.oS, qS = c.qS;
   a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; b0 = a0; b1 = a0; b2 = a0; b3 = a0;
   e0 = a0; e1 = a0; e2 = a0; e3 = a0; g0 = a0; g1 = a0; g2 = a0; g3 = a0;
   for (let d = 0; d < c.valueDim; d++) {
@@ -147,6 +130,36 @@ export function gradRows4(
     storeChunk(dqRow + 2 * qS, d, c.headDim, dq2);
     storeChunk(dqRow + 3 * qS, d, c.headDim, dq3);
   }
+}
+
+/**
+ * The biased scores of rows at qRow, qRow + qS, ... (four rows) into the row buffers
+ * (finishScores): 16 accumulators, each kt load shared by the four rows. The row buffers'
+ * bias rows must be filled.
+ */
+export function scores4(c: Call, qRow: usize): void {
+  // Scores of the four rows: 16 accumulators, each kt load shared by four rows.
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  let e0 = a0, e1 = a0, e2 = a0, e3 = a0, g0 = a0, g1 = a0, g2 = a0, g3 = a0;
+  const qS = c.qS;
+  for (let d = 0; d < c.headDim; d++) {
+    const at = c.kt + (<usize>d << 6);
+    const k0 = v128.load(at), k1 = v128.load(at, 16), k2 = v128.load(at, 32), k3 = v128.load(at, 48);
+    const off = <usize>d << 2;
+    let x = v128.load32_splat(qRow + off);
+    a0 = madd(x, k0, a0); a1 = madd(x, k1, a1); a2 = madd(x, k2, a2); a3 = madd(x, k3, a3);
+    x = v128.load32_splat(qRow + qS + off);
+    b0 = madd(x, k0, b0); b1 = madd(x, k1, b1); b2 = madd(x, k2, b2); b3 = madd(x, k3, b3);
+    x = v128.load32_splat(qRow + 2 * qS + off);
+    e0 = madd(x, k0, e0); e1 = madd(x, k1, e1); e2 = madd(x, k2, e2); e3 = madd(x, k3, e3);
+    x = v128.load32_splat(qRow + 3 * qS + off);
+    g0 = madd(x, k0, g0); g1 = madd(x, k1, g1); g2 = madd(x, k2, g2); g3 = madd(x, k3, g3);
+  }
+  finishScores(c, 0, a0, a1, a2, a3);
+  finishScores(c, 1, b0, b1, b2, b3);
+  finishScores(c, 2, e0, e1, e2, e3);
+  finishScores(c, 3, g0, g1, g2, g3);
+
 }
 
 /** p, dS and dl of row r from its dP vectors. */

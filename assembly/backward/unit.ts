@@ -10,11 +10,12 @@
 // needed: FlashAttention-2 needs them only because it splits one head's keys over blocks
 // of threads). P is recomputed from Q, K and the saved log-sum-exp; nothing of size
 // seqLenQ × seqLenK is stored (dbias, when asked for, is the caller's output).
-// Tiles skipped: key blocks past the key length, and for causal, rows that see none of a
-// block (i + offset < first key of the block).
+// Tiles skipped: key blocks past the key length, and rows that see none of a block (their
+// key range, the key-range rule of assembly/key-range.ts: causal, windows, key lengths).
 import { Call, BLOCK_KEYS } from './layout';
 import { scoreRow, gradRow } from './row';
 import { gradRows4 } from './rows4';
+import { packBlock, prepareRow, fillMasked } from './block';
 import { madd } from '../inline/madd';
 
 /** delta[hh·seqLenQ + i] = Σ_d dO·O of the unit's query rows. */
@@ -31,23 +32,6 @@ function rowDeltas(c: Call, b: i32, firstHead: i32, group: i32): void {
       store<f32>(c.delta + ((<usize>(hh * c.seqLenQ + i)) << 2), sum);
     }
   }
-}
-
-/**
- * Transposes rows [j0, j0+n) of a [keys][dim] head into dst[dim][BLOCK_KEYS], zero past n.
- * Returns whether every value is finite (Σ x·0 is 0 unless some x is ±Infinity or NaN).
- */
-function packBlock(dst: usize, src: usize, rowStride: usize, dim: i32, n: i32): bool {
-  let probe: f32 = 0;
-  for (let d = 0; d < dim; d++) {
-    const row = dst + (<usize>d << 6);
-    for (let j = 0; j < BLOCK_KEYS; j++) {
-      const x: f32 = j < n ? load<f32>(src + <usize>j * rowStride + (<usize>d << 2)) : 0;
-      probe += x * 0;
-      store<f32>(row + (<usize>j << 2), x);
-    }
-  }
-  return probe == 0;
 }
 
 /** The four rows' allowed key counts of gradRows4. */
@@ -106,31 +90,23 @@ function dqRow(c: Call, dqAt: usize, kBlock: usize, lim: i32): void {
   }
 }
 
-/** Fills row `row` of c.biasRow: the bias (or 0) of keys [j0, j0+lim), -Infinity for lanes past lim. */
-function fillBias(c: Call, biasSrc: usize, lim: i32, row: usize = 0): void {
-  const dst = c.biasRow + (row << 6);
-  for (let j = 0; j < BLOCK_KEYS; j++) {
-    const value: f32 = j >= lim ? -Infinity : biasSrc != 0 ? load<f32>(biasSrc + (<usize>j << 2)) : 0;
-    store<f32>(dst + (<usize>j << 2), value);
-  }
-}
-
 /**
  * Rows i..i+3 of head h over the block at j0 (n keys), through gradRows4; nothing when none
  * of the four rows sees the block.
  */
-function fourRows(c: Call, b: i32, h: i32, hh: i32, i: i32, j0: i32, n: i32, offset: i32, kBlock: usize): void {
+function fourRows(c: Call, b: i32, h: i32, hh: i32, i: i32, j0: i32, n: i32, offset: i32, keyLength: i32, kBlock: usize): void {
   const rowBase = (b * c.qHeads + h) * c.seqLenQ;
   let keys = 0;
   for (let r = 0; r < 4; r++) {
     const row = i + r;
     const lse = load<f32>(c.lse + (<usize>(rowBase + row) << 2));
-    let lim = c.causal ? min(n, row + offset + 1 - j0) : n;
-    if (lse == -Infinity || lim < 0) lim = 0; // no gradient from this row
+    let lim = prepareRow(c, b, h, row, j0, n, offset, keyLength, <usize>r);
+    if (lse == -Infinity || lim == 0) {
+      lim = 0; // no gradient from this row: every lane masked
+      fillMasked(c, <usize>r);
+    }
     store<i32>(LIMS + (<usize>r << 2), lim);
     keys = max(keys, lim);
-    const biasSrc = c.bias != 0 ? c.bias + <usize>b * c.biasB + <usize>h * c.biasH + <usize>row * c.biasQ + (<usize>j0 << 2) : 0;
-    fillBias(c, biasSrc, lim, <usize>r);
   }
   if (keys == 0) return;
   const qRow = c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS;
@@ -162,20 +138,18 @@ export function backwardUnit(c: Call, b: i32, kvHead: i32): void {
     // at a time, which skips masked keys (a NaN at a masked key must not reach dQ or dS).
     const fast = packBlock(c.vt, vBlock, c.vS, c.valueDim, n) && finiteK;
     memory.fill(c.dkAcc, 0, <usize>(BLOCK_KEYS * (headDim4 + valueDim4)) << 2);
-    // Rows that see none of the block (causal: i + offset < j0) are skipped.
-    const firstRow = c.causal ? max(0, j0 - offset) : 0;
+    // Rows whose key range ends before the block are skipped (both bounds grow with i).
+    const firstRow = c.firstRow(j0, offset);
     for (let hh = 0; hh < group; hh++) {
       const h = firstHead + hh;
       const rowBase = (b * c.qHeads + h) * c.seqLenQ;
       let i = firstRow;
-      if (fast) for (; i + 4 <= c.seqLenQ; i += 4) fourRows(c, b, h, hh, i, j0, n, offset, kBlock);
+      if (fast) for (; i + 4 <= c.seqLenQ; i += 4) fourRows(c, b, h, hh, i, j0, n, offset, keyLength, kBlock);
       for (; i < c.seqLenQ; i++) {
         const lse = load<f32>(c.lse + (<usize>(rowBase + i) << 2));
         if (lse == -Infinity) continue; // a row with no allowed key: no gradient
-        const lim = c.causal ? min(n, i + offset + 1 - j0) : n;
-        if (lim <= 0) continue;
-        const biasSrc = c.bias != 0 ? c.bias + <usize>b * c.biasB + <usize>h * c.biasH + <usize>i * c.biasQ + (<usize>j0 << 2) : 0;
-        fillBias(c, biasSrc, lim);
+        const lim = prepareRow(c, b, h, i, j0, n, offset, keyLength, 0);
+        if (lim == 0) continue;
         const qRow = c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS;
         const doRow = c.dout + <usize>b * c.oB + <usize>h * c.oH + <usize>i * c.oS;
         scoreRow(c, qRow);

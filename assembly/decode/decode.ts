@@ -4,17 +4,18 @@
 // K/V dtype. Walks batch × KV head × row blocks; the query heads of a GQA group and the
 // queries of the chunk are the rows of one block (decode/rows.ts), so each KV head's cache
 // is read once per block. decodeRange shares the walk among threads, by row blocks or, with
-// KEY_SPLITS > 1, by (row block, key range) units (flash-decoding, decode/merge.ts).
+// KEY_SPLITS > 1, by (row block, key range) units (flash-decoding, decode/partials.ts).
 import {
   paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, SEQ_LEN_K, HEAD_DIM, VALUE_DIM,
   K_PTR, K_BATCH_STRIDE, K_HEAD_STRIDE, K_SEQ_STRIDE, V_PTR, V_BATCH_STRIDE, V_HEAD_STRIDE,
-  V_SEQ_STRIDE, CAUSAL, CAUSAL_OFFSETS_PTR, KEY_LENGTHS_PTR, WEIGHTS_STAGE, WEIGHTS_PTR,
+  V_SEQ_STRIDE, KEY_LENGTHS_PTR, WEIGHTS_STAGE, WEIGHTS_PTR,
   SCRATCH_PTR, SCRATCH_BYTES, KEY_SPLITS, PARTIALS_PTR,
 } from '../abi';
 import { OK, ERR_BAD_SHAPE, ERR_SCRATCH_TOO_SMALL, ERR_SCRATCH_MISALIGNED, ERR_BAD_RANGE } from '../errors';
 import { ROWS, padDim, decodeScratchBytes } from './scratch';
 import { attendRows, attendRowsPartial } from './rows';
 import { partialRecordBytes } from './partials';
+import { positionOffset } from '../key-range';
 
 /**
  * Runs the plan in the parameter block at `params` with K/V of dtype `kvDtype`.
@@ -39,8 +40,8 @@ export function decode(params: usize, kvDtype: i32): i32 {
  * block, key range c < S) pairs in the order row block × c (flash-decoding: a block's keys
  * cut into S ranges, decode/rows.ts attendRowsPartial); thread `first` runs the units
  * u with u % stride == first. With S > 1 the units leave partial states at PARTIALS_PTR
- * (decode/partials.ts) and write no output: `decodeMerge` finishes the call once every
- * thread is done. With S = 0 or 1 the walk is exactly `decode`'s.
+ * (decode/partials.ts) and write no output: the host merges them once every thread is
+ * done (src/threads/decode.ts mergeKeySplits). With S = 0 or 1 the walk is exactly `decode`'s.
  * Contract: `decode`'s; the parameter block's scratch is this thread's own; with S > 1,
  * PARTIALS_PTR holds decodePartialsBytes(params) bytes, 16-byte aligned.
  * @param params byte address of the parameter block
@@ -77,8 +78,6 @@ export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32
   if (paramI32(params, SCRATCH_BYTES) < decodeScratchBytes(params, kvDtype)) return ERR_SCRATCH_TOO_SMALL;
   if ((scratch & 15) != 0) return ERR_SCRATCH_MISALIGNED;
 
-  const causal = paramI32(params, CAUSAL) != 0;
-  const offsets = <usize>paramI32(params, CAUSAL_OFFSETS_PTR);
   const keyLengths = <usize>paramI32(params, KEY_LENGTHS_PTR);
   const rowsPerKvHead = (qHeads / kvHeads) * seqLenQ;
   const elementShift: usize = half ? 1 : 2;
@@ -87,8 +86,7 @@ export function decodeRange(params: usize, kvDtype: i32, first: i32, stride: i32
   for (let b = 0; b < batch; b++) {
     let keyEnd = seqLenK;
     if (keyLengths != 0) keyEnd = min(max(load<i32>(keyLengths + (<usize>b << 2)), 0), seqLenK);
-    let offset = seqLenK;
-    if (causal) offset = min(max(load<i32>(offsets + (<usize>b << 2)), -(seqLenQ + 1)), seqLenK);
+    const offset = positionOffset(params, b); // the key-range rule: key-range.ts
     for (let kvHead = 0; kvHead < kvHeads; kvHead++) {
       const kHead = <usize>paramI32(params, K_PTR) + (<usize>(
         b * paramI32(params, K_BATCH_STRIDE) + kvHead * paramI32(params, K_HEAD_STRIDE)

@@ -1,19 +1,19 @@
 // Partial softmax states of a key-split decode (flash-decoding, Dao et al. 2023): each
 // range of a row block's keys is attended alone (decode/rows.ts, attendRowsPartial) and
 // leaves, per row, its running max m, its sum l and its *unnormalized* output
-// acc = Σ_j e^(s_j − m)·v_j; the merge (decode/merge.ts) rescales them to the common max
+// acc = Σ_j e^(s_j − m)·v_j; the host's merge (src/threads/decode.ts mergeKeySplits, with the
+// one merge function of mergeAttention, src/merge.ts) rescales them to the common max
 //   M = max_c m_c,  out = Σ_c e^(m_c − M)·acc_c / Σ_c e^(m_c − M)·l_c
 // which is the single pass's result with the sum reordered. acc is kept unnormalized so
 // that, as in the single pass (out = o / l), each output element is divided once.
 //
 // Layout at PARTIALS_PTR: one record per unit (row block rb of the walk batch × KV head ×
 // row block, key range c: record rb·KEY_SPLITS + c), each ROWS rows of
-//   header  m (f32), l (f32), limit (i32: the row's causal/length key limit), 0   16 bytes
+//   header  m (f32), l (f32), limit, start (i32: the row's key range, key-range.ts) 16 bytes
 //   acc     valueDim f32 in column order, padded to a multiple of 4               4·valueDim4
 // Every unit writes only its own record, so no two threads write the same byte.
 import { paramI32, BATCH, Q_HEADS, KV_HEADS, SEQ_LEN_Q, VALUE_DIM, KEY_SPLITS } from '../abi';
-import { expNonPositive } from '../inline/exp';
-import { ROWS, STATE_M, STATE_L, STATE_LIMIT } from './scratch';
+import { ROWS, STATE_M, STATE_L, STATE_LIMIT, STATE_START } from './scratch';
 
 const HEADER_BYTES: usize = 16;
 
@@ -58,7 +58,7 @@ export function storePartials(
     store<f32>(dst, load<f32>(scratch + STATE_M + (<usize>t << 2)));
     store<f32>(dst, load<f32>(scratch + STATE_L + (<usize>t << 2)), 4);
     store<i32>(dst, load<i32>(scratch + STATE_LIMIT + (<usize>t << 2)), 8);
-    store<i32>(dst, 0, 12);
+    store<i32>(dst, load<i32>(scratch + STATE_START + (<usize>t << 2)), 12);
     const acc = dst + HEADER_BYTES;
     if (fast) {
       for (let c = 0; c < valueDim; c++) {
@@ -69,47 +69,4 @@ export function storePartials(
       memory.copy(acc, src, <usize>valueDim << 2);
     }
   }
-}
-
-/** e^x for x <= 0 (-Infinity → 0), the softmax's own approximation (inline/exp.ts). */
-// @ts-ignore: decorator
-@inline function expScalar(x: f32): f32 {
-  return f32x4.extract_lane(expNonPositive(f32x4.splat(x)), 0);
-}
-
-/**
- * Merges row t's `splits` partial states (row t of consecutive records from `records`) into
- * the output row `out` (valueDim contiguous f32): zeros when every range is empty or fully
- * masked (M = -Infinity, L = 0), never NaN. Stores M and L at `state` and state + 4 (for
- * the weights), and returns the row's key limit.
- */
-export function mergeRow(out: usize, records: usize, t: i32, splits: i32, valueDim: i32, state: usize): i32 {
-  const recordBytes = partialRecordBytes(valueDim);
-  const first = records + <usize>t * partialRowBytes(valueDim);
-  let mMax: f32 = -Infinity;
-  for (let c = 0; c < splits; c++) mMax = max(mMax, load<f32>(first + <usize>c * recordBytes));
-  // As in softmax-row.ts: with no allowed key anywhere, subtract 0, so every scale is
-  // e^(-Infinity) = 0 and L stays 0.
-  const u = select<f32>(0, mMax, mMax == -Infinity);
-  // Range by range, in order: out = Σ_c w_c·acc_c, L = Σ_c w_c·l_c with w_c = e^(m_c − M)
-  // (the output row holds the running sum: it is written by this thread alone).
-  let sum: f32 = 0;
-  for (let c = 0; c < splits; c++) {
-    const at = first + <usize>c * recordBytes;
-    const w = expScalar(load<f32>(at) - u);
-    sum += w * load<f32>(at, 4);
-    const acc = at + HEADER_BYTES;
-    for (let col = 0; col < valueDim; col++) {
-      const o = out + (<usize>col << 2);
-      const term = w * load<f32>(acc + (<usize>col << 2));
-      store<f32>(o, c == 0 ? term : load<f32>(o) + term);
-    }
-  }
-  for (let col = 0; col < valueDim; col++) {
-    const o = out + (<usize>col << 2);
-    store<f32>(o, select<f32>(0, load<f32>(o) / sum, sum == 0));
-  }
-  store<f32>(state, mMax);
-  store<f32>(state, sum, 4);
-  return load<i32>(first, 8);
 }

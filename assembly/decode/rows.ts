@@ -3,7 +3,7 @@
 // scored for every row, soft-maxed online per row, and accumulated into the rows' outputs.
 // Each K and V row is read from memory once per block, whatever the GQA group size.
 // attendRowsPartial runs the same pass over one range of the block's keys and leaves the
-// rows' softmax states instead of outputs (flash-decoding: decode/partials.ts, merge.ts).
+// rows' softmax states instead of outputs (flash-decoding: decode/partials.ts, merged by src/threads/decode.ts).
 //
 // K/V modes (`kvDtype`): 0 float32, read in place; 2 float16 with Inf/NaN somewhere in the
 // cache: each chunk converted exactly into an f32 tile (cache/f16.ts, halfTileToF32), then
@@ -15,12 +15,12 @@
 import {
   paramI32, paramF32, HEAD_DIM, VALUE_DIM, SEQ_LEN_Q, SEQ_LEN_K, Q_PTR, Q_BATCH_STRIDE,
   Q_HEAD_STRIDE, Q_SEQ_STRIDE, K_SEQ_STRIDE, V_SEQ_STRIDE, OUT_PTR, OUT_BATCH_STRIDE,
-  OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, SCALE, SOFTCAP, CAUSAL, BIAS_PTR, BIAS_BATCH_STRIDE,
-  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS,
+  OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, SCALE, SOFTCAP, BIAS_PTR, BIAS_BATCH_STRIDE,
+  BIAS_HEAD_STRIDE, BIAS_QUERY_STRIDE, WEIGHTS_PTR, Q_HEADS, KV_HEADS, LSE_PTR, ALIBI_SLOPES_PTR,
 } from '../abi';
 import { expNonPositive } from '../inline/exp';
 import {
-  CHUNK_KEYS, STATE_M, STATE_L, STATE_ALPHA, STATE_LIMIT, padDim, qpOffset, sOffset, oOffset,
+  CHUNK_KEYS, STATE_M, STATE_L, STATE_ALPHA, STATE_LIMIT, STATE_START, padDim, qpOffset, sOffset, oOffset,
   tileOffset,
 } from './scratch';
 import { scoreRows } from './f32-qk-dot-1x4';
@@ -30,6 +30,7 @@ import { scoreRowsHalf } from './f16-qk-dot-1x4';
 import { valueRowsHalf } from './f16-pv-axpy-4x8';
 import { halfTileToF32, halfTileToF32Scaled } from '../cache/f16';
 import { storePartials } from './partials';
+import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-range';
 
 /**
  * Rows up to which float16 chunks are converted in registers rather than into a tile.
@@ -48,8 +49,9 @@ export const INLINE_ROWS: i32 = 2;
  * Computes rows [firstRow, firstRow + rows) of KV head `kvHead` of batch item `b`; row r is
  * query head kvHead·group + r / seqLenQ, query r % seqLenQ.
  * Contract: 1 <= rows <= ROWS; kHead/vHead address row 0 of the head's cache; cache rows
- * hold padDim(dim) elements (zero padding); keyEnd in [0, seqLenK]; offset clamped as in
- * attention.ts (seqLenK when not causal); kvDtype 0, 1 or 2 (see above).
+ * hold padDim(dim) elements (zero padding); keyEnd in [0, seqLenK]; offset: the batch
+ * item's position offset (key-range.ts); kvDtype 0, 1 or 2 (see above). Keys outside every
+ * row's range are never read (a 4k window over a 32k cache reads 4k keys).
  */
 export function attendRows(
   params: usize, scratch: usize, b: i32, kvHead: i32, firstRow: i32, rows: i32,
@@ -62,10 +64,11 @@ export function attendRows(
 /**
  * As attendRows, over key range `split` of `splits` only, leaving the rows' partial states
  * in `record` (decode/partials.ts) instead of outputs; weights, when requested, receive the
- * range's masked scores, normalized by the merge (decode/merge.ts). The block's keys
- * [0, blockEnd) (blockEnd: the largest key limit of its rows) are cut at chunk boundaries
- * into `splits` ranges of ⌊chunks/splits⌋ or ⌈chunks/splits⌉ chunks (chunks = ⌈blockEnd /
- * CHUNK_KEYS⌉), so each range walks whole chunks as the one pass does; a range may be empty.
+ * range's masked scores, normalized by the host's merge (src/threads/decode.ts). The block's keys
+ * [blockStart, blockEnd) (the union of its rows' key ranges) are cut at chunk boundaries
+ * into `splits` ranges of ⌊chunks/splits⌋ or ⌈chunks/splits⌉ chunks (chunks =
+ * ⌈(blockEnd − blockStart) / CHUNK_KEYS⌉), so each range walks whole chunks as the one pass
+ * does, and only keys inside the window are split; a range may be empty.
  * Contract: attendRows's; 0 <= split < splits; record 4-byte aligned, partialRecordBytes long.
  */
 export function attendRowsPartial(
@@ -101,12 +104,15 @@ export function attendRowsPartial(
   const oRowBytes = <usize>valueDimPad << 2;
   const scale = paramF32(params, SCALE);
   const softcap = paramF32(params, SOFTCAP);
-  const causal = paramI32(params, CAUSAL) != 0;
+  const left = windowLeft(params);
+  const right = windowRight(params);
   const bias = <usize>paramI32(params, BIAS_PTR);
   const weights = <usize>paramI32(params, WEIGHTS_PTR);
+  const slopes = <usize>paramI32(params, ALIBI_SLOPES_PTR);
 
-  // Pack the block's query rows (zero padding), and each row's key limit.
+  // Pack the block's query rows (zero padding), and each row's key range (key-range.ts).
   let blockEnd = 0;
+  let blockStart = i32.MAX_VALUE;
   let qMax: f32 = 0;
   for (let t = 0; t < rows; t++) {
     const r = firstRow + t;
@@ -116,11 +122,14 @@ export function attendRowsPartial(
     memory.copy(dst, src, <usize>headDim << 2);
     memory.fill(dst + (<usize>headDim << 2), 0, <usize>(dimPad - headDim) << 2);
     if (fast) qMax = max(qMax, packFast(dst, dimPad));
-    const limit = causal ? min(keyEnd, max(i + offset + 1, 0)) : keyEnd;
+    const limit = keyRangeEnd(i, offset, right, keyEnd);
+    const start = keyRangeStart(i, offset, left, limit);
     store<i32>(scratch + STATE_LIMIT + (<usize>t << 2), limit);
+    store<i32>(scratch + STATE_START + (<usize>t << 2), start);
     store<f32>(scratch + STATE_M + (<usize>t << 2), -Infinity);
     store<f32>(scratch + STATE_L + (<usize>t << 2), 0);
     blockEnd = max(blockEnd, limit);
+    blockStart = min(blockStart, start);
   }
   memory.fill(o, 0, <usize>rows * oRowBytes);
   // Fast float16: q·2^qShift with |q|·2^qShift <= 2^101 (no overflow; products with the
@@ -134,12 +143,12 @@ export function attendRowsPartial(
     factor = pow2(112 - qShift);
   }
 
-  let keyStart = 0;
+  let keyStart = blockStart;
   let keyStop = blockEnd;
   if (splits > 1) {
-    const chunks = (blockEnd + CHUNK_KEYS - 1) / CHUNK_KEYS;
-    keyStart = (split * chunks / splits) * CHUNK_KEYS;
-    keyStop = min((split + 1) * chunks / splits * CHUNK_KEYS, blockEnd);
+    const chunks = (blockEnd - blockStart + CHUNK_KEYS - 1) / CHUNK_KEYS;
+    keyStart = blockStart + (split * chunks / splits) * CHUNK_KEYS;
+    keyStop = min(blockStart + (split + 1) * chunks / splits * CHUNK_KEYS, blockEnd);
   }
   for (let j0 = keyStart; j0 < keyStop; j0 += CHUNK_KEYS) {
     const keys = min(CHUNK_KEYS, blockEnd - j0);
@@ -167,8 +176,10 @@ export function attendRowsPartial(
       const state = scratch + (<usize>t << 2);
       masked = softmaxRow(
         s + <usize>t * sRowBytes, keys, softcap, biasRow,
+        load<i32>(scratch + STATE_START + (<usize>t << 2)) - j0,
         load<i32>(scratch + STATE_LIMIT + (<usize>t << 2)) - j0, weightsRow,
         state + STATE_M, state + STATE_L, state + STATE_ALPHA,
+        slopes == 0 ? 0 : -load<f32>(slopes + (<usize>h << 2)), i + offset - j0, // ALiBi: the row's key position − j0
       ) || masked;
     }
     if (fast) {
@@ -207,11 +218,18 @@ export function attendRowsPartial(
   }
   // out = o / l (0 for a row with no allowed key, never NaN); weights = exp(w − m) / l.
   const seqLenK = paramI32(params, SEQ_LEN_K);
+  const lse = <usize>paramI32(params, LSE_PTR);
   for (let t = 0; t < rows; t++) {
     const r = firstRow + t;
     const h = headOf(params, kvHead, r);
     const i = r % seqLenQ;
     const l = load<f32>(scratch + STATE_L + (<usize>t << 2));
+    if (lse != 0) {
+      // The row's (m, l), natural units: the host takes lse = m + ln(l).
+      const at = lse + (<usize>((b * paramI32(params, Q_HEADS) + h) * seqLenQ + i) << 3);
+      store<f32>(at, load<f32>(scratch + STATE_M + (<usize>t << 2)));
+      store<f32>(at, l, 4);
+    }
     const dst = rowAddress(params, OUT_PTR, OUT_BATCH_STRIDE, OUT_HEAD_STRIDE, OUT_SEQ_STRIDE, b, h, i);
     const src = o + <usize>t * oRowBytes;
     for (let c = 0; c < valueDim; c++) {
@@ -222,7 +240,8 @@ export function attendRowsPartial(
     if (weights != 0) {
       const m = load<f32>(scratch + STATE_M + (<usize>t << 2));
       const limit = load<i32>(scratch + STATE_LIMIT + (<usize>t << 2));
-      normalizeWeights(weightsAddress(params, b, h, i), limit, seqLenK, m, l);
+      const start = load<i32>(scratch + STATE_START + (<usize>t << 2));
+      normalizeWeights(weightsAddress(params, b, h, i), start, limit, seqLenK, m, l);
     }
   }
 }
@@ -243,11 +262,15 @@ function packFast(row: usize, dim8: i32): f32 {
   return max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
 }
 
-/** w[j] = exp(w[j] − m) / l for j < limit (0 when l = 0), and 0 for j in [limit, seqLenK). */
-export function normalizeWeights(w: usize, limit: i32, seqLenK: i32, m: f32, l: f32): void {
+/**
+ * w[j] = exp(w[j] − m) / l for j in [start, limit) (0 when l = 0), and 0 elsewhere in
+ * [0, seqLenK) (keys before `start` may never have been visited).
+ */
+export function normalizeWeights(w: usize, start: i32, limit: i32, seqLenK: i32, m: f32, l: f32): void {
   const u = f32x4.splat(select<f32>(0, m, m == -Infinity));
   const inv = f32x4.splat(l == 0 ? 0 : <f32>1 / l);
-  let j = 0;
+  memory.fill(w, 0, <usize>max(start, 0) << 2);
+  let j = max(start, 0);
   for (; j + 4 <= limit; j += 4) {
     const p = w + (<usize>j << 2);
     v128.store(p, f32x4.mul(expNonPositive(f32x4.sub(v128.load(p), u)), inv));

@@ -8,23 +8,24 @@ import {
 import { BLOCK_KEYS, BLOCK_QUERIES, qpOffset, tileOffset, otOffset } from '../scratch';
 import { scoreTile } from '../kernels/f32-qk-4x8';
 import { valueTile, valueTileMasked, valuesFinite } from '../kernels/f32-pv-4x8';
-import { softcapTile, unitTile, causalTile, biasTile } from '../kernels/f32-mask-tile-8';
+import { softcapTile, unitTile, rangeTile, biasTile, alibiTile } from '../kernels/f32-mask-tile-8';
+import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-range';
 import { cst, C_ZERO, C_INF, C_SCORE_MAX, C_SCORE_MAX_LOG2 } from '../inline/consts';
 import {
-  softmaxReset, softmaxTile, STATE_L_A, STATE_ALPHA_A,
+  softmaxReset, softmaxTile, STATE_M_A, STATE_L_A, STATE_ALPHA_A,
 } from '../kernels/f32-softmax-online-8';
 
 /**
  * Computes out rows [firstQuery, firstQuery + rows) of one (batch, head).
  * Contract: 1 <= rows <= 8; keys [0, keyEnd) are inside the key length; `offset` is the
- * causal offset clamped to [-(seqLenQ + 1), seqLenK], or seqLenK when not causal (then no
- * key is causally masked). Addresses are bytes; qRow, outRow, biasRow point at row
- * firstQuery; biasRow is 0 without bias.
+ * batch item's position offset (key-range.ts; any i32). Addresses are bytes; qRow, outRow,
+ * biasRow, lseRow point at row firstQuery; biasRow is 0 without bias, lseRow 0 without
+ * log-sum-exp (else (m, l) pairs). alibiSlope is the head's ALiBi slope (0: none).
  */
 export function attendBlock(
   params: usize, scratch: usize,
-  qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize,
-  firstQuery: i32, rows: i32, keyEnd: i32, offset: i32,
+  qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize, lseRow: usize,
+  firstQuery: i32, rows: i32, keyEnd: i32, offset: i32, alibiSlope: f32,
 ): void {
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
@@ -42,11 +43,18 @@ export function attendBlock(
   softmaxReset(state);
   memory.fill(ot, 0, <usize>valueDim << 5);
 
-  // Causal skipping: keys past lastQuery + offset are masked for the whole block and are
-  // never read (≈ half the work for a square causal plan); keys before firstQuery + offset
-  // + 1 are allowed for every query, so only the diagonal tiles pay for the select.
-  const blockEnd = min(keyEnd, firstQuery + rows + offset);
-  const fullEnd = firstQuery + offset + 1;
+  // Key-range skipping (key-range.ts): keys outside [start of the first row, end of the
+  // last row) are masked for the whole block and never read (≈ half the work for a square
+  // causal plan; all but the window's for a sliding window); keys in [start of the last
+  // row, end of the first row) are allowed for every row, so only the tiles that cross a
+  // row's range boundary (the causal diagonal, the window's far edge) pay for the select.
+  const left = windowLeft(params);
+  const right = windowRight(params);
+  const lastQuery = firstQuery + rows - 1;
+  const blockEnd = keyRangeEnd(lastQuery, offset, right, keyEnd);
+  const fullEnd = keyRangeEnd(firstQuery, offset, right, keyEnd);
+  const blockStart = keyRangeStart(firstQuery, offset, left, fullEnd);
+  const fullStart = keyRangeStart(lastQuery, offset, left, blockEnd);
   // The tile holds scores in log2 units (score·log2e), so that the softmax takes 2^x, whose
   // range reduction is exact and cheaper than e^x's (inline/exp.ts): log2e is folded into
   // the scale, or into the cap's final multiply with soft-capping, and into the bias.
@@ -62,38 +70,55 @@ export function attendBlock(
     tileScale = scale;
     limitAt = C_SCORE_MAX;
   }
-  for (let j0 = 0; j0 < blockEnd; j0 += BLOCK_KEYS) {
+  for (let j0 = blockStart; j0 < blockEnd; j0 += BLOCK_KEYS) {
     const keys = min(BLOCK_KEYS, blockEnd - j0);
     scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, tileScale, limitAt);
     if (softcap > 0) softcapTile(s, keys, softcap, log2e);
     else if (scaleOverflows) unitTile(s, keys, log2e);
-    // Bias before the causal select: -Infinity + (+Infinity bias) must end as -Infinity.
+    // ALiBi after the cap, before the mask (src/plan.ts), in log2 units: |slope·log2e| <= 2^64.5.
+    if (alibiSlope != 0) alibiTile(s, keys, j0, firstQuery, offset, -alibiSlope * log2e);
+    // Bias before the range select: -Infinity + (+Infinity bias) must end as -Infinity.
     const biasTileRow: usize = biasRow == 0 ? 0 : biasRow + (<usize>j0 << 2);
     const masked = biasRow != 0 && biasTile(s, keys, biasTileRow, biasQueryBytes, rows, log2e);
-    const diagonal = j0 + keys > fullEnd;
-    if (diagonal) causalTile(s, keys, j0, firstQuery, offset);
+    const diagonal = j0 < fullStart || j0 + keys > fullEnd;
+    if (diagonal) rangeTile(s, keys, j0, firstQuery, offset, left, right, keyEnd);
     softmaxTile(s, keys, state);
     // A masked lane has p = 0, and 0 · NaN = NaN: a tile with a masked (query, key) whose
     // value rows are not all finite takes the path that skips masked lanes. Dense tiles
-    // (no -Infinity bias, off the causal diagonal) never check: they pay nothing. On the
-    // diagonal only keys >= fullEnd (at most 7) have a causally masked lane: only their
+    // (no -Infinity bias, off the range boundaries) never check: they pay nothing. On the
+    // causal diagonal only keys >= fullEnd (at most 7) have a masked lane: only their
     // rows are checked: checking all 64 was 1–8% slower on H8 N1024 causal, relaxed (CPU
-    // time, best and mean medians of 4 fresh processes under load 11–13: noisy).
+    // time, best and mean medians of 4 fresh processes under load 11–13: noisy). A tile
+    // that crosses a window's far edge (j0 < fullStart) checks all its rows.
     const vTile = vHead + <usize>j0 * vSeqBytes;
-    const firstChecked = masked ? 0 : max(fullEnd - j0, 0);
+    const firstChecked = masked || j0 < fullStart ? 0 : max(fullEnd - j0, 0);
     if (
       (masked || diagonal)
       && !valuesFinite(vTile + <usize>firstChecked * vSeqBytes, vSeqBytes, keys - firstChecked, valueDim)
     ) {
       valueTileMasked(
         ot, s, vTile, vSeqBytes, keys, valueDim, state + STATE_ALPHA_A,
-        j0, firstQuery, offset, diagonal, biasTileRow, biasQueryBytes, rows,
+        j0, firstQuery, offset, left, right, keyEnd, diagonal, biasTileRow, biasQueryBytes, rows,
       );
     } else {
       valueTile(ot, s, vTile, vSeqBytes, keys, valueDim, state + STATE_ALPHA_A);
     }
   }
   writeOutput(outRow, <usize>paramI32(params, OUT_SEQ_STRIDE) << 2, ot, state, rows, valueDim);
+  if (lseRow != 0) writeStates(lseRow, state, rows);
+}
+
+/**
+ * Each row's softmax state for the log-sum-exp: (m·ln2, l), m converted from log2 units here,
+ * once (the host takes lse = m + ln(l), src/backends/wasm/memory-plan.ts).
+ */
+function writeStates(lseRow: usize, state: usize, rows: i32): void {
+  const ln2: f32 = 0.6931471805599453;
+  for (let q = 0; q < rows; q++) {
+    const at = lseRow + (<usize>q << 3);
+    store<f32>(at, load<f32>(state + STATE_M_A + (<usize>q << 2)) * ln2);
+    store<f32>(at, load<f32>(state + STATE_L_A + (<usize>q << 2)), 4);
+  }
 }
 
 /** qp[d][q] = Q[q][d] for q < rows, 0 in the padding lanes. */

@@ -1,11 +1,13 @@
 // Soft-capping and masking of one transposed score tile S[key][8 queries], in place,
 // in the order of src/plan.ts: capped = softcap·tanh(logit/softcap), clamped to the score
 // limit; then the additive bias (clamped again), and masked positions *selected* to
-// -Infinity (never added to: a NaN/±Infinity logit cannot leak). Key-length masking needs
-// no select: the caller never iterates past the key length. The scores are in log2 units
+// -Infinity (never added to: a NaN/±Infinity logit cannot leak). Keys outside every row's
+// range need no select: the caller never iterates over them (fused/block.ts). The scores are in log2 units
 // (fused/block.ts), so the clamp bound is C_SCORE_MAX_LOG2 = f32(2^127·log2e).
 import { softcapVec } from '../inline/softcap';
 import { cst, clampAt, C_NEG_INF, C_SCORE_MAX_LOG2 } from '../inline/consts';
+import { keyRangeEnd, keyRangeStart } from '../key-range';
+import { madd } from '../inline/madd';
 
 /** The clamp bound in log2 units, halved (exact: a power-of-two scaling), for biasTile. */
 const HALF_LIMIT_LOG2: f32 = 1.2273091917627103e38;
@@ -41,19 +43,66 @@ export function unitTile(s: usize, keys: i32, unit: f32): void {
 }
 
 /**
- * Causal select: s[j][q] = -Infinity where key (firstKey + j) > query (firstQuery + q) + offset.
- * Written as (firstKey + j − offset) <= firstQuery + q, an i32x4 compare per half row.
+ * ALiBi: s[j][q] += slope · |firstQuery + q + offset − (firstKey + j)| for keys j in
+ * [0, keys), where slope = −slope_h·log2e (log2 units, as the tile) and `offset` the block's
+ * position offset (key-range.ts). Computed here, never materialised: per key, the 8 distances
+ * are two i32x4 counted down by one, then abs, convert and one multiply-add per 4 scores.
+ * No clamp: |slope_h| <= 2^64 (src/alibi.ts), so |term| < 2^97, less than half an ulp of a
+ * score at the clamp bound (2^104): the sum never leaves it.
  */
-export function causalTile(s: usize, keys: i32, firstKey: i32, firstQuery: i32, offset: i32): void {
-  const qa = i32x4.add(i32x4.splat(firstQuery), i32x4(0, 1, 2, 3));
-  const qb = i32x4.add(qa, i32x4.splat(4));
+export function alibiTile(s: usize, keys: i32, firstKey: i32, firstQuery: i32, offset: i32, slope: f32): void {
+  let da = i32x4.add(i32x4.splat(firstQuery + offset - firstKey), i32x4(0, 1, 2, 3));
+  let db = i32x4.add(da, i32x4.splat(4));
+  const one = i32x4.splat(1);
+  const vslope = f32x4.splat(slope);
+  const end = s + (<usize>keys << 5);
+  for (let p = s; p < end; p += 32) {
+    v128.store(p, madd(f32x4.convert_i32x4_s(i32x4.abs(da)), vslope, v128.load(p)));
+    v128.store(p, madd(f32x4.convert_i32x4_s(i32x4.abs(db)), vslope, v128.load(p, 16)), 16);
+    da = i32x4.sub(da, one);
+    db = i32x4.sub(db, one);
+  }
+}
+
+/**
+ * Key-range select (key-range.ts): s[j][q] = -Infinity unless key firstKey + j lies in
+ * [start, end) of query firstQuery + q. Lane bounds are formed once per tile, then two
+ * i32x4 compares per half row; only tiles that cross a row's range boundary pay for it.
+ */
+export function rangeTile(
+  s: usize, keys: i32, firstKey: i32, firstQuery: i32, offset: i32, left: i32, right: i32, keyEnd: i32,
+): void {
+  const endA = endLanes(firstQuery, offset, right, keyEnd);
+  const endB = endLanes(firstQuery + 4, offset, right, keyEnd);
+  const startA = startLanes(firstQuery, offset, left, endA);
+  const startB = startLanes(firstQuery + 4, offset, left, endB);
   const negInf = cst(C_NEG_INF);
   for (let j = 0; j < keys; j++) {
     const p = s + (<usize>j << 5);
-    const jv = i32x4.splat(firstKey + j - offset);
-    v128.store(p, v128.bitselect(v128.load(p), negInf, i32x4.le_s(jv, qa)));
-    v128.store(p, v128.bitselect(v128.load(p, 16), negInf, i32x4.le_s(jv, qb)), 16);
+    const jv = i32x4.splat(firstKey + j);
+    const inA = v128.and(i32x4.ge_s(jv, startA), i32x4.lt_s(jv, endA));
+    const inB = v128.and(i32x4.ge_s(jv, startB), i32x4.lt_s(jv, endB));
+    v128.store(p, v128.bitselect(v128.load(p), negInf, inA));
+    v128.store(p, v128.bitselect(v128.load(p, 16), negInf, inB), 16);
   }
+}
+
+/** The key-range ends of queries q..q+3, as i32 lanes. */
+// @ts-ignore: decorator
+@inline function endLanes(q: i32, offset: i32, right: i32, keyEnd: i32): v128 {
+  let v = i32x4.splat(keyRangeEnd(q, offset, right, keyEnd));
+  v = i32x4.replace_lane(v, 1, keyRangeEnd(q + 1, offset, right, keyEnd));
+  v = i32x4.replace_lane(v, 2, keyRangeEnd(q + 2, offset, right, keyEnd));
+  return i32x4.replace_lane(v, 3, keyRangeEnd(q + 3, offset, right, keyEnd));
+}
+
+/** The key-range starts of queries q..q+3, given their ends, as i32 lanes. */
+// @ts-ignore: decorator
+@inline function startLanes(q: i32, offset: i32, left: i32, ends: v128): v128 {
+  let v = i32x4.splat(keyRangeStart(q, offset, left, i32x4.extract_lane(ends, 0)));
+  v = i32x4.replace_lane(v, 1, keyRangeStart(q + 1, offset, left, i32x4.extract_lane(ends, 1)));
+  v = i32x4.replace_lane(v, 2, keyRangeStart(q + 2, offset, left, i32x4.extract_lane(ends, 2)));
+  return i32x4.replace_lane(v, 3, keyRangeStart(q + 3, offset, left, i32x4.extract_lane(ends, 3)));
 }
 
 /**

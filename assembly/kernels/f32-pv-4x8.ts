@@ -7,6 +7,7 @@
 // load32_splat of V[j][c..c+3], 8 multiply-adds; same register budget as f32-qk-4x8.
 import { madd } from '../inline/madd';
 import { cst, C_EXP_BITS } from '../inline/consts';
+import { keyRangeEnd, keyRangeStart } from '../key-range';
 
 /**
  * ot[c][0..8) = ot[c][0..8) · alpha + Σ_j p[j][0..8) · V[j][c] for c in [0, valueDim).
@@ -101,16 +102,17 @@ export function valuesFinite(vRow: usize, vSeqBytes: usize, keys: i32, valueDim:
 /**
  * valueTile for a tile holding a masked (query, key) *and* a value row that is not finite:
  * masked lanes are skipped (src/plan.ts: a masked key never contributes, however it is
- * masked), recomputing the masks of fused/block.ts (causal select, -Infinity bias). Scalar
+ * masked), recomputing the masks of fused/block.ts (key-range select, -Infinity bias). Scalar
  * and slow, but only ever run for such tiles, so the common path pays nothing.
- * @param firstKey key index of the tile's row 0; firstQuery, offset: as causalTile
- * @param diagonal whether the causal select applies to the tile
+ * @param firstKey key index of the tile's row 0; firstQuery, offset, left, right, keyEnd: as rangeTile
+ * @param diagonal whether the key-range select applies to the tile
  * @param bias byte address of bias[query 0][key 0 of the tile], or 0
  * @param rows valid queries of the block (the bias has no rows for the padding lanes)
  */
 export function valueTileMasked(
   ot: usize, p: usize, vRow: usize, vSeqBytes: usize, keys: i32, valueDim: i32, alpha: usize,
-  firstKey: i32, firstQuery: i32, offset: i32, diagonal: bool, bias: usize, biasQueryBytes: usize, rows: i32,
+  firstKey: i32, firstQuery: i32, offset: i32, left: i32, right: i32, keyEnd: i32, diagonal: bool,
+  bias: usize, biasQueryBytes: usize, rows: i32,
 ): void {
   const alphaA = v128.load(alpha);
   const alphaB = v128.load(alpha, 16);
@@ -122,7 +124,11 @@ export function valueTileMasked(
   for (let j = 0; j < keys; j++) {
     const v = vRow + <usize>j * vSeqBytes;
     for (let q = 0; q < 8; q++) {
-      if (diagonal && firstKey + j - offset > firstQuery + q) continue;
+      if (diagonal) {
+        const key = firstKey + j;
+        const end = keyRangeEnd(firstQuery + q, offset, right, keyEnd);
+        if (key >= end || key < keyRangeStart(firstQuery + q, offset, left, end)) continue;
+      }
       if (bias != 0 && q < rows && load<f32>(bias + <usize>q * biasQueryBytes + (<usize>j << 2)) == -Infinity) continue;
       const pq = load<f32>(p + (<usize>j << 5) + (<usize>q << 2));
       for (let c = 0; c < valueDim; c++) {

@@ -7,6 +7,6 @@
 // units, enough for the threads of any desktop; the host checks that there are (threadsFor).
 // With fewer row blocks than threads (MQA, GQA with few KV heads), the host sets KEY_SPLITS:
 // a unit is then a (row block, key range) pair that leaves partial softmax states, merged
-// by decodeMerge once every thread is done (flash-decoding: decode/partials.ts, merge.ts).
+// by the host once every thread is done (flash-decoding: decode/partials.ts, src/threads/decode.ts).
 // The walk lives in decode/decode.ts (one copy for one thread and for many).
 export { decodeRange } from '../decode/decode';

@@ -11,6 +11,7 @@ import {
 import { madd } from '../inline/madd';
 import { expNonPositive } from '../inline/exp';
 import { softcapVec } from '../inline/softcap';
+import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-range';
 
 /**
  * Computes out row `query` of one (batch, head) and writes its weights row.
@@ -19,7 +20,7 @@ import { softcapVec } from '../inline/softcap';
 export function attendRowWithWeights(
   params: usize, row: usize,
   qRow: usize, kHead: usize, vHead: usize, outRow: usize, biasRow: usize, weightsRow: usize,
-  query: i32, keyEnd: i32, offset: i32,
+  lseRow: usize, query: i32, keyEnd: i32, offset: i32, alibiSlope: f32,
 ): void {
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
@@ -47,19 +48,22 @@ export function attendRowWithWeights(
   }
   if (stage == 1) memory.copy(weightsRow, row, rowBytes);
 
-  // stage 'biased': scores clamped to ±2^127 before and after the bias (src/plan.ts), masked
-  // positions selected to -Infinity
-  const causalEnd = query + offset; // keys j <= causalEnd are causally allowed
+  // stage 'biased': scores clamped to ±2^127 before and after the ALiBi term and the bias
+  // (src/plan.ts), masked positions selected to -Infinity; keys outside the row's range
+  // (key-range.ts) are masked
+  const rangeEnd = keyRangeEnd(query, offset, windowRight(params), keyEnd);
+  const rangeStart = keyRangeStart(query, offset, windowLeft(params), rangeEnd);
+  const at = query + offset; // the query's key position (ALiBi)
   for (let j = 0; j < seqLenK; j++) {
     const p = row + (<usize>j << 2);
-    let x = clampScore(load<f32>(p));
-    let allowed = j < keyEnd && j <= causalEnd;
+    let x = clampScore(load<f32>(p)) - alibiSlope * <f32>abs(at - j);
+    let allowed = j >= rangeStart && j < rangeEnd;
     if (biasRow != 0) {
       const b = load<f32>(biasRow + (<usize>j << 2));
       allowed = allowed && b != -Infinity;
-      x = clampScore(x + b);
+      x = x + b;
     }
-    store<f32>(p, select<f32>(x, -Infinity, allowed));
+    store<f32>(p, select<f32>(clampScore(x), -Infinity, allowed));
   }
   if (stage == 2) memory.copy(weightsRow, row, rowBytes);
 
@@ -79,6 +83,10 @@ export function attendRowWithWeights(
   }
   const l = f32x4.extract_lane(lv, 0) + f32x4.extract_lane(lv, 1)
     + f32x4.extract_lane(lv, 2) + f32x4.extract_lane(lv, 3);
+  if (lseRow != 0) {
+    store<f32>(lseRow, m); // the softmax's (m, l), natural units: lse = m + ln(l) (host)
+    store<f32>(lseRow, l, 4);
+  }
   const vl = f32x4.splat(l);
   const zeroRow = l == 0;
   for (let p = row; p < paddedEnd; p += 16) {
@@ -90,8 +98,7 @@ export function attendRowWithWeights(
   // as above), so a NaN/Infinity value row there cannot leak into the output (0·NaN would);
   // an allowed key with p = 0 (underflow) is not, as in the fused path and the reference.
   memory.fill(outRow, 0, <usize>valueDim << 2);
-  const keyStop = min(keyEnd, causalEnd + 1);
-  for (let j = 0; j < keyStop; j++) {
+  for (let j = rangeStart; j < rangeEnd; j++) {
     if (biasRow != 0 && load<f32>(biasRow + (<usize>j << 2)) == -Infinity) continue;
     axpy(outRow, vHead + <usize>j * vSeqBytes, load<f32>(row + (<usize>j << 2)), valueDim);
   }

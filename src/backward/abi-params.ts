@@ -3,18 +3,18 @@
 /** The backward kernels' fields, after the forward block (src/backends/wasm/abi-params.ts); all i32. */
 export const BACKWARD_PARAM = {
   /** f32 dO, strides OUT_* */
-  DOUT_PTR: 38,
+  DOUT_PTR: 41,
   /** f32[batch·qHeads·seqLenQ] natural log-sum-exp per row, -Infinity for a row with no allowed key */
-  LSE_PTR: 39,
+  ROW_LSE_PTR: 42,
   /** f32 dQ, strides Q_*; written (not accumulated into) */
-  DQ_PTR: 40,
+  DQ_PTR: 43,
   /** f32 dK, strides K_*; written */
-  DK_PTR: 41,
+  DK_PTR: 44,
   /** f32 dV, strides V_*; written */
-  DV_PTR: 42,
+  DV_PTR: 45,
   /** f32[batch·qHeads·seqLenQ·seqLenK] dS per score (the gradient of an additive bias before broadcasting), or 0 for none */
-  DBIAS_PTR: 43,
+  DBIAS_PTR: 46,
 } as const;
 
 /** Size of the backward parameter block in bytes (forward fields included). */
-export const BACKWARD_PARAM_BYTES = 176;
+export const BACKWARD_PARAM_BYTES = 188;

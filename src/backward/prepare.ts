@@ -17,8 +17,15 @@ import { Workspace } from '../workspace.js';
 import type { BackwardBackend, BackwardPlan } from './plan.js';
 import type { BackwardResult } from './types.js';
 
-/** The options of the backward: the forward's but `returnWeights` and `out`. */
+/** The options of the backward: the forward's but `returnWeights` and `out` (`returnLse` is accepted and ignored: one options object serves both calls). */
 export const BACKWARD_OPTION_KEYS = OPTION_KEYS.filter((key) => key !== 'returnWeights' && key !== 'out');
+
+/** Forward options the backward does not implement yet: a clear TypeError, never a wrong gradient. */
+function checkSupported(opts: AttentionOptions): void {
+  if ((opts as { rotary?: unknown }).rotary !== undefined) {
+    throw typeError('options.rotary', 'no rotary option (the backward of rotary embeddings is not implemented yet: rotate q and k before the call with rotaryEmbedding and pass the rotated tensors)', (opts as { rotary?: unknown }).rotary);
+  }
+}
 const INPUT_KEYS = ['q', 'k', 'v', 'dout', 'output', 'lse'];
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((dim, i) => dim === b[i]);
@@ -59,6 +66,7 @@ export function prepareBackward(instance: AttentionInstance, workspace: Workspac
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
   const opts = ownOptions<AttentionOptions>('options', options as object, BACKWARD_OPTION_KEYS);
+  checkSupported(opts);
 
   const { plan: forward } = prepareAttention(workspace, given.q, given.k, given.v, opts);
   const q = given.q as Tensor;
@@ -135,6 +143,7 @@ export function prepareLse(workspace: Workspace, q: unknown, k: unknown, v: unkn
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
   const opts = ownOptions<AttentionOptions>('options', options as object, BACKWARD_OPTION_KEYS);
+  checkSupported(opts);
   const { plan } = prepareAttention(workspace, q, k, v, opts);
   const none = new Float32Array(0);
   return { ...plan, out: none, dout: none, lse: new Float32Array(plan.batch * plan.qHeads * plan.seqLenQ), dq: none, dk: none, dv: none, dbias: null };

@@ -20,7 +20,7 @@ export interface BackwardInputs<D extends TensorData = TensorData> {
   readonly lse?: Tensor<Float32Array> | Float32Array;
 }
 
-/** The options of the backward: the forward's, except `returnWeights` and `out`. */
+/** The options of the backward: the forward's, except `returnWeights` and `out` (`returnLse` is ignored; `rotary` is not supported yet). */
 export type BackwardOptions = Omit<AttentionOptions, 'returnWeights' | 'out'>;
 
 /**

@@ -3,7 +3,7 @@
  * memory per attention instance (apart from the forward's), the call's tensors copied in,
  * the gradients copied out. Memory grows only when a call needs more than any before.
  *
- *   heapBase → [params][causal offsets][key lengths][q][k][v][bias][out][dout][lse][dq][dk][dv][dbias][scratch]
+ *   heapBase → [params][position offsets][key lengths][alibi slopes][q][k][v][bias][out][dout][lse][dq][dk][dv][dbias][scratch]
  */
 import { rangeError } from '../errors.js';
 import { MAX_BYTES, PAGE_BYTES } from '../limits.js';
@@ -27,8 +27,9 @@ const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
 /** Byte addresses of one call's regions. */
 export interface BackwardLayout {
   readonly params: number;
-  readonly causalOffsets: number;
+  readonly positionOffsets: number;
   readonly keyLengths: number;
+  readonly alibiSlopes: number;
   readonly q: number;
   readonly k: number;
   readonly v: number;
@@ -53,8 +54,9 @@ export function layoutBackward(plan: BackwardPlan, base: number): BackwardLayout
   };
   return {
     params: take(BACKWARD_PARAM_BYTES / 4),
-    causalOffsets: take(plan.batch),
+    positionOffsets: take(plan.batch),
     keyLengths: plan.keyLengths ? take(plan.batch) : 0,
+    alibiSlopes: plan.alibiSlopes ? take(plan.qHeads) : 0,
     q: take(plan.q.length),
     k: take(plan.k.length),
     v: take(plan.v.length),
@@ -78,7 +80,8 @@ export function writeBackwardParams(i32: Int32Array, f32: Float32Array, plan: Ba
     k: { ptr: layout.k, strides: plan.kStrides },
     v: { ptr: layout.v, strides: plan.vStrides },
     out: { ptr: layout.out, strides: plan.outStrides },
-    causalOffsetsPtr: layout.causalOffsets,
+    positionOffsetsPtr: layout.positionOffsets,
+    alibiSlopesPtr: layout.alibiSlopes,
     keyLengthsPtr: layout.keyLengths,
     biasPtr: layout.bias,
     weightsPtr: 0,
@@ -88,7 +91,7 @@ export function writeBackwardParams(i32: Int32Array, f32: Float32Array, plan: Ba
   });
   const p = layout.params >>> 2;
   i32[p + BACKWARD_PARAM.DOUT_PTR] = layout.dout;
-  i32[p + BACKWARD_PARAM.LSE_PTR] = layout.lse;
+  i32[p + BACKWARD_PARAM.ROW_LSE_PTR] = layout.lse;
   i32[p + BACKWARD_PARAM.DQ_PTR] = layout.dq;
   i32[p + BACKWARD_PARAM.DK_PTR] = layout.dk;
   i32[p + BACKWARD_PARAM.DV_PTR] = layout.dv;
@@ -97,7 +100,8 @@ export function writeBackwardParams(i32: Int32Array, f32: Float32Array, plan: Ba
 
 /** Copies the plan's inputs in and zero-fills its gradient regions. */
 export function copyBackwardInputs(i32: Int32Array, f32: Float32Array, plan: BackwardPlan, layout: BackwardLayout): void {
-  i32.set(plan.causalOffsets, layout.causalOffsets >>> 2);
+  i32.set(plan.positionOffsets, layout.positionOffsets >>> 2);
+  if (plan.alibiSlopes) f32.set(plan.alibiSlopes, layout.alibiSlopes >>> 2);
   if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >>> 2);
   f32.set(plan.q, layout.q >>> 2);
   f32.set(plan.k, layout.k >>> 2);

@@ -4,7 +4,9 @@
  * `attention(q, K[:, :, :length], V[:, :, :length], { ...options, keyLengths })` with
  * `keyLengths` defaulting to the cache's per-sequence lengths.
  */
-import { checkCausal, OPTION_KEYS, type PreparedCall } from '../attention.js'; // the same options as attention()
+import { checkCausal, checkWindow, OPTION_KEYS, withExtras, type PreparedCall } from '../attention.js'; // the same options as attention()
+import { planWindow, positionOffsetsFor } from '../key-range.js';
+import { resolveAlibi } from '../alibi.js';
 import { checkFloat32, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
 import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
@@ -19,6 +21,8 @@ import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './pinn
 import { outOverlapsInputs } from '../plan.js';
 import { typedArrayLength, viewOf } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
+import { rotateInto } from '../positions/apply.js';
+import { resolvePositions } from '../positions/options.js';
 
 function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
   if (value === undefined || value === null) return cacheLengths.slice();
@@ -119,8 +123,11 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const scale = opts.scale === undefined ? 1 / Math.sqrt(headDim) : checkFloat32('options.scale', opts.scale);
   const softcap = opts.softcap === undefined ? 0 : checkFloat32('options.softcap', opts.softcap, 'non-negative');
   const causal = checkCausal(opts.causal);
+  const window = checkWindow(opts.window);
   const keyLengths = checkKeyLengths(opts.keyLengths, cache.lengthsView);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
+  const alibiSlopes = resolveAlibi(opts.alibi, qHeads);
+  const returnLse = checkBoolean('options.returnLse', opts.returnLse);
 
   const resolvedMask = resolveMaskOption(opts.mask, [batch, qHeads, seqLenQ, seqLenK]);
   const bias = resolvedMask?.bias ?? null;
@@ -167,16 +174,24 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   // and copied in by finishDecode: the one rule of src/plan.ts, on every backend.
   const outView = pinnedOut ? pinnedOut.data : hostOut && !half ? viewOf<Float32Array>(hostOut) : undefined;
   const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data]);
-  const qBuffer: PlanBuffer = pinnedQ
-    ? { pinned: pinnedQ }
-    : { host: half ? halfArrayToFloat32(query.data as Uint16Array, workspace.f32('q', query.data.length)) : (query.data as Float32Array) };
+  const qStrides = stridesFor(kind, qHeads, seqLenQ, headDim);
+  const qHost = (): Float32Array => (half ? halfArrayToFloat32(query.data as Uint16Array, workspace.f32('q', query.data.length)) : (query.data as Float32Array));
+  let qBuffer: PlanBuffer = pinnedQ ? { pinned: pinnedQ } : { host: qHost() };
+  const positionOffsets = positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left');
+  if (cache.rotation) {
+    // The queries, rotated at their positions into the workspace (never in place); the
+    // cached keys were rotated once, when appended.
+    if (opts.rotary !== undefined && (typeof opts.rotary !== 'object' || opts.rotary === null)) throw typeError('options.rotary', '{ queryPositions }', opts.rotary);
+    const own = opts.rotary === undefined ? {} : ownOptions<{ queryPositions?: unknown }>('options.rotary', opts.rotary, ['queryPositions']);
+    const positions = resolvePositions('options.rotary.queryPositions', own.queryPositions, batch, seqLenQ, positionOffsets, cache.rotation);
+    qBuffer = { host: rotateInto(workspace, 'rotary-q', qHost(), { batch, heads: qHeads, seqLen: seqLenQ, headDim }, qStrides, cache.rotation, positions) };
+  } else if (opts.rotary !== undefined) {
+    throw typeError('options.rotary', 'no rotary option on a cache without rotary (create it with createKVCache({ rotary }): keys are rotated when appended)', opts.rotary);
+  }
   const outBuffer: PlanBuffer =
     pinnedOut && pinnedOut.owner === engine && !aliased
       ? { pinned: pinnedOut.block! }
       : { host: half || aliased ? workspace.f32('out', outLength) : ((hostOut ? outView : undefined) ?? new Float32Array(outLength)) };
-
-  const causalOffsets = new Int32Array(batch);
-  if (causal === 'bottom-right') for (let b = 0; b < batch; b++) causalOffsets[b] = keyLengths[b]! - seqLenQ;
 
   const weights = returnWeights ? (half ? workspace.f32('weights', weightsLength) : new Float32Array(weightsLength)) : null;
   const plan: CachedPlan = {
@@ -184,22 +199,24 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
     storage,
     kvNonFinite: cache.nonFinite,
     q: qBuffer,
-    qStrides: stridesFor(kind, qHeads, seqLenQ, headDim),
+    qStrides,
     out: outBuffer,
     outStrides: stridesFor(kind, qHeads, seqLenQ, valueDim),
     scale, softcap,
-    causal: causal !== 'none',
-    causalOffsets,
+    positionOffsets,
+    window: planWindow(window, causal !== 'none'),
     keyLengths,
     bias, biasStrides,
     weights,
+    alibiSlopes,
+    lse: returnLse ? new Float32Array(batch * qHeads * seqLenQ) : null,
   };
   return { plan, finish: () => finishDecode(plan, q, half, outShape, pinnedOut, hostOut, aliased) };
 }
 
 /** Turns a decode plan's outputs into the result: q's dtype, `out` when given, weights' shape. */
 function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: number[], pinnedOut: PinnedTensorImpl | null, hostOut: TensorData | undefined, aliased: boolean): AttentionResult {
-  const { out: outBuffer, weights, batch, qHeads, seqLenQ, seqLenK } = plan;
+  const { out: outBuffer } = plan;
   let outData: TensorData;
   if (pinnedOut) {
     if ('host' in outBuffer) pinnedOut.data.set(outBuffer.host); // a PinnedTensor of another instance
@@ -213,7 +230,5 @@ function finishDecode(plan: CachedPlan, q: unknown, half: boolean, outShape: num
     outData = hostOut ?? host;
   }
   const output = { data: outData, shape: outShape };
-  if (!weights) return { output };
-  const likeFloat16Array = isFloat16Array((q as { data: unknown }).data);
-  return { output, weights: { data: half ? halfResult(weights, undefined, likeFloat16Array) : weights, shape: [batch, qHeads, seqLenQ, seqLenK] } };
+  return withExtras({ output }, plan, half, isFloat16Array((q as { data: unknown }).data));
 }

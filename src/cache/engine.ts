@@ -9,6 +9,7 @@
  */
 import type { AttentionDims, BiasStrides, HeadStrides } from '../plan.js';
 import type { Dtype } from '../types.js';
+import type { KeyWindow } from '../key-range.js';
 
 export interface CacheShape {
   readonly batch: number;
@@ -67,14 +68,18 @@ export interface CachedPlan extends AttentionDims {
   readonly outStrides: HeadStrides;
   readonly scale: number;
   readonly softcap: number;
-  readonly causal: boolean;
-  readonly causalOffsets: Int32Array;
+  /** As AttentionPlan's (src/plan.ts, src/key-range.ts). */
+  readonly positionOffsets: Int32Array;
+  readonly window: KeyWindow;
   /** Always present: keys j >= keyLengths[b] are masked (the sequence lengths by default). */
   readonly keyLengths: Int32Array;
   readonly bias: Float32Array | null;
   readonly biasStrides: BiasStrides;
   /** Contiguous `[batch, qHeads, seqLenQ, seqLenK]` post-softmax probabilities, or null. */
   readonly weights: Float32Array | null;
+  /** As AttentionPlan's: ALiBi slopes per query head, and the rows' log-sum-exp `[batch, qHeads, seqLenQ]`. */
+  readonly alibiSlopes?: Float32Array | null;
+  readonly lse?: Float32Array | null;
 }
 
 /** What a backend provides for caches and pinned tensors. */

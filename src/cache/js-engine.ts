@@ -119,13 +119,15 @@ export function createJsCacheEngine(backend: Backend): CacheEngine {
         outStrides: plan.outStrides,
         scale: plan.scale,
         softcap: plan.softcap,
-        causal: plan.causal,
-        causalOffsets: plan.causalOffsets,
+        positionOffsets: plan.positionOffsets,
+        window: plan.window,
         keyLengths: plan.keyLengths,
         bias: plan.bias,
         biasStrides: plan.biasStrides,
         weights: plan.weights,
         weightsStage: 'probs',
+        alibiSlopes: plan.alibiSlopes,
+        lse: plan.lse,
       };
       backend.run(attentionPlan);
     },

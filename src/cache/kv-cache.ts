@@ -12,13 +12,16 @@ import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
 import { InFlight } from './in-flight.js';
 import { checkNotDetached } from './pinned.js';
 import type { AppendOptions, KVCache, KVCacheOptions } from './types.js';
+import { maxPositions, resolveRotation } from '../positions/options.js';
+import { gatherAngles, rotateHeads, type Rotation } from '../positions/rotate.js';
+import { halfArrayToFloat32 } from '../float16.js';
 
 /** Default growth: at least double, so a growing cache is copied O(log maxSeqLen) times. */
 const GROWTH = 2;
 
-function checkCacheOptions(options: unknown): Required<KVCacheOptions> {
+function checkCacheOptions(options: unknown): Required<Omit<KVCacheOptions, 'rotary'>> & { rotation: Rotation | null } {
   if (typeof options !== 'object' || options === null) throw typeError('options', 'an object { batch, kvHeads, headDim, maxSeqLen }', options);
-  const o = ownOptions<KVCacheOptions>('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen']);
+  const o = ownOptions<KVCacheOptions>('options', options, ['batch', 'kvHeads', 'headDim', 'valueDim', 'maxSeqLen', 'dtype', 'initialSeqLen', 'rotary']);
   const batch = checkInteger('options.batch', o.batch, 1);
   const kvHeads = checkInteger('options.kvHeads', o.kvHeads, 1);
   const headDim = checkInteger('options.headDim', o.headDim, 1);
@@ -35,7 +38,8 @@ function checkCacheOptions(options: unknown): Required<KVCacheOptions> {
   const rowBytes = (dim: number) => Math.ceil((dim * elementBytes) / 16) * 16;
   const bytes = batch * kvHeads * maxSeqLen * (rowBytes(headDim) + rowBytes(valueDim));
   checkBytes('options.maxSeqLen', 'a cache (K and V)', bytes, `${batch}·${kvHeads}·${maxSeqLen} rows of ${rowBytes(headDim)} + ${rowBytes(valueDim)} bytes`);
-  return { batch, kvHeads, headDim, valueDim, maxSeqLen, dtype, initialSeqLen };
+  const rotation = o.rotary === undefined ? null : resolveRotation('options.rotary', o.rotary, headDim).rotation;
+  return { batch, kvHeads, headDim, valueDim, maxSeqLen, dtype, initialSeqLen, rotation };
 }
 
 interface SplitRows {
@@ -87,6 +91,8 @@ export class KVCacheImpl implements KVCache {
   nonFinite = false;
   /** `decodeAsync` calls using this cache (src/cache/in-flight.ts). */
   readonly inFlight = new InFlight();
+  /** The rotary embedding of the keys (applied at append) and of decode's queries, or null. */
+  readonly rotation: Rotation | null;
 
   constructor(readonly engine: CacheEngine, options: unknown) {
     const o = checkCacheOptions(options);
@@ -96,6 +102,7 @@ export class KVCacheImpl implements KVCache {
     this.valueDim = o.valueDim;
     this.maxSeqLen = o.maxSeqLen;
     this.dtype = o.dtype;
+    this.rotation = o.rotation;
     this.seqLengths = new Int32Array(o.batch);
     const shape: CacheShape = { batch: o.batch, kvHeads: o.kvHeads, headDim: o.headDim, valueDim: o.valueDim, dtype: o.dtype };
     this.storage = engine.createCache(shape, o.initialSeqLen);
@@ -157,6 +164,7 @@ export class KVCacheImpl implements KVCache {
       throw rangeError(`v.shape[${key.shape.length === 4 && (layout ?? 'bhsd') === 'bhsd' ? 2 : 1}]`, `${kRows.seqLen} (the rows of k)`, `${vRows.seqLen}`);
     }
     const newRows = this.checkAppendLengths(options.lengths, kRows.seqLen);
+    if (this.rotation) key = this.rotateKeys(key, kRows, newRows, this.rotation);
 
     // Grow first (the only step that may fail after validation: a refused memory growth
     // leaves the old storage in place), then write.
@@ -175,6 +183,30 @@ export class KVCacheImpl implements KVCache {
     const nonFiniteV = this.writeRows(storage.values(), storage.valueRowStride, value, vRows, newRows, half);
     this.nonFinite ||= nonFiniteK || nonFiniteV;
     for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
+  }
+
+  /**
+   * The keys rotated at their cache positions (row t of sequence b at lengths[b] + t), in
+   * a new f32 array of the same strides: once per appended row, never at decode time.
+   * @throws RangeError when a position falls outside the cos/sin tables (before any write)
+   */
+  private rotateKeys(key: CheckedTensor, rows: SplitRows, newRows: Int32Array, rotation: Rotation): CheckedTensor {
+    const tableRows = maxPositions(rotation);
+    for (let b = 0; b < this.batch; b++) {
+      const last = this.seqLengths[b]! + newRows[b]! - 1;
+      if (newRows[b]! > 0 && last >= tableRows) {
+        throw rangeError('k', `rows whose cache positions are rows of the rotary cos/sin tables, in [0, ${tableRows - 1}]`, `position ${last} (sequence ${b})`);
+      }
+    }
+    const positions = new Int32Array(this.batch * rows.seqLen);
+    for (let b = 0; b < this.batch; b++) {
+      // Rows past newRows[b] are not stored: any position in the tables will do for them.
+      for (let t = 0; t < rows.seqLen; t++) positions[b * rows.seqLen + t] = t < newRows[b]! ? this.seqLengths[b]! + t : 0;
+    }
+    const src = key.dtype === 'float16' ? halfArrayToFloat32(key.data as Uint16Array) : key.data;
+    const rotated = new Float32Array(src.length);
+    rotateHeads(rotated, src, { batch: this.batch, heads: this.kvHeads, seqLen: rows.seqLen, headDim: this.headDim }, rows.strides, rotation, gatherAngles(rotation, positions));
+    return { dtype: 'float32', data: rotated, shape: key.shape };
   }
 
   private checkAppendLengths(value: unknown, seqLen: number): Int32Array {

@@ -3,6 +3,7 @@
  * pinned tensors (zero-copy views of the instance's memory). Re-exported from src/index.ts.
  */
 import type { AttentionOptions, Dtype, Layout, Tensor, TensorData } from '../types.js';
+import type { DecodeRotaryOptions, RotaryRotationOptions } from '../positions/types.js';
 
 /**
  * Options of {@link AttentionInstance.createKVCache}: `batch`, `kvHeads`, `headDim` and
@@ -30,6 +31,14 @@ export interface KVCacheOptions {
    * smaller value starts small and doubles (copying once per doubling) up to `maxSeqLen`.
    */
   readonly initialSeqLen?: number;
+  /**
+   * Rotary position embeddings (RoPE) of the keys, applied ONCE when appended, at their
+   * cache positions (row t of sequence b at `lengths[b] + t`); `decode` then rotates its
+   * queries with the same settings (default positions: the last Lq of each sequence). The
+   * cache stores rotated keys (`read` returns them). `{ base }` (default 10000) or
+   * `{ cos, sin }` tables, `dim`, `interleaved`, `scaling`: see {@link RotaryRotationOptions}.
+   */
+  readonly rotary?: RotaryRotationOptions;
 }
 
 /** Options of {@link KVCache.append}. Every option is optional. */
@@ -139,7 +148,14 @@ export interface KVCache {
  * (query i sees keys j <= i + lengths[b] − Lq): right for decode (Lq = 1) and for chunked
  * prefill (append the chunk's K/V first, then attend with its Lq queries).
  */
-export interface DecodeOptions extends Omit<AttentionOptions, 'out'> {
+export interface DecodeOptions extends Omit<AttentionOptions, 'out' | 'rotary'> {
+  /**
+   * On a cache created with `rotary`, the queries' positions (`{ queryPositions }`, an
+   * integer offset or an Int32Array `[B, Lq]`); default `i + lengths[b] − Lq` (bottom-right,
+   * with `keyLengths` when given; `i` with `causal: 'top-left'`). The rotation itself is the
+   * cache's; on a cache without rotary this option is a TypeError.
+   */
+  readonly rotary?: DecodeRotaryOptions;
   /**
    * Valid keys per sequence (each <= the sequence's cached length). Default: the cache
    * lengths.

@@ -1,5 +1,5 @@
 /**
- * Conformance vectors of ONNX `Attention`: loading, running and comparing (no file system:
+ * Conformance vectors of ONNX `Attention` and `RotaryEmbedding`: loading, running and comparing (no file system:
  * scripts/conformance.ts and test/conformance.test.ts read the files).
  */
 export { decodeBase64, decodeTensor, parseVector, type ConformanceVector } from './vector.js';
@@ -8,6 +8,7 @@ export {
   attributesFor,
   formatResult,
   OUTPUT_NAMES,
+  OUTPUT_NAMES_BY_OP,
   runVector,
   type OnnxAttentionRunner,
   type OutputResult,

@@ -1,20 +1,26 @@
 /**
- * Runs one conformance vector through an ONNX `Attention` implementation and compares
- * every output the vector checks.
+ * Runs one conformance vector through an ONNX operator implementation (`Attention` or
+ * `RotaryEmbedding`) and compares every output the vector checks.
  */
 import type { OnnxAttributes, OnnxOutputs, OnnxTensor } from '../onnx/index.js';
 import { compareTensors, type TensorComparison } from './compare.js';
 import type { ConformanceVector } from './vector.js';
 
-/** The output names, in ONNX order. */
+/** The output names of ONNX `Attention`, in ONNX order. */
 export const OUTPUT_NAMES = ['Y', 'present_key', 'present_value', 'qk_matmul_output'] as const;
 
-/** An ONNX `Attention` implementation: `instance.onnxAttention` has this shape. */
-export type OnnxAttentionRunner = (inputs: readonly (OnnxTensor | null)[], attrs: OnnxAttributes) => OnnxOutputs;
+/** The output names of each operator the runner checks, in ONNX order. */
+export const OUTPUT_NAMES_BY_OP: Readonly<Record<string, readonly string[]>> = { Attention: OUTPUT_NAMES, RotaryEmbedding: ['Y'] };
+
+/**
+ * An ONNX operator implementation: `instance.onnxAttention` and `onnxRotaryEmbedding` have
+ * this shape (attributes typed by the operator's own interface).
+ */
+export type OnnxAttentionRunner = (inputs: readonly (OnnxTensor | null)[], attrs: OnnxAttributes) => OnnxOutputs | readonly (OnnxTensor | null)[];
 
 export interface OutputResult {
   readonly index: number;
-  readonly name: (typeof OUTPUT_NAMES)[number];
+  readonly name: string;
   readonly comparison: TensorComparison;
 }
 
@@ -58,16 +64,17 @@ export function attributesFor(vector: ConformanceVector): OnnxAttributes {
  * const result = runVector(vector, (inputs, attrs) => attn.onnxAttention(inputs, attrs));
  */
 export function runVector(vector: ConformanceVector, run: OnnxAttentionRunner): VectorResult {
-  let produced: OnnxOutputs;
+  let produced: readonly (OnnxTensor | null)[];
   try {
     produced = run(vector.inputs, attributesFor(vector));
   } catch (error) {
     return { name: vector.name, ok: false, outputs: [], maxError: Infinity, error };
   }
   const outputs: OutputResult[] = [];
+  const names = OUTPUT_NAMES_BY_OP[vector.op] ?? OUTPUT_NAMES;
   vector.outputs.forEach((want, index) => {
-    if (!want || index >= OUTPUT_NAMES.length) return;
-    outputs.push({ index, name: OUTPUT_NAMES[index]!, comparison: compareTensors(produced[index] ?? null, want) });
+    if (!want || index >= names.length) return;
+    outputs.push({ index, name: names[index]!, comparison: compareTensors(produced[index] ?? null, want) });
   });
   const maxError = outputs.reduce((max, output) => Math.max(max, output.comparison.maxError), 0);
   return { name: vector.name, ok: outputs.every((output) => output.comparison.ok), outputs, maxError };

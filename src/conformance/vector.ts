@@ -13,9 +13,9 @@ export interface ConformanceVector {
   readonly op: string;
   readonly opset: number;
   readonly attrs: OnnxAttributes;
-  /** `[Q, K, V, attn_mask, past_key, past_value, nonpad_kv_seqlen]`, null where absent. */
+  /** `[Q, K, V, attn_mask, past_key, past_value, nonpad_kv_seqlen]` (Attention) or `[X, cos_cache, sin_cache, position_ids]` (RotaryEmbedding), null where absent. */
   readonly inputs: readonly (OnnxTensor | null)[];
-  /** `[Y, present_key, present_value, qk_matmul_output]`, null where not checked. */
+  /** `[Y, present_key, present_value, qk_matmul_output]` (Attention) or `[Y]`, null where not checked. */
   readonly outputs: readonly (OnnxTensor | null)[];
 }
 

@@ -7,6 +7,7 @@ import { float32ArrayToHalf, halfArrayToFloat32 } from '../float16.js';
 import { stridesFor } from '../layout.js';
 import { limitError, MAX_BYTES } from '../limits.js';
 import type { AttentionPlan, Backend, BiasStrides, HeadStrides } from '../plan.js';
+import { planWindow, type KeyWindow } from '../key-range.js';
 import { checkAttributes, STAGE_OF_MODE } from './attributes.js';
 import { concatKv } from './kv-cache.js';
 import { resolveOnnxMask } from './mask.js';
@@ -61,13 +62,14 @@ interface Masking {
   readonly bias: Float32Array | null;
   readonly biasStrides: BiasStrides;
   readonly keyLengths: Int32Array | null;
-  readonly causalOffsets: Int32Array;
+  readonly positionOffsets: Int32Array;
+  readonly window: KeyWindow;
 }
 
 /**
- * attn_mask → bias, nonpad_kv_seqlen → key lengths, is_causal → per-batch offsets: the
- * frontier is j <= i + past length (internal cache), else nonpad_kv_seqlen[b] − Lq
- * (external cache; may be negative), else 0.
+ * attn_mask → bias, nonpad_kv_seqlen → key lengths, is_causal → the window [∞, 0] over
+ * the per-batch position offsets (src/key-range.ts): the past length (internal cache),
+ * else nonpad_kv_seqlen[b] − Lq (external cache; may be negative), else 0.
  */
 function resolveMasking(maskInput: unknown, nonpadInput: unknown, qDtype: OnnxDtype, dims: OnnxDims, isCausal: boolean, hasPast: boolean): Masking {
   const { batch, qHeads, seqLenQ, totalSeqLen } = dims;
@@ -79,11 +81,9 @@ function resolveMasking(maskInput: unknown, nonpadInput: unknown, qDtype: OnnxDt
     ({ bias, strides: biasStrides } = resolveOnnxMask(mask, [batch, qHeads, seqLenQ, totalSeqLen]));
   }
   const keyLengths = present(nonpadInput) ? checkNonpad(nonpadInput, dims) : null;
-  const causalOffsets = new Int32Array(batch);
-  if (isCausal) {
-    for (let b = 0; b < batch; b++) causalOffsets[b] = hasPast ? dims.pastSeqLen : keyLengths ? keyLengths[b]! - seqLenQ : 0;
-  }
-  return { bias, biasStrides, keyLengths, causalOffsets };
+  const positionOffsets = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) positionOffsets[b] = hasPast ? dims.pastSeqLen : keyLengths ? keyLengths[b]! - seqLenQ : 0;
+  return { bias, biasStrides, keyLengths, positionOffsets, window: planWindow(undefined, isCausal) };
 }
 
 interface KeysValues {
@@ -221,7 +221,6 @@ export function runOnnxAttention(
       outStrides: layout.outStrides,
       scale: resolved.scale ?? 1 / Math.sqrt(headDim),
       softcap: resolved.softcap,
-      causal: resolved.isCausal,
       ...masking,
       weights,
       weightsStage: STAGE_OF_MODE[resolved.qkMatmulOutputMode]!,

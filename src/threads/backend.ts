@@ -30,10 +30,11 @@ import { PARAM_BYTES, type DecodeExports, type DecodeRangeExports, type KernelEx
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall, type CallLayout } from '../backends/wasm/memory-plan.js';
+import { rotateInputs, type RotaryExport } from '../backends/wasm/rotary.js';
 import { writeParams } from '../backends/wasm/params.js';
 import type { CacheEngine, CachedPlan } from '../cache/engine.js';
 import { CMD } from './control.js';
-import { cachedUnits, keySplitsFor, marshalCached, type HeapAccess } from './decode.js';
+import { cachedUnits, keySplitsFor, marshalCached, mergeKeySplits, type HeapAccess } from './decode.js';
 import type { PoolJob, ThreadPool } from './pool.js';
 
 const ALIGN = 16;
@@ -172,6 +173,7 @@ export function createThreadedBackend(
     for (let t = 0; t < threads; t++) writeParams(i32, f32, plan, params[t]!, layout, cursor + t * scratchBytes, scratchBytes);
 
     copyInputs(i32, f32, plan, layout);
+    rotateInputs((kernel as { rotary?: RotaryExport }).rotary, f32, plan, layout);
     return { layout, params, release };
   }
 
@@ -240,7 +242,7 @@ export function createThreadedBackend(
     // Fewer row blocks than threads: cut each block's keys into ranges too (flash-decoding,
     // decode.ts keySplitsFor), then size the split by the work as always (threadsFor), and
     // cut the keys for the threads actually used.
-    const canSplitKeys = !!kernel.decodeMerge && !!kernel.decodePartialsBytes;
+    const canSplitKeys = !!kernel.decodePartialsBytes;
     const splitsAvailable = canSplitKeys ? keySplitsFor(plan, units, workers + 1) : 1;
     const threads = threadsFor(plan, units * splitsAvailable, workers + 1);
     if (threads === 1 || !kernel.decodeRange) {
@@ -270,7 +272,7 @@ export function createThreadedBackend(
       }
       check(hostStatus, 0);
       // Every thread is done: the host merges the key ranges' partial states into the outputs.
-      if (call.keySplits > 1) check(kernel.decodeMerge!(params[0]!), 0);
+      if (call.keySplits > 1) mergeKeySplits(memory.buffer, plan, call);
       call.unmarshal();
     } finally {
       release();

@@ -13,7 +13,8 @@
  * block's keys are also cut into KEY_SPLITS ranges (flash-decoding, {@link keySplitsFor}):
  * a unit is then a (row block, key range) pair that leaves its rows' partial softmax state
  * (max, sum, unnormalized output) in a partials region, and the host thread merges them by
- * log-sum-exp once every thread is done (assembly/decode/merge.ts). That only reorders the
+ * log-sum-exp once every thread is done ({@link mergeKeySplits}, with mergeAttention's
+ * function, src/merge.ts). That only reorders the
  * softmax sums: equal to one thread within a few ulps (test/threads-flash-decode.test.ts),
  * not bit-identical. Plans that the single-thread engine sends to the prefill kernel
  * (float32 with Lq > 4: usesDecodeKernel) are split like prefill (attentionRange, 8-query
@@ -26,6 +27,8 @@ import {
   type CachedLayout,
 } from '../backends/wasm/cache-engine.js';
 import type { CachedPlan } from '../cache/engine.js';
+import { mergeRow } from '../merge.js';
+import { keyRange } from '../key-range.js';
 import { CMD } from './control.js';
 
 const ALIGN = 16;
@@ -36,8 +39,11 @@ export interface CachedCall {
   readonly threads: number;
   readonly cmd: number;
   readonly kvDtype: number;
-  /** Key ranges per row block (decode kernel): > 1 means the host runs decodeMerge(params[0]) after every thread. */
+  /** Key ranges per row block (decode kernel): > 1 means the host runs {@link mergeKeySplits} after every thread. */
   readonly keySplits: number;
+  /** The call's layout, and the partial states' address (0 without a key split). */
+  readonly layout: CachedLayout;
+  readonly partialsPtr: number;
   /** Parameter block of each thread. */
   readonly params: number[];
   /** Copies the outputs back to the host (for outputs not pinned). */
@@ -80,11 +86,12 @@ export function keySplitsFor(plan: CachedPlan, rowBlocks: number, threads: numbe
   if (!usesDecodeKernel(plan) || rowBlocks === 0 || rowBlocks >= threads) return 1;
   // The most keys any row sees (the kernel's block end): the sequence length, or less for
   // causal rows (top-left alignment at decode sees a handful of keys of a long cache).
+  // With a window, the most keys inside any row's range (the kernel splits only those).
   let keys = 0;
   for (let b = 0; b < plan.batch; b++) {
-    let end = Math.min(plan.keyLengths[b]!, plan.seqLenK);
-    if (plan.causal) end = Math.min(end, Math.max(plan.causalOffsets[b]! + plan.seqLenQ, 0));
-    keys = Math.max(keys, end);
+    const first = keyRange(plan, b, 0);
+    const last = keyRange(plan, b, plan.seqLenQ - 1);
+    keys = Math.max(keys, last.end - Math.min(first.start, last.end));
   }
   const wanted = threads / gcd(rowBlocks, threads);
   const affordable = minKeysPerSplit > 0 ? Math.floor(keys / minKeysPerSplit) : Infinity;
@@ -151,5 +158,57 @@ export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: numbe
   copyCachedInputs(heap.memory.buffer, plan, layout);
 
   const unmarshal = () => copyCachedOutputs(heap.memory.buffer, plan, layout);
-  return { threads, cmd: decodeKernel ? CMD.DECODE : CMD.ATTENTION, kvDtype, keySplits: partialsPtr ? keySplits : 1, params, unmarshal, release };
+  return { threads, cmd: decodeKernel ? CMD.DECODE : CMD.ATTENTION, kvDtype, keySplits: partialsPtr ? keySplits : 1, layout, partialsPtr, params, unmarshal, release };
+}
+
+/** Bytes of a partial-state row's header: m, l (f32), the row's key limit and start (i32) (assembly/decode/partials.ts). */
+const PARTIAL_HEADER_BYTES = 16;
+
+/**
+ * The last step of a key-split decode, once every thread is done: merges each row's partial
+ * states (the records of assembly/decode/partials.ts: per (row block, range) unit, ROWS rows
+ * of header m, l, limit and the unnormalised accumulator acc) with {@link mergeRow}, the
+ * function of mergeAttention, into the output row (through the output strides, in the call's
+ * memory); writes the row's (lse, 1) for the log-sum-exp, and normalizes the masked scores the
+ * ranges left in its weights row, w_j = e^(w_j − lse) inside its key range [start, limit), 0
+ * elsewhere (keys outside it may never have been visited).
+ */
+export function mergeKeySplits(buffer: ArrayBufferLike, plan: CachedPlan, call: Pick<CachedCall, 'layout' | 'partialsPtr' | 'keySplits'>): void {
+  const { batch, qHeads, kvHeads, seqLenQ, seqLenK, valueDim, outStrides } = plan;
+  const { layout, partialsPtr, keySplits: splits } = call;
+  const f32 = new Float32Array(buffer);
+  const i32 = new Int32Array(buffer);
+  const group = qHeads / kvHeads;
+  const rowsPerKvHead = group * seqLenQ;
+  const rowWords = PARTIAL_HEADER_BYTES / 4 + Math.ceil(valueDim / 4) * 4;
+  const recordWords = DECODE_BLOCK_ROWS * rowWords;
+  const m = new Float64Array(splits);
+  const l = new Float64Array(splits);
+  const acc = new Float64Array(splits * valueDim);
+  let record = partialsPtr >>> 2; // of the row block's first range
+  for (let b = 0; b < batch; b++) {
+    for (let kvHead = 0; kvHead < kvHeads; kvHead++) {
+      for (let r = 0; r < rowsPerKvHead; r += DECODE_BLOCK_ROWS, record += splits * recordWords) {
+        for (let t = 0; t < Math.min(DECODE_BLOCK_ROWS, rowsPerKvHead - r); t++) {
+          const h = kvHead * group + Math.floor((r + t) / seqLenQ);
+          const i = (r + t) % seqLenQ;
+          for (let c = 0; c < splits; c++) {
+            const at = record + c * recordWords + t * rowWords;
+            m[c] = f32[at]!;
+            l[c] = f32[at + 1]!;
+            acc.set(f32.subarray(at + 4, at + 4 + valueDim), c * valueDim);
+          }
+          const out = (layout.out >>> 2) + b * outStrides.batch + h * outStrides.head + i * outStrides.seq;
+          const lse = mergeRow(splits, valueDim, m, l, acc, f32, out);
+          const row = (b * qHeads + h) * seqLenQ + i;
+          if (layout.lse) f32.set([lse, 1], (layout.lse >>> 2) + 2 * row);
+          if (!layout.weights) continue;
+          const limit = i32[record + t * rowWords + 2]!;
+          const start = i32[record + t * rowWords + 3]!;
+          const w = (layout.weights >>> 2) + row * seqLenK;
+          for (let j = 0; j < seqLenK; j++) f32[w + j] = j >= start && j < limit && lse !== -Infinity ? Math.exp(f32[w + j]! - lse) : 0;
+        }
+      }
+    }
+  }
 }

@@ -258,7 +258,7 @@ function expected(c: NumericCase, withWeights = false) {
   const plan = makePlan({
     batch: 1, qHeads: c.heads, seqLenQ: c.seqLenQ, seqLenK: c.seqLenK, headDim: c.headDim,
     q: c.q, k: c.k, v: c.v, scale: c.scale, softcap: c.softcap ?? 0,
-    causal: c.causal ?? false, causalOffsets: [c.seqLenK - c.seqLenQ],
+    causal: c.causal ?? false, positionOffsets: [c.seqLenK - c.seqLenQ],
     keyLengths: c.keyLength === undefined ? null : [c.keyLength],
     bias: biasOf(c), withWeights, weightsStage: 'probs',
   });

@@ -41,7 +41,7 @@ describe.each(BUILDS)('attention kernel (%s)', (build) => {
         valueDim: [headDim, 5, 8, 1][n % 4],
         batch: 1 + (n % 2), qHeads: [1, 2, 4][n % 3], kvHeads: [1, 1, 2][n % 3],
         layout: n % 2 ? 'bshd' : 'bhsd', seqPad: n % 5 === 0 ? 3 : 0,
-        causal: n % 3 === 0, causalOffsets: [[0, 0], [seqLenK - seqLenQ, 2], [-3, 0]][n % 3],
+        causal: n % 3 === 0, positionOffsets: [[0, 0], [seqLenK - seqLenQ, 2], [-3, 0]][n % 3],
         keyLengths: n % 4 === 1 ? [seqLenK, Math.max(0, seqLenK - 3)] : null,
         bias: (['none', 'full', 'broadcast'] as const)[n % 3],
         softcap: n % 7 === 0 ? 2 : 0,
@@ -54,12 +54,12 @@ describe.each(BUILDS)('attention kernel (%s)', (build) => {
     head_dim_eq_1: { headDim: 1, seqLenQ: 9, seqLenK: 70 },
     head_dim_lt_4: { headDim: 3, seqLenQ: 17, seqLenK: 67, valueDim: 3 },
     kv_len_eq_1: { headDim: 64, seqLenQ: 20, seqLenK: 1 },
-    q_len_eq_1_decode: { headDim: 64, seqLenQ: 1, seqLenK: 300, causal: true, causalOffsets: [299] },
-    q_len_neq_kv_len_causal_bottom_right: { headDim: 32, seqLenQ: 50, seqLenK: 130, causal: true, causalOffsets: [80] },
-    causal_negative_offset: { headDim: 16, seqLenQ: 40, seqLenK: 40, causal: true, causalOffsets: [-10] },
-    causal_offset_beyond_rows: { headDim: 16, seqLenQ: 20, seqLenK: 40, causal: true, causalOffsets: [-1000] },
-    causal_offset_huge: { headDim: 16, seqLenQ: 20, seqLenK: 40, causal: true, causalOffsets: [2 ** 31 - 1] },
-    causal_offset_most_negative: { headDim: 16, seqLenQ: 20, seqLenK: 40, causal: true, causalOffsets: [-(2 ** 31)] },
+    q_len_eq_1_decode: { headDim: 64, seqLenQ: 1, seqLenK: 300, causal: true, positionOffsets: [299] },
+    q_len_neq_kv_len_causal_bottom_right: { headDim: 32, seqLenQ: 50, seqLenK: 130, causal: true, positionOffsets: [80] },
+    causal_negative_offset: { headDim: 16, seqLenQ: 40, seqLenK: 40, causal: true, positionOffsets: [-10] },
+    causal_offset_beyond_rows: { headDim: 16, seqLenQ: 20, seqLenK: 40, causal: true, positionOffsets: [-1000] },
+    causal_offset_huge: { headDim: 16, seqLenQ: 20, seqLenK: 40, causal: true, positionOffsets: [2 ** 31 - 1] },
+    causal_offset_most_negative: { headDim: 16, seqLenQ: 20, seqLenK: 40, causal: true, positionOffsets: [-(2 ** 31)] },
     key_length_zero: { batch: 2, headDim: 8, seqLenQ: 10, seqLenK: 33, keyLengths: [0, 33] },
     key_length_partial: { batch: 3, headDim: 8, seqLenQ: 10, seqLenK: 130, keyLengths: [1, 64, 129] },
     gqa_8_to_2: { qHeads: 8, kvHeads: 2, headDim: 16, seqLenQ: 12, seqLenK: 20 },
@@ -69,11 +69,19 @@ describe.each(BUILDS)('attention kernel (%s)', (build) => {
     softcap_large_logits: { headDim: 64, seqLenQ: 9, seqLenK: 70, scale: 4, softcap: 5 },
     softcap_with_everything: {
       batch: 2, qHeads: 4, kvHeads: 2, headDim: 7, seqLenQ: 19, seqLenK: 71, softcap: 1.5,
-      causal: true, causalOffsets: [52, 3], keyLengths: [60, 71], bias: 'full',
+      causal: true, positionOffsets: [52, 3], keyLengths: [60, 71], bias: 'full',
     },
     large_logits_no_overflow: { headDim: 64, seqLenQ: 9, seqLenK: 70, scale: 30 },
     value_dim_neq_head_dim: { headDim: 64, valueDim: 13, seqLenQ: 9, seqLenK: 70 },
     value_dim_zero: { headDim: 4, valueDim: 0, seqLenQ: 3, seqLenK: 5 },
+    // Windows (key-range.ts): tile-crossing bounds, windows of 0, and the i64 sums at the i32 edges.
+    window_crossing_tiles: { batch: 2, headDim: 16, seqLenQ: 70, seqLenK: 200, positionOffsets: [130, 3], window: [70, 9], keyLengths: [200, 90] },
+    window_0_0_diagonal_only: { headDim: 8, seqLenQ: 40, seqLenK: 40, window: [0, 0], weights: true },
+    window_left_only_causal: { headDim: 8, seqLenQ: 130, seqLenK: 130, causal: true, window: [17, -1], bias: 'full' },
+    window_right_only_past_rows: { headDim: 8, seqLenQ: 30, seqLenK: 20, positionOffsets: [-10], window: [-1, 2] },
+    window_offset_huge: { headDim: 8, seqLenQ: 20, seqLenK: 40, positionOffsets: [2 ** 31 - 1], window: [2 ** 31 - 1, 5] },
+    window_offset_most_negative_right_huge: { headDim: 8, seqLenQ: 20, seqLenK: 40, positionOffsets: [-(2 ** 31)], window: [3, 2 ** 31 - 1] },
+    window_weights_path: { batch: 2, qHeads: 2, kvHeads: 1, headDim: 7, seqLenQ: 19, seqLenK: 71, positionOffsets: [52, 0], window: [6, 2], weights: true, weightsStage: 2 },
   };
   for (const [name, shape] of Object.entries(edges)) it(name, () => check(name, shape));
 
@@ -85,7 +93,7 @@ describe.each(BUILDS)('attention kernel (%s)', (build) => {
         check(`weights stage ${stage} #${n}`, {
           headDim, seqLenQ, seqLenK, weights: true, weightsStage: stage, seed: 100 + n,
           batch: 2, qHeads: 2, kvHeads: 1, softcap: n % 2 ? 3 : 0, causal: n % 2 === 0,
-          causalOffsets: [seqLenK - seqLenQ, -2], keyLengths: n === 3 ? [0, 40] : null,
+          positionOffsets: [seqLenK - seqLenQ, -2], keyLengths: n === 3 ? [0, 40] : null,
           bias: n > 2 ? 'full' : 'none', seqPad: n === 4 ? 1 : 0,
         });
       }

@@ -36,7 +36,9 @@ export interface Case {
   k: Float32Array; kStrides: Strides;
   v: Float32Array; vStrides: Strides;
   outStrides: Strides; outLength: number;
-  scale: number; softcap: number; causal: boolean; causalOffsets: Int32Array;
+  scale: number; softcap: number; causal: boolean; positionOffsets: Int32Array;
+  /** WINDOW_LEFT/WINDOW_RIGHT as the kernel reads them: -1 = unbounded (causal makes right min(right, 0)). */
+  window: [number, number];
   keyLengths: Int32Array | null;
   bias: Float32Array | null; biasStrides: { batch: number; head: number; query: number };
   weights: boolean; weightsStage: number;
@@ -83,7 +85,9 @@ export function runKernel(kernel: Kernel, c: Case, scratchExtra = 0): Result {
   tensor(PARAM.V_PTR, PARAM.V_BATCH_STRIDE, PARAM.V_HEAD_STRIDE, PARAM.V_SEQ_STRIDE, vPtr, c.vStrides);
   tensor(PARAM.OUT_PTR, PARAM.OUT_BATCH_STRIDE, PARAM.OUT_HEAD_STRIDE, PARAM.OUT_SEQ_STRIDE, outPtr, c.outStrides);
   setF(PARAM.SCALE, c.scale); setF(PARAM.SOFTCAP, c.softcap);
-  set(PARAM.CAUSAL, c.causal ? 1 : 0); set(PARAM.CAUSAL_OFFSETS_PTR, offPtr);
+  // Causal is the window's right bound 0 (src/key-range.ts); -1 = unbounded.
+  const right = c.causal ? (c.window[1] < 0 ? 0 : Math.min(c.window[1], 0)) : c.window[1];
+  set(PARAM.WINDOW_LEFT, c.window[0]); set(PARAM.WINDOW_RIGHT, right); set(PARAM.POSITION_OFFSETS_PTR, offPtr);
   set(PARAM.KEY_LENGTHS_PTR, klPtr);
   set(PARAM.BIAS_PTR, biasPtr);
   set(PARAM.BIAS_BATCH_STRIDE, c.biasStrides.batch);
@@ -96,7 +100,7 @@ export function runKernel(kernel: Kernel, c: Case, scratchExtra = 0): Result {
   grow(scratchPtr + scratch + scratchExtra + 64);
   f32().set(c.q, qPtr / 4); f32().set(c.k, kPtr / 4); f32().set(c.v, vPtr / 4);
   f32().fill(NaN, outPtr / 4, outPtr / 4 + c.outLength); // every output must be written
-  i32().set(c.causalOffsets, offPtr / 4);
+  i32().set(c.positionOffsets, offPtr / 4);
   if (c.keyLengths) i32().set(c.keyLengths, klPtr / 4);
   if (c.bias) f32().set(c.bias, biasPtr / 4);
   if (weightsPtr) f32().fill(12345, weightsPtr / 4, weightsPtr / 4 + weightsLength);
@@ -132,7 +136,9 @@ export function reference(c: Case): Reference {
           const logit = Math.fround(c.scale) * dot;
           const capped = c.softcap > 0 ? c.softcap * Math.tanh(logit / c.softcap) : logit;
           const bias = c.bias ? c.bias[b * c.biasStrides.batch + h * c.biasStrides.head + i * c.biasStrides.query + j]! : 0;
-          const allowed = (!c.causal || j <= i + c.causalOffsets[b]!)
+          const position = i + c.positionOffsets[b]!; // exact in float64, any i32 offset
+          const allowed = (!c.causal || j <= position)
+            && (c.window[0] < 0 || j >= position - c.window[0]) && (c.window[1] < 0 || j <= position + c.window[1])
             && (!c.keyLengths || j < c.keyLengths[b]!) && bias !== -Infinity;
           const x = allowed ? capped + bias : -Infinity;
           biased[j] = x;
@@ -177,7 +183,9 @@ export interface Shape {
   batch?: number; qHeads?: number; kvHeads?: number; seqLenQ: number; seqLenK: number;
   headDim: number; valueDim?: number;
   layout?: 'bhsd' | 'bshd'; seqPad?: number;
-  scale?: number; softcap?: number; causal?: boolean; causalOffsets?: number[];
+  scale?: number; softcap?: number; causal?: boolean; positionOffsets?: number[];
+  /** [left, right], -1 = unbounded; default [-1, -1]. */
+  window?: [number, number];
   keyLengths?: number[] | null; bias?: 'none' | 'full' | 'broadcast'; biasMaskRate?: number;
   weights?: boolean; weightsStage?: number; seed?: number;
 }
@@ -223,7 +231,8 @@ export function makeCase(s: Shape): Case {
     q, qStrides, k, kStrides, v, vStrides, outStrides, outLength: batch * outStrides.batch,
     scale: s.scale ?? 1 / Math.sqrt(Math.max(headDim, 1)), softcap: s.softcap ?? 0,
     causal: s.causal ?? false,
-    causalOffsets: Int32Array.from(s.causalOffsets ?? Array(batch).fill(0)),
+    positionOffsets: Int32Array.from(s.positionOffsets ?? Array(batch).fill(0)),
+    window: s.window ?? [-1, -1],
     keyLengths, bias, biasStrides,
     weights: s.weights ?? false, weightsStage: s.weightsStage ?? 3,
   };

@@ -52,7 +52,7 @@ describe('package size', () => {
     for (const base64 of [simdBase64, relaxedBase64]) {
       const module = new WebAssembly.Module(Buffer.from(base64, 'base64'));
       const names = WebAssembly.Module.exports(module).map((e) => e.name).sort();
-      expect(names).toEqual(['_start', 'attention', 'decode', 'decodeScratchBytes', 'heapBase', 'kernelIsa', 'memory', 'scratchBytes']);
+      expect(names).toEqual(['_start', 'attention', 'decode', 'decodeScratchBytes', 'heapBase', 'kernelIsa', 'memory', 'rotary', 'scratchBytes']);
     }
   });
 

@@ -6,7 +6,8 @@
  * Infinity in V at a masked key must not leak through 0·v). `allowedRows[j]` says which
  * rows of the block attend key j: runs of keys attended by all four rows (the common
  * case: every key below the causal / keyLengths limit when there is no −Infinity bias)
- * take the register-tiled path, any other key the per-row path.
+ * take the register-tiled path, any other key the per-row path. Keys outside the block's
+ * key range (src/key-range.ts) are never read.
  */
 
 /** Where one block's softmax terms and one kv head's value rows are. */
@@ -24,11 +25,11 @@ export interface ValueOperands {
   allowedRows: Uint8Array;
 }
 
-/** Accumulates the allowed keys in [0, keyEnd) for the block's first `rows` query rows (1..4). */
-export function accumulateValues(op: ValueOperands, rows: number, keyEnd: number): void {
+/** Accumulates the allowed keys in [keyStart, keyEnd) for the block's first `rows` query rows (1..4). */
+export function accumulateValues(op: ValueOperands, rows: number, keyStart: number, keyEnd: number): void {
   const { allowedRows } = op;
   const allRows = (1 << rows) - 1;
-  let j = 0;
+  let j = keyStart;
   while (j < keyEnd) {
     if (allowedRows[j]! === allRows) {
       let runEnd = j + 1;

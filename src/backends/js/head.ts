@@ -2,12 +2,14 @@
  * Runs one (batch, query head) of a plan: blocks of ROW_BLOCK query rows, each block
  * scored against the keys it may see, softmaxed row by row, then multiplied by V.
  *
- * Work skipped, per src/plan.ts masking: keys at or past a row block's limit
- * (min(keyLengths[b], last row's causal limit)) are never scored nor read from V, so a
- * causal plan with seqLenQ = seqLenK does about half the work. The exception is weights
+ * Work skipped, per src/plan.ts masking: keys outside a row block's key range (from the
+ * first row's start to the last row's end, src/key-range.ts: window, causal, keyLengths)
+ * are never scored nor read from V, so a causal plan with seqLenQ = seqLenK does about
+ * half the work, and a windowed one the window's. The exception is weights
  * of stage 'logits' or 'capped', which report every key and so need every logit.
  */
 import type { AttentionPlan } from '../../plan.js';
+import { keyRange } from '../../key-range.js';
 import { accumulateValues, type ValueOperands } from './accumulate.js';
 import { ROW_BLOCK, type Scratch } from './scratch.js';
 import { scoresFourRows, scoresOneRow, type ScoreOperands } from './scores.js';
@@ -33,19 +35,13 @@ export function makeHeadOperands(plan: AttentionPlan, scratch: Scratch): HeadOpe
       accumulators: scratch.accumulators, allowedRows: scratch.allowedRows,
     },
     row: {
-      scores: scratch.scores, offset: 0, keyLimit: 0, seqLenK: plan.seqLenK,
+      scores: scratch.scores, offset: 0, keyStart: 0, keyLimit: 0, seqLenK: plan.seqLenK,
       softcap: plan.softcap, bias: plan.bias, biasOffset: 0,
       weights: plan.weights, weightsOffset: 0, weightsStage: plan.weightsStage,
       allowedRows: scratch.allowedRows, rowBit: 0,
+      alibiSlope: 0, position: 0, lse: 0,
     },
   };
-}
-
-/** Keys [0, limit) not masked by causality or keyLengths for query row i of batch b. */
-function keyLimitOf(plan: AttentionPlan, b: number, i: number): number {
-  let limit = plan.keyLengths ? plan.keyLengths[b]! : plan.seqLenK;
-  if (plan.causal) limit = Math.min(limit, i + plan.causalOffsets[b]! + 1);
-  return Math.max(0, Math.min(limit, plan.seqLenK));
 }
 
 /** Computes out (and weights) of query head h of batch item b. */
@@ -60,36 +56,46 @@ export function runHead(plan: AttentionPlan, scratch: Scratch, operands: HeadOpe
   const outHead0 = b * plan.outStrides.batch + h * plan.outStrides.head;
   const biasHead0 = b * plan.biasStrides.batch + h * plan.biasStrides.head;
   const weightsHead0 = (b * plan.qHeads + h) * seqLenQ * seqLenK;
+  const lseHead0 = (b * plan.qHeads + h) * seqLenQ;
+  row.alibiSlope = plan.alibiSlopes ? plan.alibiSlopes[h]! : 0;
+  const offset = plan.positionOffsets[b]!;
+  const range = { start: 0, end: 0 };
 
   for (let i0 = 0; i0 < seqLenQ; i0 += ROW_BLOCK) {
     const rows = Math.min(ROW_BLOCK, seqLenQ - i0);
-    // Causal limits grow with i, so the block's last row sees the most keys.
-    const blockLimit = keyLimitOf(plan, b, i0 + rows - 1);
+    // Both bounds grow with i: the block's keys run from its first row's start to its last row's end.
+    const blockStart = keyRange(plan, b, i0, range).start;
+    const blockLimit = keyRange(plan, b, i0 + rows - 1, range).end;
+    const computedStart = needsEveryLogit ? 0 : blockStart;
     const computedEnd = needsEveryLogit ? seqLenK : blockLimit;
 
     scoreOp.qRow0 = qHead0 + i0 * plan.qStrides.seq;
     if (rows === ROW_BLOCK) {
-      scoresFourRows(scoreOp, scratch.scores, computedEnd);
+      scoresFourRows(scoreOp, scratch.scores, computedStart, computedEnd);
     } else {
       for (let r = 0; r < rows; r++, scoreOp.qRow0 += plan.qStrides.seq) {
-        scoresOneRow(scoreOp, scratch.scores, r * seqLenK, computedEnd);
+        scoresOneRow(scoreOp, scratch.scores, r * seqLenK, computedStart, computedEnd);
       }
     }
 
-    scratch.allowedRows.fill(0, 0, blockLimit);
+    scratch.allowedRows.fill(0, blockStart, blockLimit);
     for (let r = 0; r < rows; r++) {
       const i = i0 + r;
       row.offset = r * seqLenK;
-      row.keyLimit = keyLimitOf(plan, b, i);
+      keyRange(plan, b, i, range);
+      row.keyStart = range.start;
+      row.keyLimit = range.end;
       row.biasOffset = biasHead0 + i * plan.biasStrides.query;
       row.weightsOffset = weightsHead0 + i * seqLenK;
       row.rowBit = 1 << r;
+      row.position = i + offset;
       scratch.inverseSums[r] = softmaxRow(row);
+      if (plan.lse) plan.lse[lseHead0 + i] = row.lse;
     }
 
     const acc = scratch.accumulators;
     acc.fill(0, 0, rows * valueDim);
-    accumulateValues(valueOp, rows, blockLimit);
+    accumulateValues(valueOp, rows, blockStart, blockLimit);
     for (let r = 0; r < rows; r++) {
       const inverseSum = scratch.inverseSums[r]!;
       const out0 = outHead0 + (i0 + r) * plan.outStrides.seq;

@@ -13,6 +13,8 @@
  * the final rounding of `out` and `weights` to float32.
  */
 import type { AttentionPlan, Backend } from '../../plan.js';
+import { rotatedInputs } from '../../positions/apply.js';
+import { Workspace } from '../../workspace.js';
 import { makeHeadOperands, runHead } from './head.js';
 import { Scratch } from './scratch.js';
 
@@ -28,9 +30,12 @@ import { Scratch } from './scratch.js';
  */
 export function createJsBackend(): Backend {
   const scratch = new Scratch();
+  const rotated = new Workspace();
   return {
     name: 'js',
     run(plan: AttentionPlan): void {
+      // RoPE: q and k rotated into scratch first (src/positions/apply.ts).
+      if (plan.rotary) plan = { ...plan, ...rotatedInputs(plan, plan.rotary, rotated.f32('q', plan.q.length), rotated.f32('k', plan.k.length)), rotary: null };
       scratch.reserve(plan.seqLenK, plan.valueDim);
       const operands = makeHeadOperands(plan, scratch);
       for (let b = 0; b < plan.batch; b++) {

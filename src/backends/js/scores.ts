@@ -32,20 +32,20 @@ export interface ScoreOperands {
 }
 
 /**
- * f64-qk-4x2: four query rows against keys [0, keyEnd), two keys at a time.
+ * f64-qk-4x2: four query rows against keys [keyStart, keyEnd), two keys at a time.
  *
  * Each step of the inner loop loads 4 q + 2 k values for 8 multiply-adds into 8
  * independent accumulators (which also hides the add latency); one query row at a
  * time would load 2 values per multiply-add. 4×2 keeps 8 accumulators + 6 operands
  * within the 16 x64 float registers; 4×4 would spill.
  */
-export function scoresFourRows(op: ScoreOperands, scores: Float64Array, keyEnd: number): void {
+export function scoresFourRows(op: ScoreOperands, scores: Float64Array, keyStart: number, keyEnd: number): void {
   const { q, k, headDim, seqLenK, scale, kSeqStride } = op;
   const q0 = op.qRow0;
   const q1 = q0 + op.qSeqStride;
   const q2 = q1 + op.qSeqStride;
   const q3 = q2 + op.qSeqStride;
-  let j = 0;
+  let j = keyStart;
   for (; j + 1 < keyEnd; j += 2) {
     const k0 = op.kRow0 + j * kSeqStride;
     const k1 = k0 + kSeqStride;
@@ -86,15 +86,15 @@ export function scoresFourRows(op: ScoreOperands, scores: Float64Array, keyEnd: 
 }
 
 /**
- * f64-qk-1x1: one query row (`op.qRow0`) against keys [0, keyEnd), into `scores` from
+ * f64-qk-1x1: one query row (`op.qRow0`) against keys [keyStart, keyEnd), into `scores` from
  * `scoresOffset`. Used for the last `seqLenQ mod 4` rows; four accumulators break the
  * add dependency chain.
  */
-export function scoresOneRow(op: ScoreOperands, scores: Float64Array, scoresOffset: number, keyEnd: number): void {
+export function scoresOneRow(op: ScoreOperands, scores: Float64Array, scoresOffset: number, keyStart: number, keyEnd: number): void {
   const { q, k, headDim, scale, kSeqStride } = op;
   const q0 = op.qRow0;
   const unrolledEnd = headDim & ~3;
-  for (let j = 0; j < keyEnd; j++) {
+  for (let j = keyStart; j < keyEnd; j++) {
     const k0 = op.kRow0 + j * kSeqStride;
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     let d = 0;

@@ -18,12 +18,13 @@ function clampScore(x: number): number {
 /** One query row of one block, as the softmax needs it (one mutable instance, reused row after row). */
 export interface SoftmaxRow {
   /**
-   * Row buffer; `scores[offset + j]` holds the logit of key j for j < keyLimit, and for
+   * Row buffer; `scores[offset + j]` holds the logit of key j for keyStart <= j < keyLimit, and for
    * every j < seqLenK when the weights stage is 'logits' or 'capped'.
    */
   scores: Float64Array;
   offset: number;
-  /** Keys j >= keyLimit are masked by causality or keyLengths. */
+  /** Keys outside [keyStart, keyLimit) are masked by the key-range rule (src/key-range.ts). */
+  keyStart: number;
   keyLimit: number;
   seqLenK: number;
   softcap: number;
@@ -37,24 +38,30 @@ export interface SoftmaxRow {
   /** Bit set in `allowedRows[j]` for each key this row may attend. */
   allowedRows: Uint8Array;
   rowBit: number;
+  /** ALiBi: −alibiSlope·|position − j| is added to the score of key j (slope 0: none). */
+  alibiSlope: number;
+  position: number;
+  /** Written by softmaxRow: ln Σ exp(biased) over the allowed keys (−Infinity for none). */
+  lse: number;
 }
 
 /**
- * Replaces the row's scores in [0, keyLimit) by exp(biased − max) (0 where masked) and
+ * Replaces the row's scores in [keyStart, keyLimit) by exp(biased − max) (0 where masked) and
  * marks the allowed keys in `allowedRows`.
  *
  * @returns 1 / Σ exp(biased − max), or 0 for a row with no allowed key (its
  *   output and probabilities are then 0, never NaN)
  */
 export function softmaxRow(row: SoftmaxRow): number {
-  const { scores, offset, keyLimit, softcap, bias, weights, weightsStage } = row;
-  if (weights && weightsStage === 'logits') writeWeights(row, row.seqLenK);
+  const { scores, offset, keyStart, keyLimit, softcap, bias, weights, weightsStage } = row;
+  if (weights && weightsStage === 'logits') writeWeights(row, 0, row.seqLenK);
   if (softcap > 0) {
     // 'capped' weights need the capped value of masked keys too.
-    const capEnd = weights && weightsStage === 'capped' ? row.seqLenK : keyLimit;
-    for (let j = 0; j < capEnd; j++) scores[offset + j] = softcap * Math.tanh(scores[offset + j]! / softcap);
+    const every = weights && weightsStage === 'capped';
+    const capEnd = every ? row.seqLenK : keyLimit;
+    for (let j = every ? 0 : keyStart; j < capEnd; j++) scores[offset + j] = softcap * Math.tanh(scores[offset + j]! / softcap);
   }
-  if (weights && weightsStage === 'capped') writeWeights(row, row.seqLenK);
+  if (weights && weightsStage === 'capped') writeWeights(row, 0, row.seqLenK);
 
   let max = selectAndMax(row);
   if (weights && weightsStage === 'biased') writeBiasedWeights(row);
@@ -65,47 +72,49 @@ export function softmaxRow(row: SoftmaxRow): number {
   } else if (max === -Infinity) {
     clearAllowed(row);
     if (weights && weightsStage === 'probs') writeProbs(row, 0);
+    row.lse = -Infinity;
     return 0;
   }
   let sum = 0;
-  for (let j = 0; j < keyLimit; j++) {
+  for (let j = keyStart; j < keyLimit; j++) {
     // Masked keys hold -Infinity, so exp gives exactly 0: no branch needed.
     const term = Math.exp(scores[offset + j]! - max);
     scores[offset + j] = term;
     sum += term;
   }
   const inverseSum = 1 / sum;
+  row.lse = max + Math.log(sum);
   if (weights && weightsStage === 'probs') writeProbs(row, inverseSum);
   return inverseSum;
 }
 
 /**
- * Clamps the scores of allowed keys, adds the bias and clamps again (src/plan.ts), sets
+ * Clamps the scores of allowed keys, adds the ALiBi term and the bias and clamps again (src/plan.ts), sets
  * masked keys (bias −Infinity) to −Infinity (a *select*: a NaN or Infinity logit there is
  * discarded, not added to), marks allowed keys, and returns the max over allowed keys (NaN
  * never wins a `>` comparison): −Infinity when no key is allowed, NaN when keys are allowed
  * but every one of their scores is NaN.
  */
 function selectAndMax(row: SoftmaxRow): number {
-  const { scores, offset, keyLimit, bias, biasOffset, allowedRows, rowBit } = row;
+  const { scores, offset, keyStart, keyLimit, bias, biasOffset, allowedRows, rowBit, alibiSlope: slope, position } = row;
   let max = -Infinity;
   let allowed = 0;
   if (!bias) {
-    for (let j = 0; j < keyLimit; j++) {
-      const x = clampScore(scores[offset + j]!);
+    for (let j = keyStart; j < keyLimit; j++) {
+      const x = slope === 0 ? clampScore(scores[offset + j]!) : clampScore(clampScore(scores[offset + j]!) - slope * Math.abs(position - j));
       scores[offset + j] = x;
       if (x > max) max = x;
       allowedRows[j] = allowedRows[j]! | rowBit;
     }
-    allowed = keyLimit;
+    allowed = keyLimit - keyStart;
   } else {
-    for (let j = 0; j < keyLimit; j++) {
+    for (let j = keyStart; j < keyLimit; j++) {
       const b = bias[biasOffset + j]!;
       if (b === -Infinity) {
         scores[offset + j] = -Infinity;
         continue;
       }
-      const x = clampScore(clampScore(scores[offset + j]!) + b);
+      const x = clampScore(clampScore(scores[offset + j]!) - slope * Math.abs(position - j) + b);
       scores[offset + j] = x;
       if (x > max) max = x;
       allowedRows[j] = allowedRows[j]! | rowBit;
@@ -117,27 +126,29 @@ function selectAndMax(row: SoftmaxRow): number {
 
 function clearAllowed(row: SoftmaxRow): void {
   const mask = ~row.rowBit;
-  for (let j = 0; j < row.keyLimit; j++) row.allowedRows[j] = row.allowedRows[j]! & mask;
+  for (let j = row.keyStart; j < row.keyLimit; j++) row.allowedRows[j] = row.allowedRows[j]! & mask;
 }
 
-function writeWeights(row: SoftmaxRow, end: number): void {
+function writeWeights(row: SoftmaxRow, start: number, end: number): void {
   const { scores, offset, weightsOffset } = row;
   const weights = row.weights!;
-  for (let j = 0; j < end; j++) weights[weightsOffset + j] = scores[offset + j]!;
+  for (let j = start; j < end; j++) weights[weightsOffset + j] = scores[offset + j]!;
 }
 
 function writeBiasedWeights(row: SoftmaxRow): void {
-  writeWeights(row, row.keyLimit);
+  writeWeights(row, row.keyStart, row.keyLimit);
+  row.weights!.fill(-Infinity, row.weightsOffset, row.weightsOffset + row.keyStart);
   row.weights!.fill(-Infinity, row.weightsOffset + row.keyLimit, row.weightsOffset + row.seqLenK);
 }
 
 function writeProbs(row: SoftmaxRow, inverseSum: number): void {
-  const { scores, offset, weightsOffset, keyLimit } = row;
+  const { scores, offset, weightsOffset, keyStart, keyLimit } = row;
   const weights = row.weights!;
   if (inverseSum === 0) {
     weights.fill(0, weightsOffset, weightsOffset + row.seqLenK);
     return;
   }
-  for (let j = 0; j < keyLimit; j++) weights[weightsOffset + j] = scores[offset + j]! * inverseSum;
+  weights.fill(0, weightsOffset, weightsOffset + keyStart);
+  for (let j = keyStart; j < keyLimit; j++) weights[weightsOffset + j] = scores[offset + j]! * inverseSum;
   weights.fill(0, weightsOffset + keyLimit, weightsOffset + row.seqLenK);
 }

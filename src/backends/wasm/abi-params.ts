@@ -36,10 +36,10 @@ export const PARAM = {
   SCALE: 23,
   /** f32; 0 = off */
   SOFTCAP: 24,
-  /** 0 or 1 */
-  CAUSAL: 25,
-  /** i32[batch]; read only when CAUSAL = 1 */
-  CAUSAL_OFFSETS_PTR: 26,
+  /** keys up to `right` positions after the query (src/key-range.ts); -1 = unbounded; causal is folded in as min(right, 0) */
+  WINDOW_RIGHT: 25,
+  /** i32[batch]: query i of item b sits at key position i + offsets[b]; always written by the host */
+  POSITION_OFFSETS_PTR: 26,
   /** i32[batch], or 0 for none */
   KEY_LENGTHS_PTR: 27,
   /** f32 additive bias, or 0 for none; rows contiguous over keys */
@@ -54,13 +54,19 @@ export const PARAM = {
   /** scratch region for the kernel, at least `scratchBytes(params)` bytes, 16-byte aligned */
   SCRATCH_PTR: 34,
   SCRATCH_BYTES: 35,
-  /** Decode kernel only (`decodeRange`, `decodeMerge`): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan. */
+  /** Decode kernel only (`decodeRange`, merged by the host): key ranges each row block is split into (flash-decoding, src/threads/README.md); 0 or 1 = no split, as `decode` always. 0 in every other plan. */
   KEY_SPLITS: 36,
   /** Decode kernel with KEY_SPLITS > 1: the ranges' partial softmax states (assembly/decode/partials.ts), `decodePartialsBytes(params)` bytes, 16-byte aligned */
   PARTIALS_PTR: 37,
+  /** keys down to `left` positions before the query (src/key-range.ts); -1 = unbounded */
+  WINDOW_LEFT: 38,
+  /** f32[qHeads] ALiBi slopes (|slope| <= 2^64, src/alibi.ts), or 0 for none */
+  ALIBI_SLOPES_PTR: 39,
+  /** f32[batch·qHeads·seqLenQ·2] contiguous, or 0 for none: per row its softmax max m (natural units) and sum l; the host takes lse = m + ln(l) */
+  LSE_PTR: 40,
 } as const;
 
 /** Number of 32-bit fields in the parameter block. */
-export const PARAM_COUNT = 38;
+export const PARAM_COUNT = 41;
 /** Size of the parameter block in bytes. */
 export const PARAM_BYTES = PARAM_COUNT * 4;

@@ -37,11 +37,10 @@ export interface DecodeExports {
 export interface DecodeRangeExports {
   /**
    * One thread's share of a decode plan (src/threads/decode.ts): the units
-   * u % stride == first; with KEY_SPLITS > 1 it leaves partial states for {@link decodeMerge}.
+   * u % stride == first; with KEY_SPLITS > 1 it leaves partial states that the host merges
+   * (src/threads/decode.ts mergeKeySplits).
    */
   decodeRange(params: number, kvDtype: number, first: number, stride: number): number;
-  /** Merges a key-split plan's partial states into its outputs (and weights), after every thread's `decodeRange`. 0 on success. */
-  decodeMerge(params: number): number;
   /** Bytes of the partials region a key-split plan needs (0 when KEY_SPLITS <= 1). */
   decodePartialsBytes(params: number): number;
 }

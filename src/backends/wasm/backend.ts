@@ -21,6 +21,7 @@ import { BlockAllocator } from './blocks.js';
 import { createWasmCacheEngine } from './cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall } from './memory-plan.js';
 import { writeParams } from './params.js';
+import { rotateInputs, type RotaryExport } from './rotary.js';
 
 
 export interface WasmBackend extends Backend {
@@ -39,7 +40,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
   const exports = module instanceof WebAssembly.Module
     ? instantiateSync<Record<string, unknown>>(module, {}).exports
     : new WebAssembly.Instance(module, {}).exports; // a Module from another realm, see above
-  const kernel = exports as unknown as KernelExports & Partial<DecodeExports>;
+  const kernel = exports as unknown as KernelExports & Partial<DecodeExports> & { rotary?: RotaryExport };
   const name: BackendName = kernel.kernelIsa() === 1 ? 'wasm-relaxed-simd' : 'wasm-simd';
   const memory = kernel.memory;
   const heapBase = kernel.heapBase();
@@ -86,6 +87,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     writeParams(i32, f32, plan, layout.params, layout, layout.scratch, scratchBytes);
 
     copyInputs(i32, f32, plan, layout);
+    rotateInputs(kernel.rotary, f32, plan, layout);
     const status = kernel.attention(layout.params);
     if (status !== 0) throw new Error(`wasm-attention: internal error, kernel returned status ${status}`);
     copyOutputs(f32, plan, layout);

@@ -17,6 +17,7 @@ import { cacheTensors, writeParamBlock, type ParamBlock } from './params.js';
 import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
 import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import type { BlockAllocator } from './blocks.js';
+import { lseFromStates } from './memory-plan.js';
 
 const ALIGN = 16;
 const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
@@ -207,16 +208,18 @@ export function pinnedAddress(storage: TensorStorage | undefined, memory: WebAss
  * (K/V stay in the cache; a pinned q or out is used where it is). One layout for the
  * single-thread engine below and the thread pool (src/threads/decode.ts).
  *
- *   base → [params][causal offsets][key lengths][q][bias][out][weights] end
+ *   base → [params][position offsets][key lengths][q][bias][out][weights][slopes][lse] end
  */
 export interface CachedLayout {
   readonly params: number;
-  readonly causalOffsets: number;
+  readonly positionOffsets: number;
   readonly keyLengths: number;
   readonly q: number;
   readonly bias: number;
   readonly out: number;
   readonly weights: number;
+  readonly alibiSlopes: number;
+  readonly lse: number;
   /** First byte after the call's regions. */
   readonly end: number;
 }
@@ -229,13 +232,15 @@ export function layoutCachedCall(plan: CachedPlan, base: number): CachedLayout {
     return at;
   };
   const params = take(PARAM_BYTES);
-  const causalOffsets = take(plan.batch * 4);
+  const positionOffsets = take(plan.batch * 4);
   const keyLengths = take(plan.batch * 4);
   const q = 'host' in plan.q ? take(plan.q.host.length * 4) : (plan.q.pinned as WasmTensorStorage).ptr;
   const bias = plan.bias ? take(plan.bias.length * 4) : 0;
   const out = 'host' in plan.out ? take(plan.out.host.length * 4) : (plan.out.pinned as WasmTensorStorage).ptr;
   const weights = plan.weights ? take(plan.weights.length * 4) : 0;
-  return { params, causalOffsets, keyLengths, q, bias, out, weights, end: cursor };
+  const alibiSlopes = plan.alibiSlopes ? take(plan.alibiSlopes.length * 4) : 0;
+  const lse = plan.lse ? take(plan.lse.length * 8) : 0;
+  return { params, positionOffsets, keyLengths, q, bias, out, weights, alibiSlopes, lse, end: cursor };
 }
 
 /** The kernel's K/V mode for a plan: float32, float16, or float16 holding Inf/NaN (exact conversion). */
@@ -251,11 +256,13 @@ export function cachedParamBlock(plan: CachedPlan, layout: CachedLayout, scratch
     ...cacheTensors(plan.storage as WasmCacheStorage, plan.kvHeads),
     q: { ptr: layout.q, strides: plan.qStrides },
     out: { ptr: layout.out, strides: plan.outStrides },
-    causalOffsetsPtr: layout.causalOffsets,
+    positionOffsetsPtr: layout.positionOffsets,
     keyLengthsPtr: layout.keyLengths,
     biasPtr: layout.bias,
     weightsPtr: layout.weights,
     weightsStage: 'probs',
+    alibiSlopesPtr: layout.alibiSlopes,
+    lsePtr: layout.lse,
     scratchPtr,
     scratchBytes,
   };
@@ -263,16 +270,18 @@ export function cachedParamBlock(plan: CachedPlan, layout: CachedLayout, scratch
 
 /** Copies a laid-out cached call's inputs in (q unless pinned). */
 export function copyCachedInputs(buffer: ArrayBufferLike, plan: CachedPlan, layout: CachedLayout): void {
-  new Int32Array(buffer, layout.causalOffsets, plan.batch).set(plan.causalOffsets);
+  new Int32Array(buffer, layout.positionOffsets, plan.batch).set(plan.positionOffsets);
   new Int32Array(buffer, layout.keyLengths, plan.batch).set(plan.keyLengths);
   if ('host' in plan.q) new Float32Array(buffer, layout.q, plan.q.host.length).set(plan.q.host);
   if (plan.bias) new Float32Array(buffer, layout.bias, plan.bias.length).set(plan.bias);
+  if (plan.alibiSlopes) new Float32Array(buffer, layout.alibiSlopes, plan.alibiSlopes.length).set(plan.alibiSlopes);
 }
 
 /** Copies a run cached call's outputs out (out unless pinned, and the weights). */
 export function copyCachedOutputs(buffer: ArrayBufferLike, plan: CachedPlan, layout: CachedLayout): void {
   if ('host' in plan.out) plan.out.host.set(new Float32Array(buffer, layout.out, plan.out.host.length));
   if (plan.weights) plan.weights.set(new Float32Array(buffer, layout.weights, plan.weights.length));
+  if (plan.lse) lseFromStates(new Float32Array(buffer), layout.lse, plan.lse);
 }
 
 /** Creates the cache engine of one WASM backend instance. */

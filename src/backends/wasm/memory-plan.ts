@@ -2,7 +2,7 @@
  * Byte layout of one call in the kernel's linear memory. Every region is 16-byte aligned
  * so the kernel can use aligned v128 loads on region bases.
  *
- *   heapBase → [params][causal offsets][key lengths][q][k][v][bias][out][weights][scratch]
+ *   heapBase → [params][position offsets][key lengths][q][k][v][bias][out][weights][slopes][lse][rotary angles][scratch]
  *
  * The same layout is recomputed per call (a few additions); the memory itself is grown only
  * when a call needs more bytes than any call before it, and is never shrunk or freed, so
@@ -21,7 +21,7 @@ const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
 
 export interface CallLayout {
   readonly params: number;
-  readonly causalOffsets: number;
+  readonly positionOffsets: number;
   readonly keyLengths: number;
   readonly q: number;
   readonly k: number;
@@ -29,11 +29,16 @@ export interface CallLayout {
   readonly bias: number;
   readonly out: number;
   readonly weights: number;
+  /** ALiBi slopes, and the rows' (m, l) pairs for the log-sum-exp; 0 when the plan has none. */
+  readonly alibiSlopes: number;
+  readonly lse: number;
   readonly scratch: number;
   /** First byte after the call's inputs and outputs (scratch starts here). */
   readonly end: number;
   /** Which of q, k, v, out are pinned in this memory (used in place, not copied). */
   readonly inPlace: { readonly q: boolean; readonly k: boolean; readonly v: boolean; readonly out: boolean };
+  /** f64 cos/sin tables of q's and k's rows when the plan has `rotary` (src/backends/wasm/rotary.ts). */
+  readonly rotary: { readonly qCos: number; readonly qSin: number; readonly kCos: number; readonly kSin: number } | null;
 }
 
 /**
@@ -48,7 +53,7 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
     return at;
   };
   const params = take(PARAM_BYTES);
-  const causalOffsets = take(plan.batch * 4);
+  const positionOffsets = take(plan.batch * 4);
   const keyLengths = plan.keyLengths ? take(plan.batch * 4) : 0;
   const pinned = plan.pinned ?? {};
   const inPlaceQ = pinnedAddress(pinned.q, memory);
@@ -61,8 +66,12 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
   const bias = plan.bias ? take(plan.bias.length * 4) : 0;
   const out = inPlaceOut || take(plan.out.length * 4);
   const weights = plan.weights ? take(plan.weights.length * 4) : 0;
+  const alibiSlopes = plan.alibiSlopes ? take(plan.alibiSlopes.length * 4) : 0;
+  const lse = plan.lse ? take(plan.lse.length * 8) : 0;
   const inPlace = { q: inPlaceQ !== 0, k: inPlaceK !== 0, v: inPlaceV !== 0, out: inPlaceOut !== 0 };
-  return { params, causalOffsets, keyLengths, q, k, v, bias, out, weights, scratch: cursor, end: cursor, inPlace };
+  const r = plan.rotary;
+  const rotary = r ? { qCos: take(r.q.cos.length * 8), qSin: take(r.q.sin.length * 8), kCos: take(r.k.cos.length * 8), kSin: take(r.k.sin.length * 8) } : null;
+  return { params, positionOffsets, keyLengths, q, k, v, bias, out, weights, alibiSlopes, lse, rotary, scratch: cursor, end: cursor, inPlace };
 }
 
 /**
@@ -72,7 +81,7 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
  * `set` offset throws, a negative `subarray` start counts from the end: wrong data).
  */
 export function copyInputs(i32: Int32Array, f32: Float32Array, plan: AttentionPlan, layout: CallLayout): void {
-  i32.set(plan.causalOffsets, layout.causalOffsets >>> 2);
+  i32.set(plan.positionOffsets, layout.positionOffsets >>> 2);
   if (plan.keyLengths) i32.set(plan.keyLengths, layout.keyLengths >>> 2);
   // A pinned tensor of another memory is re-read through view(): its memory may have grown
   // since the plan was made (queued async calls), detaching the plan's view.
@@ -80,6 +89,17 @@ export function copyInputs(i32: Int32Array, f32: Float32Array, plan: AttentionPl
   if (!layout.inPlace.k) f32.set(plan.pinned?.k?.view() ?? plan.k, layout.k >>> 2);
   if (!layout.inPlace.v) f32.set(plan.pinned?.v?.view() ?? plan.v, layout.v >>> 2);
   if (plan.bias) f32.set(plan.bias, layout.bias >>> 2);
+  if (plan.alibiSlopes) f32.set(plan.alibiSlopes, layout.alibiSlopes >>> 2);
+}
+
+/**
+ * lse[r] = m + ln(l) from the (m, l) pairs the kernels leave per row at byte address `at`
+ * (LSE_PTR: the softmax's max, in natural units, and its sum): the logarithm is taken here,
+ * once per row in float64, rather than in each kernel. No allowed key: m = −∞, l = 0 → −∞.
+ */
+export function lseFromStates(f32: Float32Array, at: number, lse: Float32Array): void {
+  const p = at >>> 2;
+  for (let r = 0; r < lse.length; r++) lse[r] = f32[p + 2 * r]! + Math.log(f32[p + 2 * r + 1]!);
 }
 
 /** Copies a run plan's outputs out of memory (all but an output written in place). */
@@ -89,4 +109,5 @@ export function copyOutputs(f32: Float32Array, plan: AttentionPlan, layout: Call
     out.set(f32.subarray(layout.out >>> 2, (layout.out >>> 2) + out.length));
   }
   if (plan.weights) plan.weights.set(f32.subarray(layout.weights >>> 2, (layout.weights >>> 2) + plan.weights.length));
+  if (plan.lse) lseFromStates(f32, layout.lse, plan.lse);
 }

@@ -7,6 +7,7 @@
 import { WEIGHTS_STAGE_CODE, type AttentionDims, type AttentionPlan, type BiasStrides, type HeadStrides, type WeightsStage } from '../../plan.js';
 import { PARAM, PARAM_BYTES } from './abi.js';
 import type { CallLayout } from './memory-plan.js';
+import type { KeyWindow } from '../../key-range.js';
 
 /** A tensor as the kernel sees it: a byte address and element strides. */
 export interface KernelTensor {
@@ -22,18 +23,30 @@ export interface ParamBlock extends AttentionDims {
   readonly out: KernelTensor;
   readonly scale: number;
   readonly softcap: number;
-  readonly causal: boolean;
-  readonly causalOffsetsPtr: number;
+  readonly window: KeyWindow;
+  readonly positionOffsetsPtr: number;
   readonly keyLengthsPtr: number;
   readonly biasPtr: number;
   readonly biasStrides: BiasStrides;
   readonly weightsPtr: number;
   readonly weightsStage: WeightsStage;
+  /** f32[qHeads] ALiBi slopes, or 0; f32[rows·2] (m, l) per row for the log-sum-exp, or 0. */
+  readonly alibiSlopesPtr?: number;
+  readonly lsePtr?: number;
   readonly scratchPtr: number;
   readonly scratchBytes: number;
   /** Decode kernel, threads only: key ranges per row block (0 or 1: none) and their partial states' region. */
   readonly keySplits?: number;
   readonly partialsPtr?: number;
+}
+
+/**
+ * A window bound as the kernels read it: -1 for Infinity (unbounded), else the bound capped
+ * at 2^31 − 1 (the kernels add it in i64: assembly/key-range.ts; a bound past seqLenQ +
+ * seqLenK already reaches every key of a plan made by the API).
+ */
+function windowBound(bound: number): number {
+  return bound === Infinity ? -1 : Math.min(bound, 0x7fffffff);
 }
 
 /** Writes `block` at byte address `at` through views of the whole memory. */
@@ -62,8 +75,9 @@ export function writeParamBlock(i32: Int32Array, f32: Float32Array, at: number, 
   tensor(PARAM.OUT_PTR, block.out);
   f32[p + PARAM.SCALE] = block.scale;
   f32[p + PARAM.SOFTCAP] = block.softcap;
-  set(PARAM.CAUSAL, block.causal ? 1 : 0);
-  set(PARAM.CAUSAL_OFFSETS_PTR, block.causalOffsetsPtr);
+  set(PARAM.WINDOW_LEFT, windowBound(block.window.left));
+  set(PARAM.WINDOW_RIGHT, windowBound(block.window.right));
+  set(PARAM.POSITION_OFFSETS_PTR, block.positionOffsetsPtr);
   set(PARAM.KEY_LENGTHS_PTR, block.keyLengthsPtr);
   set(PARAM.BIAS_PTR, block.biasPtr);
   set(PARAM.BIAS_BATCH_STRIDE, block.biasStrides.batch);
@@ -75,6 +89,8 @@ export function writeParamBlock(i32: Int32Array, f32: Float32Array, at: number, 
   set(PARAM.SCRATCH_BYTES, block.scratchBytes);
   set(PARAM.KEY_SPLITS, block.keySplits ?? 0);
   set(PARAM.PARTIALS_PTR, block.partialsPtr ?? 0);
+  set(PARAM.ALIBI_SLOPES_PTR, block.alibiSlopesPtr ?? 0);
+  set(PARAM.LSE_PTR, block.lsePtr ?? 0);
 }
 
 /** Writes the block of a tensor plan whose regions are placed by `layout`. */
@@ -93,10 +109,12 @@ export function writeParams(
     k: { ptr: layout.k, strides: plan.kStrides },
     v: { ptr: layout.v, strides: plan.vStrides },
     out: { ptr: layout.out, strides: plan.outStrides },
-    causalOffsetsPtr: layout.causalOffsets,
+    positionOffsetsPtr: layout.positionOffsets,
     keyLengthsPtr: layout.keyLengths,
     biasPtr: layout.bias,
     weightsPtr: layout.weights,
+    alibiSlopesPtr: layout.alibiSlopes,
+    lsePtr: layout.lse,
     scratchPtr: scratch,
     scratchBytes,
   });
