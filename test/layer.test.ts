@@ -65,7 +65,8 @@ describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
   it.each([
     ['self, causal, packed weights with bias', { cross: false, causal: true, separate: false }],
     ['cross, GQA, separate weights', { cross: true, causal: false, separate: true }],
-  ] as const)('finite differences: %s', async (_, c) => {
+    ['self, causal, window 2, ALiBi', { cross: false, causal: true, separate: false, window: 2, alibi: true }],
+  ] as { cross: boolean; causal: boolean; separate: boolean; window?: number; alibi?: boolean }[] extends infer T ? T extends unknown[] ? [string, T[number]][] : never : never)('finite differences: %s', async (_, c) => {
     const attn = await layerOn(backend);
     const [B, L, S, E, H, Hkv] = [2, 4, 5, 8, 4, c.separate ? 2 : 4];
     const KV = (E / H) * Hkv;
@@ -75,7 +76,7 @@ describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
       : { inProj: randomFloat32(3 * E * E, random, 0.5), inProjBias: randomFloat32(3 * E, random), outProj: randomFloat32(E * E, random, 0.5), outProjBias: randomFloat32(E, random) };
     const inputs: Record<string, Float32Array> = { x: randomFloat32(B * L * E, random), ...(c.cross ? { key: randomFloat32(B * S * E, random), value: randomFloat32(B * S * E, random) } : {}) };
     const r = randomFloat32(B * L * E, random);
-    const layer = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, kvHeads: Hkv, causal: c.causal, weights: weights as unknown as LayerWeights });
+    const layer = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, kvHeads: Hkv, causal: c.causal, ...(c.window ? { window: c.window } : {}), ...(c.alibi ? { alibi: true } : {}), weights: weights as unknown as LayerWeights });
     const run = (ins: Record<string, Float32Array>, train: boolean) =>
       layer.forward({ data: ins.x!, shape: [B, L, E] }, { ...(c.cross ? { key: { data: ins.key!, shape: [B, S, E] }, value: { data: ins.value!, shape: [B, S, E] } } : {}), train }).output.data;
     const loss = (ins: Record<string, Float32Array>) => run(ins, false).reduce((sum, o, n) => sum + o * r[n]!, 0);
@@ -107,13 +108,13 @@ describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
   // Token by token through a KV cache against one causal forward over the prompt: the same
   // projections and keys, summed in another order by the decode kernel: 1e-5·max(1, max|out|)
   // is ~100 ulps of the output's scale.
-  it('step over a prompt (GQA, one chunk of 3 then single tokens) equals a causal forward over it', async () => {
+  it.each([['', {}], [', window 3 and ALiBi', { window: 3, alibi: true }]] as const)('step over a prompt (GQA, one chunk of 3 then single tokens%s) equals a causal forward over it', async (_, positional) => {
     const attn = await layerOn(backend);
     const [B, L, E, H, Hkv] = [2, 7, 16, 4, 2];
     const KV = (E / H) * Hkv;
     const random = mulberry32(5);
     const weights = { qProj: randomFloat32(E * E, random, 0.5), kProj: randomFloat32(KV * E, random, 0.5), vProj: randomFloat32(KV * E, random, 0.5), qBias: randomFloat32(E, random), kBias: randomFloat32(KV, random), vBias: randomFloat32(KV, random), outProj: randomFloat32(E * E, random, 0.5), outProjBias: randomFloat32(E, random) };
-    const layer: MultiHeadAttention = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, kvHeads: Hkv, causal: true, weights });
+    const layer: MultiHeadAttention = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, kvHeads: Hkv, causal: true, ...positional, weights });
     const x = randomFloat32(B * L * E, random);
     const full = layer.forward({ data: x, shape: [B, L, E] }).output.data;
     const cache = layer.createCache(B, L);
@@ -133,6 +134,22 @@ describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
     for (let n = 0; n < full.length; n++) expect(Math.abs(stepped[n]! - full[n]!)).toBeLessThanOrEqual(1e-5 * scale);
     cache.dispose();
     layer.dispose();
+  });
+
+  // The positional options reach attention(): a causal window of 2 equals the same layer
+  // with the band as an explicit boolean mask (both sum the same allowed keys: 1e-6).
+  it('window passes through: equals the band as a mask', async () => {
+    const attn = await layerOn(backend);
+    const [B, L, E] = [1, 6, 8];
+    const random = mulberry32(9);
+    const weights = { inProj: randomFloat32(3 * E * E, random), inProjBias: randomFloat32(3 * E, random), outProj: randomFloat32(E * E, random), outProjBias: randomFloat32(E, random) };
+    const x = { data: randomFloat32(B * L * E, random), shape: [B, L, E] };
+    const windowed = attn.createMultiHeadAttention({ embedDim: E, numHeads: 2, causal: true, window: 2, weights }).forward(x).output.data;
+    const band = Uint8Array.from({ length: L * L }, (_, n) => (Math.floor(n / L) - (n % L) >= 0 && Math.floor(n / L) - (n % L) <= 2 ? 1 : 0));
+    const masked = attn.createMultiHeadAttention({ embedDim: E, numHeads: 2, weights }).forward(x, { mask: { data: band, shape: [L, L] } }).output.data;
+    const plain = attn.createMultiHeadAttention({ embedDim: E, numHeads: 2, causal: true, weights }).forward(x).output.data;
+    for (let n = 0; n < masked.length; n++) expect(Math.abs(windowed[n]! - masked[n]!)).toBeLessThanOrEqual(1e-6);
+    expect(plain.some((value, n) => Math.abs(value - masked[n]!) > 1e-3)).toBe(true);
   });
 
   it('keeps activations only with train, and checks its boundary', async () => {

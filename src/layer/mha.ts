@@ -117,7 +117,7 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
   // [out][in]) is packed on the first backward, so an inference layer holds one copy.
   const forwardPacked = Object.fromEntries(PROJ.map((p) => [p, gemm.pack(W[p], E, outDims[p], true)])) as Record<Proj, PackedMatrix>;
   let backwardPacked: Record<Proj, PackedMatrix> | null = null;
-  const attentionOptions = { numHeads: H, kvHeads: Hkv, ...(options.causal !== undefined ? { causal: options.causal } : {}) };
+  const attentionOptions = { numHeads: H, kvHeads: Hkv, ...(options.causal !== undefined ? { causal: options.causal } : {}), ...(options.window !== undefined ? { window: options.window } : {}), ...(options.alibi !== undefined ? { alibi: options.alibi } : {}) };
   let saved: Saved | null = null;
   let disposed = false;
   const live = () => {

@@ -33,6 +33,10 @@ export interface MultiHeadAttentionOptions {
   readonly bias?: boolean;
   /** Causal masking of the attention, as {@link AttentionOptions.causal}. Default false. */
   readonly causal?: AttentionOptions['causal'];
+  /** Sliding window of the attention, as {@link AttentionOptions.window} (forward, backward, step). Default none. */
+  readonly window?: AttentionOptions['window'];
+  /** ALiBi, as {@link AttentionOptions.alibi} (forward, backward, step). Default none. */
+  readonly alibi?: AttentionOptions['alibi'];
   /** The parameters, copied and packed into the layer's memory once. */
   readonly weights: LayerWeights;
 }
