@@ -1,5 +1,5 @@
 // The backward kernel build's exports (asconfig.json targets `backward-simd` and
-// `backward-relaxed`): what src/backward/ calls and nothing else. A build of its own, so
+// `backward-relaxed`): what src/backward/ and src/layer/ call and nothing else. A build of its own, so
 // the default entry neither carries nor compiles it (src/gen/backward-kernels.ts is loaded
 // by the `wasm-attention/backward` entry only). Re-exports and the unit loops only.
 import { callOf } from './backward/layout';
@@ -8,6 +8,9 @@ import { lseUnit } from './backward/lse';
 export { heapBase } from './heap';
 export { kernelIsa } from './isa';
 export { backwardScratchBytes } from './backward/layout';
+// The layer's projections (src/layer/gemm.ts): the attention kernels' 4x8 micro-kernel as a
+// GEMM on packed weights; M < 4 rows (a decode step's GEMV) take its 1x8 tile.
+export { gemm } from './gemm/f32-gemm-4x8';
 
 /**
  * dQ, dK, dV (and dbias) of units [first, end), unit = b·kvHeads + kvHead. The outputs must

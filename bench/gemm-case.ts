@@ -10,10 +10,11 @@
  * (V8 sometimes keeps a process's hot wasm in its baseline tier, ≈2× slower).
  *
  * What is timed: the `gemm` calls only. B operands (Kᵀ, V) are packed into 8-column
- * panels once, before timing (packB), as a GEMM library packs weights; the attention call
+ * panels once, before timing (packB, src/layer/pack.ts), as a GEMM library packs weights; the attention call
  * reads K and V in place but packs its 8-query Q panels inside the timed call.
  */
 import { testingRelaxedBase64, testingSimdBase64 } from '../src/gen/testing-kernels.js';
+import { packB } from '../src/layer/pack.js';
 import { timeCalls, type Timing, type TimingOptions } from './measure.js';
 import { flopsOf, makeInputs, shapeLabel, type Shape } from './shapes.js';
 
@@ -62,23 +63,6 @@ export function loadGemmKernel(build: GemmBuild, module?: WebAssembly.Module): G
   const exports = new WebAssembly.Instance(module, {}).exports as unknown as GemmExports;
   if (typeof exports.gemm !== 'function') throw new Error(`gemm-case: the '${build}' build exports no gemm (run npm run build:wasm)`);
   return exports;
-}
-
-/**
- * Packs row-major B [K][N] into the `gemm` layout: ceil(N/8) panels of [K][8], panel p
- * holding columns 8p..8p+7, columns past N zero.
- * @param b row-major [K][N]
- * @param transposed when true, `b` is Bᵀ, row-major [N][K] (K of attention, for S = Q·Kᵀ)
- * @returns the packed panels, ceil(N/8)·K·8 f32
- */
-export function packB(b: Float32Array, K: number, N: number, transposed = false): Float32Array {
-  const panels = Math.ceil(N / 8);
-  const packed = new Float32Array(panels * K * 8);
-  for (let n = 0; n < N; n++) {
-    const base = (n >> 3) * K * 8 + (n & 7);
-    for (let k = 0; k < K; k++) packed[base + k * 8] = transposed ? b[n * K + k]! : b[k * N + n]!;
-  }
-  return packed;
 }
 
 /** Bump allocator over a kernel's memory from heapBase, growing it as needed; 16-byte aligned. */

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { packB } from '../bench/gemm-case';
+import { packB } from '../src/layer/pack';
 import { nodeFlags } from '../scripts/node-flags.mjs';
 
 // Node 20 needs a flag for relaxed SIMD (read when a module is compiled); Node 22+ has no

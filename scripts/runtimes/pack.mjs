@@ -82,7 +82,12 @@ export async function run${kind}(module?: WebAssembly.Module): Promise<Float32Ar
   const { dq } = withBackward(instance).attentionBackward({ q, k: q, v: q, dout: q }, { causal: true });
   const { sinusoidalPositionalEncoding } = await import('wasm-attention/positions');
   const pe: Float32Array = sinusoidalPositionalEncoding(2, 4).data;
-  return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data && dq.data && pe;
+  const w = new Float32Array(16);
+  const layer = withBackward(instance).createMultiHeadAttention({ embedDim: 4, numHeads: 2, bias: false, weights: { inProj: new Float32Array(48), outProj: w } });
+  const x: Tensor<Float32Array> = { data: new Float32Array(8), shape: [1, 2, 4] };
+  const { output } = layer.forward(x, { train: true });
+  const { dx } = layer.backward(output);
+  return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data && dq.data && dx.data && pe;
 }
 `;
   writeFileSync(join(project, 'consumer-esm.mts'), consumer('Esm'));

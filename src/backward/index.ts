@@ -21,6 +21,16 @@ import type { BackwardInputs, BackwardOptions, BackwardResult } from './types.js
 import { createWasmBackward } from './wasm.js';
 
 export type { BackwardInputs, BackwardOptions, BackwardResult } from './types.js';
+// The multi-head attention layer lives in this training entry (issue #14): its backward is
+// this entry's, and its GEMM is an export of this entry's kernel builds, so neither the
+// default entry nor a second build carries it.
+export { createMultiHeadAttention } from '../layer/mha.js';
+export { torchMask } from '../layer/masks.js';
+export { createGemm, type GemmEngine, type PackedMatrix } from '../layer/gemm.js';
+export { packB, packedLength } from '../layer/pack.js';
+export type { LayerForwardOptions, LayerForwardResult, LayerGradients, LayerWeights, MultiHeadAttention, MultiHeadAttentionOptions } from '../layer/types.js';
+import { createMultiHeadAttention } from '../layer/mha.js';
+import type { MultiHeadAttention, MultiHeadAttentionOptions } from '../layer/types.js';
 
 interface Engine {
   readonly backend: BackwardBackend;
@@ -112,10 +122,12 @@ export interface BackwardMethods {
   attentionBackwardAsync(inputs: BackwardInputs, options?: BackwardOptions): Promise<BackwardResult>;
   /** {@link attentionLse} on this instance. */
   attentionLse(q: Tensor, k: Tensor, v: Tensor, options?: BackwardOptions): Tensor<Float32Array>;
+  /** {@link createMultiHeadAttention} on this instance. */
+  createMultiHeadAttention(options: MultiHeadAttentionOptions): MultiHeadAttention;
 }
 
 /**
- * Adds `attentionBackward`, `attentionBackwardAsync` and `attentionLse` to an instance (the instance itself,
+ * Adds `attentionBackward`, `attentionBackwardAsync`, `attentionLse` and `createMultiHeadAttention` to an instance (the instance itself,
  * returned with the methods attached).
  * @param instance from `createAttention()`
  * @returns the same instance, with the backward methods
@@ -130,5 +142,6 @@ export function withBackward<T extends AttentionInstance>(instance: T): T & Back
     attentionBackward: (inputs: BackwardInputs, options?: BackwardOptions) => attentionBackward(instance, inputs, options),
     attentionBackwardAsync: (inputs: BackwardInputs, options?: BackwardOptions) => attentionBackwardAsync(instance, inputs, options),
     attentionLse: (q: Tensor, k: Tensor, v: Tensor, options?: BackwardOptions) => attentionLse(instance, q, k, v, options),
+    createMultiHeadAttention: (options: MultiHeadAttentionOptions) => createMultiHeadAttention(instance, options),
   });
 }

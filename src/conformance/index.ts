@@ -15,3 +15,4 @@ export {
   type VectorResult,
 } from './run-vector.js';
 export { GRAD_OUTPUTS, parseGradVector, runGradVector, type GradRunner, type GradVector } from './grad.js';
+export { MHA_OUTPUTS, parseMhaVector, runMhaVector, type MhaFactory, type MhaVector } from './mha.js';

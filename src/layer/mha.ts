@@ -1,0 +1,225 @@
+/**
+ * `createMultiHeadAttention`: `torch.nn.MultiheadAttention(E, H, bias, batch_first=True)`
+ * on this library's kernels. Input projections (x·Wᵀ + b, ./gemm.ts on weights packed once
+ * into the layer's WASM memory), attention on the instance (packed 3-D `[B, L, H·D]`, the
+ * projections' own layout, so no transpose), the output projection; backward through
+ * `attentionBackward` (src/backward/) and the same GEMM; a decode `step` over a KV cache.
+ *
+ * Differences from PyTorch: masks use the library's convention (boolean 1 = may attend;
+ * ./masks.ts converts PyTorch's `key_padding_mask`/`attn_mask`, where 1 = ignore), a fully
+ * masked row gives 0 (PyTorch: NaN), and GQA (kvHeads < numHeads) is supported.
+ */
+import { rangeError, typeError } from '../errors.js';
+import type { AttentionInstance } from '../instance.js';
+import type { AttentionOptions, Tensor } from '../types.js';
+import { attentionBackward } from '../backward/index.js';
+import { createGemm, type PackedMatrix } from './gemm.js';
+import type { LayerForwardOptions, LayerGradients, LayerWeights, MultiHeadAttention, MultiHeadAttentionOptions } from './types.js';
+
+const NAME = 'createMultiHeadAttention';
+const PROJ = ['q', 'k', 'v', 'o'] as const;
+type Proj = (typeof PROJ)[number];
+
+interface Saved {
+  readonly x: Float32Array;
+  readonly key: Float32Array;
+  readonly value: Float32Array;
+  readonly selfAttention: boolean;
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  readonly a: Float32Array;
+  readonly options: AttentionOptions;
+  readonly B: number;
+  readonly L: number;
+  readonly S: number;
+}
+
+function positiveInt(name: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) <= 0) throw typeError(`${NAME}: ${name}`, 'a positive integer', value);
+  return value as number;
+}
+
+function floats(name: string, value: unknown, length: number): Float32Array {
+  if (!(value instanceof Float32Array)) throw typeError(`${NAME}: ${name}`, `a Float32Array of ${length}`, value);
+  if (value.length !== length) throw rangeError(`${NAME}: ${name}`, `${length} elements`, `${value.length}`);
+  return value.slice();
+}
+
+/** [B, L, E] float32 input; returns [B, L]. */
+function rows3(name: string, t: Tensor<Float32Array> | undefined, E: number): [number, number] {
+  if (!t || !(t.data instanceof Float32Array) || !Array.isArray(t.shape) || t.shape.length !== 3) throw typeError(name, 'a float32 tensor [B, L, E]', t);
+  const [B, L, width] = t.shape as number[];
+  if (width !== E || t.data.length !== B! * L! * E) throw rangeError(name, `shape [B, L, ${E}] matching its data`, `[${t.shape.join(', ')}] with ${t.data.length} elements`);
+  return [B!, L!];
+}
+
+function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c]!;
+  return t;
+}
+
+function columnSums(a: Float32Array, rows: number, cols: number): Float32Array {
+  const sums = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) sums[c]! += a[r * cols + c]!;
+  return Float32Array.from(sums);
+}
+
+/**
+ * A multi-head attention layer on `instance`'s backend.
+ * @param instance from `createAttention()`: runs the attention and the KV caches
+ * @param options {@link MultiHeadAttentionOptions}
+ * @returns the layer; `dispose()` frees its packed weights
+ * @throws TypeError / RangeError for bad sizes or weights
+ * @example
+ * const mha = createMultiHeadAttention(attn, { embedDim: 16, numHeads: 4, weights: { inProj, inProjBias, outProj, outProjBias } });
+ * const { output } = mha.forward({ data: x, shape: [1, 5, 16] });
+ */
+export function createMultiHeadAttention(instance: AttentionInstance, options: MultiHeadAttentionOptions): MultiHeadAttention {
+  if (typeof options !== 'object' || options === null) throw typeError(`${NAME}: options`, 'an object', options);
+  const E = positiveInt('embedDim', options.embedDim);
+  const H = positiveInt('numHeads', options.numHeads);
+  const Hkv = options.kvHeads === undefined ? H : positiveInt('kvHeads', options.kvHeads);
+  if (E % H !== 0) throw rangeError(`${NAME}: numHeads`, `a divisor of embedDim ${E}`, `${H}`);
+  if (H % Hkv !== 0) throw rangeError(`${NAME}: kvHeads`, `a divisor of numHeads ${H}`, `${Hkv}`);
+  const D = E / H;
+  const KV = Hkv * D;
+  const bias = options.bias ?? true;
+  const packedIn = options.weights?.inProj !== undefined;
+  if (packedIn && KV !== E) throw rangeError(`${NAME}: weights`, 'separate qProj/kProj/vProj with kvHeads < numHeads', 'inProj');
+  const outDims: Record<Proj, number> = { q: E, k: KV, v: KV, o: E };
+  const gemm = createGemm(instance.backend);
+
+  /** The JS copies (kept for the backward packing and setWeights) of W [out][E] and b [out]. */
+  let W!: Record<Proj, Float32Array>;
+  let b!: Record<Proj, Float32Array | null>;
+  function read(weights: LayerWeights): void {
+    if (typeof weights !== 'object' || weights === null) throw typeError(`${NAME}: weights`, 'an object', weights);
+    if ((weights.inProj !== undefined) !== packedIn) throw typeError(`${NAME}: weights`, packedIn ? 'inProj as at creation' : 'qProj/kProj/vProj as at creation', weights);
+    if (packedIn) {
+      const inProj = floats('weights.inProj', weights.inProj, 3 * E * E);
+      W = { q: inProj.subarray(0, E * E), k: inProj.subarray(E * E, 2 * E * E), v: inProj.subarray(2 * E * E), o: floats('weights.outProj', weights.outProj, E * E) };
+      const inBias = bias ? floats('weights.inProjBias', weights.inProjBias, 3 * E) : null;
+      b = { q: inBias && inBias.subarray(0, E), k: inBias && inBias.subarray(E, 2 * E), v: inBias && inBias.subarray(2 * E), o: bias ? floats('weights.outProjBias', weights.outProjBias, E) : null };
+    } else {
+      W = { q: floats('weights.qProj', weights.qProj, E * E), k: floats('weights.kProj', weights.kProj, KV * E), v: floats('weights.vProj', weights.vProj, KV * E), o: floats('weights.outProj', weights.outProj, E * E) };
+      b = {
+        q: bias ? floats('weights.qBias', weights.qBias, E) : null,
+        k: bias ? floats('weights.kBias', weights.kBias, KV) : null,
+        v: bias ? floats('weights.vBias', weights.vBias, KV) : null,
+        o: bias ? floats('weights.outProjBias', weights.outProjBias, E) : null,
+      };
+    }
+  }
+  read(options.weights);
+  // x·Wᵀ: B = Wᵀ [in][out], packed from W [out][in] once. The backward's dy·W (B = W
+  // [out][in]) is packed on the first backward, so an inference layer holds one copy.
+  const forwardPacked = Object.fromEntries(PROJ.map((p) => [p, gemm.pack(W[p], E, outDims[p], true)])) as Record<Proj, PackedMatrix>;
+  let backwardPacked: Record<Proj, PackedMatrix> | null = null;
+  const attentionOptions = { numHeads: H, kvHeads: Hkv, ...(options.causal !== undefined ? { causal: options.causal } : {}), ...(options.window !== undefined ? { window: options.window } : {}), ...(options.alibi !== undefined ? { alibi: options.alibi } : {}) };
+  let saved: Saved | null = null;
+  let disposed = false;
+  const live = () => {
+    if (disposed) throw new TypeError(`${NAME}: the layer is disposed`);
+  };
+  const project = (p: Proj, x: Float32Array, rows: number) => gemm.matmul(x, rows, forwardPacked[p], b[p]);
+
+  return {
+    embedDim: E,
+    numHeads: H,
+    kvHeads: Hkv,
+    headDim: D,
+    forward(x, opts = {}) {
+      live();
+      const [B, L] = rows3('forward: x', x, E);
+      const key = opts.key ?? x;
+      const value = opts.value ?? key;
+      const [kb, S] = rows3('forward: key', key, E);
+      const [vb, vs] = rows3('forward: value', value, E);
+      if (kb !== B || vb !== B || vs !== S) throw rangeError('forward: key/value', `[${B}, S, ${E}] alike`, `[${kb}, ${S}], [${vb}, ${vs}]`);
+      const q = project('q', x.data, B * L);
+      const k = project('k', key.data, B * S);
+      const v = project('v', value.data, B * S);
+      const call: AttentionOptions = { ...attentionOptions, ...(opts.mask ? { mask: opts.mask } : {}), ...(opts.keyLengths ? { keyLengths: opts.keyLengths } : {}) };
+      const result = instance.attention({ data: q, shape: [B, L, E] }, { data: k, shape: [B, S, KV] }, { data: v, shape: [B, S, KV] }, { ...call, returnWeights: opts.needWeights === true });
+      const a = result.output.data;
+      const output = { data: project('o', a, B * L), shape: [B, L, E] };
+      saved = opts.train ? { x: x.data.slice(), key: key.data.slice(), value: value.data.slice(), selfAttention: opts.key === undefined && opts.value === undefined, q, k, v, a, options: call, B, L, S } : null;
+      if (!result.weights) return { output };
+      const probs = result.weights.data;
+      if (opts.averageWeights === false) return { output, weights: { data: probs, shape: [B, H, L, S] } };
+      const mean = new Float32Array(B * L * S);
+      for (let bi = 0; bi < B; bi++) {
+        for (let h = 0; h < H; h++) {
+          const from = (bi * H + h) * L * S;
+          for (let n = 0; n < L * S; n++) mean[bi * L * S + n]! += probs[from + n]! / H;
+        }
+      }
+      return { output, weights: { data: mean, shape: [B, L, S] } };
+    },
+    backward(dout) {
+      live();
+      if (!saved) throw new Error(`${NAME}: backward needs a forward(x, { train: true }) first`);
+      const { B, L, S } = saved;
+      const [db, dl] = rows3('backward: dout', dout, E);
+      if (db !== B || dl !== L) throw rangeError('backward: dout', `[${B}, ${L}, ${E}]`, `[${dout.shape.join(', ')}]`);
+      backwardPacked ??= Object.fromEntries(PROJ.map((p) => [p, gemm.pack(W[p], outDims[p], E, false)])) as Record<Proj, PackedMatrix>;
+      const BL = B * L;
+      const BS = B * S;
+      const dy = dout.data;
+      const weightGrad = (dOut: Float32Array, rows: number, out: number, input: Float32Array) => gemm.matmulOnce(transpose(dOut, rows, out), out, input, rows, E);
+      const dWo = weightGrad(dy, BL, E, saved.a);
+      const da = gemm.matmul(dy, BL, backwardPacked.o);
+      const g = attentionBackward(instance, { q: { data: saved.q, shape: [B, L, E] }, k: { data: saved.k, shape: [B, S, KV] }, v: { data: saved.v, shape: [B, S, KV] }, dout: { data: da, shape: [B, L, E] }, output: { data: saved.a, shape: [B, L, E] } }, saved.options);
+      const dq = g.dq.data;
+      const dk = g.dk.data;
+      const dv = g.dv.data;
+      const dx = gemm.matmul(dq, BL, backwardPacked.q);
+      const dKey = gemm.matmul(dk, BS, backwardPacked.k);
+      const dValue = gemm.matmul(dv, BS, backwardPacked.v);
+      const d: Record<Proj, Float32Array> = { q: weightGrad(dq, BL, E, saved.x), k: weightGrad(dk, BS, KV, saved.key), v: weightGrad(dv, BS, KV, saved.value), o: dWo };
+      const dBias: Record<Proj, Float32Array> = { q: columnSums(dq, BL, E), k: columnSums(dk, BS, KV), v: columnSums(dv, BS, KV), o: columnSums(dy, BL, E) };
+      const concat = (parts: Float32Array[]) => {
+        const all = new Float32Array(parts.reduce((n, part) => n + part.length, 0));
+        let at = 0;
+        for (const part of parts) all.set(part, (at += part.length) - part.length);
+        return all;
+      };
+      const weights: LayerWeights = packedIn
+        ? { inProj: concat([d.q, d.k, d.v]), outProj: d.o, ...(bias ? { inProjBias: concat([dBias.q, dBias.k, dBias.v]), outProjBias: dBias.o } : {}) }
+        : { qProj: d.q, kProj: d.k, vProj: d.v, outProj: d.o, ...(bias ? { qBias: dBias.q, kBias: dBias.k, vBias: dBias.v, outProjBias: dBias.o } : {}) };
+      if (saved.selfAttention) {
+        for (let n = 0; n < dx.length; n++) dx[n]! += dKey[n]! + dValue[n]!;
+        return { dx: { data: dx, shape: [B, L, E] }, weights };
+      }
+      return { dx: { data: dx, shape: [B, L, E] }, dKey: { data: dKey, shape: [B, S, E] }, dValue: { data: dValue, shape: [B, S, E] }, weights } satisfies LayerGradients;
+    },
+    createCache(batch, maxSeqLen) {
+      live();
+      return instance.createKVCache({ batch, kvHeads: Hkv, headDim: D, maxSeqLen });
+    },
+    step(x, cache) {
+      live();
+      const [B, T] = rows3('step: x', x, E);
+      const q = project('q', x.data, B * T);
+      cache.append({ data: project('k', x.data, B * T), shape: [B, T, KV] }, { data: project('v', x.data, B * T), shape: [B, T, KV] });
+      // The new tokens are the newest of the cache: causal aligns bottom-right there.
+      const { output } = instance.decode({ data: q, shape: [B, T, E] }, cache, { ...attentionOptions, ...(options.causal ? { causal: true } : {}) });
+      return { data: project('o', output.data as Float32Array, B * T), shape: [B, T, E] };
+    },
+    setWeights(weights) {
+      live();
+      read(weights);
+      for (const p of PROJ) {
+        gemm.repack(forwardPacked[p], W[p], true);
+        if (backwardPacked) gemm.repack(backwardPacked[p], W[p], false);
+      }
+    },
+    dispose() {
+      disposed = true;
+      saved = null;
+      gemm.dispose();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/** Public types of the multi-head attention layer (`wasm-attention/backward`). */
+import type { KVCache } from '../cache/types.js';
+import type { AttentionOptions, MaskTensor, Tensor } from '../types.js';
+
+/**
+ * The layer's parameters, float32, PyTorch's layout (`y = x·Wᵀ + b`, W `[out, in]`): either
+ * `inProj` `[3E, E]` (rows 0..E−1 = Wq, then Wk, Wv; `torch.nn.MultiheadAttention.in_proj_weight`)
+ * or separate `qProj` `[E, E]`, `kProj` and `vProj` `[kvHeads·E/H, E]` (needed for GQA).
+ * Biases only when the layer has `bias: true`.
+ */
+export interface LayerWeights {
+  readonly inProj?: Float32Array;
+  readonly inProjBias?: Float32Array;
+  readonly qProj?: Float32Array;
+  readonly kProj?: Float32Array;
+  readonly vProj?: Float32Array;
+  readonly qBias?: Float32Array;
+  readonly kBias?: Float32Array;
+  readonly vBias?: Float32Array;
+  readonly outProj: Float32Array;
+  readonly outProjBias?: Float32Array;
+}
+
+/** Options of `createMultiHeadAttention`. */
+export interface MultiHeadAttentionOptions {
+  /** E, the model width of x and of the output. */
+  readonly embedDim: number;
+  /** H, query heads; E/H is the head width. */
+  readonly numHeads: number;
+  /** Key/value heads (GQA), dividing numHeads. Default numHeads. */
+  readonly kvHeads?: number;
+  /** Whether the projections have biases. Default true (as PyTorch). */
+  readonly bias?: boolean;
+  /** Causal masking of the attention, as {@link AttentionOptions.causal}. Default false. */
+  readonly causal?: AttentionOptions['causal'];
+  /** Sliding window of the attention, as {@link AttentionOptions.window} (forward, backward, step). Default none. */
+  readonly window?: AttentionOptions['window'];
+  /** ALiBi, as {@link AttentionOptions.alibi} (forward, backward, step). Default none. */
+  readonly alibi?: AttentionOptions['alibi'];
+  /** The parameters, copied and packed into the layer's memory once. */
+  readonly weights: LayerWeights;
+}
+
+/** Options of `forward`. */
+export interface LayerForwardOptions {
+  /** Keys source `[B, S, E]` (cross-attention). Default: x (self-attention). */
+  readonly key?: Tensor<Float32Array>;
+  /** Values source `[B, S, E]`. Default: `key`. */
+  readonly value?: Tensor<Float32Array>;
+  /**
+   * The library's mask convention (1 = MAY attend; additive float: added to the scores),
+   * broadcast to `[B, H, L, S]`. The opposite of PyTorch's boolean masks, where 1 = ignore:
+   * `torchMask` converts `key_padding_mask` / `attn_mask`.
+   */
+  readonly mask?: MaskTensor;
+  /** Valid keys per batch item. */
+  readonly keyLengths?: ArrayLike<number>;
+  /** Also return the attention probabilities. Default false. */
+  readonly needWeights?: boolean;
+  /** Average the probabilities over heads (`[B, L, S]`) rather than per head (`[B, H, L, S]`). Default true. */
+  readonly averageWeights?: boolean;
+  /** Keep the activations `backward` needs (until the next forward). Default false: inference keeps nothing. */
+  readonly train?: boolean;
+}
+
+export interface LayerForwardResult {
+  /** `[B, L, E]`. */
+  readonly output: Tensor<Float32Array>;
+  /** Present when `needWeights`. */
+  readonly weights?: Tensor<Float32Array>;
+}
+
+/** Gradients of the last `forward(…, { train: true })` for an upstream gradient `dout`. */
+export interface LayerGradients {
+  /** dL/dx `[B, L, E]` (self-attention: the sum over the query, key and value paths). */
+  readonly dx: Tensor<Float32Array>;
+  /** dL/dkey, dL/dvalue `[B, S, E]` for cross-attention (absent for self-attention). */
+  readonly dKey?: Tensor<Float32Array>;
+  readonly dValue?: Tensor<Float32Array>;
+  /** One gradient per parameter, under the keys (and in the layout) the weights were given in. */
+  readonly weights: LayerWeights;
+}
+
+/** The layer. */
+export interface MultiHeadAttention {
+  readonly embedDim: number;
+  readonly numHeads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  forward(x: Tensor<Float32Array>, options?: LayerForwardOptions): LayerForwardResult;
+  backward(dout: Tensor<Float32Array>): LayerGradients;
+  /** A KV cache for {@link step} on the layer's attention instance. */
+  createCache(batch: number, maxSeqLen: number): KVCache;
+  /** One decode step: x `[B, T, E]` (T ≥ 1 new tokens), projected, appended to `cache`, attended over it, projected out. */
+  step(x: Tensor<Float32Array>, cache: KVCache): Tensor<Float32Array>;
+  /** Replaces the parameters (same keys and sizes as at creation), repacking them in place. */
+  setWeights(weights: LayerWeights): void;
+  dispose(): void;
+}
