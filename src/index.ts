@@ -14,13 +14,12 @@ import type { AttentionOptions, AttentionResult, Tensor, TensorData } from './ty
 export { createAttention, init, type AttentionInstance } from './instance.js';
 export { BACKEND_NAMES, isBackendAvailable } from './backends/select.js';
 export { floatToHalf, halfToFloat, float32ArrayToHalf, halfArrayToFloat32 } from './float16.js';
-export { mergeAttention, type MergeAttentionOptions, type PartialAttention } from './merge.js';
 export type { OnnxAttributes, OnnxOutputs, OnnxRunOptions, OnnxTensor, OnnxTensorData, OnnxDtype } from './onnx/index.js';
 export type * from './types.js';
 export type { AppendOptions, CacheDtype, DecodeOptions, KVCache, KVCacheOptions, PinnedTensor } from './cache/types.js';
-// The standalone positional helpers (rotaryEmbedding, onnxRotaryEmbedding,
-// sinusoidalPositionalEncoding) are `wasm-attention/positions` (src/positions/index.ts): 1.3 KB
-// gzipped that the default entry's budget (test/runtimes/size.test.ts) does not carry.
+// Standalone helpers live in subpaths, outside the default entry's size budget
+// (test/runtimes/size.test.ts): `wasm-attention/positions` (rotaryEmbedding, onnxRotaryEmbedding,
+// sinusoidalPositionalEncoding: 1.3 KB gzipped) and `wasm-attention/merge` (mergeAttention: 0.8 KB).
 export type { DecodeRotaryOptions, RotaryOptions, RotaryRotationOptions, RotaryScaling } from './positions/types.js';
 
 /**

@@ -11,7 +11,8 @@
  * lse by the lse bound; the merge itself rounds once (float64 inside).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKEND_NAMES, attention, createAttention, isBackendAvailable, mergeAttention, type AttentionInstance, type BackendName, type Tensor } from '../src/index.js';
+import { BACKEND_NAMES, attention, createAttention, isBackendAvailable, type AttentionInstance, type BackendName, type Tensor } from '../src/index.js';
+import { mergeAttention } from '../src/merge.js';
 import { standardSlopes } from '../src/alibi.js';
 import { setMinMacsPerThread } from '../src/threads/backend.js';
 import { setMinKeysPerSplit } from '../src/threads/decode.js';

@@ -26,6 +26,8 @@ const REQUIRED = [
   'dist/types/backward/index.d.ts',
   'dist/positions/index.js',
   'dist/types/positions/index.d.ts',
+  'dist/merge/index.js',
+  'dist/types/merge.d.ts',
 ];
 
 const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -57,7 +59,7 @@ export function packAndInstall(root, dir) {
  * Uses the installed package the ways the conformance bundles do not: `require` (CJS) runs
  * a case, and TypeScript type-checks an ESM and a CommonJS consumer against its `.d.ts`
  * files (node16 resolution, so the `exports` map is what TypeScript follows too, for
- * `wasm-attention/threads`, `wasm-attention/backward` and `wasm-attention/positions` as well).
+ * `wasm-attention/threads`, `/backward`, `/positions` and `/merge` as well).
  * @param {string} root the repository (for its TypeScript)
  * @param {string} project the folder the package is installed in
  * @returns {string} what was checked
@@ -82,12 +84,15 @@ export async function run${kind}(module?: WebAssembly.Module): Promise<Float32Ar
   const { dq } = withBackward(instance).attentionBackward({ q, k: q, v: q, dout: q }, { causal: true });
   const { sinusoidalPositionalEncoding } = await import('wasm-attention/positions');
   const pe: Float32Array = sinusoidalPositionalEncoding(2, 4).data;
+  const { mergeAttention } = await import('wasm-attention/merge');
+  const part = instance.attention(q, q, q, { returnLse: true });
+  const merged = mergeAttention([{ output: part.output, lse: part.lse! }]);
   const w = new Float32Array(16);
   const layer = withBackward(instance).createMultiHeadAttention({ embedDim: 4, numHeads: 2, bias: false, weights: { inProj: new Float32Array(48), outProj: w } });
   const x: Tensor<Float32Array> = { data: new Float32Array(8), shape: [1, 2, 4] };
   const { output } = layer.forward(x, { train: true });
   const { dx } = layer.backward(output);
-  return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data && dq.data && dx.data && pe;
+  return attention(q, q, q, { causal: true }).output.data && instance.attention(q, q, q).output.data && dq.data && dx.data && pe && merged.output.data;
 }
 `;
   writeFileSync(join(project, 'consumer-esm.mts'), consumer('Esm'));

@@ -27,7 +27,7 @@ import {
   type CachedLayout,
 } from '../backends/wasm/cache-engine.js';
 import type { CachedPlan } from '../cache/engine.js';
-import { mergeRow } from '../merge.js';
+import { mergeRow } from '../merge-row.js';
 import { keyRange } from '../key-range.js';
 import { CMD } from './control.js';
 
