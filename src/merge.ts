@@ -18,7 +18,7 @@ export interface PartialAttention<D extends TensorData = TensorData> {
   readonly lse: Tensor<Float32Array>;
 }
 
-/** Options of {@link mergeAttention}. */
+/** Options of `mergeAttention` (`wasm-attention/merge`). */
 export interface MergeAttentionOptions {
   /** Layout of 4-D outputs, as given to `attention` (3-D outputs are packed `[B, L, H·Dv]`). Default `'bhsd'`. */
   readonly layout?: Layout;

@@ -102,7 +102,7 @@ export interface AttentionOptions {
   /**
    * Also return `lse` `[batch, qHeads, seqLenQ]` (float32, natural log): `ln Σ_j exp(s_j)` over
    * the row's allowed scores (after scale, softcap, ALiBi and mask), `-Infinity` for a row
-   * with no allowed key; with `output`, what {@link mergeAttention} combines. Default false.
+   * with no allowed key; with `output`, what `mergeAttention` (`wasm-attention/merge`) combines. Default false.
    */
   readonly returnLse?: boolean;
   /**
