@@ -20,26 +20,15 @@
  * 0.6–2.6: judge 2–5% targets by the CPU-time ratio.
  */
 import { cpus, loadavg } from 'node:os';
-import { createAttention, isBackendAvailable, type AttentionInstance, type PinnedTensor } from '../src/index.js';
+import { createAttention, isBackendAvailable, type AttentionInstance } from '../src/index.js';
 import { standardSlopes } from '../src/alibi.js';
 import type { PositionCase, PositionSide } from './positions.js';
+import { pinned } from './positions-window.js';
 
 const H = 8;
 const L = 1024;
 const D = 64;
 const FLOPS = 4 * H * L * L * D;
-
-/** A PinnedTensor of `shape` filled with seeded values in [-1, 1). */
-function pinned(attn: AttentionInstance, shape: number[], seed: number): PinnedTensor {
-  const tensor = attn.createTensor(shape);
-  const data = tensor.data;
-  let x = seed >>> 0;
-  for (let n = 0; n < data.length; n++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    data[n] = x / 2 ** 31 - 1;
-  }
-  return tensor;
-}
 
 function tensors(attn: AttentionInstance) {
   const shape = [1, H, L, D];

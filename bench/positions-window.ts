@@ -12,7 +12,7 @@ import type { AttentionInstance, PinnedTensor } from '../src/index.js';
 import type { PositionCase } from './positions.js';
 
 /** A PinnedTensor of `shape` filled with seeded values in [-1, 1). */
-function pinned(attn: AttentionInstance, shape: number[], seed: number): PinnedTensor {
+export function pinned(attn: AttentionInstance, shape: number[], seed: number): PinnedTensor {
   const tensor = attn.createTensor(shape);
   const data = tensor.data;
   let x = seed >>> 0;

@@ -2,8 +2,8 @@
  * The int8 KV cache composed with issue #12's positional options, on every backend and a
  * 2-thread instance (decodeAsync with the key split forced):
  * - window + ALiBi + causal + ragged keyLengths, chunked prefill (Lq 3) over an int8 cache:
- *   attention over the dequantised cache (the quantisation rule of test/cache-int8.test.ts,
- *   written here again from its definition) within the float32 bound, so the window's key
+ *   attention over the dequantised cache (the quantisation rule of test/int8-reference.ts,
+ *   written from its definition apart from src/) within the float32 bound, so the window's key
  *   range, the ALiBi distance and the scale folding meet exactly;
  * - a rotary int8 cache (keys rotated once at append, then quantised): against the float64
  *   oracle over the original rotated keys and values, within the int8 bound of the README
@@ -19,47 +19,14 @@ import { alibiSlopesOf, expectClose, SAFETY, toleranceFor, U32 } from './helpers
 import { makePlan, mulberry32, referenceAttention, stridesOf } from './reference.js';
 import { rotate64 } from './rotary-reference.js';
 import { WASM_BACKENDS } from './threads-helpers.js';
+import { maxAbs, norm, quantise } from './int8-reference.js';
 
 const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
-
-/** q = nearestEven(x·127 / max|x|) per row, value f32(q · f32(max|x| / 127)) (README "int8 KV cache"). */
-function quantise(x: ArrayLike<number>, dim: number): { values: Float32Array; scales: Float64Array } {
-  const values = new Float32Array(x.length);
-  const scales = new Float64Array(x.length / dim);
-  for (let r = 0; r < scales.length; r++) {
-    let max = 0;
-    for (let d = 0; d < dim; d++) max = Math.max(max, Math.abs(x[r * dim + d]!));
-    const scale = Math.fround(max / 127);
-    scales[r] = scale;
-    for (let d = 0; d < dim; d++) {
-      const y = max === 0 ? 0 : (x[r * dim + d]! * 127) / max;
-      const f = Math.floor(y);
-      const q = y - f > 0.5 ? f + 1 : y - f < 0.5 ? f : f % 2 === 0 ? f : f + 1;
-      values[r * dim + d] = Math.fround(q * scale);
-    }
-  }
-  return { values, scales };
-}
 
 const data = (length: number, seed: number) => {
   const next = mulberry32(seed);
   return Float32Array.from({ length }, () => next() * 2 - 1);
 };
-function maxAbs(x: ArrayLike<number>): number {
-  let max = 0;
-  for (let n = 0; n < x.length; n++) max = Math.max(max, Math.abs(x[n]!));
-  return max;
-}
-function norm(x: ArrayLike<number>, dim: number): number {
-  let max = 0;
-  for (let r = 0; r < x.length; r += dim) {
-    let s = 0;
-    for (let d = 0; d < dim; d++) s += x[r + d]! ** 2;
-    max = Math.max(max, Math.sqrt(s));
-  }
-  return max;
-}
-
 const batch = 2, qHeads = 8, kvHeads = 2, headDim = 32, seqLenQ = 3, cached = 150;
 const lengths = [150, 100];
 const window = [40, 0] as const;

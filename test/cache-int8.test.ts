@@ -17,6 +17,7 @@ import { setMinKeysPerSplit } from '../src/threads/decode.js';
 import { expectClose, toleranceFor } from './helpers.js';
 import { makePlan, mulberry32, referenceAttention } from './reference.js';
 import { WASM_BACKENDS, threadedOf } from './threads-helpers.js';
+import { maxAbs, nearestEven, norm, quantise } from './int8-reference.js';
 
 const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
 
@@ -24,52 +25,12 @@ const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
 // The quantisation rule, from its definition (KVCacheOptions.dtype, README "int8 KV cache")
 // ---------------------------------------------------------------------------------------
 
-/** Nearest integer to y, halves to even (written apart from src/: floor and the fraction). */
-function nearestEven(y: number): number {
-  const f = Math.floor(y);
-  const frac = y - f;
-  if (frac > 0.5) return f + 1;
-  if (frac < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
-
-interface Quantised {
-  /** f32(q·scale) per element, `[rows, dim]`. */
-  readonly values: Float32Array;
-  /** f32(max|x| / 127) per row. */
-  readonly scales: Float64Array;
-}
-
-/** Quantises `[rows, dim]` row by row: q = nearestEven(x·127 / max|x|), scale = f32(max|x| / 127). */
-function quantise(x: Float32Array, dim: number): Quantised {
-  const rows = x.length / dim;
-  const values = new Float32Array(x.length);
-  const scales = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let max = 0;
-    for (let d = 0; d < dim; d++) max = Math.max(max, Math.abs(x[r * dim + d]!));
-    const scale = Math.fround(max / 127);
-    scales[r] = scale;
-    for (let d = 0; d < dim; d++) {
-      const q = max === 0 ? 0 : nearestEven((x[r * dim + d]! * 127) / max);
-      if (Math.abs(q) > 127) throw new Error(`quantise: ${q} out of range`);
-      values[r * dim + d] = Math.fround(q * scale);
-    }
-  }
-  return { values, scales };
-}
-
 /** Uniform [-1, 1) values, with `outliers` head dims (the first ones) 20× larger. */
 function data(length: number, dim: number, seed: number, outliers = 0): Float32Array {
   const next = mulberry32(seed);
   return Float32Array.from({ length }, (_, i) => (next() * 2 - 1) * (i % dim < outliers ? 20 : 1));
 }
 
-function maxAbs(x: ArrayLike<number>): number {
-  let max = 0;
-  for (let n = 0; n < x.length; n++) max = Math.max(max, Math.abs(x[n]!));
-  return max;
-}
 
 // ---------------------------------------------------------------------------------------
 // The error bound against float32
@@ -289,16 +250,6 @@ describe.each(WASM_BACKENDS)('decodeAsync over an int8 cache, %s', (backendName:
   });
 });
 
-/** Largest L2 norm of the `dim`-long rows of x. */
-function norm(x: Float32Array, dim: number): number {
-  let max = 0;
-  for (let r = 0; r < x.length; r += dim) {
-    let s = 0;
-    for (let d = 0; d < dim; d++) s += x[r + d]! ** 2;
-    max = Math.max(max, Math.sqrt(s));
-  }
-  return max;
-}
 
 /** Half bits of x rounded to nearest even (x within the half range): a test-local encoder. */
 function halfBits(x: number): number {
