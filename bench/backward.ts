@@ -3,15 +3,18 @@
  * in one process, rounds alternating between the implementations (so machine noise hits all
  * alike), median and spread (min–max) of the rounds:
  *
- * - forward, lse, backward (output and lse given), and forward + lse + backward: a training
- *   step's attention today, at B1 H8 N1024 D64, one thread, the fastest WASM backend;
- * - the backward's FLOP rate (10·B·H·Lq·Lk·D) against the forward's (4·B·H·Lq·Lk·D);
- * - causal against dense backward;
+ * - per WASM build (relaxed SIMD and SIMD, both in every round, their order alternating):
+ *   forward, forward(returnLse), lse alone, backward (output and lse given), causal backward,
+ *   and forward(returnLse) + backward, a training step's attention, at B1 H8 N1024 D64, one thread;
+ * - per build, the medians (and ranges) of per-round ratios: the backward's FLOP rate
+ *   (10·B·H·Lq·Lk·D) against the forward's (4·B·H·Lq·Lk·D), dense against causal backward,
+ *   and tfjs-wasm against forward(returnLse) + backward;
  * - the JS backend's backward at H8 N256 D64;
  * - with --peers: `tf.grads` of the same attention on tfjs-backend-wasm (per-head 2-D matMul
  *   form, 1 thread) at N1024, and on tfjs-backend-cpu at N256 (against the JS backward).
  */
 import { cpus, loadavg } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAttention, isBackendAvailable, type Tensor } from '../src/index.js';
 import { withBackward } from '../src/backward/index.js';
@@ -70,10 +73,9 @@ async function tfjsGrads(peersDir: string, backend: 'wasm' | 'cpu', heads: numbe
   };
 }
 
-export async function runBackwardBench(options: { peers: boolean; peersDir: string; rounds?: number }): Promise<void> {
+export async function runBackwardBench(options: { peers: boolean; peersDir: string; root: string; rounds?: number }): Promise<void> {
   const rounds = options.rounds ?? 7;
-  const backend = isBackendAvailable('wasm-relaxed-simd') ? 'wasm-relaxed-simd' : 'wasm-simd';
-  const attn = withBackward(await createAttention({ backend }));
+  const builds = (['wasm-relaxed-simd', 'wasm-simd'] as const).filter((name) => isBackendAvailable(name));
   const js = withBackward(await createAttention({ backend: 'js' }));
   const shapeOf = (heads: number, n: number, d: number) => [1, heads, n, d];
   const make = (heads: number, n: number, d: number, seed: number) => {
@@ -83,69 +85,93 @@ export async function runBackwardBench(options: { peers: boolean; peersDir: stri
   const H = 8, N = 1024, D = 64, NJ = 256;
   const big = make(H, N, D, 1);
   const small = make(H, NJ, D, 2);
-  const output = attn.attention(big.q, big.k, big.v).output;
-  const lse = attn.attentionLse(big.q, big.k, big.v);
-  const causalOutput = attn.attention(big.q, big.k, big.v, { causal: true }).output;
-  const causalLse = attn.attentionLse(big.q, big.k, big.v, { causal: true });
   const smallOutput = js.attention(small.q, small.k, small.v).output;
   const smallLse = js.attentionLse(small.q, small.k, small.v);
   const units = H * N * N * D;
-  const items: Item[] = [
-    { name: `forward ${backend}`, flops: 4 * units, call: () => void attn.attention(big.q, big.k, big.v), times: [] },
-    { name: `lse ${backend}`, flops: 2 * units, call: () => void attn.attentionLse(big.q, big.k, big.v), times: [] },
-    { name: `backward ${backend}`, flops: 10 * units, call: () => void attn.attentionBackward({ ...big, output, lse }), times: [] },
-    { name: `backward causal ${backend}`, flops: 5 * units, call: () => void attn.attentionBackward({ ...big, output: causalOutput, lse: causalLse }, { causal: true }), times: [] },
-    {
-      name: `forward+lse+backward ${backend}`,
-      flops: 14 * units,
-      call: () => {
-        const out = attn.attention(big.q, big.k, big.v).output;
-        attn.attentionBackward({ ...big, output: out, lse: attn.attentionLse(big.q, big.k, big.v) });
+  const perBuild: Item[][] = [];
+  for (const backend of builds) {
+    const attn = withBackward(await createAttention({ backend }));
+    const { output, lse } = attn.attention(big.q, big.k, big.v, { returnLse: true });
+    const causal = attn.attention(big.q, big.k, big.v, { causal: true, returnLse: true });
+    perBuild.push([
+      { name: `forward ${backend}`, flops: 4 * units, call: () => void attn.attention(big.q, big.k, big.v), times: [] },
+      { name: `forward(returnLse) ${backend}`, flops: 4 * units, call: () => void attn.attention(big.q, big.k, big.v, { returnLse: true }), times: [] },
+      { name: `lse alone ${backend}`, flops: 2 * units, call: () => void attn.attentionLse(big.q, big.k, big.v), times: [] },
+      { name: `backward ${backend}`, flops: 10 * units, call: () => void attn.attentionBackward({ ...big, output, lse: lse! }), times: [] },
+      { name: `backward causal ${backend}`, flops: 5 * units, call: () => void attn.attentionBackward({ ...big, output: causal.output, lse: causal.lse! }, { causal: true }), times: [] },
+      {
+        name: `forward(returnLse)+backward ${backend}`,
+        flops: 14 * units,
+        call: () => {
+          const forward = attn.attention(big.q, big.k, big.v, { returnLse: true });
+          attn.attentionBackward({ ...big, output: forward.output, lse: forward.lse! });
+        },
+        times: [],
       },
-      times: [],
-    },
-    { name: `backward js N${NJ}`, flops: (10 * units) / 16, call: () => void js.attentionBackward({ ...small, output: smallOutput, lse: smallLse }), times: [], rounds: 3 },
-  ];
+    ]);
+  }
+  const jsItem: Item = { name: `backward js N${NJ}`, flops: (10 * units) / 16, call: () => void js.attentionBackward({ ...small, output: smallOutput, lse: smallLse }), times: [], rounds: 3 };
+  let tfw: Item | undefined;
   if (options.peers) {
     const asArrays = (x: typeof big) => ({ q: x.q.data, k: x.k.data, v: x.v.data, dout: x.dout.data });
     // tfjs keeps one backend per process: the wasm one is prepared first and measured, then cpu.
-    items.push({ name: 'tfjs-wasm tf.grads (fwd+bwd)', flops: 14 * units, call: await tfjsGrads(options.peersDir, 'wasm', H, N, D, asArrays(big)), times: [], rounds: 3 });
+    tfw = { name: 'tfjs-wasm tf.grads (fwd+bwd)', flops: 14 * units, call: await tfjsGrads(options.peersDir, 'wasm', H, N, D, asArrays(big)), times: [], rounds: 3 };
   }
+  const time = async (item: Item) => {
+    const started = performance.now();
+    await item.call();
+    item.times.push(performance.now() - started);
+  };
+  const loads: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    for (const item of items) {
-      if (round >= (item.rounds ?? rounds)) continue;
-      const started = performance.now();
-      await item.call();
-      item.times.push(performance.now() - started);
-    }
+    // Both builds every round, their order alternating, so a load change hits both alike.
+    const order = round % 2 === 0 ? perBuild : [...perBuild].reverse();
+    for (const items of order) for (const item of items) await time(item);
+    for (const item of [jsItem, tfw]) if (item && round < (item.rounds ?? rounds)) await time(item);
+    loads.push(loadavg()[0]!);
   }
+  const others: Item[] = [jsItem];
+  if (tfw) others.push(tfw);
   if (options.peers) {
-    const cpu = { name: `tfjs-cpu tf.grads (fwd+bwd) N${NJ}`, flops: (14 * units) / 16, call: await tfjsGrads(options.peersDir, 'cpu', H, NJ, D, { q: small.q.data, k: small.k.data, v: small.v.data, dout: small.dout.data }), times: [] as number[] };
+    const cpu: Item = { name: `tfjs-cpu tf.grads (fwd+bwd) N${NJ}`, flops: (14 * units) / 16, call: await tfjsGrads(options.peersDir, 'cpu', H, NJ, D, { q: small.q.data, k: small.k.data, v: small.v.data, dout: small.dout.data }), times: [] };
     for (let round = 0; round < 3; round++) {
-      const started = performance.now();
-      cpu.call();
-      cpu.times.push(performance.now() - started);
-      const again = performance.now();
-      await items.find((item) => item.name.startsWith('backward js'))!.call();
-      items.find((item) => item.name.startsWith('backward js'))!.times.push(performance.now() - again);
+      await time(cpu);
+      await time(jsItem);
     }
-    items.push(cpu);
+    others.push(cpu);
   }
-  const ms = (item: Item) => median(item.times);
-  console.log(`backward bench: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}; one thread; B1 H${H} D${D}, N${N} unless named`);
-  console.log('name'.padEnd(40) + 'median ms'.padStart(11) + '   spread (min–max)'.padEnd(24) + 'GFLOP/s'.padStart(9));
-  for (const item of items) {
-    const spread = `${Math.min(...item.times).toFixed(1)}–${Math.max(...item.times).toFixed(1)}`;
-    console.log(item.name.padEnd(40) + ms(item).toFixed(1).padStart(11) + `   ${spread}`.padEnd(24) + (item.flops / ms(item) / 1e6).toFixed(2).padStart(9));
+  const lines: string[] = [];
+  const out = (line: string) => {
+    console.log(line);
+    lines.push(line);
+  };
+  const cpuModel = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+  out(`# npm run bench -- --shapes backward${options.peers ? ' --peers' : ''}   (${new Date().toISOString().slice(0, 16)}Z, ${cpuModel} × ${cpus().length}, Node ${process.versions.node})`);
+  out(`load (1-min average) after each round: ${loads.map((x) => x.toFixed(1)).join(' ')}; one thread; B1 H${H} D${D}, N${N} unless named; ${rounds} rounds`);
+  out('name'.padEnd(44) + 'median ms'.padStart(11) + '   range (min–max)'.padEnd(22) + 'GFLOP/s'.padStart(9));
+  for (const item of [...perBuild.flat(), ...others]) {
+    out(item.name.padEnd(44) + median(item.times).toFixed(1).padStart(11) + `   ${range(item.times, 1)}`.padEnd(22) + (item.flops / median(item.times) / 1e6).toFixed(2).padStart(9));
   }
-  const get = (prefix: string) => items.find((item) => item.name.startsWith(prefix));
-  const rate = (item: Item | undefined) => (item ? item.flops / ms(item) : NaN);
-  const ratio = (label: string, value: number, target: number) => console.log(`${label.padEnd(58)} ${value.toFixed(2)}  (target ${target})  ${value >= target ? 'met' : 'MISSED'}`);
-  ratio('backward FLOP rate / forward FLOP rate', rate(get('backward wasm')) / rate(get('forward')), 0.75);
-  ratio('dense backward time / causal backward time', ms(get('backward wasm')!) / ms(get('backward causal')!), 1.8);
-  const tfw = get('tfjs-wasm');
-  if (tfw) ratio('tfjs-wasm tf.grads / ours forward+lse+backward (time)', ms(tfw) / ms(get('forward+lse')!), 10);
-  const tfc = get('tfjs-cpu');
-  if (tfc) ratio(`tfjs-cpu tf.grads (fwd+bwd) / js backward alone, N${NJ} (time)`, ms(tfc) / ms(get('backward js')!), 5);
-  console.log('2 threads / 1 thread: not measured (attentionBackwardAsync runs on the calling thread: the backward has no thread split yet)');
+  // Ratios per round (the items of one round ran back to back), then their median and range.
+  const ratio = (label: string, values: number[], target: number) => {
+    const m = median(values);
+    out(`${label.padEnd(62)} ${m.toFixed(2)}  (${range(values, 2)}; target ${target})  ${m >= target ? 'met' : 'MISSED'}`);
+  };
+  builds.forEach((backend, b) => {
+    const [forward, , , backward, causal, step] = perBuild[b]!;
+    const perRound = (f: (r: number) => number, count: number) => Array.from({ length: count }, (_, r) => f(r));
+    ratio(`${backend}: backward FLOP rate / forward FLOP rate`, perRound((r) => (10 / backward!.times[r]!) / (4 / forward!.times[r]!), rounds), 0.75);
+    ratio(`${backend}: dense backward time / causal backward time`, perRound((r) => backward!.times[r]! / causal!.times[r]!, rounds), 1.8);
+    if (tfw) ratio(`${backend}: tfjs-wasm tf.grads / forward(returnLse)+backward`, perRound((r) => tfw!.times[r]! / step!.times[r]!, tfw.times.length), 10);
+  });
+  const tfc = others.find((item) => item.name.startsWith('tfjs-cpu'));
+  if (tfc) ratio(`tfjs-cpu tf.grads (fwd+bwd) / js backward alone, N${NJ} (time)`, [median(tfc.times) / median(jsItem.times)], 5);
+  out('2 threads / 1 thread: not measured here (attentionBackwardAsync)');
+  const kind = cpuModel.toLowerCase().replace(/\(r\)|\(tm\)|cpu|processor|@.*$/g, '').trim().split(/\s+/).slice(0, 2).join('-') || 'unknown';
+  const dir = join(options.root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${new Date().toISOString().slice(0, 10)}-node${process.versions.node.split('.')[0]}-${kind}-backward${options.peers ? '-peers' : ''}.txt`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  console.log(`wrote ${file}`);
 }

@@ -202,7 +202,7 @@ async function main(): Promise<void> {
     // The backward set runs apart, in this process, rounds alternating (bench/backward.ts).
     const peersDir = join(findRoot(), 'bench', 'peers');
     if (argv.includes('--peers')) ensurePeers(peersDir);
-    return runBackwardBench({ peers: argv.includes('--peers'), peersDir });
+    return runBackwardBench({ peers: argv.includes('--peers'), peersDir, root: findRoot() });
   }
   const options = parseArgs(argv);
   const root = findRoot();

@@ -6,7 +6,10 @@
 //   vt     [valueDim][BLOCK_KEYS]  the value block transposed
 //   dk     [BLOCK_KEYS][headDim4]  the key block's dK accumulators (headDim4 = headDim rounded up to 4)
 //   dv     [BLOCK_KEYS][valueDim4] its dV accumulators
-//   s, p, dl, bias  [4][BLOCK_KEYS] up to four rows' scores (then dS), probabilities, dlogits, bias
+//   s, p, dl, bias, dots  [4][BLOCK_KEYS] up to four rows' scores (then dS), probabilities, dlogits,
+//          bias, and raw dot products (rows4.ts)
+//   pChunk, dlChunk [CHUNK_ROWS][BLOCK_KEYS]  a chunk of rows' p and dl, for the dK/dV update
+//   rowO, rowQ      [CHUNK_ROWS] usize        the chunk's dO and Q row addresses
 //   delta  [qHeads/kvHeads][seqLenQ] rowsum(dO ∘ O) of the unit's query heads (the LSE pass: row maxima)
 //   rowSum [qHeads/kvHeads][seqLenQ] the LSE pass's running sums
 // 16 keys per block: four f32x4 lanes per row of kt/vt, so a row's scores are four
@@ -21,6 +24,12 @@ import {
 import { DOUT_PTR, ROW_LSE_PTR, DQ_PTR, DK_PTR, DV_PTR, DBIAS_PTR } from './abi';
 
 export const BLOCK_KEYS: i32 = 16;
+/**
+ * Rows whose p and dl are gathered before dK and dV are updated (kv-tiles.ts): the update's
+ * accumulator tiles are loaded and stored once per chunk. 64 rows: 4 KiB per buffer, and the
+ * chunk's Q (or dO) rows, 16 KiB at D64, stay in L1 across the update's four key tiles.
+ */
+export const CHUNK_ROWS: i32 = 64;
 
 @inline function align16(bytes: usize): usize {
   return (bytes + 15) & ~(<usize>15);
@@ -31,8 +40,9 @@ export function backwardScratchBytes(params: usize): i32 {
   const headDim = paramI32(params, HEAD_DIM);
   const valueDim = paramI32(params, VALUE_DIM);
   const group = paramI32(params, Q_HEADS) / paramI32(params, KV_HEADS);
-  const rows = <usize>(headDim + valueDim + ((headDim + 3) & ~3) + ((valueDim + 3) & ~3) + 16) * BLOCK_KEYS;
-  return <i32>(align16(rows * 4) + 2 * align16(<usize>group * paramI32(params, SEQ_LEN_Q) * 4));
+  const rows = <usize>(headDim + valueDim + ((headDim + 3) & ~3) + ((valueDim + 3) & ~3) + 20 + 2 * CHUNK_ROWS) * BLOCK_KEYS;
+  const rowAddresses = align16(<usize>(2 * CHUNK_ROWS) * sizeof<usize>());
+  return <i32>(align16(rows * 4) + rowAddresses + 2 * align16(<usize>group * paramI32(params, SEQ_LEN_Q) * 4));
 }
 
 /**
@@ -53,7 +63,8 @@ export function backwardScratchBytes(params: usize): i32 {
   positionOffsets: usize; alibiSlopes: usize; keyLengths: usize;
   bias: usize; biasB: usize; biasH: usize; biasQ: usize;
   // scratch
-  kt: usize; vt: usize; dkAcc: usize; dvAcc: usize; sRow: usize; pRow: usize; dlRow: usize; biasRow: usize; delta: usize; rowSum: usize;
+  kt: usize; vt: usize; dkAcc: usize; dvAcc: usize; sRow: usize; pRow: usize; dlRow: usize; biasRow: usize; dots: usize;
+  pChunk: usize; dlChunk: usize; rowO: usize; rowQ: usize; delta: usize; rowSum: usize;
 
   init(params: usize): Call {
     this.batch = paramI32(params, BATCH);
@@ -107,7 +118,12 @@ export function backwardScratchBytes(params: usize): i32 {
     this.pRow = this.sRow + rowsOf4;
     this.dlRow = this.pRow + rowsOf4;
     this.biasRow = this.dlRow + rowsOf4;
-    this.delta = align16(this.biasRow + rowsOf4);
+    this.dots = this.biasRow + rowsOf4;
+    this.pChunk = this.dots + rowsOf4;
+    this.dlChunk = this.pChunk + <usize>CHUNK_ROWS * keys;
+    this.rowO = this.dlChunk + <usize>CHUNK_ROWS * keys;
+    this.rowQ = this.rowO + <usize>CHUNK_ROWS * sizeof<usize>();
+    this.delta = align16(this.rowQ + <usize>CHUNK_ROWS * sizeof<usize>());
     this.rowSum = this.delta + align16(<usize>(this.qHeads / this.kvHeads) * this.seqLenQ * 4);
     return this;
   }

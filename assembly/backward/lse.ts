@@ -12,8 +12,9 @@ import { expNonPositive } from '../inline/exp';
 /** Folds the scores of row buffer `row` into the running max and sum of unit row r. */
 function foldRow(c: Call, r: i32, row: usize): void {
   const scores = c.sRow + (row << 6);
-  let blockMax: f32 = -Infinity;
-  for (let j = 0; j < BLOCK_KEYS; j++) blockMax = max(blockMax, load<f32>(scores + (<usize>j << 2)));
+  // f32x4.max, not pmax: a NaN score must reach the maximum (and so the row's lse).
+  const m4 = f32x4.max(f32x4.max(v128.load(scores), v128.load(scores, 16)), f32x4.max(v128.load(scores, 32), v128.load(scores, 48)));
+  const blockMax = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
   if (blockMax == -Infinity) return; // every key of the block masked for this row
   const at = <usize>r << 2;
   const m = load<f32>(c.delta + at);
@@ -48,9 +49,17 @@ export function lseUnit(c: Call, b: i32, kvHead: i32): void {
       let i = firstRow;
       // Four rows at a time (shared kt loads, rows4.ts); a masked key's lane is -Infinity
       // and exp(-Infinity − m) = 0, so a NaN K at a masked key cannot reach the sum.
+      // Groups that see none of the block are skipped, and the block's second 8 keys when no
+      // row of the four sees them (scores4: the causal diagonal).
       for (; i + 4 <= c.seqLenQ; i += 4) {
-        for (let r = 0; r < 4; r++) if (prepareRow(c, b, h, i + r, j0, n, offset, keyLength, <usize>r) == 0) fillMasked(c, <usize>r);
-        scores4(c, c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS);
+        let keys = 0;
+        for (let r = 0; r < 4; r++) {
+          const lim = prepareRow(c, b, h, i + r, j0, n, offset, keyLength, <usize>r);
+          if (lim == 0) fillMasked(c, <usize>r);
+          keys = max(keys, lim);
+        }
+        if (keys == 0) continue;
+        scores4(c, c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS, keys);
         for (let r = 0; r < 4; r++) foldRow(c, hh * c.seqLenQ + i + r, <usize>r);
       }
       for (; i < c.seqLenQ; i++) {

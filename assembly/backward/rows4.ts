@@ -2,79 +2,100 @@
 // inner step when the block's K and V are finite (unit.ts; otherwise one row at a time,
 // which skips masked keys so a NaN there cannot leak through 0·NaN).
 //
-// Four rows share every load of the transposed key and value blocks (16 multiply-adds per
-// four loads instead of four), and each dK/dV accumulator chunk is loaded and stored once
-// per four rows. Measured (H8 N1024 D64, relaxed SIMD, one thread, bench/backward.ts, side
-// by side): see the README's bench figures.
+// S = Q·Kᵀ and dP = dO·Vᵀ as f32-dots-4x8 tiles (4 rows × 8 keys of the transposed block:
+// 8 accumulators + 2 loads + 1 splat = 11 live v128; the former 4 × 16 tile held 16
+// accumulators + 4 loads and spilled in V8, which allocates xmm0–14 only), the second half
+// of the block skipped when no row of the four sees past key 8 (the causal diagonal). p and
+// dl go to the unit's chunk buffers (dK/dV are updated per chunk, kv-tiles.ts); dQ is
+// updated here (queryTileUpdate). Measured (H8 N1024 D64, one thread, bench/backward.ts,
+// side by side): see the README's bench figures.
 import { madd } from '../inline/madd';
+import { cst, C_NEG_INF, C_ZERO } from '../inline/consts';
+import { expNonPositive } from '../inline/exp';
 import { Call, BLOCK_KEYS } from './layout';
-import { finishScores, gradLanes } from './row';
+import { finishScores } from './row';
+import { queryTileUpdate } from './kv-tiles';
 
-/** The `count` (< 4) floats at p, zeros after: a tail chunk that never reads past the row. */
-@inline function loadTail(p: usize, count: i32): v128 {
-  let x = f32x4.splat(0);
-  if (count > 0) x = f32x4.replace_lane(x, 0, load<f32>(p));
-  if (count > 1) x = f32x4.replace_lane(x, 1, load<f32>(p, 4));
-  if (count > 2) x = f32x4.replace_lane(x, 2, load<f32>(p, 8));
-  return x;
-}
-
-/** Chunk `d` (4 lanes from element d) of a row of `dim` elements, zero past the row. */
-@inline function chunk(row: usize, d: i32, dim: i32): v128 {
-  const p = row + (<usize>d << 2);
-  return d + 4 <= dim ? v128.load(p) : loadTail(p, dim - d);
-}
-
-/** Stores the lanes of chunk `d` that lie inside a row of `dim` elements. */
-@inline function storeChunk(row: usize, d: i32, dim: i32, x: v128): void {
-  const p = row + (<usize>d << 2);
-  if (d + 4 <= dim) {
-    v128.store(p, x);
-    return;
+/**
+ * dst[r][0..8) = Σ_d row_r[d] · t[d][0..8) for the four rows row, row + stride, …: one
+ * 4 × 8 tile of dot products (t: a transposed block, 64 bytes per d, at its key offset;
+ * dst: [4][16] f32 at the same key offset).
+ */
+function dots4x8(dst: usize, t: usize, row: usize, stride: usize, dim: i32): void {
+  let a0 = f32x4.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  const r1 = row + stride, r2 = r1 + stride, r3 = r2 + stride;
+  const end = <usize>dim << 2;
+  let at = t;
+  for (let off: usize = 0; off < end; off += 4) {
+    const ka = v128.load(at), kb = v128.load(at, 16);
+    let x = v128.load32_splat(row + off);
+    a0 = madd(x, ka, a0); b0 = madd(x, kb, b0);
+    x = v128.load32_splat(r1 + off);
+    a1 = madd(x, ka, a1); b1 = madd(x, kb, b1);
+    x = v128.load32_splat(r2 + off);
+    a2 = madd(x, ka, a2); b2 = madd(x, kb, b2);
+    x = v128.load32_splat(r3 + off);
+    a3 = madd(x, ka, a3); b3 = madd(x, kb, b3);
+    at += 64;
   }
-  const count = dim - d;
-  store<f32>(p, f32x4.extract_lane(x, 0));
-  if (count > 1) store<f32>(p, f32x4.extract_lane(x, 1), 4);
-  if (count > 2) store<f32>(p, f32x4.extract_lane(x, 2), 8);
+  v128.store(dst, a0); v128.store(dst, b0, 16);
+  v128.store(dst, a1, 64); v128.store(dst, b1, 80);
+  v128.store(dst, a2, 128); v128.store(dst, b2, 144);
+  v128.store(dst, a3, 192); v128.store(dst, b3, 208);
 }
 
 /**
- * The step of rows i..i+3 of head h: scores, p, dl into the row buffers, then
- * dV += Pᵀ·dO, dK += dLᵀ·Q (into the block's accumulators), dQ += dL·K (in place).
- * `rowLse`/`delta` addresses: the four rows' lse and delta (contiguous); `lims` the four rows'
+ * The four rows' dot products with the block (t transposed, `dim` long) into c.dots: one
+ * tile per 8 keys up to `keys`; the lanes of a skipped tile are zeroed (they are masked,
+ * but a stale NaN there would reach the softcap factor).
+ */
+@inline function dotsOfBlock(c: Call, t: usize, row: usize, stride: usize, dim: i32, keys: i32): void {
+  dots4x8(c.dots, t, row, stride, dim);
+  if (keys > 8) {
+    dots4x8(c.dots + 32, t + 32, row, stride, dim);
+  } else {
+    const zero = cst(C_ZERO);
+    for (let r: usize = 0; r < 4; r++) {
+      v128.store(c.dots + (r << 6), zero, 32);
+      v128.store(c.dots + (r << 6), zero, 48);
+    }
+  }
+}
+
+/**
+ * The biased scores of rows at qRow, qRow + qS, ... (four rows) into the row buffers
+ * (finishScores); lanes past `keys` are masked. The row buffers' bias rows must be filled.
+ */
+export function scores4(c: Call, qRow: usize, keys: i32): void {
+  dotsOfBlock(c, c.kt, qRow, c.qS, c.headDim, keys);
+  for (let r: usize = 0; r < 4; r++) {
+    const at = c.dots + (r << 6);
+    finishScores(c, r, v128.load(at), v128.load(at, 16), v128.load(at, 32), v128.load(at, 48));
+  }
+}
+
+/**
+ * The step of rows i..i+3 of head h: scores, p and dl (into the chunk buffers at pAt/dlAt,
+ * [4][16] each), dS into dbias when asked, then dQ += dL·K (in place).
+ * `lseAt`/`deltaAt`: the four rows' lse and delta (contiguous); `lims` the four rows'
  * allowed key counts in the block (0 for a row with no gradient), `keys` their maximum.
  */
 export function gradRows4(
   c: Call, qRow: usize, doRow: usize, dqRow: usize, lseAt: usize, deltaAt: usize,
-  kBlock: usize, keys: i32, dbiasRow: usize, lims: usize,
+  kBlock: usize, keys: i32, dbiasRow: usize, lims: usize, pAt: usize, dlAt: usize,
 ): void {
-  scores4(c, qRow);
-
-  // dP = dO·Vᵀ, the same way.
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-  let e0 = a0, e1 = a0, e2 = a0, e3 = a0, g0 = a0, g1 = a0, g2 = a0, g3 = a0;
-  const oS = c.oS, qS = c.qS;
-  a0 = f32x4.splat(0); a1 = a0; a2 = a0; a3 = a0; b0 = a0; b1 = a0; b2 = a0; b3 = a0;
-  e0 = a0; e1 = a0; e2 = a0; e3 = a0; g0 = a0; g1 = a0; g2 = a0; g3 = a0;
-  for (let d = 0; d < c.valueDim; d++) {
-    const at = c.vt + (<usize>d << 6);
-    const v0 = v128.load(at), v1 = v128.load(at, 16), v2 = v128.load(at, 32), v3 = v128.load(at, 48);
-    const off = <usize>d << 2;
-    let x = v128.load32_splat(doRow + off);
-    a0 = madd(x, v0, a0); a1 = madd(x, v1, a1); a2 = madd(x, v2, a2); a3 = madd(x, v3, a3);
-    x = v128.load32_splat(doRow + oS + off);
-    b0 = madd(x, v0, b0); b1 = madd(x, v1, b1); b2 = madd(x, v2, b2); b3 = madd(x, v3, b3);
-    x = v128.load32_splat(doRow + 2 * oS + off);
-    e0 = madd(x, v0, e0); e1 = madd(x, v1, e1); e2 = madd(x, v2, e2); e3 = madd(x, v3, e3);
-    x = v128.load32_splat(doRow + 3 * oS + off);
-    g0 = madd(x, v0, g0); g1 = madd(x, v1, g1); g2 = madd(x, v2, g2); g3 = madd(x, v3, g3);
-  }
+  scores4(c, qRow, keys);
+  dotsOfBlock(c, c.vt, doRow, c.oS, c.valueDim, keys);
   const capped = c.softcap > 0;
   const scale = f32x4.splat(c.scale);
-  rowLanes(c, 0, a0, a1, a2, a3, lseAt, deltaAt, capped, scale);
-  rowLanes(c, 1, b0, b1, b2, b3, lseAt, deltaAt, capped, scale);
-  rowLanes(c, 2, e0, e1, e2, e3, lseAt, deltaAt, capped, scale);
-  rowLanes(c, 3, g0, g1, g2, g3, lseAt, deltaAt, capped, scale);
+  for (let r: usize = 0; r < 4; r++) {
+    const lse = v128.load32_splat(lseAt + (r << 2));
+    const delta = v128.load32_splat(deltaAt + (r << 2));
+    const at = r << 6;
+    for (let lane: usize = 0; lane < 64; lane += 16) {
+      lanes(c, at + lane, pAt + at + lane, dlAt + at + lane, v128.load(c.dots + at + lane), lse, delta, capped, scale);
+    }
+  }
   if (dbiasRow != 0) {
     for (let r = 0; r < 4; r++) {
       const lim = load<i32>(lims + (<usize>r << 2));
@@ -82,95 +103,22 @@ export function gradRows4(
       for (let j = 0; j < lim; j++) store<f32>(dst + (<usize>j << 2), load<f32>(c.sRow + (<usize>r << 6) + (<usize>j << 2)));
     }
   }
-
-  // dV[j] += Σ_r p[r][j]·dO[r] and dK[j] += Σ_r dl[r][j]·q[r], chunk by chunk; the four
-  // rows' chunks stay in registers across the keys.
-  const valueDim4 = (c.valueDim + 3) & ~3;
-  for (let d = 0; d < c.valueDim; d += 4) {
-    const o0 = chunk(doRow, d, c.valueDim), o1 = chunk(doRow + oS, d, c.valueDim);
-    const o2 = chunk(doRow + 2 * oS, d, c.valueDim), o3 = chunk(doRow + 3 * oS, d, c.valueDim);
-    let acc = c.dvAcc + (<usize>d << 2);
-    const stride = <usize>valueDim4 << 2;
-    for (let j = 0; j < keys; j++) {
-      const pj = c.pRow + (<usize>j << 2);
-      let x = madd(v128.load32_splat(pj), o0, v128.load(acc));
-      x = madd(v128.load32_splat(pj + 64), o1, x);
-      x = madd(v128.load32_splat(pj + 128), o2, x);
-      v128.store(acc, madd(v128.load32_splat(pj + 192), o3, x));
-      acc += stride;
-    }
-  }
-  const headDim4 = (c.headDim + 3) & ~3;
-  for (let d = 0; d < c.headDim; d += 4) {
-    const q0 = chunk(qRow, d, c.headDim), q1 = chunk(qRow + qS, d, c.headDim);
-    const q2 = chunk(qRow + 2 * qS, d, c.headDim), q3 = chunk(qRow + 3 * qS, d, c.headDim);
-    let acc = c.dkAcc + (<usize>d << 2);
-    const stride = <usize>headDim4 << 2;
-    let krow = kBlock;
-    // dQ chunk of the four rows, accumulated over the same keys.
-    let dq0 = chunk(dqRow, d, c.headDim), dq1 = chunk(dqRow + qS, d, c.headDim);
-    let dq2 = chunk(dqRow + 2 * qS, d, c.headDim), dq3 = chunk(dqRow + 3 * qS, d, c.headDim);
-    for (let j = 0; j < keys; j++) {
-      const lj = c.dlRow + (<usize>j << 2);
-      const l0 = v128.load32_splat(lj), l1 = v128.load32_splat(lj + 64), l2 = v128.load32_splat(lj + 128), l3 = v128.load32_splat(lj + 192);
-      let x = madd(l0, q0, v128.load(acc));
-      x = madd(l1, q1, x);
-      x = madd(l2, q2, x);
-      v128.store(acc, madd(l3, q3, x));
-      acc += stride;
-      const kv = chunk(krow, d, c.headDim);
-      dq0 = madd(l0, kv, dq0);
-      dq1 = madd(l1, kv, dq1);
-      dq2 = madd(l2, kv, dq2);
-      dq3 = madd(l3, kv, dq3);
-      krow += c.kS;
-    }
-    storeChunk(dqRow, d, c.headDim, dq0);
-    storeChunk(dqRow + qS, d, c.headDim, dq1);
-    storeChunk(dqRow + 2 * qS, d, c.headDim, dq2);
-    storeChunk(dqRow + 3 * qS, d, c.headDim, dq3);
-  }
+  queryTileUpdate(dqRow, c.qS, dlAt, kBlock, c.kS, keys, c.headDim);
 }
 
 /**
- * The biased scores of rows at qRow, qRow + qS, ... (four rows) into the row buffers
- * (finishScores): 16 accumulators, each kt load shared by the four rows. The row buffers'
- * bias rows must be filled.
+ * Four lanes at byte `at` of the row buffers (row·64 + lane·4): p to pDst, dS kept in sRow
+ * (for dbias), dl to dlDst; row.ts gradLanes' rule with its outputs elsewhere.
  */
-export function scores4(c: Call, qRow: usize): void {
-  // Scores of the four rows: 16 accumulators, each kt load shared by four rows.
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-  let e0 = a0, e1 = a0, e2 = a0, e3 = a0, g0 = a0, g1 = a0, g2 = a0, g3 = a0;
-  const qS = c.qS;
-  for (let d = 0; d < c.headDim; d++) {
-    const at = c.kt + (<usize>d << 6);
-    const k0 = v128.load(at), k1 = v128.load(at, 16), k2 = v128.load(at, 32), k3 = v128.load(at, 48);
-    const off = <usize>d << 2;
-    let x = v128.load32_splat(qRow + off);
-    a0 = madd(x, k0, a0); a1 = madd(x, k1, a1); a2 = madd(x, k2, a2); a3 = madd(x, k3, a3);
-    x = v128.load32_splat(qRow + qS + off);
-    b0 = madd(x, k0, b0); b1 = madd(x, k1, b1); b2 = madd(x, k2, b2); b3 = madd(x, k3, b3);
-    x = v128.load32_splat(qRow + 2 * qS + off);
-    e0 = madd(x, k0, e0); e1 = madd(x, k1, e1); e2 = madd(x, k2, e2); e3 = madd(x, k3, e3);
-    x = v128.load32_splat(qRow + 3 * qS + off);
-    g0 = madd(x, k0, g0); g1 = madd(x, k1, g1); g2 = madd(x, k2, g2); g3 = madd(x, k3, g3);
-  }
-  finishScores(c, 0, a0, a1, a2, a3);
-  finishScores(c, 1, b0, b1, b2, b3);
-  finishScores(c, 2, e0, e1, e2, e3);
-  finishScores(c, 3, g0, g1, g2, g3);
-
-}
-
-/** p, dS and dl of row r from its dP vectors. */
-@inline function rowLanes(c: Call, r: usize, d0: v128, d1: v128, d2: v128, d3: v128, lseAt: usize, deltaAt: usize, capped: bool, scale: v128): void {
-  const lse = v128.load32_splat(lseAt + (r << 2));
-  const delta = v128.load32_splat(deltaAt + (r << 2));
-  const at = r << 6;
-  gradLanes(c, at, d0, lse, delta, capped, scale);
-  gradLanes(c, at + 16, d1, lse, delta, capped, scale);
-  gradLanes(c, at + 32, d2, lse, delta, capped, scale);
-  gradLanes(c, at + 48, d3, lse, delta, capped, scale);
+@inline function lanes(c: Call, at: usize, pDst: usize, dlDst: usize, dp: v128, lse: v128, delta: v128, capped: bool, scale: v128): void {
+  const s = v128.load(c.sRow + at);
+  const negInf = cst(C_NEG_INF);
+  const allowed = f32x4.ne(s, negInf);
+  const p = v128.and(expNonPositive(f32x4.sub(s, lse)), allowed);
+  const ds = v128.and(f32x4.mul(p, f32x4.sub(dp, delta)), allowed);
+  v128.store(pDst, p);
+  v128.store(c.sRow + at, ds);
+  v128.store(dlDst, f32x4.mul(ds, capped ? v128.load(c.dlRow + at) : scale));
 }
 
 export { BLOCK_KEYS };

@@ -12,22 +12,30 @@
 // seqLenQ × seqLenK is stored (dbias, when asked for, is the caller's output).
 // Tiles skipped: key blocks past the key length, and rows that see none of a block (their
 // key range, the key-range rule of assembly/key-range.ts: causal, windows, key lengths).
-import { Call, BLOCK_KEYS } from './layout';
+import { Call, BLOCK_KEYS, CHUNK_ROWS } from './layout';
 import { scoreRow, gradRow } from './row';
 import { gradRows4 } from './rows4';
 import { packBlock, prepareRow, fillMasked } from './block';
 import { madd } from '../inline/madd';
+import { keyTileUpdate } from './kv-tiles';
 
-/** delta[hh·seqLenQ + i] = Σ_d dO·O of the unit's query rows. */
+/** delta[hh·seqLenQ + i] = Σ_d dO·O of the unit's query rows, four lanes at a time. */
 function rowDeltas(c: Call, b: i32, firstHead: i32, group: i32): void {
+  const whole = c.valueDim & ~3;
   for (let hh = 0; hh < group; hh++) {
     const h = firstHead + hh;
     for (let i = 0; i < c.seqLenQ; i++) {
       const at = <usize>b * c.oB + <usize>h * c.oH + <usize>i * c.oS;
-      let sum: f32 = 0;
-      for (let d = 0; d < c.valueDim; d++) {
-        const off = <usize>d << 2;
-        sum += load<f32>(c.dout + at + off) * load<f32>(c.o + at + off);
+      let acc = f32x4.splat(0);
+      let d = 0;
+      for (; d < whole; d += 4) {
+        const off = at + (<usize>d << 2);
+        acc = madd(v128.load(c.dout + off), v128.load(c.o + off), acc);
+      }
+      let sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+      for (; d < c.valueDim; d++) { // leftovers
+        const off = at + (<usize>d << 2);
+        sum += load<f32>(c.dout + off) * load<f32>(c.o + off);
       }
       store<f32>(c.delta + ((<usize>(hh * c.seqLenQ + i)) << 2), sum);
     }
@@ -91,10 +99,11 @@ function dqRow(c: Call, dqAt: usize, kBlock: usize, lim: i32): void {
 }
 
 /**
- * Rows i..i+3 of head h over the block at j0 (n keys), through gradRows4; nothing when none
- * of the four rows sees the block.
+ * Rows i..i+3 of head h over the block at j0 (n keys), through gradRows4, their p and dl
+ * into chunk slot `slot` (rows 4·slot…) with their dO and Q row addresses. Returns the keys
+ * the four rows see (their largest count), 0 (slot left unused) when none sees the block.
  */
-function fourRows(c: Call, b: i32, h: i32, hh: i32, i: i32, j0: i32, n: i32, offset: i32, keyLength: i32, kBlock: usize): void {
+function fourRows(c: Call, b: i32, h: i32, hh: i32, i: i32, j0: i32, n: i32, offset: i32, keyLength: i32, kBlock: usize, slot: i32): i32 {
   const rowBase = (b * c.qHeads + h) * c.seqLenQ;
   let keys = 0;
   for (let r = 0; r < 4; r++) {
@@ -108,14 +117,45 @@ function fourRows(c: Call, b: i32, h: i32, hh: i32, i: i32, j0: i32, n: i32, off
     store<i32>(LIMS + (<usize>r << 2), lim);
     keys = max(keys, lim);
   }
-  if (keys == 0) return;
+  if (keys == 0) return 0;
   const qRow = c.q + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS;
   const doRow = c.dout + <usize>b * c.oB + <usize>h * c.oH + <usize>i * c.oS;
   const dqRow = c.dq + <usize>b * c.qB + <usize>h * c.qH + <usize>i * c.qS;
   const dbiasRow = c.dbias != 0 ? c.dbias + ((<usize>(rowBase + i) * c.seqLenK + j0) << 2) : 0;
   const lseAt = c.lse + (<usize>(rowBase + i) << 2);
   const deltaAt = c.delta + (<usize>(hh * c.seqLenQ + i) << 2);
-  gradRows4(c, qRow, doRow, dqRow, lseAt, deltaAt, kBlock, keys, dbiasRow, LIMS);
+  const at = <usize>slot << 8; // four rows of 16 f32
+  gradRows4(c, qRow, doRow, dqRow, lseAt, deltaAt, kBlock, keys, dbiasRow, LIMS, c.pChunk + at, c.dlChunk + at);
+  for (let r = 0; r < 4; r++) {
+    const t = <usize>(slot * 4 + r) * sizeof<usize>();
+    store<usize>(c.rowO + t, doRow + <usize>r * c.oS);
+    store<usize>(c.rowQ + t, qRow + <usize>r * c.qS);
+  }
+  return keys;
+}
+
+/**
+ * The fast path's rows of head h from row i (groups of four, as many as fit before
+ * seqLenQ), a chunk of CHUNK_ROWS at a time: gradRows4 per group, then dV += Pᵀ·dO and
+ * dK += dLᵀ·Q over the chunk (kv-tiles.ts). Returns the first row left over (< 4 remain).
+ */
+function fastRows(c: Call, b: i32, h: i32, hh: i32, i: i32, j0: i32, n: i32, offset: i32, keyLength: i32, kBlock: usize): i32 {
+  const valueDim4 = (c.valueDim + 3) & ~3;
+  const headDim4 = (c.headDim + 3) & ~3;
+  while (i + 4 <= c.seqLenQ) {
+    let slots = 0;
+    let keys = 0;
+    for (; slots < CHUNK_ROWS / 4 && i + 4 <= c.seqLenQ; i += 4) {
+      const seen = fourRows(c, b, h, hh, i, j0, n, offset, keyLength, kBlock, slots);
+      if (seen == 0) continue; // skipped: no row of the four sees the block
+      keys = max(keys, seen);
+      slots++;
+    }
+    if (slots == 0) continue;
+    keyTileUpdate(c.dvAcc, <usize>valueDim4 << 2, c.pChunk, c.rowO, slots * 4, keys, c.valueDim);
+    keyTileUpdate(c.dkAcc, <usize>headDim4 << 2, c.dlChunk, c.rowQ, slots * 4, keys, c.headDim);
+  }
+  return i;
 }
 
 /** The backward pass of unit (b, kvHead); the outputs are zero on entry (the host fills them). */
@@ -144,7 +184,7 @@ export function backwardUnit(c: Call, b: i32, kvHead: i32): void {
       const h = firstHead + hh;
       const rowBase = (b * c.qHeads + h) * c.seqLenQ;
       let i = firstRow;
-      if (fast) for (; i + 4 <= c.seqLenQ; i += 4) fourRows(c, b, h, hh, i, j0, n, offset, keyLength, kBlock);
+      if (fast) i = fastRows(c, b, h, hh, i, j0, n, offset, keyLength, kBlock);
       for (; i < c.seqLenQ; i++) {
         const lse = load<f32>(c.lse + (<usize>(rowBase + i) << 2));
         if (lse == -Infinity) continue; // a row with no allowed key: no gradient
