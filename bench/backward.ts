@@ -39,7 +39,7 @@ function random(length: number, seed: number): Float32Array {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Per-head 2-D tf.grads of softmax(q·kᵀ·scale + bias)·v against dout: what a tfjs user writes. */
-async function tfjsGrads(peersDir: string, backend: 'wasm' | 'cpu', heads: number, n: number, d: number, inputs: { q: Float32Array; k: Float32Array; v: Float32Array; dout: Float32Array }): Promise<() => void> {
+export async function tfjsGrads(peersDir: string, backend: 'wasm' | 'cpu', heads: number, n: number, d: number, inputs: { q: Float32Array; k: Float32Array; v: Float32Array; dout: Float32Array }): Promise<() => void> {
   const require = peerRequire(peersDir);
   const tf = require('@tensorflow/tfjs') as any; // registers the gradients of every op
   if (backend === 'wasm') {

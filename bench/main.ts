@@ -18,6 +18,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { runChild } from './measure.js';
 import { runBackwardBench } from './backward.js';
+import { runBackwardJsBench } from './backward-js.js';
 import { runLayerBench } from './layer.js';
 import { PEER_NAMES, peersInstalled } from './peers/index.js';
 import { formatDuration, formatTable, renderSvg, type Machine, type Report, type Row } from './report.js';
@@ -46,6 +47,8 @@ import {
 const USAGE = `usage: npm run bench -- [options]
   --shapes a,b,...    shape sets: ${Object.keys(SHAPE_SETS).join(', ')} (default: ${DEFAULT_SETS.join(',')});
                       backward (alone) = the backward pass, bench/backward.ts (--peers: tfjs tf.grads);
+                      backward-js (alone) = the JS backward vs tfjs-cpu tf.grads, bench/backward-js.ts
+                      (--n sets N, default 256; --runs the rounds, default 7);
                       layer (alone) = the multi-head attention layer and its GEMM, bench/layer.ts;
                       gemm = the prefill shapes as plain GEMMs on the kernel's gemm export;
                       threads (opt-in) = 1 vs 2 threads per WASM backend (+ onnxruntime-web 2T
@@ -203,6 +206,13 @@ async function main(): Promise<void> {
     const peersDir = join(findRoot(), 'bench', 'peers');
     if (argv.includes('--peers')) ensurePeers(peersDir);
     return runBackwardBench({ peers: argv.includes('--peers'), peersDir, root: findRoot() });
+  }
+  if (shapesAt >= 0 && argv[shapesAt + 1] === 'backward-js') {
+    // The JS backward against tfjs-cpu tf.grads, in this process, rounds alternating (bench/backward-js.ts).
+    const peersDir = join(findRoot(), 'bench', 'peers');
+    ensurePeers(peersDir);
+    const value = (flag: string) => (argv.includes(flag) ? Number(argv[argv.indexOf(flag) + 1]) : undefined);
+    return runBackwardJsBench({ peersDir, seqLen: value('--n'), rounds: value('--runs') });
   }
   const options = parseArgs(argv);
   const root = findRoot();

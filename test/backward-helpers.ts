@@ -3,9 +3,11 @@
  * and the float64 reference gradients (test/reference.ts `referenceBackward`) in the public
  * layouts, with tolerances derived from the reference's magnitudes.
  */
+import type { RotaryOptions } from '../src/index.js';
 import type { MaskTensor } from '../src/types.js';
-import { alibiSlopesOf, buildCase, expandMask, fromBhsd, gamma, SAFETY, EXP_REL, toBhsd, valuesOf, type BuiltCase, type CaseSpec, type TestLayout } from './helpers.js';
-import { makePlan, mulberry32, referenceBackward } from './reference.js';
+import { alibiSlopesOf, buildCase, expandMask, fromBhsd, gamma, SAFETY, EXP_REL, toBhsd, U32, valuesOf, type BuiltCase, type CaseSpec, type TestLayout } from './helpers.js';
+import { makePlan, mulberry32, referenceBackward, stridesOf } from './reference.js';
+import { rotaryPositions, rotate64 } from './rotary-reference.js';
 
 export interface GradCase {
   readonly forward: BuiltCase;
@@ -58,10 +60,21 @@ export function buildGradCase(spec: CaseSpec & { seedDout?: number }): GradCase 
     toBhsd(Float32Array.from(valuesOf(data)), layout, [batch, heads, seq, dim]);
   const mask = forward.options.mask as MaskTensor | undefined;
   const causal = spec.causal ?? false;
+  // RoPE: the reference attends with q' = R q, k' = R k rotated in float64 (the cast only
+  // satisfies the plan's type), and the gradients are rotated back: dq = Rᵀ dq', dk = Rᵀ dk'.
+  const qStrides = stridesOf('bhsd', qHeads, seqLenQ, headDim);
+  const kStrides = stridesOf('bhsd', kvHeads, seqLenK, headDim);
+  const rotary = spec.rotary ? { rotary: spec.rotary, ...rotaryPositions({ ...spec, rotary: spec.rotary }) } : null;
+  const rotate = (data: ArrayLike<number>, which: 'q' | 'k', transpose: boolean): Float64Array => {
+    const [strides, heads, seq, position] = which === 'q' ? [qStrides, qHeads, seqLenQ, rotary!.qPos] : [kStrides, kvHeads, seqLenK, rotary!.kPos];
+    return rotate64(data, strides, batch, heads, seq, headDim, rotary!.rotary, position, transpose);
+  };
+  const qBhsd = bhsd(forward.q.data, qHeads, seqLenQ, headDim);
+  const kBhsd = bhsd(forward.k.data, kvHeads, seqLenK, headDim);
   const plan = makePlan({
     batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, valueDim,
-    q: bhsd(forward.q.data, qHeads, seqLenQ, headDim),
-    k: bhsd(forward.k.data, kvHeads, seqLenK, headDim),
+    q: rotary ? (rotate(qBhsd, 'q', false) as unknown as Float32Array) : qBhsd,
+    k: rotary ? (rotate(kBhsd, 'k', false) as unknown as Float32Array) : kBhsd,
     v: bhsd(forward.v.data, kvHeads, seqLenK, valueDim),
     scale: spec.scale ?? 1 / Math.sqrt(headDim),
     softcap: spec.softcap ?? 0,
@@ -72,13 +85,19 @@ export function buildGradCase(spec: CaseSpec & { seedDout?: number }): GradCase 
     keyLengths: spec.keyLengths ?? null,
     bias: mask ? expandMask(mask, [batch, qHeads, seqLenQ, seqLenK]) : null,
   });
-  const ref = referenceBackward(plan, dout); // dout is drawn in bhsd order
+  const rotated = referenceBackward(plan, dout); // dout is drawn in bhsd order
+  const ref = rotary ? { ...rotated, dq: rotate(rotated.dq, 'q', true), dk: rotate(rotated.dk, 'k', true) } : rotated;
+  // Rᵀ mixes each rotated pair: an element's error is at most |c|·e1 + |s|·e2 ≤ e1 + e2 of its
+  // pair's errors in the rotated frame, so its magnitude is the sum of the pair's.
+  const magnitude = rotary ? { ...rotated.magnitude, dq: pairSums(rotated.magnitude.dq, headDim, spec.rotary!), dk: pairSums(rotated.magnitude.dk, headDim, spec.rotary!) } : rotated.magnitude;
   let maxScore = 0;
   for (let n = 0; n < plan.q.length; n++) maxScore = Math.max(maxScore, Math.abs(plan.q[n]!));
   for (let n = 0; n < plan.k.length; n++) maxScore = Math.max(maxScore, Math.abs(plan.k[n]!));
   maxScore = maxScore * maxScore * headDim * plan.scale + (plan.bias ? 0 : 0);
   const group = qHeads / kvHeads;
-  const epsilon = gamma(headDim + valueDim + Math.max(seqLenK, seqLenQ * group) + 4) + 4 * EXP_REL + gamma(headDim) * maxScore;
+  // With RoPE, q' and k' are rounded to f32 once (relative u per element): below the score's
+  // γ_headDim term already, plus u in dq' = Σ dl·k' (and dk'), and u for rounding dq = Rᵀ dq'.
+  const epsilon = gamma(headDim + valueDim + Math.max(seqLenK, seqLenQ * group) + 4) + 4 * EXP_REL + gamma(headDim) * maxScore + (rotary ? 4 * U32 : 0);
   const pub = (data: Float64Array, heads: number, seq: number, dim: number) => fromBhsd(data, layout, [batch, heads, seq, dim]);
   const additive = mask !== undefined && !(mask.data instanceof Uint8Array);
   const dbiasMag = ref.dbias.reduce((max, x) => Math.max(max, Math.abs(x)), 0);
@@ -94,13 +113,26 @@ export function buildGradCase(spec: CaseSpec & { seedDout?: number }): GradCase 
     },
     epsilon,
     bound: {
-      dq: bounds(pub(ref.magnitude.dq, qHeads, seqLenQ, headDim), epsilon),
-      dk: bounds(pub(ref.magnitude.dk, kvHeads, seqLenK, headDim), epsilon),
-      dv: bounds(pub(ref.magnitude.dv, kvHeads, seqLenK, valueDim), epsilon),
+      dq: bounds(pub(magnitude.dq, qHeads, seqLenQ, headDim), epsilon),
+      dk: bounds(pub(magnitude.dk, kvHeads, seqLenK, headDim), epsilon),
+      dv: bounds(pub(magnitude.dv, kvHeads, seqLenK, valueDim), epsilon),
       // dmask sums dS over the broadcast axes: every summand bounded like one dq term.
       dmask: SAFETY * epsilon * Math.max(1, dbiasMag) * batch * qHeads * seqLenQ,
     },
   };
+}
+
+/** Each rotated pair's two magnitudes replaced by their sum (contiguous rows of `headDim`). */
+function pairSums(magnitude: Float64Array, headDim: number, rotary: RotaryOptions): Float64Array {
+  const out = Float64Array.from(magnitude);
+  const half = (rotary.dim ?? headDim) / 2;
+  for (let row = 0; row < magnitude.length; row += headDim) {
+    for (let i = 0; i < half; i++) {
+      const [a, b] = rotary.interleaved ? [row + 2 * i, row + 2 * i + 1] : [row + i, row + i + half];
+      out[a] = out[b] = magnitude[a]! + magnitude[b]!;
+    }
+  }
+  return out;
 }
 
 /** Fails with the worst element: index, expected, got, bound. */

@@ -144,7 +144,7 @@ describe.each(BACKENDS)('attentionBackward on %s', (backendName: BackendName) =>
     expect(() => attn.attentionBackward({ q, k, v, dout: c.dout, lse: new Float32Array(2) })).toThrow(/inputs.lse/);
     expect(() => attn.attentionBackward({ q, k, v, dout: c.dout }, { returnWeights: true } as never)).toThrow(/options.returnWeights/);
     expect(() => attn.attentionBackward({ q, k, v, dout: c.dout, extra: 1 } as never)).toThrow(/inputs.extra/);
-    // Rotary embeddings: not implemented by the backward yet, a TypeError that says so.
-    expect(() => attn.attentionBackward({ q, k, v, dout: c.dout }, { rotary: {} } as never)).toThrow(/options.rotary: expected no rotary/);
+    // Rotary embeddings (test/backward-rotary.test.ts): checked as the forward checks them.
+    expect(() => attn.attentionBackward({ q, k, v, dout: c.dout }, { rotary: { dim: 3 } })).toThrow(/options.rotary.dim/);
   });
 });

@@ -12,7 +12,7 @@
 import { expect } from 'vitest';
 import type { AttentionOptions, AttentionResult, CausalOption, MaskTensor, RotaryOptions, Tensor, TensorData } from '../src/index.js';
 import { compareClose, makePlan, mulberry32, referenceAttention, stridesOf, type Tolerance } from './reference.js';
-import { rotate64 } from './rotary-reference.js';
+import { rotaryPositions, rotate64 } from './rotary-reference.js';
 
 export type { Tolerance };
 
@@ -411,11 +411,12 @@ export function buildCase(spec: CaseSpec): BuiltCase {
   }
   const scale = spec.scale ?? 1 / Math.sqrt(headDim);
   if (spec.rotary) {
-    // Rotated in float64 at the default positions (query i + off_b, key j): the reference
+    // Rotated in float64 at the rows' positions (test/rotary-reference.ts): the reference
     // reads the float64 values (the cast only satisfies the plan's type).
     const { rotary } = spec;
-    qBhsd = rotate64(qBhsd, stridesOf('bhsd', qHeads, seqLenQ, headDim), batch, qHeads, seqLenQ, headDim, rotary, (b, i) => i + positionOffsets[b]!) as unknown as Float32Array;
-    kBhsd = rotate64(kBhsd, stridesOf('bhsd', kvHeads, seqLenK, headDim), batch, kvHeads, seqLenK, headDim, rotary, (_b, j) => j) as unknown as Float32Array;
+    const { qPos, kPos } = rotaryPositions({ ...spec, rotary });
+    qBhsd = rotate64(qBhsd, stridesOf('bhsd', qHeads, seqLenQ, headDim), batch, qHeads, seqLenQ, headDim, rotary, qPos) as unknown as Float32Array;
+    kBhsd = rotate64(kBhsd, stridesOf('bhsd', kvHeads, seqLenK, headDim), batch, kvHeads, seqLenK, headDim, rotary, kPos) as unknown as Float32Array;
   }
   const plan = makePlan({
     batch, qHeads, kvHeads, seqLenQ, seqLenK, headDim, valueDim,

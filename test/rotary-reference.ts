@@ -34,8 +34,11 @@ function angle(rotary: RotaryOptions, dim: number, position: number, i: number):
   return [Math.cos(theta), Math.sin(theta)];
 }
 
-/** Rotates a strided [batch, heads, seq, headDim] tensor in float64; same strides out. */
-export function rotate64(x: ArrayLike<number>, strides: HeadStrides, batch: number, heads: number, seqLen: number, headDim: number, rotary: RotaryOptions, position: (b: number, s: number) => number): Float64Array {
+/**
+ * Rotates a strided [batch, heads, seq, headDim] tensor in float64; same strides out.
+ * `transpose`: by Rᵀ instead (the angle negated), the backward's dq = Rᵀ·dq'.
+ */
+export function rotate64(x: ArrayLike<number>, strides: HeadStrides, batch: number, heads: number, seqLen: number, headDim: number, rotary: RotaryOptions, position: (b: number, s: number) => number, transpose = false): Float64Array {
   const out = Float64Array.from(x);
   const dim = rotary.dim ?? headDim;
   for (let b = 0; b < batch; b++)
@@ -43,7 +46,8 @@ export function rotate64(x: ArrayLike<number>, strides: HeadStrides, batch: numb
       for (let s = 0; s < seqLen; s++) {
         const at = b * strides.batch + h * strides.head + s * strides.seq;
         for (let i = 0; i < dim / 2; i++) {
-          const [c, sn] = angle(rotary, dim, position(b, s), i);
+          const [c, sine] = angle(rotary, dim, position(b, s), i);
+          const sn = transpose ? -sine : sine;
           const [a1, a2] = rotary.interleaved ? [at + 2 * i, at + 2 * i + 1] : [at + i, at + i + dim / 2];
           const x1 = x[a1]!;
           const x2 = x[a2]!;
@@ -52,6 +56,32 @@ export function rotate64(x: ArrayLike<number>, strides: HeadStrides, batch: numb
         }
       }
   return out;
+}
+
+/** What fixes the rows' positions: the rotary option and the causal alignment. */
+export interface PositionSpec {
+  readonly batch: number;
+  readonly seqLenQ: number;
+  readonly seqLenK: number;
+  readonly causal?: CausalOption;
+  readonly keyLengths?: readonly number[];
+  readonly rotary: RotaryOptions;
+}
+
+/**
+ * The position of query (b, i) and key (b, j), from the option's docs: query i of item b sits
+ * at i + off_b, off_b = 0 for top-left, else (keyLengths[b] or Lk) − Lq (issue #12's rule);
+ * key j at j; a number offsets the row index, an Int32Array gives every position.
+ */
+export function rotaryPositions(spec: PositionSpec): { qPos: (b: number, i: number) => number; kPos: (b: number, j: number) => number } {
+  const { seqLenQ, seqLenK, keyLengths } = spec;
+  const causal = spec.causal ?? false;
+  const off = (b: number) => (causal === 'top-left' ? 0 : (keyLengths ? keyLengths[b]! : seqLenK) - seqLenQ);
+  const { queryPositions: qp, keyPositions: kp } = spec.rotary;
+  return {
+    qPos: (b, i) => (typeof qp === 'number' ? i + qp : qp ? qp[b * seqLenQ + i]! : i + off(b)),
+    kPos: (b, j) => (typeof kp === 'number' ? j + kp : kp ? kp[b * seqLenK + j]! : j),
+  };
 }
 
 export interface BuiltRotaryCase {
@@ -93,12 +123,8 @@ export function buildRotaryCase(spec: RotaryCase): BuiltRotaryCase {
   const qStrides = stridesOf(memory, qHeads, seqLenQ, headDim);
   const kStrides = stridesOf(memory, kvHeads, seqLenK, headDim);
   const causal = spec.causal ?? false;
-  // The shared rule (issue #12): query i of item b sits at i + off_b, off_b = 0 for
-  // top-left, else (keyLengths[b] or Lk) − Lq; a number or an array overrides.
   const off = (b: number) => (causal === 'top-left' ? 0 : (spec.keyLengths ? spec.keyLengths[b]! : seqLenK) - seqLenQ);
-  const { queryPositions: qp, keyPositions: kp } = spec.rotary;
-  const qPos = (b: number, i: number) => (typeof qp === 'number' ? i + qp : qp ? qp[b * seqLenQ + i]! : i + off(b));
-  const kPos = (b: number, j: number) => (typeof kp === 'number' ? j + kp : kp ? kp[b * seqLenK + j]! : j);
+  const { qPos, kPos } = rotaryPositions(spec);
   const q64 = rotate64(q, qStrides, batch, qHeads, seqLenQ, headDim, spec.rotary, qPos);
   const k64 = rotate64(k, kStrides, batch, kvHeads, seqLenK, headDim, spec.rotary, kPos);
   const plan = makePlan({

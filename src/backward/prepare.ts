@@ -15,17 +15,12 @@ import type { AttentionInstance } from '../instance.js';
 import type { AttentionOptions, Tensor } from '../types.js';
 import { Workspace } from '../workspace.js';
 import type { BackwardBackend, BackwardPlan } from './plan.js';
+import { rotatePlan, unrotateGradients } from './rotary.js';
 import type { BackwardResult } from './types.js';
 
 /** The options of the backward: the forward's but `returnWeights` and `out` (`returnLse` is accepted and ignored: one options object serves both calls). */
 export const BACKWARD_OPTION_KEYS = OPTION_KEYS.filter((key) => key !== 'returnWeights' && key !== 'out');
 
-/** Forward options the backward does not implement yet: a clear TypeError, never a wrong gradient. */
-function checkSupported(opts: AttentionOptions): void {
-  if ((opts as { rotary?: unknown }).rotary !== undefined) {
-    throw typeError('options.rotary', 'no rotary option (the backward of rotary embeddings is not implemented yet: rotate q and k before the call with rotaryEmbedding and pass the rotated tensors)', (opts as { rotary?: unknown }).rotary);
-  }
-}
 const INPUT_KEYS = ['q', 'k', 'v', 'dout', 'output', 'lse'];
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((dim, i) => dim === b[i]);
@@ -66,9 +61,9 @@ export function prepareBackward(instance: AttentionInstance, workspace: Workspac
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
   const opts = ownOptions<AttentionOptions>('options', options as object, BACKWARD_OPTION_KEYS);
-  checkSupported(opts);
 
   const { plan: forward } = prepareAttention(workspace, given.q, given.k, given.v, opts);
+  const rotary = forward.rotary ?? null;
   const q = given.q as Tensor;
   const k = given.k as Tensor;
   const v = given.v as Tensor;
@@ -88,7 +83,7 @@ export function prepareBackward(instance: AttentionInstance, workspace: Workspac
 
   const mask = opts.mask;
   const additive = mask !== undefined && mask !== null && maskKindOf('options.mask.data', mask.data) !== 'bool';
-  const plan: BackwardPlan = {
+  const unrotated: BackwardPlan = {
     ...forward,
     out,
     dout,
@@ -98,7 +93,10 @@ export function prepareBackward(instance: AttentionInstance, workspace: Workspac
     dv: new Float32Array(forward.v.length),
     dbias: additive ? new Float32Array(batch * qHeads * seqLenQ * seqLenK) : null,
   };
+  // RoPE: the backends run on rotated copies of q and k; dq and dk are rotated back (./rotary.ts).
+  const plan = rotary ? rotatePlan(unrotated, rotary, workspace) : unrotated;
   const finish = (): BackwardResult => {
+    if (rotary) unrotateGradients(plan, rotary, workspace);
     const result = { dq: { data: plan.dq, shape: [...q.shape] }, dk: { data: plan.dk, shape: [...k.shape] }, dv: { data: plan.dv, shape: [...v.shape] } };
     if (!plan.dbias) return result;
     return { ...result, dmask: { data: reduceToShape(plan.dbias, [batch, qHeads, seqLenQ, seqLenK], mask!.shape), shape: [...mask!.shape] } };
@@ -143,8 +141,8 @@ export function prepareLse(workspace: Workspace, q: unknown, k: unknown, v: unkn
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
   const opts = ownOptions<AttentionOptions>('options', options as object, BACKWARD_OPTION_KEYS);
-  checkSupported(opts);
   const { plan } = prepareAttention(workspace, q, k, v, opts);
   const none = new Float32Array(0);
-  return { ...plan, out: none, dout: none, lse: new Float32Array(plan.batch * plan.qHeads * plan.seqLenQ), dq: none, dk: none, dv: none, dbias: null };
+  const lsePlan: BackwardPlan = { ...plan, out: none, dout: none, lse: new Float32Array(plan.batch * plan.qHeads * plan.seqLenQ), dq: none, dk: none, dv: none, dbias: null };
+  return plan.rotary ? rotatePlan(lsePlan, plan.rotary, workspace) : lsePlan;
 }

@@ -20,7 +20,7 @@ export interface BackwardInputs<D extends TensorData = TensorData> {
   readonly lse?: Tensor<Float32Array> | Float32Array;
 }
 
-/** The options of the backward: the forward's, except `returnWeights` and `out` (`returnLse` is ignored; `rotary` is not supported yet). */
+/** The options of the backward: the forward's, except `returnWeights` and `out` (`returnLse` is ignored; with `rotary`, dq and dk are the gradients of the unrotated q and k: the inverse rotation of those of the rotated ones). */
 export type BackwardOptions = Omit<AttentionOptions, 'returnWeights' | 'out'>;
 
 /**
