@@ -147,5 +147,5 @@ export async function runBackwardBench(options: { peers: boolean; peersDir: stri
   if (tfw) ratio('tfjs-wasm tf.grads / ours forward+lse+backward (time)', ms(tfw) / ms(get('forward+lse')!), 10);
   const tfc = get('tfjs-cpu');
   if (tfc) ratio(`tfjs-cpu tf.grads (fwd+bwd) / js backward alone, N${NJ} (time)`, ms(tfc) / ms(get('backward js')!), 5);
-  console.log('2 threads / 1 thread: not measured (attentionBackwardAsync runs on the calling thread: the backward has no thread split yet)');
+  console.log('2 threads / 1 thread: npm run bench -- --shapes backward-threads (bench/backward-threads.ts)');
 }
