@@ -167,7 +167,7 @@ export async function runBackwardBench(options: { peers: boolean; peersDir: stri
   });
   const tfc = others.find((item) => item.name.startsWith('tfjs-cpu'));
   if (tfc) ratio(`tfjs-cpu tf.grads (fwd+bwd) / js backward alone, N${NJ} (time)`, [median(tfc.times) / median(jsItem.times)], 5);
-  out('2 threads / 1 thread: not measured here (attentionBackwardAsync)');
+  out('2 threads / 1 thread: npm run bench -- --shapes backward-threads (bench/backward-threads.ts)');
   const kind = cpuModel.toLowerCase().replace(/\(r\)|\(tm\)|cpu|processor|@.*$/g, '').trim().split(/\s+/).slice(0, 2).join('-') || 'unknown';
   const dir = join(options.root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { runChild } from './measure.js';
 import { runBackwardBench } from './backward.js';
 import { runBackwardJsBench } from './backward-js.js';
+import { runBackwardThreadsBench } from './backward-threads.js';
 import { runLayerBench } from './layer.js';
 import { PEER_NAMES, peersInstalled } from './peers/index.js';
 import { formatDuration, formatTable, renderSvg, type Machine, type Report, type Row } from './report.js';
@@ -49,6 +50,7 @@ const USAGE = `usage: npm run bench -- [options]
                       backward (alone) = the backward pass, bench/backward.ts (--peers: tfjs tf.grads);
                       backward-js (alone) = the JS backward vs tfjs-cpu tf.grads, bench/backward-js.ts
                       (--n sets N, default 256; --runs the rounds, default 7);
+                      backward-threads (alone) = attentionBackwardAsync 2T vs 1T, bench/backward-threads.ts;
                       layer (alone) = the multi-head attention layer and its GEMM, bench/layer.ts;
                       gemm = the prefill shapes as plain GEMMs on the kernel's gemm export;
                       threads (opt-in) = 1 vs 2 threads per WASM backend (+ onnxruntime-web 2T
@@ -201,6 +203,10 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const shapesAt = argv.indexOf('--shapes');
   if (shapesAt >= 0 && argv[shapesAt + 1] === 'layer') return runLayerBench(); // bench/layer.ts, in this process
+  if (shapesAt >= 0 && argv[shapesAt + 1] === 'backward-threads') {
+    const runsAt = argv.indexOf('--runs');
+    return runBackwardThreadsBench(runsAt >= 0 ? { rounds: Number(argv[runsAt + 1]) } : {});
+  }
   if (shapesAt >= 0 && argv[shapesAt + 1] === 'backward') {
     // The backward set runs apart, in this process, rounds alternating (bench/backward.ts).
     const peersDir = join(findRoot(), 'bench', 'peers');

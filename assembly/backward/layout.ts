@@ -1,7 +1,10 @@
 // The backward kernels' view of one call: the parameter block (assembly/abi.ts followed by
 // ./abi.ts) read once into a struct, and the scratch regions, 16-byte aligned.
 //
-// Scratch, per call (not per thread: each thread has its own call block and scratch):
+// Scratch, per call (each thread has its own call block and scratch: the threads builds,
+// assembly/backward-threads.ts, run several calls on one shared memory at once):
+//   call   the Call struct below, read from the parameter block ({@link callOf})
+//   lims   [4] i32: the allowed key counts of gradRows4's four rows
 //   kt     [headDim][BLOCK_KEYS]   the key block transposed (zero past the block's keys)
 //   vt     [valueDim][BLOCK_KEYS]  the value block transposed
 //   dk     [BLOCK_KEYS][headDim4]  the key block's dK accumulators (headDim4 = headDim rounded up to 4)
@@ -35,6 +38,10 @@ export const CHUNK_ROWS: i32 = 64;
   return (bytes + 15) & ~(<usize>15);
 }
 
+/** Scratch bytes of the Call struct and of the four rows' key counts (see the header). */
+const CALL_BYTES: usize = (offsetof<Call>() + 15) & ~(<usize>15);
+const LIMS_BYTES: usize = 16;
+
 /** Bytes of scratch a call needs (see the header). */
 export function backwardScratchBytes(params: usize): i32 {
   const headDim = paramI32(params, HEAD_DIM);
@@ -42,13 +49,14 @@ export function backwardScratchBytes(params: usize): i32 {
   const group = paramI32(params, Q_HEADS) / paramI32(params, KV_HEADS);
   const rows = <usize>(headDim + valueDim + ((headDim + 3) & ~3) + ((valueDim + 3) & ~3) + 20 + 2 * CHUNK_ROWS) * BLOCK_KEYS;
   const rowAddresses = align16(<usize>(2 * CHUNK_ROWS) * sizeof<usize>());
-  return <i32>(align16(rows * 4) + rowAddresses + 2 * align16(<usize>group * paramI32(params, SEQ_LEN_Q) * 4));
+  return <i32>(CALL_BYTES + LIMS_BYTES + align16(rows * 4) + rowAddresses + 2 * align16(<usize>group * paramI32(params, SEQ_LEN_Q) * 4));
 }
 
 /**
  * One call's fields, read once per call. Pointers are byte addresses; strides are in bytes
- * here. Unmanaged and placed in a static data segment ({@link callOf}): the stub runtime's
- * allocator would take memory from __heap_base, which belongs to the host.
+ * here. Unmanaged and placed at the start of the call's scratch ({@link callOf}): not the
+ * stub runtime's allocator (it would take memory from __heap_base, which belongs to the
+ * host), and not a static data segment, which threads sharing one memory would share.
  */
 @unmanaged @final export class Call {
   batch: i32; qHeads: i32; kvHeads: i32; seqLenQ: i32; seqLenK: i32; headDim: i32; valueDim: i32;
@@ -63,7 +71,7 @@ export function backwardScratchBytes(params: usize): i32 {
   positionOffsets: usize; alibiSlopes: usize; keyLengths: usize;
   bias: usize; biasB: usize; biasH: usize; biasQ: usize;
   // scratch
-  kt: usize; vt: usize; dkAcc: usize; dvAcc: usize; sRow: usize; pRow: usize; dlRow: usize; biasRow: usize; dots: usize;
+  lims: usize; kt: usize; vt: usize; dkAcc: usize; dvAcc: usize; sRow: usize; pRow: usize; dlRow: usize; biasRow: usize; dots: usize;
   pChunk: usize; dlChunk: usize; rowO: usize; rowQ: usize; delta: usize; rowSum: usize;
 
   init(params: usize): Call {
@@ -108,9 +116,10 @@ export function backwardScratchBytes(params: usize): i32 {
     this.biasH = <usize>paramI32(params, BIAS_HEAD_STRIDE) << 2;
     this.biasQ = <usize>paramI32(params, BIAS_QUERY_STRIDE) << 2;
     const scratch = <usize>paramI32(params, SCRATCH_PTR);
+    this.lims = scratch + CALL_BYTES;
     const keys = <usize>BLOCK_KEYS << 2;
     const rowsOf4 = keys << 2;
-    this.kt = scratch;
+    this.kt = this.lims + LIMS_BYTES;
     this.vt = this.kt + <usize>this.headDim * keys;
     this.dkAcc = this.vt + <usize>this.valueDim * keys;
     this.dvAcc = this.dkAcc + <usize>((this.headDim + 3) & ~3) * keys;
@@ -149,9 +158,7 @@ export function backwardScratchBytes(params: usize): i32 {
   }
 }
 
-const CALL_SLOT: usize = memory.data(offsetof<Call>(), 16);
-
-/** The call block `params`, read into the static Call. */
+/** The call block `params`, read into the Call at the start of its scratch (SCRATCH_PTR). */
 export function callOf(params: usize): Call {
-  return changetype<Call>(CALL_SLOT).init(params);
+  return changetype<Call>(<usize>paramI32(params, SCRATCH_PTR)).init(params);
 }

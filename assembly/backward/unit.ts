@@ -1,7 +1,8 @@
 // The backward pass of one unit = (batch item b, KV head): every query head of its group,
 // every key. A unit owns its dK and dV rows (keys of one KV head) and its query heads' dQ
 // rows, so threads that take disjoint units write disjoint outputs: no float atomics, and a
-// unit computes the same bits whichever thread runs it (src/backward/threads.ts).
+// unit computes the same bits whichever thread runs it (assembly/backward-threads.ts,
+// src/backward/threads.ts).
 //
 // FlashAttention-2's backward (Dao 2023, Algorithm 2) with the key block as the outer loop:
 // for each block of BLOCK_KEYS keys, K and V are transposed into scratch once and dK/dV
@@ -41,9 +42,6 @@ function rowDeltas(c: Call, b: i32, firstHead: i32, group: i32): void {
     }
   }
 }
-
-/** The four rows' allowed key counts of gradRows4. */
-const LIMS: usize = memory.data(16, 16);
 
 /** acc[0..dim) += alpha · src[0..dim); acc is padded to a multiple of 4, src is not. */
 @inline function axpyPadded(acc: usize, src: usize, alpha: f32, dim: i32): void {
@@ -114,7 +112,7 @@ function fourRows(c: Call, b: i32, h: i32, hh: i32, i: i32, j0: i32, n: i32, off
       lim = 0; // no gradient from this row: every lane masked
       fillMasked(c, <usize>r);
     }
-    store<i32>(LIMS + (<usize>r << 2), lim);
+    store<i32>(c.lims + (<usize>r << 2), lim);
     keys = max(keys, lim);
   }
   if (keys == 0) return 0;
@@ -125,7 +123,7 @@ function fourRows(c: Call, b: i32, h: i32, hh: i32, i: i32, j0: i32, n: i32, off
   const lseAt = c.lse + (<usize>(rowBase + i) << 2);
   const deltaAt = c.delta + (<usize>(hh * c.seqLenQ + i) << 2);
   const at = <usize>slot << 8; // four rows of 16 f32
-  gradRows4(c, qRow, doRow, dqRow, lseAt, deltaAt, kBlock, keys, dbiasRow, LIMS, c.pChunk + at, c.dlChunk + at);
+  gradRows4(c, qRow, doRow, dqRow, lseAt, deltaAt, kBlock, keys, dbiasRow, c.lims, c.pChunk + at, c.dlChunk + at);
   for (let r = 0; r < 4; r++) {
     const t = <usize>(slot * 4 + r) * sizeof<usize>();
     store<usize>(c.rowO + t, doRow + <usize>r * c.oS);

@@ -18,6 +18,7 @@ import { jsBackward } from './js.js';
 import type { BackwardBackend } from './plan.js';
 import { prepareBackward, prepareLse, runPrepared } from './prepare.js';
 import type { BackwardInputs, BackwardOptions, BackwardResult } from './types.js';
+import { startBackwardThreads, type ThreadedBackward } from './threads.js';
 import { createWasmBackward } from './wasm.js';
 
 export type { BackwardInputs, BackwardOptions, BackwardResult } from './types.js';
@@ -50,6 +51,46 @@ function engineOf(instance: AttentionInstance): Engine {
   return engine;
 }
 
+/** The async side of an instance: its threaded backward (started on first use), queue and lifetime. */
+interface AsyncState {
+  threaded: Promise<ThreadedBackward | null> | null;
+  /** Host arrays of async calls (run one at a time), apart from synchronous calls' own. */
+  readonly workspace: Workspace;
+  tail: Promise<unknown>;
+  disposed: boolean;
+}
+
+const asyncStates = new WeakMap<AttentionInstance, AsyncState>();
+
+/** The Error of an async call on a disposed instance: the forward's (src/instance.ts). */
+const DISPOSED = 'threads: expected a live instance, got a disposed one (dispose() was called)';
+
+/**
+ * The async state of `instance`, made on first use. The instance's `dispose()` is wrapped
+ * (an own property, as {@link withBackward} adds its methods) so that it also ends the
+ * backward's workers; a call in flight then rejects (src/threads/pool.ts), never resolves
+ * with part of its gradients.
+ */
+function asyncStateOf(instance: AttentionInstance): AsyncState {
+  let state = asyncStates.get(instance);
+  if (!state) {
+    const created: AsyncState = { threaded: null, workspace: new Workspace(), tail: Promise.resolve(), disposed: false };
+    const dispose = instance.dispose;
+    instance.dispose = function (this: AttentionInstance) {
+      created.disposed = true;
+      void created.threaded?.then((threaded) => threaded?.dispose());
+      return dispose.call(this);
+    };
+    asyncStates.set(instance, (state = created));
+  }
+  return state;
+}
+
+/** The threaded backward of `instance` (tests, benchmarks): null before its first async call on threads, or where threads cannot run. */
+export function threadedBackwardOf(instance: AttentionInstance): Promise<ThreadedBackward | null> | null {
+  return asyncStates.get(instance)?.threaded ?? null;
+}
+
 function checkInstance(instance: unknown): AttentionInstance {
   const candidate = instance as Partial<AttentionInstance> | null;
   if (typeof candidate !== 'object' || candidate === null || typeof candidate.attention !== 'function' || typeof candidate.backend !== 'string') {
@@ -79,17 +120,47 @@ export function attentionBackward(instance: AttentionInstance, inputs: BackwardI
 }
 
 /**
- * {@link attentionBackward} as a promise.
+ * {@link attentionBackward} split over the instance's threads (`createAttention({ threads })`):
+ * the units (batch item, KV head) are dealt out to the threads, each writing only its
+ * units' gradients, so the result is bit-identical to {@link attentionBackward}'s at every
+ * thread count (src/backward/threads.ts). A call with one unit (MQA at batch 1) runs on
+ * one thread. The first call starts the backward's own `threads − 1` workers and shared
+ * memory; async calls of one instance run one at a time, in call order. On an instance
+ * without threads it runs {@link attentionBackward} at once, in a promise.
  * @param instance as {@link attentionBackward}
- * @param inputs as {@link attentionBackward}
+ * @param inputs as {@link attentionBackward} (read when the call starts to run, after the queued calls before it)
  * @param options as {@link attentionBackward}
  * @returns a promise of the gradients, bit-identical to {@link attentionBackward}'s
- * @throws nothing synchronously: errors reject the promise
+ * @throws nothing synchronously: errors reject the promise (the same TypeError / RangeError);
+ *   it rejects with an Error when the instance is disposed before or during the call, never
+ *   resolving with part of the gradients
  * @example
- * const grads = await attentionBackwardAsync(attn, { q, k, v, dout });
+ * const attn = withBackward(await createAttention({ threads: 2 }));
+ * const grads = await attn.attentionBackwardAsync({ q, k, v, dout });
  */
 export function attentionBackwardAsync(instance: AttentionInstance, inputs: BackwardInputs, options?: BackwardOptions): Promise<BackwardResult> {
-  return new Promise((resolve) => resolve(attentionBackward(instance, inputs, options)));
+  let state: AsyncState;
+  try {
+    state = asyncStateOf(checkInstance(instance));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  if (state.disposed) return Promise.reject(new Error(DISPOSED));
+  if (instance.threads <= 1 || instance.backend === 'js') {
+    return new Promise((resolve) => resolve(attentionBackward(instance, inputs, options)));
+  }
+  state.threaded ??= startBackwardThreads(instance.backend, instance.threads);
+  const task = async (): Promise<BackwardResult> => {
+    const threaded = await state.threaded;
+    if (state.disposed) throw new Error(DISPOSED);
+    if (!threaded) return attentionBackward(instance, inputs, options); // warned: one thread
+    const call = prepareBackward(instance, state.workspace, inputs, options);
+    await threaded.run(call.plan, call.needsLse);
+    return call.finish();
+  };
+  const result = state.tail.then(task);
+  state.tail = result.catch(() => {});
+  return result;
 }
 
 /**
@@ -137,7 +208,7 @@ export interface BackwardMethods {
  * const { dq, dk, dv } = attn.attentionBackward({ q, k, v, dout });
  */
 export function withBackward<T extends AttentionInstance>(instance: T): T & BackwardMethods {
-  checkInstance(instance);
+  asyncStateOf(checkInstance(instance)); // from now on, dispose() also ends the backward's workers
   return Object.assign(instance, {
     attentionBackward: (inputs: BackwardInputs, options?: BackwardOptions) => attentionBackward(instance, inputs, options),
     attentionBackwardAsync: (inputs: BackwardInputs, options?: BackwardOptions) => attentionBackwardAsync(instance, inputs, options),

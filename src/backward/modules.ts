@@ -3,7 +3,7 @@
  * src/backends/select.ts does the same for its builds; the feature check is the instance's:
  * an instance on a WASM backend proves the runtime runs that ISA).
  */
-import { backwardRelaxedBase64, backwardSimdBase64 } from '../gen/backward-kernels.js';
+import { backwardRelaxedBase64, backwardSimdBase64, backwardThreadsRelaxedBase64, backwardThreadsSimdBase64 } from '../gen/backward-kernels.js';
 
 const compiled = new Map<string, WebAssembly.Module>();
 
@@ -22,4 +22,23 @@ export function backwardModule(name: 'wasm-relaxed-simd' | 'wasm-simd'): WebAsse
     compiled.set(name, module);
   }
   return module;
+}
+
+const compiledThreads = new Map<string, WebAssembly.Module | null>();
+
+/**
+ * The compiled threads build (shared imported memory, assembly/backward-threads.ts) of a
+ * WASM backend, or null where the runtime cannot compile it (no WebAssembly threads).
+ */
+export function backwardThreadsModule(name: 'wasm-relaxed-simd' | 'wasm-simd'): WebAssembly.Module | null {
+  if (!compiledThreads.has(name)) {
+    let module: WebAssembly.Module | null = null;
+    try {
+      module = new WebAssembly.Module(decodeBase64(name === 'wasm-relaxed-simd' ? backwardThreadsRelaxedBase64 : backwardThreadsSimdBase64));
+    } catch {
+      module = null;
+    }
+    compiledThreads.set(name, module);
+  }
+  return compiledThreads.get(name)!;
 }

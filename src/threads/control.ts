@@ -53,6 +53,10 @@ export const CMD = {
   DECODE: 2,
   /** Leave the wait loop and end the worker with exit code ARG (dispose; tests simulate a crash with it). */
   EXIT: 3,
+  /** `backwardRange(params, first, stride)` of the backward's threads builds (src/backward/threads.ts). */
+  BACKWARD: 4,
+  /** `lseRange(params, first, stride)` of the backward's threads builds. */
+  LSE: 5,
 } as const;
 
 /** Status a worker reports when the kernel threw (a trap): the host raises an Error. */

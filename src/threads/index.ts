@@ -9,6 +9,7 @@
 import type { BackendName } from '../plan.js';
 import { createThreadedBackend, type ThreadedBackend, type ThreadsKernelExports } from './backend.js';
 import { threadsModule } from './kernels.js';
+import { createSharedMemory } from './memory.js';
 import { ThreadPool } from './pool.js';
 import { importBuiltin, workerKind, workerSpawner } from './spawn.js';
 import { WORKER_SOURCE } from './worker-source.js';
@@ -20,15 +21,6 @@ export { setMinKeysPerSplit } from './decode.js';
 
 /** Upper bound of `threads: 'auto'`: beyond it the split gains little on these kernels and costs memory. */
 export const AUTO_THREADS_MAX = 16;
-
-/**
- * Maximum sizes tried for the shared memory, largest first: 4 GiB (all a wasm32 memory can
- * address) where the runtime reserves it (64-bit Node, Deno, Bun, desktop browsers), else
- * 1 GiB, else 256 MiB (32-bit and mobile browsers refuse large reservations). A shared
- * memory cannot move when it grows, so its maximum is reserved up front as address space
- * (not as RAM); the choice bounds the largest call of a threaded instance.
- */
-const MAXIMUM_PAGES = [65536, 16384, 4096];
 
 const warned = new Set<string>();
 
@@ -59,18 +51,6 @@ export async function autoThreadCount(): Promise<number> {
     cores = os.availableParallelism?.() ?? os.cpus().length;
   }
   return Math.max(1, Math.min(AUTO_THREADS_MAX, cores || 1));
-}
-
-function createSharedMemory(): { memory: WebAssembly.Memory; maximumBytes: number } {
-  let lastError: unknown;
-  for (const maximum of MAXIMUM_PAGES) {
-    try {
-      return { memory: new WebAssembly.Memory({ initial: 1, maximum, shared: true }), maximumBytes: maximum * 65536 };
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw new Error(`threads: could not reserve a shared WebAssembly.Memory (${String(lastError)})`);
 }
 
 /**
