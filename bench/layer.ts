@@ -9,16 +9,20 @@
  * - the same layer's forward (train) + backward (3× the forward's FLOPs, nominal);
  * - a decode step of a GQA layer (E 2048, H16, KV heads 4, 2048 cached tokens) and the bytes
  *   it must read once (weights and cache) per ms, against a plain JS sum over as many bytes.
- * Not here yet: onnxruntime-web and tfjs peers of the layer, threads.
+ * - with --peers (bench/peers/layer.ts): onnxruntime-web's fastest graph of the same layer,
+ *   tfjs-wasm's forward and its tf.grads (fwd+bwd), one thread each, checked against ours.
+ * Not here yet: threads.
  */
 import { cpus, loadavg } from 'node:os';
 import { createAttention, isBackendAvailable } from '../src/index.js';
 import { createGemm, withBackward } from '../src/backward/index.js';
+import { peerRequire } from './peers/index.js';
+import { ortLayer, tfjsLayer } from './peers/layer.js';
 
 interface Item {
   readonly name: string;
   readonly flops: number;
-  readonly call: () => void;
+  readonly call: () => void | Promise<void>;
   readonly times: number[];
 }
 
@@ -32,12 +36,13 @@ function random(length: number, seed: number, scale = 0.05): Float32Array {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export async function runLayerBench(options: { rounds?: number } = {}): Promise<void> {
+export async function runLayerBench(options: { rounds?: number; peers?: boolean; peersDir?: string } = {}): Promise<void> {
   const rounds = options.rounds ?? 5;
   const backend = (await isBackendAvailable('wasm-relaxed-simd')) ? 'wasm-relaxed-simd' : 'wasm-simd';
   const attn = withBackward(await createAttention({ backend }));
   const [L, E, H] = [512, 768, 12];
-  const layer = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, weights: { inProj: random(3 * E * E, 1), inProjBias: random(3 * E, 2), outProj: random(E * E, 3), outProjBias: random(E, 4) } });
+  const params = { inProj: random(3 * E * E, 1), inProjBias: random(3 * E, 2), outProj: random(E * E, 3), outProjBias: random(E, 4) };
+  const layer = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, weights: params });
   const x = { data: random(L * E, 5, 1), shape: [1, L, E] };
   const gemm = createGemm(backend);
   const w = gemm.pack(random(E * E, 6), E, E, true);
@@ -56,18 +61,31 @@ export async function runLayerBench(options: { rounds?: number } = {}): Promise<
   const readAll = new Float32Array(stepBytes / 4).fill(1);
   let sink = 0;
 
+  const dout = random(L * E, 14, 1);
+  const peers: Item[] = [];
+  if (options.peers) {
+    const require = peerRequire(options.peersDir!);
+    layer.forward(x, { train: true });
+    const c = { L, E, H, x: x.data, ...params, dout, output: layer.forward(x).output.data, dx: (layer.forward(x, { train: true }), layer.backward({ data: dout, shape: [1, L, E] }).dx.data) };
+    const ort = await ortLayer(require, c, console.log);
+    const tfjs = await tfjsLayer(require, c);
+    console.log(`peers: ${ort.name} (${ort.note}); ${tfjs.forward.name} (${tfjs.forward.note}); ${tfjs.grads.name} (${tfjs.grads.note})`);
+    for (const peer of [ort, tfjs.forward]) peers.push({ name: peer.name, flops: layerFlops, call: peer.call, times: [] });
+    peers.push({ name: tfjs.grads.name, flops: 3 * layerFlops, call: tfjs.grads.call, times: [] });
+  }
   const items: Item[] = [
     { name: `gemm 4× M${L} N${E} K${E}`, flops: 4 * 2 * L * E * E, call: () => { for (let i = 0; i < 4; i++) gemm.matmul(x.data, L, w); }, times: [] },
     { name: 'layer forward B1 L512 E768 H12', flops: layerFlops, call: () => void layer.forward(x), times: [] },
-    { name: 'layer forward(train)+backward', flops: 3 * layerFlops, call: () => void layer.backward(layer.forward(x, { train: true }).output), times: [] },
+    { name: 'layer forward(train)+backward', flops: 3 * layerFlops, call: () => void layer.backward((layer.forward(x, { train: true }), { data: dout, shape: [1, L, E] })), times: [] },
     { name: 'GQA step E2048 H16 KV4 T2048', flops: 0, call: () => { gqa.step(token, cache); cache.truncate(T); }, times: [] },
     { name: `JS sum over the step's ${(stepBytes / 1e6).toFixed(1)} MB`, flops: 0, call: () => { let s = 0; for (let n = 0; n < readAll.length; n++) s += readAll[n]!; sink += s; }, times: [] },
+    ...peers,
   ];
-  for (const item of items) item.call(); // warm-up
+  for (const item of items) await item.call(); // warm-up
   for (let round = 0; round < rounds; round++) {
     for (const item of items) {
       const started = performance.now();
-      item.call();
+      await item.call();
       item.times.push(performance.now() - started);
     }
   }
@@ -80,6 +98,14 @@ export async function runLayerBench(options: { rounds?: number } = {}): Promise<
   }
   const rate = (i: number) => items[i]!.flops / ms(items[i]!);
   console.log(`layer forward rate / GEMM rate: ${(rate(1) / rate(0)).toFixed(2)} (target ≥ 0.8)`);
+  const byName = (prefix: string) => items.find((item) => item.name.startsWith(prefix));
+  const versus = (prefix: string, ours: Item, target: number) => {
+    const peer = byName(prefix);
+    if (peer) console.log(`${peer.name} / ${ours.name} (time): ${(ms(peer) / ms(ours)).toFixed(2)}× (target ≥ ${target})`);
+  };
+  versus('ORT-web', items[1]!, 1.5);
+  versus('tfjs-wasm 1T forward', items[1]!, 3);
+  versus('tfjs-wasm 1T tf.grads', items[2]!, 10);
   console.log(`GQA step / JS sum over its bytes: ${(ms(items[3]!) / ms(items[4]!)).toFixed(2)} (the issue's target is ≤ 1.3× a read of the weights and cache at memory speed; a JS sum is no such bound)`);
   layer.dispose();
   gqa.dispose();
