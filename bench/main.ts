@@ -202,7 +202,12 @@ async function main(): Promise<void> {
   const started = performance.now();
   const argv = process.argv.slice(2);
   const shapesAt = argv.indexOf('--shapes');
-  if (shapesAt >= 0 && argv[shapesAt + 1] === 'layer') return runLayerBench(); // bench/layer.ts, in this process
+  if (shapesAt >= 0 && argv[shapesAt + 1] === 'layer') {
+    // bench/layer.ts, in this process (--peers: ORT-web and tfjs-wasm, bench/peers/layer.ts).
+    const peersDir = join(findRoot(), 'bench', 'peers');
+    if (argv.includes('--peers')) ensurePeers(peersDir);
+    return runLayerBench({ peers: argv.includes('--peers'), peersDir });
+  }
   if (shapesAt >= 0 && argv[shapesAt + 1] === 'backward-threads') {
     const runsAt = argv.indexOf('--runs');
     return runBackwardThreadsBench(runsAt >= 0 ? { rounds: Number(argv[runsAt + 1]) } : {});

@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BACKEND_NAMES, createAttention, isBackendAvailable, type BackendName } from '../src/index.js';
 import { createGemm, withBackward, type LayerWeights, type MultiHeadAttention } from '../src/backward/index.js';
+import type { RotaryRotationOptions } from '../src/positions/types.js';
 import { formatResult, parseMhaVector, runMhaVector } from '../src/conformance/index.js';
 import { mulberry32, randomFloat32 } from './reference.js';
+import { rotate64 } from './rotary-reference.js';
 
 const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
 const VECTORS = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'conformance', 'multi-head-attention');
@@ -66,7 +68,9 @@ describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
     ['self, causal, packed weights with bias', { cross: false, causal: true, separate: false }],
     ['cross, GQA, separate weights', { cross: true, causal: false, separate: true }],
     ['self, causal, window 2, ALiBi', { cross: false, causal: true, separate: false, window: 2, alibi: true }],
-  ] as { cross: boolean; causal: boolean; separate: boolean; window?: number; alibi?: boolean }[] extends infer T ? T extends unknown[] ? [string, T[number]][] : never : never)('finite differences: %s', async (_, c) => {
+    ['self, causal, RoPE (rotate-half)', { cross: false, causal: true, separate: false, rotary: { base: 100 } }],
+    ['cross (L ≠ S), GQA, RoPE (interleaved, partial dim)', { cross: true, causal: false, separate: true, rotary: { base: 10, interleaved: true, dim: 2 } }],
+  ] as { cross: boolean; causal: boolean; separate: boolean; window?: number; alibi?: boolean; rotary?: RotaryRotationOptions }[] extends infer T ? T extends unknown[] ? [string, T[number]][] : never : never)('finite differences: %s', async (_, c) => {
     const attn = await layerOn(backend);
     const [B, L, S, E, H, Hkv] = [2, 4, 5, 8, 4, c.separate ? 2 : 4];
     const KV = (E / H) * Hkv;
@@ -76,7 +80,7 @@ describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
       : { inProj: randomFloat32(3 * E * E, random, 0.5), inProjBias: randomFloat32(3 * E, random), outProj: randomFloat32(E * E, random, 0.5), outProjBias: randomFloat32(E, random) };
     const inputs: Record<string, Float32Array> = { x: randomFloat32(B * L * E, random), ...(c.cross ? { key: randomFloat32(B * S * E, random), value: randomFloat32(B * S * E, random) } : {}) };
     const r = randomFloat32(B * L * E, random);
-    const layer = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, kvHeads: Hkv, causal: c.causal, ...(c.window ? { window: c.window } : {}), ...(c.alibi ? { alibi: true } : {}), weights: weights as unknown as LayerWeights });
+    const layer = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, kvHeads: Hkv, causal: c.causal, ...(c.window ? { window: c.window } : {}), ...(c.alibi ? { alibi: true } : {}), ...(c.rotary ? { rotary: c.rotary } : {}), weights: weights as unknown as LayerWeights });
     const run = (ins: Record<string, Float32Array>, train: boolean) =>
       layer.forward({ data: ins.x!, shape: [B, L, E] }, { ...(c.cross ? { key: { data: ins.key!, shape: [B, S, E] }, value: { data: ins.value!, shape: [B, S, E] } } : {}), train }).output.data;
     const loss = (ins: Record<string, Float32Array>) => run(ins, false).reduce((sum, o, n) => sum + o * r[n]!, 0);
@@ -108,7 +112,7 @@ describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
   // Token by token through a KV cache against one causal forward over the prompt: the same
   // projections and keys, summed in another order by the decode kernel: 1e-5·max(1, max|out|)
   // is ~100 ulps of the output's scale.
-  it.each([['', {}], [', window 3 and ALiBi', { window: 3, alibi: true }]] as const)('step over a prompt (GQA, one chunk of 3 then single tokens%s) equals a causal forward over it', async (_, positional) => {
+  it.each([['', {}], [', window 3 and ALiBi', { window: 3, alibi: true }], [', RoPE', { rotary: { base: 100 } }]] as const)('step over a prompt (GQA, one chunk of 3 then single tokens%s) equals a causal forward over it', async (_, positional) => {
     const attn = await layerOn(backend);
     const [B, L, E, H, Hkv] = [2, 7, 16, 4, 2];
     const KV = (E / H) * Hkv;
@@ -150,6 +154,46 @@ describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
     const plain = attn.createMultiHeadAttention({ embedDim: E, numHeads: 2, causal: true, weights }).forward(x).output.data;
     for (let n = 0; n < masked.length; n++) expect(Math.abs(windowed[n]! - masked[n]!)).toBeLessThanOrEqual(1e-6);
     expect(plain.some((value, n) => Math.abs(value - masked[n]!) > 1e-3)).toBe(true);
+  });
+
+  // RoPE reaches the attention: the layer against float64 math (projections, rotate64 of
+  // test/rotary-reference.ts at positions i and j, causal softmax, output projection). Each
+  // output sums E·(3 + L) f32 products of magnitude ≤ ~1: 1e-5·max(1, |out|) is ~100 ulps.
+  it('rotary: forward equals float64 projections, rotation and attention', async () => {
+    const attn = await layerOn(backend);
+    const [B, L, E, H] = [2, 5, 8, 2];
+    const D = E / H;
+    const random = mulberry32(21);
+    const w = { inProj: randomFloat32(3 * E * E, random, 0.5), inProjBias: randomFloat32(3 * E, random), outProj: randomFloat32(E * E, random, 0.5), outProjBias: randomFloat32(E, random) };
+    const x = randomFloat32(B * L * E, random);
+    const rotary = { base: 10, interleaved: true };
+    const layer = attn.createMultiHeadAttention({ embedDim: E, numHeads: H, causal: true, rotary, weights: w });
+    const out = layer.forward({ data: x, shape: [B, L, E] }).output.data;
+    // A cache not made by the layer would take the keys unrotated.
+    expect(() => layer.step({ data: x.subarray(0, E), shape: [1, 1, E] }, attn.createKVCache({ batch: 1, kvHeads: H, headDim: D, maxSeqLen: 4 }))).toThrow(/step: cache: expected the layer's createCache/);
+    const proj = (input: ArrayLike<number>, weight: Float32Array, bias: Float32Array, row0: number) =>
+      Float64Array.from({ length: B * L * E }, (_, n) => {
+        const [r, o] = [Math.floor(n / E), n % E];
+        let sum = bias[row0 + o]!;
+        for (let i = 0; i < E; i++) sum += input[r * E + i]! * weight[(row0 + o) * E + i]!;
+        return sum;
+      });
+    const strides = { batch: L * E, head: D, seq: E };
+    const q = rotate64(proj(x, w.inProj, w.inProjBias, 0), strides, B, H, L, D, rotary, (_, s) => s);
+    const k = rotate64(proj(x, w.inProj, w.inProjBias, E), strides, B, H, L, D, rotary, (_, s) => s);
+    const v = proj(x, w.inProj, w.inProjBias, 2 * E);
+    const a = new Float64Array(B * L * E);
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < L; i++) {
+      const at = (r: number) => (b * L + r) * E + h * D;
+      const scores = Array.from({ length: i + 1 }, (_, j) => { let dot = 0; for (let d = 0; d < D; d++) dot += q[at(i) + d]! * k[at(j) + d]!; return dot / Math.sqrt(D); });
+      const top = Math.max(...scores);
+      const p = scores.map((s) => Math.exp(s - top));
+      const total = p.reduce((sum, value) => sum + value, 0);
+      for (let j = 0; j <= i; j++) for (let d = 0; d < D; d++) a[at(i) + d]! += (p[j]! / total) * v[at(j) + d]!;
+    }
+    const expected = proj(a, w.outProj, w.outProjBias, 0);
+    const scale = Math.max(1, ...Array.from(expected, Math.abs));
+    for (let n = 0; n < out.length; n++) expect(Math.abs(out[n]! - expected[n]!), `index ${n}: expected ${expected[n]}, got ${out[n]}`).toBeLessThanOrEqual(1e-5 * scale);
   });
 
   it('keeps activations only with train, and checks its boundary', async () => {

@@ -55,14 +55,52 @@ export function gemm(aPtr: usize, bPtr: usize, cPtr: usize, M: i32, N: i32, K: i
       tile4x8(a, aRowBytes, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), cRowBytes, min(8, N - n));
     }
   }
-  // leftovers: one row of A at a time
+  // leftovers, and the whole of a decode step's GEMV (M < 4): one row of A at a time, 4
+  // panels (32 columns) per pass while they last. The 1x8 tile has only 2 accumulator
+  // chains, so it waits on the multiply-add latency (~4 cycles) and streams B at ~7 bytes per
+  // cycle; 1x32 has 8 chains and reads 4 panels side by side, enough to keep up with memory.
   for (; m < M; m++) {
     const a = aPtr + <usize>m * aRowBytes;
     const c = cPtr + <usize>m * cRowBytes;
-    for (let n = 0; n < N; n += 8) {
+    let n = 0;
+    for (; n + 32 <= N; n += 32) tile1x32(a, bPtr + <usize>(n >> 3) * panelBytes, panelBytes, K, c + (<usize>n << 2));
+    for (; n < N; n += 8) {
       tile1x8(a, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), min(8, N - n));
     }
   }
+}
+
+/** C[0][0..32) = A[0] · 4 consecutive panels (panelBytes apart). */
+// @ts-ignore: decorator
+@inline function tile1x32(a: usize, panel: usize, panelBytes: usize, K: i32, c: usize): void {
+  let a0 = a;
+  let c0 = f32x4.splat(0), d0 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
+  let c2 = f32x4.splat(0), d2 = f32x4.splat(0), c3 = f32x4.splat(0), d3 = f32x4.splat(0);
+  let b0 = panel;
+  // The other panels at fixed distances from b0: one pointer to advance.
+  const p1 = panelBytes, p2 = panelBytes << 1, p3 = panelBytes * 3;
+  const bEnd = panel + (<usize>max(K, 0) << 5);
+  while (b0 < bEnd) {
+    const x = v128.load32_splat(a0);
+    c0 = madd(v128.load(b0), x, c0);
+    d0 = madd(v128.load(b0, 16), x, d0);
+    c1 = madd(v128.load(b0 + p1), x, c1);
+    d1 = madd(v128.load(b0 + p1, 16), x, d1);
+    c2 = madd(v128.load(b0 + p2), x, c2);
+    d2 = madd(v128.load(b0 + p2, 16), x, d2);
+    c3 = madd(v128.load(b0 + p3), x, c3);
+    d3 = madd(v128.load(b0 + p3, 16), x, d3);
+    b0 += 32;
+    a0 += 4;
+  }
+  v128.store(c, c0);
+  v128.store(c, d0, 16);
+  v128.store(c, c1, 32);
+  v128.store(c, d1, 48);
+  v128.store(c, c2, 64);
+  v128.store(c, d2, 80);
+  v128.store(c, c3, 96);
+  v128.store(c, d3, 112);
 }
 
 /** C[0..4)[0..cols) = A[0..4) · panel, cols <= 8. */

@@ -71,9 +71,9 @@ class Writer {
   }
 }
 
-type Attribute = { name: string; int: number } | { name: string; float: number } | { name: string; ints: number[] };
+export type Attribute = { name: string; int: number } | { name: string; float: number } | { name: string; ints: number[] };
 
-interface Node {
+export interface Node {
   op: string;
   inputs: string[];
   outputs: string[];
@@ -81,7 +81,7 @@ interface Node {
   attributes?: Attribute[];
 }
 
-interface GraphSpec {
+export interface GraphSpec {
   nodes: Node[];
   inputs: { name: string; shape: number[] }[];
   output: { name: string; shape: number[] };
@@ -101,7 +101,7 @@ function valueInfo(w: Writer, name: string, shape: number[]): void {
   );
 }
 
-function encodeModel(spec: GraphSpec): Uint8Array {
+export function encodeModel(spec: GraphSpec): Uint8Array {
   const model = new Writer();
   // IR version 11 (ONNX 1.18) is the first that allows opset 23; 8 is enough for opset 17.
   const opset = Math.max(...spec.opsets.filter((o) => o.domain === '').map((o) => o.version));

@@ -14,6 +14,7 @@ import type { AttentionInstance } from '../instance.js';
 import type { AttentionOptions, Tensor } from '../types.js';
 import { attentionBackward } from '../backward/index.js';
 import { createGemm, type PackedMatrix } from './gemm.js';
+import { layerRotary, queryOffsets, rotatePacked } from './rotary.js';
 import type { LayerForwardOptions, LayerGradients, LayerWeights, MultiHeadAttention, MultiHeadAttentionOptions } from './types.js';
 
 const NAME = 'createMultiHeadAttention';
@@ -117,13 +118,46 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
   // [out][in]) is packed on the first backward, so an inference layer holds one copy.
   const forwardPacked = Object.fromEntries(PROJ.map((p) => [p, gemm.pack(W[p], E, outDims[p], true)])) as Record<Proj, PackedMatrix>;
   let backwardPacked: Record<Proj, PackedMatrix> | null = null;
+  const rotary = options.rotary === undefined ? null : layerRotary(options.rotary, D);
   const attentionOptions = { numHeads: H, kvHeads: Hkv, ...(options.causal !== undefined ? { causal: options.causal } : {}), ...(options.window !== undefined ? { window: options.window } : {}), ...(options.alibi !== undefined ? { alibi: options.alibi } : {}) };
+  /** Whether attentionBackward takes `rotary` (learned on the first rotary backward; see ./rotary.ts). */
+  let backwardTakesRotary: boolean | undefined;
+  const ownCaches = new WeakSet<object>();
   let saved: Saved | null = null;
   let disposed = false;
   const live = () => {
     if (disposed) throw new TypeError(`${NAME}: the layer is disposed`);
   };
   const project = (p: Proj, x: Float32Array, rows: number) => gemm.matmul(x, rows, forwardPacked[p], b[p]);
+
+  /** dq, dk, dv of the attention for dL/d(attention output) `da`, with respect to the unrotated q, k. */
+  function attentionGradients(s: Saved, da: Float32Array): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
+    const { B, L, S } = s;
+    const run = (q: Float32Array, k: Float32Array, call: AttentionOptions) => {
+      const g = attentionBackward(instance, { q: { data: q, shape: [B, L, E] }, k: { data: k, shape: [B, S, KV] }, v: { data: s.v, shape: [B, S, KV] }, dout: { data: da, shape: [B, L, E] }, output: { data: s.a, shape: [B, L, E] } }, call);
+      return { dq: g.dq.data, dk: g.dk.data, dv: g.dv.data };
+    };
+    if (!rotary) return run(s.q, s.k, s.options);
+    if (backwardTakesRotary !== false) {
+      try {
+        const g = run(s.q, s.k, s.options);
+        backwardTakesRotary = true;
+        return g;
+      } catch (error) {
+        // The options were checked by the forward; only "rotary is not supported" lands here.
+        if (backwardTakesRotary || !(error instanceof TypeError) || !/options\.rotary/.test(error.message)) throw error;
+        backwardTakesRotary = false;
+      }
+    }
+    const { rotary: _, ...plain } = s.options;
+    const offsets = queryOffsets(B, L, S, s.options.keyLengths, s.options.causal);
+    const q = rotatePacked(s.q.slice(), { batch: B, seqLen: L, heads: H, headDim: D }, rotary, offsets, false);
+    const k = rotatePacked(s.k.slice(), { batch: B, seqLen: S, heads: Hkv, headDim: D }, rotary, new Int32Array(B), false);
+    const g = run(q, k, plain);
+    rotatePacked(g.dq, { batch: B, seqLen: L, heads: H, headDim: D }, rotary, offsets, true);
+    rotatePacked(g.dk, { batch: B, seqLen: S, heads: Hkv, headDim: D }, rotary, new Int32Array(B), true);
+    return g;
+  }
 
   return {
     embedDim: E,
@@ -141,7 +175,7 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
       const q = project('q', x.data, B * L);
       const k = project('k', key.data, B * S);
       const v = project('v', value.data, B * S);
-      const call: AttentionOptions = { ...attentionOptions, ...(opts.mask ? { mask: opts.mask } : {}), ...(opts.keyLengths ? { keyLengths: opts.keyLengths } : {}) };
+      const call: AttentionOptions = { ...attentionOptions, ...(opts.mask ? { mask: opts.mask } : {}), ...(opts.keyLengths ? { keyLengths: opts.keyLengths } : {}), ...(rotary ? { rotary: rotary.options } : {}) };
       const result = instance.attention({ data: q, shape: [B, L, E] }, { data: k, shape: [B, S, KV] }, { data: v, shape: [B, S, KV] }, { ...call, returnWeights: opts.needWeights === true });
       const a = result.output.data;
       const output = { data: project('o', a, B * L), shape: [B, L, E] };
@@ -171,10 +205,7 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
       const weightGrad = (dOut: Float32Array, rows: number, out: number, input: Float32Array) => gemm.matmulOnce(transpose(dOut, rows, out), out, input, rows, E);
       const dWo = weightGrad(dy, BL, E, saved.a);
       const da = gemm.matmul(dy, BL, backwardPacked.o);
-      const g = attentionBackward(instance, { q: { data: saved.q, shape: [B, L, E] }, k: { data: saved.k, shape: [B, S, KV] }, v: { data: saved.v, shape: [B, S, KV] }, dout: { data: da, shape: [B, L, E] }, output: { data: saved.a, shape: [B, L, E] } }, saved.options);
-      const dq = g.dq.data;
-      const dk = g.dk.data;
-      const dv = g.dv.data;
+      const { dq, dk, dv } = attentionGradients(saved, da);
       const dx = gemm.matmul(dq, BL, backwardPacked.q);
       const dKey = gemm.matmul(dk, BS, backwardPacked.k);
       const dValue = gemm.matmul(dv, BS, backwardPacked.v);
@@ -197,11 +228,15 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
     },
     createCache(batch, maxSeqLen) {
       live();
-      return instance.createKVCache({ batch, kvHeads: Hkv, headDim: D, maxSeqLen });
+      const cache = instance.createKVCache({ batch, kvHeads: Hkv, headDim: D, maxSeqLen, ...(rotary ? { rotary: rotary.options } : {}) });
+      ownCaches.add(cache);
+      return cache;
     },
     step(x, cache) {
       live();
       const [B, T] = rows3('step: x', x, E);
+      // Another cache would lack the layer's rotation: keys appended unrotated, a silent error.
+      if (rotary && !ownCaches.has(cache)) throw typeError('step: cache', "the layer's createCache() (it rotates the keys)", cache);
       const q = project('q', x.data, B * T);
       cache.append({ data: project('k', x.data, B * T), shape: [B, T, KV] }, { data: project('v', x.data, B * T), shape: [B, T, KV] });
       // The new tokens are the newest of the cache: causal aligns bottom-right there.

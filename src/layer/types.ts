@@ -1,5 +1,6 @@
 /** Public types of the multi-head attention layer (`wasm-attention/backward`). */
 import type { KVCache } from '../cache/types.js';
+import type { RotaryRotationOptions } from '../positions/types.js';
 import type { AttentionOptions, MaskTensor, Tensor } from '../types.js';
 
 /**
@@ -37,6 +38,14 @@ export interface MultiHeadAttentionOptions {
   readonly window?: AttentionOptions['window'];
   /** ALiBi, as {@link AttentionOptions.alibi} (forward, backward, step). Default none. */
   readonly alibi?: AttentionOptions['alibi'];
+  /**
+   * RoPE on the projected q and k, as attention()'s `rotary` at its default positions (keys
+   * at j, queries bottom-right at i + S − L, or keyLengths[b] − L; i with causal 'top-left'):
+   * `{ base }` or `{ cos, sin }`, `dim`, `interleaved`, `scaling`. In `step`, the layer's
+   * `createCache` rotates the keys on append and the queries at their cache positions.
+   * Forward, backward and step. Default none.
+   */
+  readonly rotary?: RotaryRotationOptions;
   /** The parameters, copied and packed into the layer's memory once. */
   readonly weights: LayerWeights;
 }
