@@ -209,7 +209,7 @@ export function createReverseModel(instance: AttentionInstance, options: Reverse
     step() {
       const digits = Int32Array.from({ length: B * L }, () => Math.floor(random() * V));
       // Forward through the residual stack, keeping each layer's training state.
-      let y = embed(digits);
+      let y: Float32Array = embed(digits);
       for (const mha of mhas) {
         const h = y;
         y = mha.forward({ data: h, shape: [B, L, E] }, { train: true }).output.data;
@@ -238,7 +238,7 @@ export function createReverseModel(instance: AttentionInstance, options: Reverse
         }
       }
       // Backward: each residual passes dy through and adds the layer's dx.
-      let dh = dy;
+      let dh: Float32Array = dy;
       for (let l = mhas.length - 1; l >= 0; l--) {
         const g = mhas[l]!.backward({ data: dh, shape: [B, L, E] });
         const w = g.weights;
@@ -259,7 +259,7 @@ export function createReverseModel(instance: AttentionInstance, options: Reverse
       return { step: steps++, loss: loss / (B * L), accuracy: correct / (B * L) };
     },
     snapshot() {
-      let y = embed(probe);
+      let y: Float32Array = embed(probe);
       const maps: Float32Array[] = [];
       for (const mha of mhas) {
         const h = y;
