@@ -6,8 +6,9 @@
  * probe sequence, so the page stays responsive while it learns.
  *
  * For the Chromium test (scripts/runtimes/demo-test.mjs) the section carries its state:
- * `data-state` (idle, running, paused, done), `data-step`, and the loss curve rounded on
- * the plot's figure (`data-losses`).
+ * `data-state` (idle, running, paused, done), `data-step`, the model's stated target
+ * (`data-threshold`, `data-budget`), and the loss curve rounded on the plot's figure
+ * (`data-losses`).
  */
 import type { AttentionInstance } from '../../src/index.js';
 import { createReverseModel, LOSS_THRESHOLD, STEP_BUDGET, type ReverseModel } from '../../examples/reverse-model.js';
@@ -45,6 +46,8 @@ export function setupTrain(instances: ReadonlyMap<string, AttentionInstance>, to
   const backendSelect = $<HTMLSelectElement>('train-backend');
   for (const key of instances.keys()) backendSelect.add(new Option(key === 'auto' ? `auto (${instances.get('auto')!.backend})` : key, key));
   $('train-target').textContent = `below ${LOSS_THRESHOLD} nats within ${STEP_BUDGET} steps`;
+  section.dataset.threshold = String(LOSS_THRESHOLD);
+  section.dataset.budget = String(STEP_BUDGET);
   let run: Run | null = null;
 
   const setState = (state: 'idle' | 'running' | 'paused' | 'done') => {
