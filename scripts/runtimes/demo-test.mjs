@@ -181,7 +181,8 @@ async function checkTrain(page, problems) {
   mkdirSync(join(root, 'test', 'artifacts'), { recursive: true });
   await page.locator('#train').screenshot({ path: TRAIN_SCREENSHOT });
   const first = inBudget.findIndex((y) => y < LOSS_THRESHOLD);
-  return `train: loss ${losses[0]?.toFixed(3)} → below ${LOSS_THRESHOLD} at step ${first} (budget ${STEP_BUDGET}), ${heads} maps all changed between steps ${stepA} and ${stepB}; the page answered at ${seen.length} step counts on the way`;
+  const perStep = /([\d.]+) ms per step/.exec((await page.textContent('#train-status')) ?? '')?.[1];
+  return `train: loss ${losses[0]?.toFixed(3)} → below ${LOSS_THRESHOLD} at step ${first} (budget ${STEP_BUDGET}, ${perStep} ms a step), ${heads} maps all changed between steps ${stepA} and ${stepB}; the page answered at ${seen.length} step counts on the way`;
 }
 
 /**
