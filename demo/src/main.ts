@@ -2,6 +2,7 @@
  * The demo page (demo/index.html): Explore draws the attention weights of every head for a
  * sentence (with causal, padding, sliding-window and ALiBi options); Positions shows how
  * sinusoidal encodings and RoPE make a score depend on distance (demo/src/positions.ts);
+ * Train trains a tiny model in the page and shows its loss and heads (demo/src/train.ts);
  * Benchmark measures every backend on the bench's shapes in this browser.
  * Built by demo/build.mjs; `npm run demo` serves it on 127.0.0.1.
  */
@@ -12,6 +13,7 @@ import { headInputs, tokenize, tokenWeight } from './embeddings.js';
 import { probeBrowser } from './features.js';
 import { diverging, drawMatrix, viridis } from './heatmap.js';
 import { setupPositions } from './positions.js';
+import { setupTrain } from './train.js';
 
 const MAX_TOKENS = 40;
 const PAD = '<pad>';
@@ -321,6 +323,7 @@ async function main(): Promise<void> {
   await createInstances();
   setupExplore();
   setupPositions(instances.get('auto')!, tooltip);
+  setupTrain(instances, tooltip);
   setupBenchmark();
   document.body.dataset.ready = 'true';
 }

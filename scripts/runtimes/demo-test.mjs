@@ -3,8 +3,10 @@
 // with a working hover tooltip) and change when a sliding window (cells hatched) or ALiBi is
 // switched on, the Positions view draws its plot and heatmaps with a RoPE score curve that
 // falls with distance, is the same from two starting positions and follows the base, the
-// quick benchmark completes and shows numbers, and a screenshot is written to
-// test/artifacts/demo.png (ignored by git). The built folder is then served once more
+// Train tab trains the shared model (examples/reverse-model.ts) in the page: its loss falls
+// below the stated threshold within the step budget and every head's map changes between two
+// snapshots (test/artifacts/demo-train.png), the quick benchmark completes and shows numbers,
+// and a screenshot is written to test/artifacts/demo.png (ignored by git). The built folder is then served once more
 // without COOP/COEP, as a plain static host would, and must still work.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import { root } from './runtimes.mjs';
 import { serveStatic } from './serve.mjs';
 
 export const SCREENSHOT = join(root, 'test', 'artifacts', 'demo.png');
+export const TRAIN_SCREENSHOT = join(root, 'test', 'artifacts', 'demo-train.png');
 
 /** Pixels of a canvas that are drawn, and how many distinct colours they have. */
 function canvasInk(canvas) {
@@ -97,6 +100,91 @@ async function checkPositions(page, problems) {
   return `positions: RoPE curve spread ${spread(before.rope).toFixed(2)}, shift-invariant within ${gap.toExponential(1)}`;
 }
 
+/** Digests of every head's map in the Train tab, in (layer, head) order. */
+function trainDigests(page) {
+  return page.$$eval('#train-heads canvas', (canvases) =>
+    canvases.map((canvas) => {
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let hash = 2166136261;
+      for (let i = 0; i < data.length; i += 4) hash = Math.imul(hash ^ ((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]), 16777619);
+      return hash >>> 0;
+    }),
+  );
+}
+
+/**
+ * The Train tab on the page's default backend: snapshot A after a few steps (paused), snapshot
+ * B once the step budget is spent (resumed at full speed). The loss must start above 2 nats (chance is
+ * ln 8 ≈ 2.08), fall below the threshold within the budget (examples/reverse-model.ts's
+ * LOSS_THRESHOLD and STEP_BUDGET, as test/examples.test.ts states them for Node), and every
+ * head's map must differ between A and B. Training runs in animation frames, so the page
+ * runs other tasks between its steps.
+ * @returns a summary
+ */
+async function checkTrain(page, problems) {
+  // The page states the model module's own targets on the section (data-threshold, data-budget).
+  const { LOSS_THRESHOLD, STEP_BUDGET } = await page.$eval('#train', (s) => ({ LOSS_THRESHOLD: Number(s.dataset.threshold), STEP_BUDGET: Number(s.dataset.budget) }));
+  if (!(LOSS_THRESHOLD > 0 && STEP_BUDGET > 0)) problems.push(`train: the section states no target (threshold ${LOSS_THRESHOLD}, budget ${STEP_BUDGET})`);
+  await page.locator('#train').scrollIntoViewIfNeeded();
+  const heads = await page.$$eval('#train-heads canvas', (canvases) => canvases.length);
+  if (heads !== 4) problems.push(`train: expected 4 head maps (1 layer × 4 heads), got ${heads}`);
+  const untrained = await trainDigests(page);
+  const step = () => page.$eval('#train', (s) => Number(s.dataset.step));
+  // Snapshot A: a few steps at 10 steps/s (the page's default), then paused.
+  await page.selectOption('#train-speed', '10');
+  await page.click('#train-run');
+  await page.waitForFunction(() => Number(document.getElementById('train').dataset.step) >= 3, null, { timeout: 60_000 });
+  await page.click('#train-run');
+  const paused = await page.$eval('#train', (s) => s.dataset.state);
+  if (paused !== 'paused') problems.push(`train: the Train button should pause a running model, state '${paused}'`);
+  const stepA = await step();
+  const early = await trainDigests(page);
+  // Resumed at full speed: the page still runs its own tasks between frames, so a
+  // setTimeout(0) poll sees the step count climb (a loop that trained to the end in one task
+  // would show two values at most).
+  await page.selectOption('#train-speed', 'fast');
+  await page.click('#train-run');
+  const seen = await page.evaluate(
+    (budget) =>
+      new Promise((resolve) => {
+        const values = new Set();
+        const deadline = performance.now() + 60_000; // a model that stops early: report what was seen
+        const poll = () => {
+          const n = Number(document.getElementById('train').dataset.step);
+          values.add(n);
+          if (n >= budget || performance.now() > deadline) resolve([...values]);
+          else setTimeout(poll, 0);
+        };
+        poll();
+      }),
+    STEP_BUDGET,
+  );
+  if (seen.length < 3) problems.push(`train: the page answered only at steps ${seen.join(', ')}: training should yield between frames`);
+  await page.click('#train-run'); // pause again
+  const late = await trainDigests(page);
+  const stepB = await step();
+  const losses = await page.$eval('#train-loss-figure', (f) => JSON.parse(f.dataset.losses));
+  const inBudget = losses.slice(0, STEP_BUDGET);
+  const best = Math.min(...inBudget);
+  if (!(losses[0] > 2)) problems.push(`train: the first loss should be above 2 nats (chance ln 8), got ${losses[0]}`);
+  if (!(best < LOSS_THRESHOLD)) problems.push(`train: the loss did not fall below ${LOSS_THRESHOLD} within ${STEP_BUDGET} steps (best ${best}, curve ${JSON.stringify(inBudget.filter((_, n) => n % 10 === 0))}…)`);
+  const unchanged = late.map((hash, n) => (hash === early[n] ? n + 1 : 0)).filter(Boolean);
+  if (unchanged.length > 0) problems.push(`train: the maps of heads ${unchanged.join(', ')} did not change between steps ${stepA} and ${stepB}`);
+  if (early.every((hash, n) => hash === untrained[n])) problems.push(`train: no map changed in the first ${stepA} steps`);
+  const probe = await page.textContent('#train-probe');
+  const [, said, reversed] = /model says ([\d ]+) \(reversed: ([\d ]+)\)/.exec(probe ?? '') ?? [];
+  if (!said || said !== reversed) problems.push(`train: after ${stepB} steps the model should reverse the probe: '${probe}'`);
+  for (const id of ['train-loss']) {
+    const ink = await page.$eval(`#${id}`, canvasInk);
+    if (ink.colours < 5) problems.push(`train: #${id} looks blank (${ink.colours} colours)`);
+  }
+  mkdirSync(join(root, 'test', 'artifacts'), { recursive: true });
+  await page.locator('#train').screenshot({ path: TRAIN_SCREENSHOT });
+  const first = inBudget.findIndex((y) => y < LOSS_THRESHOLD);
+  const perStep = /([\d.]+) ms per step/.exec((await page.textContent('#train-status')) ?? '')?.[1];
+  return `train: loss ${losses[0]?.toFixed(3)} → below ${LOSS_THRESHOLD} at step ${first} (budget ${STEP_BUDGET}, ${perStep} ms a step), ${heads} maps all changed between steps ${stepA} and ${stepB}; the page answered at ${seen.length} step counts on the way`;
+}
+
 /**
  * @param {{ scratch: string }} options scratch: a folder for the built page
  * @returns {Promise<{ status: string, backend?: string, summary: string, details?: string[] }>}
@@ -131,6 +219,7 @@ export async function runDemoTest({ scratch }) {
     await page.mouse.move(0, 0);
     const explorer = await checkExplorerOptions(page, problems);
     const positions = await checkPositions(page, problems);
+    const train = await checkTrain(page, problems);
 
     // Benchmark: the quick preset, every backend.
     await page.click('#run');
@@ -161,7 +250,7 @@ export async function runDemoTest({ scratch }) {
       status: problems.length === 0 ? 'pass' : 'fail',
       backend,
       summary:
-        `page loads clean (also from a host without COOP/COEP); ${heads} heatmaps (${ink.colours} colours); ${explorer}; ${positions}; benchmark: ${rows.length} measurements on ${backends.join(', ')}` +
+        `page loads clean (also from a host without COOP/COEP); ${heads} heatmaps (${ink.colours} colours); ${explorer}; ${positions}; ${train}; benchmark: ${rows.length} measurements on ${backends.join(', ')}` +
         (best ? `, best ${best[5]} GFLOP/s (${best[1]}, ${best[0]})` : '') +
         `; screenshot ${SCREENSHOT.slice(root.length + 1)}`,
       details: problems,
