@@ -32,13 +32,16 @@ const [B, H, L, D] = [1, 12, 128, 64];
 const data = () => Float32Array.from({ length: B * H * L * D }, (_, i) => Math.sin(i));
 const t = () => ({ data: data(), shape: [B, H, L, D] });
 const [q, k, v] = [t(), t(), t()];
-const started = performance.now();
+const mark = () => ({ at: performance.now(), cpu: process.cpuUsage(), faults: process.resourceUsage().minorPageFault });
+const cost = (a, b) => ({ ms: b.at - a.at, cpuMs: (b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system) / 1000, faults: b.faults - a.faults });
+const started = mark();
 const lib = await import(process.env.STARTUP_ENTRY);
-const imported = performance.now();
+const imported = mark();
 const { output } = lib.attention(q, k, v); // compiles and instantiates the kernel, then runs
-const done = performance.now();
+const done = mark();
 if (!(output.data.length === B * H * L * D && Number.isFinite(output.data[0]))) throw new Error('bad output');
-console.log(JSON.stringify({ ms: done - started, importMs: imported - started, backend: (await lib.init()).backend }));
+const total = cost(started, done), load = cost(started, imported), call = cost(imported, done);
+console.log(JSON.stringify({ ms: total.ms, importMs: load.ms, total, import: load, call, backend: (await lib.init()).backend }));
 `;
 
 /**
@@ -61,7 +64,7 @@ export async function measureStartup({ runs = 7, entry = DEFAULT_ENTRY, nodeArgs
  * @returns {Promise<StartupResult[]>} one per entry, in order
  */
 export async function compareStartup({ runs = 7, entries, nodeArgs = [], cwd = root }) {
-  const results = entries.map(() => ({ times: [], importTimes: [], backend: '' }));
+  const results = entries.map(() => ({ times: [], importTimes: [], samples: [], backend: '' }));
   // In `cwd`, so that a bare `entry` resolves from there.
   const probe = join(cwd, `.startup-probe-${process.pid}.mjs`);
   writeFileSync(probe, PROBE);
@@ -72,6 +75,7 @@ export async function compareStartup({ runs = 7, entries, nodeArgs = [], cwd = r
         const result = JSON.parse(stdout.trim().split('\n').pop());
         results[i].times.push(result.ms);
         results[i].importTimes.push(result.importMs);
+        results[i].samples.push(result);
         results[i].backend = result.backend;
       }
     }
@@ -79,9 +83,15 @@ export async function compareStartup({ runs = 7, entries, nodeArgs = [], cwd = r
     rmSync(probe, { force: true });
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return results.map(({ times, importTimes, backend }) => {
+  // Each figure's own median over the runs (CPU time and page faults do not depend on the
+  // other processes of a shared machine as wall time does: the figures to compare builds by).
+  const phaseMedians = (samples, phase) =>
+    Object.fromEntries(['ms', 'cpuMs', 'faults'].map((key) => [key, median(samples.map((s) => s[phase][key]))]));
+  return results.map(({ times, importTimes, samples, backend }) => {
     const sorted = [...times].sort((a, b) => a - b);
     return {
+      /** Medians of wall time, CPU time (user + system, all threads) and minor page faults per phase. */
+      phases: Object.fromEntries(['import', 'call', 'total'].map((phase) => [phase, phaseMedians(samples, phase)])),
       medianMs: median(times),
       /** Of which the `import()` alone (parse and evaluate the module). */
       medianImportMs: median(importTimes),
@@ -95,7 +105,8 @@ export async function compareStartup({ runs = 7, entries, nodeArgs = [], cwd = r
 }
 
 /**
- * @typedef {{ medianMs: number, medianImportMs: number, minMs: number, maxMs: number, runs: number[], backend: string, budgetMs: number }} StartupResult
+ * @typedef {{ ms: number, cpuMs: number, faults: number }} StartupPhase
+ * @typedef {{ phases: { import: StartupPhase, call: StartupPhase, total: StartupPhase }, medianMs: number, medianImportMs: number, minMs: number, maxMs: number, runs: number[], backend: string, budgetMs: number }} StartupResult
  */
 
 /** The machine, as bench results name it: CPU model, cores, Node, load average (1 min). */
@@ -110,12 +121,21 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const entry = asSpecifier(option('--entry', undefined)) ?? DEFAULT_ENTRY;
   const baseline = asSpecifier(option('--baseline', undefined));
   const runs = Number(option('--runs', 7));
+  // --node-args '--liftoff-only --no-wasm-tier-up': V8 flags for the probes (what-ifs).
+  const nodeArgs = option('--node-args', '').split(' ').filter(Boolean);
   const load = machineNote();
-  const [result, before] = await compareStartup({ runs, entries: baseline ? [entry, baseline] : [entry] });
+  const [result, before] = await compareStartup({ runs, nodeArgs, entries: baseline ? [entry, baseline] : [entry] });
   const f = (ms) => `${ms.toFixed(1)} ms`;
   const line = (r) =>
     `median ${f(r.medianMs)} (import ${f(r.medianImportMs)}), min ${f(r.minMs)}, max ${f(r.maxMs)} over ${r.runs.length} fresh processes`;
-  if (before) console.log(`baseline ${baseline} (${before.backend}): ${line(before)}, alternating with:`);
+  const phase = ({ ms, cpuMs, faults }) => `${f(ms)} wall, ${f(cpuMs)} CPU, ${faults} page faults`;
+  const phases = (r) => ['import', 'call', 'total'].map((p) => `  ${p.padEnd(6)} ${phase(r.phases[p])}`).join('\n');
+  if (before) console.log(`baseline ${baseline} (${before.backend}): ${line(before)}\n${phases(before)}\nalternating with:`);
   console.log(`start-up (import → first result, ${result.backend}): ${line(result)}; budget ${f(result.budgetMs)} (${load})`);
+  console.log(`${phases(result)}\n  (medians per phase; the call compiles and instantiates the kernel, then runs it)`);
+  if (before) {
+    const ratio = (key) => (result.phases.total[key] / before.phases.total[key]).toFixed(3);
+    console.log(`new / baseline, total: wall ${ratio('ms')}, CPU ${ratio('cpuMs')}, page faults ${ratio('faults')}`);
+  }
   process.exitCode = result.medianMs < STARTUP_BUDGET_MS ? 0 : 1;
 }
