@@ -6,6 +6,7 @@
  *   written from its definition apart from src/) within the float32 bound (plus, on WASM, the
  *   integer kernels' roundings: int8KernelBound), so the window's key
  *   range, the ALiBi distance and the scale folding meet exactly;
+ * - on every backend, the int8 builds (wasm-attention/int8) and a 2-thread instance;
  * - a rotary int8 cache (keys rotated once at append, then quantised): against the float64
  *   oracle over the original rotated keys and values, within the int8 bound of the README
  *   (|out_int8 − out| ≤ (e^2Δ − 1)·max|v̂| + max s^V/2, Δ = |scale|·‖q‖₁·max s^K/2) plus the
@@ -20,6 +21,7 @@ import { alibiSlopesOf, expectClose, SAFETY, toleranceFor, U32 } from './helpers
 import { makePlan, mulberry32, referenceAttention, stridesOf } from './reference.js';
 import { rotate64 } from './rotary-reference.js';
 import { WASM_BACKENDS } from './threads-helpers.js';
+import { int8Kernel } from '../src/int8/index.js';
 import { int8KernelBound, maxAbs, norm, quantise } from './int8-reference.js';
 
 const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
@@ -33,11 +35,12 @@ const lengths = [150, 100];
 const window = [40, 0] as const;
 const scale = 1 / Math.sqrt(headDim);
 
-function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, cache: ReturnType<AttentionInstance['createKVCache']>, options: object) => Promise<Float32Array>, threads: number) {
+function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, cache: ReturnType<AttentionInstance['createKVCache']>, options: object) => Promise<Float32Array>, threads: number, int8Build = false) {
   return (backendName: BackendName) => {
     let attn: AttentionInstance;
     beforeAll(async () => {
-      attn = await createAttention({ backend: backendName, ...(threads > 1 ? { threads } : {}) });
+      const module = int8Build ? { module: int8Kernel(backendName as 'wasm-simd') } : {};
+      attn = await createAttention({ backend: backendName, ...(threads > 1 ? { threads } : {}), ...module });
       setMinKeysPerSplit(0);
     });
     afterAll(() => {
@@ -121,6 +124,11 @@ describe.each(BACKENDS)('int8 cache with positions on %s', runs('decode', async 
   const rows = q.length / (headDim * qHeads);
   return attn.decode({ data: q, shape: [rows === seqLenQ * batch ? batch : 1, qHeads, rows === seqLenQ * batch ? seqLenQ : 1, headDim] }, cache, options).output.data as Float32Array;
 }, 1));
+
+describe.each(WASM_BACKENDS)('int8 cache with positions on %s, int8 build', runs('decode', async (attn, q, cache, options) => {
+  const rows = q.length / (headDim * qHeads);
+  return attn.decode({ data: q, shape: [rows === seqLenQ * batch ? batch : 1, qHeads, rows === seqLenQ * batch ? seqLenQ : 1, headDim] }, cache, options).output.data as Float32Array;
+}, 1, true));
 
 describe.each(WASM_BACKENDS)('int8 cache with positions on %s, 2 threads', runs('decodeAsync', async (attn, q, cache, options) => {
   const rows = q.length / (headDim * qHeads);

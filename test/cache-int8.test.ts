@@ -18,9 +18,15 @@ import { setMinKeysPerSplit } from '../src/threads/decode.js';
 import { expectClose, toleranceFor } from './helpers.js';
 import { makePlan, mulberry32, referenceAttention } from './reference.js';
 import { WASM_BACKENDS, threadedOf } from './threads-helpers.js';
+import { int8Kernel } from '../src/int8/index.js';
 import { int8KernelBound, maxAbs, nearestEven, norm, quantise } from './int8-reference.js';
 
 const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
+/** Every backend, and each WASM one again with the int8 builds (wasm-attention/int8: integer dot products). */
+const INSTANCES = [
+  ...BACKENDS.map((name) => ({ label: name as string, options: { backend: name } })),
+  ...BACKENDS.filter((name) => name !== 'js').map((name) => ({ label: `${name} int8 build`, options: { backend: name, module: int8Kernel(name as 'wasm-simd') } })),
+];
 
 // ---------------------------------------------------------------------------------------
 // The quantisation rule, from its definition (KVCacheOptions.dtype, README "int8 KV cache")
@@ -59,10 +65,10 @@ function int8Bound(q: Float32Array, scale: number, kScaleMax: number, vScaleMax:
 
 // ---------------------------------------------------------------------------------------
 
-describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
+describe.each(INSTANCES)('backend $label', ({ label: backendName, options }) => {
   let attn: AttentionInstance;
   beforeAll(async () => {
-    attn = await createAttention({ backend: backendName });
+    attn = await createAttention(options);
   });
   afterAll(() => attn.dispose());
 
