@@ -7,8 +7,9 @@
 //   npm run build && node [--experimental-wasm-relaxed-simd] bench/ab-kernels.mjs A.wasm B.wasm \
 //     [--shape 1,8,1024,64] [--causal] [--rounds 15] [--decode]
 //
-// --decode: one decode step (Lq = 1) over a float32 KV cache of L tokens, H KV heads, head
-// size D (the bench's decode shape is --shape 1,32,2048,128), instead of a prefill call.
+// --decode: one decode step (Lq = 1) over a KV cache of L tokens, H KV heads, head size D
+// (the bench's decode shape is --shape 1,32,2048,128), instead of a prefill call;
+// --dtype float16|int8: the cache's dtype (float32 by default).
 //
 // --host-a DIR / --host-b DIR: run A (B) behind the built dist/ of DIR instead of this
 // repository's, for a change of the ABI itself (the parameter block's fields), where one host
@@ -19,7 +20,7 @@
 // `node node_modules/assemblyscript/bin/asc.js assembly/index.ts --config asconfig.json
 // --target simd` inside DIR (with this repository's node_modules linked there).
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -35,6 +36,7 @@ const [B, H, L, D] = option('--shape', '1,8,1024,64').split(',').map(Number);
 const causal = args.includes('--causal');
 const decode = args.includes('--decode');
 const rounds = Number(option('--rounds', '15'));
+const dtype = option('--dtype', 'float32');
 
 const hosts = [option('--host-a', root), option('--host-b', root)];
 const instances = await Promise.all(
@@ -51,7 +53,7 @@ const [q, k, v] = [tensor(1, decode ? 1 : L), tensor(2), tensor(3)];
 const out = new Float32Array(q.data.length);
 const caches = decode
   ? instances.map((attn) => {
-      const cache = attn.createKVCache({ batch: B, kvHeads: H, headDim: D, maxSeqLen: L });
+      const cache = attn.createKVCache({ batch: B, kvHeads: H, headDim: D, maxSeqLen: L, dtype });
       cache.append(k, v);
       return cache;
     })
@@ -77,6 +79,7 @@ let maxDiff = 0;
 for (let i = 0; i < results[0].length; i++) maxDiff = Math.max(maxDiff, Math.abs(results[0][i] - results[1][i]));
 
 for (let warm = 0; warm < 3; warm++) instances.forEach(measure); // past V8's baseline tier
+const loadBefore = loadavg()[0];
 const ms = [[], []];
 const ratios = [];
 for (let r = 0; r < rounds; r++) {
@@ -88,7 +91,7 @@ for (let r = 0; r < rounds; r++) {
   ratios.push(round[1] / round[0]);
 }
 const flops = 4 * B * H * (decode ? 1 : L) * L * D;
-console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; ${decode ? 'decode step over a cache of' : 'shape'} [${B}, ${H}, ${L}, ${D}]${causal ? ' causal' : ''}; ${rounds} alternating rounds`);
+console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; ${decode ? `decode step over a ${dtype} cache of` : 'shape'} [${B}, ${H}, ${L}, ${D}]${causal ? ' causal' : ''}; ${rounds} alternating rounds; load ${loadBefore.toFixed(2)}→${loadavg()[0].toFixed(2)}`);
 files.forEach((file, i) => {
   const m = median(ms[i]);
   const spread = (Math.max(...ms[i]) - Math.min(...ms[i])) / m;

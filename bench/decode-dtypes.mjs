@@ -1,7 +1,8 @@
 // Decode steps per KV-cache dtype, side by side in one process (alternating rounds, ratios
 // per round, then their median and range): the float32, float16 and int8 caches' steps, each
 // beside the read bound of its own bytes (the testing build's `readSum` over a buffer of that
-// size), and decodeAsync over an int8 cache on 2 threads against 1 thread. One process, so
+// size), the int8 step of the int8 builds (wasm-attention/int8) beside the default build's,
+// and decodeAsync over an int8 cache on 2 threads against 1 thread. One process, so
 // every ratio compares two kernels at the same moment of a shared, noisy machine.
 //
 //   npm run build && node --experimental-wasm-relaxed-simd bench/decode-dtypes.mjs \
@@ -49,6 +50,12 @@ for (const dtype of DTYPES) {
   const bytes = Math.floor(bytesOf[dtype] / 64) * 64;
   steps[`${dtype} read bound`] = () => { sink += reader.readSum(base, bytes); };
 }
+// The int8 builds (wasm-attention/int8: integer dot products) beside the default build's f32 tile.
+const { int8Kernel } = await import(pathToFileURL(join(root, 'dist', 'int8', 'index.js')).href);
+const int8Attn = await createAttention({ backend, module: int8Kernel(backend) });
+const int8Cache = int8Attn.createKVCache({ batch: B, kvHeads: H, headDim: D, maxSeqLen: L, dtype: 'int8' });
+int8Cache.append(k, v);
+steps['int8 step, int8 build'] = () => int8Attn.decode(q, int8Cache, { out });
 const asyncSteps = {};
 if (withThreads) {
   for (const threads of [1, 2]) {
@@ -94,7 +101,8 @@ for (const name of names) {
   console.log(`  ${name.padEnd(24)} median ${m.toFixed(3)} ms (spread ${(spread * 100).toFixed(0)}%)`);
 }
 for (const dtype of DTYPES) console.log(`  ${dtype} step / its read bound: ${ratio(`${dtype} step`, `${dtype} read bound`)}`);
-console.log(`  float16 step / int8 step: ${ratio('float16 step', 'int8 step')}`);
-console.log(`  float32 step / int8 step: ${ratio('float32 step', 'int8 step')}`);
+console.log(`  int8 step, int8 build / int8 read bound: ${ratio('int8 step, int8 build', 'int8 read bound')}`);
+console.log(`  float16 step / int8 step: ${ratio('float16 step', 'int8 step')} (default build), ${ratio('float16 step', 'int8 step, int8 build')} (int8 build)`);
+console.log(`  float32 step / int8 step: ${ratio('float32 step', 'int8 step')} (default build), ${ratio('float32 step', 'int8 step, int8 build')} (int8 build)`);
 if (withThreads) console.log(`  int8 decodeAsync 1T / 2T: ${ratio('int8 decodeAsync 1T', 'int8 decodeAsync 2T')}`);
 process.exit(0);

@@ -8,6 +8,7 @@
 //   dist/threads/index.js  the worker pool and its threads builds (`wasm-attention/threads`)
 //   dist/backward/index.js the backward pass and its kernel builds (`wasm-attention/backward`)
 //   dist/positions/index.js  standalone positional encodings (`wasm-attention/positions`)
+//   dist/int8/index.js   the kernel builds with integer int8 decode (`wasm-attention/int8`)
 //   dist/merge/index.js      mergeAttention (`wasm-attention/merge`)
 //   dist/*.js.map, *.cjs.map  source maps of every entry (positions and names)
 //   dist/workerd.js      Cloudflare Workers: imports ./attention-*.wasm as compiled modules
@@ -129,7 +130,7 @@ const SOURCE_MAPS = { sourcemap: true, sourcesContent: false };
 /** Emits declarations for src/index.ts, src/threads/index.ts and src/backward/index.ts into `outDir` with the TypeScript API. */
 async function emitDeclarations(outDir) {
   const { default: ts } = await import('typescript'); // only here: the size test imports this file too
-  const program = ts.createProgram([join(root, 'src', 'index.ts'), join(root, 'src', 'threads', 'index.ts'), join(root, 'src', 'backward', 'index.ts'), join(root, 'src', 'positions', 'index.ts'), join(root, 'src', 'merge.ts')], {
+  const program = ts.createProgram([join(root, 'src', 'index.ts'), join(root, 'src', 'threads', 'index.ts'), join(root, 'src', 'backward', 'index.ts'), join(root, 'src', 'positions', 'index.ts'), join(root, 'src', 'merge.ts'), join(root, 'src', 'int8', 'index.ts')], {
     declaration: true,
     emitDeclarationOnly: true,
     outDir,
@@ -216,6 +217,14 @@ export async function buildDist() {
     ...SOURCE_MAPS,
     outfile: join(dist, 'merge', 'index.js'),
   });
+  // The int8 decode kernels (`wasm-attention/int8`, issue #15): two whole kernel builds,
+  // outside the default entry's size budget; passed to createAttention({ module }).
+  await build({
+    ...entryBuildOptions({ format: 'esm' }),
+    entryPoints: [join(root, 'src', 'int8', 'index.ts')],
+    ...SOURCE_MAPS,
+    outfile: join(dist, 'int8', 'index.js'),
+  });
   for (const kernel of KERNELS) copyFileSync(join(root, 'build', kernel), join(dist, kernel));
 
   await emitDeclarations(join(dist, 'types'));
@@ -228,7 +237,7 @@ export async function buildDist() {
     if (entry.format === 'cjs') writeFileSync(join(dist, entry.outfile.replace(/\.cjs$/, '.d.cts')), reexport('./types-cjs/index.js'));
     else writeFileSync(join(dist, entry.outfile.replace(/\.js$/, '.d.ts')), reexport('./types/index.js'));
   }
-  return ENTRIES.map((e) => e.outfile).concat(kernelModules.map((e) => e.kernelsModule), KERNELS, ['threads/index.js', 'backward/index.js', 'positions/index.js', 'merge/index.js', '*.map']);
+  return ENTRIES.map((e) => e.outfile).concat(kernelModules.map((e) => e.kernelsModule), KERNELS, ['threads/index.js', 'backward/index.js', 'positions/index.js', 'merge/index.js', 'int8/index.js', '*.map']);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -8,6 +8,7 @@
 //   src/gen/threads-kernels.ts  `threads`, `threads-relaxed`: src/threads/ (dist/threads/index.js)
 //   src/gen/testing-kernels.ts  `testing-*`: tests and benchmarks only, never in dist/
 //   src/gen/backward-kernels.ts `backward-*`: the backward pass (src/backward/, dist/backward/index.js)
+//   src/gen/int8-kernels.ts     `int8-*`: the default kernels with integer int8 decode (src/int8/, dist/int8/index.js)
 // First it regenerates the ABI's field table on both sides (scripts/gen-abi.mjs), so the
 // kernels compile against the current scripts/abi-spec.mjs. Run by `npm test`, `npm run bench`.
 import { execFileSync } from 'node:child_process';
@@ -20,9 +21,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const asconfig = JSON.parse(readFileSync(join(root, 'asconfig.json'), 'utf8'));
 const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
 
-/** The generated file of each target: the `threads*`, `testing-*` and `backward-*` targets have their own. */
+/** The generated file of each target: the `threads*`, `testing-*`, `backward-*` and `int8-*` targets have their own. */
 const genFile = (target) =>
-  target.startsWith('threads') ? 'threads-kernels.ts' : target.startsWith('testing-') ? 'testing-kernels.ts' : target.startsWith('backward-') ? 'backward-kernels.ts' : 'kernels.ts';
+  target.startsWith('threads') ? 'threads-kernels.ts' : target.startsWith('testing-') ? 'testing-kernels.ts' : target.startsWith('backward-') ? 'backward-kernels.ts' : target.startsWith('int8-') ? 'int8-kernels.ts' : 'kernels.ts';
 
 writeAbi(root);
 mkdirSync(join(root, 'build'), { recursive: true });

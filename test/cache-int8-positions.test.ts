@@ -3,8 +3,10 @@
  * 2-thread instance (decodeAsync with the key split forced):
  * - window + ALiBi + causal + ragged keyLengths, chunked prefill (Lq 3) over an int8 cache:
  *   attention over the dequantised cache (the quantisation rule of test/int8-reference.ts,
- *   written from its definition apart from src/) within the float32 bound, so the window's key
+ *   written from its definition apart from src/) within the float32 bound (plus, on WASM, the
+ *   integer kernels' roundings: int8KernelBound), so the window's key
  *   range, the ALiBi distance and the scale folding meet exactly;
+ * - on every backend, the int8 builds (wasm-attention/int8) and a 2-thread instance;
  * - a rotary int8 cache (keys rotated once at append, then quantised): against the float64
  *   oracle over the original rotated keys and values, within the int8 bound of the README
  *   (|out_int8 − out| ≤ (e^2Δ − 1)·max|v̂| + max s^V/2, Δ = |scale|·‖q‖₁·max s^K/2) plus the
@@ -19,7 +21,8 @@ import { alibiSlopesOf, expectClose, SAFETY, toleranceFor, U32 } from './helpers
 import { makePlan, mulberry32, referenceAttention, stridesOf } from './reference.js';
 import { rotate64 } from './rotary-reference.js';
 import { WASM_BACKENDS } from './threads-helpers.js';
-import { maxAbs, norm, quantise } from './int8-reference.js';
+import { int8Kernel } from '../src/int8/index.js';
+import { int8KernelBound, maxAbs, norm, quantise } from './int8-reference.js';
 
 const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
 
@@ -32,11 +35,12 @@ const lengths = [150, 100];
 const window = [40, 0] as const;
 const scale = 1 / Math.sqrt(headDim);
 
-function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, cache: ReturnType<AttentionInstance['createKVCache']>, options: object) => Promise<Float32Array>, threads: number) {
+function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, cache: ReturnType<AttentionInstance['createKVCache']>, options: object) => Promise<Float32Array>, threads: number, int8Build = false) {
   return (backendName: BackendName) => {
     let attn: AttentionInstance;
     beforeAll(async () => {
-      attn = await createAttention({ backend: backendName, ...(threads > 1 ? { threads } : {}) });
+      const module = int8Build ? { module: int8Kernel(backendName as 'wasm-simd') } : {};
+      attn = await createAttention({ backend: backendName, ...(threads > 1 ? { threads } : {}), ...module });
       setMinKeysPerSplit(0);
     });
     afterAll(() => {
@@ -58,7 +62,8 @@ function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, c
         keyLengths: lengths, positionOffsets: lengths.map((l) => l - seqLenQ), alibiSlopes: slopes,
       })).out;
       const tolerance = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(q, headDim), kNorm: norm(kHat, headDim), maxAbsV: maxAbs(vHat), maxAbsBias: maxAbs(slopes) * cached }, scale, 0, false);
-      expectClose(got, want, tolerance.out, `${backendName} ${name} window+alibi int8`, [batch, qHeads, seqLenQ, headDim]);
+      const kernel = int8KernelBound(backendName, q, headDim, kHat, maxAbs(quantise(v, headDim).scales), maxAbs(vHat), scale);
+      expectClose(got, want, { atol: tolerance.out.atol + kernel, rtol: 0 }, `${backendName} ${name} window+alibi int8`, [batch, qHeads, seqLenQ, headDim]);
       cache.dispose();
     });
 
@@ -91,7 +96,8 @@ function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, c
       const want = referenceAttention(makePlan({ batch: 1, qHeads, kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q: qRot as unknown as Float32Array, k: stored, v: vHat })).out;
       const f32 = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(qRot, headDim), kNorm: norm(stored, headDim), maxAbsV: maxAbs(vHat), maxAbsBias: 0 }, scale, 0, false).out.atol;
       const rounding = SAFETY * 2 * (U32 * scale * norm(qRot, headDim) * norm(stored, headDim)) * maxAbs(vHat);
-      expectClose(got, want, { atol: f32 + rounding, rtol: 0 }, `${backendName} ${name} rotary int8`, [1, qHeads, 1, headDim]);
+      const kernel = int8KernelBound(backendName, qRot, headDim, stored, maxAbs(quantise(v, headDim).scales), maxAbs(vHat), scale);
+      expectClose(got, want, { atol: f32 + rounding + kernel, rtol: 0 }, `${backendName} ${name} rotary int8`, [1, qHeads, 1, headDim]);
       // And against float64 rotary attention over the original keys: the README's int8 bound.
       const exact = referenceAttention(makePlan({ batch: 1, qHeads, kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q: qRot as unknown as Float32Array, k: kRot as unknown as Float32Array, v })).out;
       const vQ = quantise(v, headDim);
@@ -101,7 +107,7 @@ function runs(name: string, decode: (attn: AttentionInstance, q: Float32Array, c
         const kvHead = Math.floor(h / (qHeads / kvHeads));
         const qRow = qRot.subarray(h * headDim, (h + 1) * headDim);
         const delta = scale * qRow.reduce((s, x) => s + Math.abs(x), 0) * maxAbs(kQ.scales.subarray(kvHead * cached, (kvHead + 1) * cached)) * half;
-        const bound = Math.expm1(2 * delta) * maxAbs(vQ.values) + maxAbs(vQ.scales) * half + f32 + rounding;
+        const bound = Math.expm1(2 * delta) * maxAbs(vQ.values) + maxAbs(vQ.scales) * half + f32 + rounding + kernel;
         for (let d = 0; d < headDim; d++) {
           const err = Math.abs(got[h * headDim + d]! - exact[h * headDim + d]!);
           if (!(err <= bound)) throw new Error(`${backendName} ${name} head ${h} dim ${d}: |int8 − float64 rotary| = ${err}, bound ${bound}`);
@@ -118,6 +124,11 @@ describe.each(BACKENDS)('int8 cache with positions on %s', runs('decode', async 
   const rows = q.length / (headDim * qHeads);
   return attn.decode({ data: q, shape: [rows === seqLenQ * batch ? batch : 1, qHeads, rows === seqLenQ * batch ? seqLenQ : 1, headDim] }, cache, options).output.data as Float32Array;
 }, 1));
+
+describe.each(WASM_BACKENDS)('int8 cache with positions on %s, int8 build', runs('decode', async (attn, q, cache, options) => {
+  const rows = q.length / (headDim * qHeads);
+  return attn.decode({ data: q, shape: [rows === seqLenQ * batch ? batch : 1, qHeads, rows === seqLenQ * batch ? seqLenQ : 1, headDim] }, cache, options).output.data as Float32Array;
+}, 1, true));
 
 describe.each(WASM_BACKENDS)('int8 cache with positions on %s, 2 threads', runs('decodeAsync', async (attn, q, cache, options) => {
   const rows = q.length / (headDim * qHeads);

@@ -4,7 +4,8 @@
  *   against the rule written here from its definition, not from src/cache/int8.ts);
  * - decode, chunked prefill and decodeAsync over an int8 cache compute attention over those
  *   dequantised values within the float32 bound (`toleranceFor`, as a float16 cache is
- *   checked over its half-rounded values): the kernels' scale folding is exact math;
+ *   checked over its half-rounded values) plus, on WASM, the bound of the integer kernels'
+ *   own i16 roundings of q and of p·s^V (int8KernelBound, test/int8-reference.ts);
  * - against the float32 path (the float64 oracle over the *original* K/V), the output error
  *   stays within the derived bound `int8Bound` below, on random data and on keys/values
  *   with outlier channels (3 head dims 20× larger);
@@ -17,9 +18,15 @@ import { setMinKeysPerSplit } from '../src/threads/decode.js';
 import { expectClose, toleranceFor } from './helpers.js';
 import { makePlan, mulberry32, referenceAttention } from './reference.js';
 import { WASM_BACKENDS, threadedOf } from './threads-helpers.js';
-import { maxAbs, nearestEven, norm, quantise } from './int8-reference.js';
+import { int8Kernel } from '../src/int8/index.js';
+import { int8KernelBound, maxAbs, nearestEven, norm, quantise } from './int8-reference.js';
 
 const BACKENDS = BACKEND_NAMES.filter(isBackendAvailable);
+/** Every backend, and each WASM one again with the int8 builds (wasm-attention/int8: integer dot products). */
+const INSTANCES = [
+  ...BACKENDS.map((name) => ({ label: name as string, options: { backend: name } })),
+  ...BACKENDS.filter((name) => name !== 'js').map((name) => ({ label: `${name} int8 build`, options: { backend: name, module: int8Kernel(name as 'wasm-simd') } })),
+];
 
 // ---------------------------------------------------------------------------------------
 // The quantisation rule, from its definition (KVCacheOptions.dtype, README "int8 KV cache")
@@ -58,10 +65,10 @@ function int8Bound(q: Float32Array, scale: number, kScaleMax: number, vScaleMax:
 
 // ---------------------------------------------------------------------------------------
 
-describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
+describe.each(INSTANCES)('backend $label', ({ label: backendName, options }) => {
   let attn: AttentionInstance;
   beforeAll(async () => {
-    attn = await createAttention({ backend: backendName });
+    attn = await createAttention(options);
   });
   afterAll(() => attn.dispose());
 
@@ -136,7 +143,28 @@ describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
     });
     const want = referenceAttention(plan).out;
     const tolerance = toleranceFor({ seqLenK: c.cached, headDim: c.headDim }, { qNorm: norm(q, c.headDim), kNorm: norm(kHat, c.headDim), maxAbsV: maxAbs(vHat), maxAbsBias: 0 }, 1 / Math.sqrt(c.headDim), 0, false);
-    expectClose(result.output.data as Float32Array, want, tolerance.out, `${backendName} ${c.name}`);
+    const kernel = int8KernelBound(backendName, q, c.headDim, kHat, maxAbs(quantise(v, valueDim).scales), maxAbs(vHat), 1 / Math.sqrt(c.headDim));
+    expectClose(result.output.data as Float32Array, want, { atol: tolerance.out.atol + kernel, rtol: 0 }, `${backendName} ${c.name}`);
+    cache.dispose();
+  });
+
+  it('integer_sums_near_2_pow_31_head_dim_1040', () => {
+    // All-positive q and k: every product adds, so the WASM kernel's i32 dot products reach
+    // dim16·qMax·127 ≈ 2^31 (int8QueryMax(1040) = 16259; with 32767 they would wrap).
+    const headDim = 1040, cached = 67;
+    const next = mulberry32(41);
+    const k = Float32Array.from({ length: cached * headDim }, () => 0.5 + next() / 2);
+    const v = data(cached * headDim, headDim, 42);
+    const q = Float32Array.from({ length: 2 * headDim }, () => 0.9 + next() / 10);
+    const cache = attn.createKVCache({ batch: 1, kvHeads: 1, headDim, maxSeqLen: cached, dtype: 'int8' });
+    cache.append({ data: k, shape: [1, 1, cached, headDim] }, { data: v, shape: [1, 1, cached, headDim] });
+    const scale = 8 / Math.sqrt(headDim); // scores spread over ≈ 100: a wrapped sum changes the output
+    const got = attn.decode({ data: q, shape: [1, 2, 1, headDim] }, cache, { scale }).output.data as Float32Array;
+    const kQ = quantise(k, headDim), vQ = quantise(v, headDim);
+    const want = referenceAttention(makePlan({ batch: 1, qHeads: 2, kvHeads: 1, seqLenQ: 1, seqLenK: cached, headDim, q, k: kQ.values, v: vQ.values, scale })).out;
+    const tolerance = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(q, headDim), kNorm: norm(kQ.values, headDim), maxAbsV: maxAbs(vQ.values), maxAbsBias: 0 }, scale, 0, false);
+    const kernel = int8KernelBound(backendName, q, headDim, kQ.values, maxAbs(vQ.scales), maxAbs(vQ.values), scale);
+    expectClose(got, want, { atol: tolerance.out.atol + kernel, rtol: 0 }, `${backendName} head_dim_1040`);
     cache.dispose();
   });
 
@@ -157,12 +185,13 @@ describe.each(BACKENDS)('backend %s', (backendName: BackendName) => {
     const kQ = quantise(k, headDim), vQ = quantise(v, headDim);
     const scale = 1 / Math.sqrt(headDim);
     const f32 = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(q, headDim), kNorm: norm(kQ.values, headDim), maxAbsV: maxAbs(vQ.values), maxAbsBias: 0 }, scale, 0, false).out.atol;
+    const kernel = int8KernelBound(backendName, q, headDim, kQ.values, maxAbs(vQ.scales), maxAbs(vQ.values), scale);
     let worst = 0;
     for (let h = 0; h < qHeads; h++) {
       const kvHead = Math.floor(h / (qHeads / kvHeads));
       const rows = (x: Float64Array) => x.subarray(kvHead * cached, (kvHead + 1) * cached);
       const bound = int8Bound(q.subarray(h * headDim, (h + 1) * headDim), scale, maxAbs(rows(kQ.scales)), maxAbs(rows(vQ.scales)),
-        maxAbs(vQ.values.subarray(kvHead * cached * headDim, (kvHead + 1) * cached * headDim))) + f32;
+        maxAbs(vQ.values.subarray(kvHead * cached * headDim, (kvHead + 1) * cached * headDim))) + f32 + kernel;
       for (let d = 0; d < headDim; d++) {
         const err = Math.abs(got[h * headDim + d]! - want[h * headDim + d]!);
         if (!(err <= bound)) throw new Error(`${backendName} head ${h} dim ${d}: |int8 − float32| = ${err}, bound ${bound}`);
@@ -243,8 +272,10 @@ describe.each(WASM_BACKENDS)('decodeAsync over an int8 cache, %s', (backendName:
     const kHat = quantise(k, headDim).values, vHat = quantise(v, headDim).values;
     const want = referenceAttention(makePlan({ batch: 1, qHeads: c.qHeads, kvHeads: c.kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q: q.data, k: kHat, v: vHat })).out;
     const tolerance = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(q.data, headDim), kNorm: norm(kHat, headDim), maxAbsV: maxAbs(vHat), maxAbsBias: 0 }, 1 / Math.sqrt(headDim), 0, false);
-    expectClose(one, want, tolerance.out, `${backendName} ${c.name} one thread`);
-    expectClose(two, want, tolerance.out, `${backendName} ${c.name} two threads`);
+    const kernel = int8KernelBound(backendName, q.data, headDim, kHat, maxAbs(quantise(v, headDim).scales), maxAbs(vHat), 1 / Math.sqrt(headDim));
+    const atol = { atol: tolerance.out.atol + kernel, rtol: 0 };
+    expectClose(one, want, atol, `${backendName} ${c.name} one thread`);
+    expectClose(two, want, atol, `${backendName} ${c.name} two threads`);
     cache.dispose();
     attn.dispose();
   });

@@ -56,3 +56,35 @@ export function norm(x: ArrayLike<number>, dim: number): number {
   }
   return max;
 }
+
+/** Largest |q16| of the WASM int8 kernel for rows of headDim (assembly/decode/i8-qk-dot-1x4.ts qMaxOf). */
+export function int8QueryMax(headDim: number): number {
+  const dim16 = Math.ceil(headDim / 16) * 16;
+  return Math.min(32767, Math.max(1, Math.floor((2 ** 31 - 1) / (127 * dim16))));
+}
+
+/**
+ * The WASM int8 kernel's own roundings (integer dot products, assembly/decode/i8-*.ts), on top
+ * of the float32 bound over the dequantised cache; 0 for the JS backend, which computes in f32
+ * over the dequantised values:
+ * - each query row to i16, step qs = max|q| / qMax (int8QueryMax): a score moves by at most
+ *   Δq = |scale|·qs·(1/2 + 2^-17)·max_j ‖k̂_j‖₁, the output by (e^2Δq − 1)·max|v̂| (int8Bound's step);
+ * - w_j = p_j·s^V_j to i16 per row and chunk of 64 keys, step ws ≤ max_chunk w / 32767: at most
+ *   ws/2·127 per key, so 64·ws/2·127 ≤ 64·127/65534·max s^V·Σ_chunk p per chunk, and
+ *   64·127/65534·max s^V (≈ 0.124 of one V quantisation step) once divided by l = Σ p.
+ * The (1 + 2^-15) covers the f32 roundings of the steps and their inverses.
+ */
+export function int8KernelBound(
+  backend: string, q: ArrayLike<number>, headDim: number, kHat: ArrayLike<number>, vScaleMax: number, maxAbsVHat: number, scale: number,
+): number {
+  if (!backend.startsWith('wasm')) return 0;
+  let kL1 = 0;
+  for (let r = 0; r < kHat.length; r += headDim) {
+    let s = 0;
+    for (let d = 0; d < headDim; d++) s += Math.abs(kHat[r + d]!);
+    kL1 = Math.max(kL1, s);
+  }
+  const qs = maxAbs(q) / int8QueryMax(headDim);
+  const deltaQ = Math.abs(scale) * qs * (0.5 + 2 ** -17) * kL1;
+  return (Math.expm1(2 * deltaQ) * maxAbsVHat + ((64 * 127) / 65534) * vScaleMax) * (1 + 2 ** -15);
+}

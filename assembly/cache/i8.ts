@@ -3,8 +3,13 @@
 //   bytes [0, dim16)       round(x·127 / max|x|) per element, zero padding past the dim
 //   bytes [dim16, dim16+4) the row's scale, f32(max|x| / 127)
 // so a row stride of dim16 + 4 bytes (D128: 132 bytes, 0.258× a float32 row of 512).
-// The kernel converts the int8 values to f32 as they are (no multiply) and folds the scale
-// into the scores (K) and into p (V), once per key rather than once per element.
+// Two kernels, chosen at compile time (INT8_DOT, asconfig.json `use`):
+// - the int8 builds (`int8-*`, `threads*`): integer dot products, no value ever converted
+//   (decode/i8-qk-dot-1x4.ts, decode/i8-pv-dot-2x16.ts);
+// - the default builds: each chunk converted to an f32 tile of the int8 values as they are
+//   (below), then the float32 kernels: 1.3 KB less code per build (the default entry's
+//   size budget), 2–3× slower per int8 step (README "int8 KV cache").
+// Both fold each row's scale into the scores (K) and into p (V), once per key.
 //
 // Conversion: sign-extend 16 bytes to 2 i16x8 then 4 i32x4 (pmovsx), then cvtdq2ps: exact,
 // |value| <= 127. 3.25 operations per 4 values (a float16 fast conversion costs 2.5).

@@ -12,8 +12,11 @@
 // whose de-interleaved lanes are matched by packing q, and reading o, in that order. With
 // at most INLINE_ROWS rows the f16 kernels convert in registers (decode proper: each row
 // converts again); with more, each chunk is converted once into a tile for all rows.
-// 3 int8 (cache/i8.ts): each chunk converted into an f32 tile of the unscaled int8 values
-// and the row scales, folded into the scores (K) and into p (V) once per key.
+// 3 int8 (cache/i8.ts), in the int8 builds (INT8_DOT): integer dot products, no element
+// converted: the block's query rows quantised once to i16 (i8-qk-dot-1x4), the chunk's
+// p·(value row scale) per row to i16 (i8-pv-dot-2x16). In the default builds: each chunk
+// converted into an f32 tile of the unscaled int8 values, the row scales folded into the
+// scores (K) and into p (V) once per key.
 import {
   paramI32, paramF32, HEAD_DIM, VALUE_DIM, SEQ_LEN_Q, SEQ_LEN_K, Q_PTR, Q_BATCH_STRIDE,
   Q_HEAD_STRIDE, Q_SEQ_STRIDE, K_SEQ_STRIDE, V_SEQ_STRIDE, OUT_PTR, OUT_BATCH_STRIDE,
@@ -31,6 +34,8 @@ import { softmaxRow } from './softmax-row';
 import { scoreRowsHalf } from './f16-qk-dot-1x4';
 import { valueRowsHalf } from './f16-pv-axpy-4x8';
 import { halfTileToF32, halfTileToF32Scaled } from '../cache/f16';
+import { quantizeQueries, scoreRowsInt8 } from './i8-qk-dot-1x4';
+import { valueRowsInt8 } from './i8-pv-dot-2x16';
 import { int8TileToF32, foldScales } from '../cache/i8';
 import { storePartials } from './partials';
 import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-range';
@@ -41,6 +46,9 @@ import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-rang
  * 2.33 through the tile; 4 rows (GQA 32/8) 1.99 vs 1.87.
  */
 export const INLINE_ROWS: i32 = 2;
+
+// @ts-ignore: a compile-time constant of asconfig.json's `use`: 1 in the int8 builds
+const INTEGER_INT8: bool = INT8_DOT != 0;
 
 /** 2^n as f32, for n in [-126, 127]. */
 // @ts-ignore: decorator
@@ -89,6 +97,8 @@ export function attendRowsPartial(
 ): void {
   const half = kvDtype == 1 || kvDtype == 2;
   const int8 = kvDtype == 3;
+  const int8Dot = int8 && INTEGER_INT8;
+  const int8Tile = int8 && !INTEGER_INT8;
   const fast = kvDtype == 1;
   const inline = fast && rows <= INLINE_ROWS;
   const headDim = paramI32(params, HEAD_DIM);
@@ -137,6 +147,8 @@ export function attendRowsPartial(
     blockStart = min(blockStart, start);
   }
   memory.fill(o, 0, <usize>rows * oRowBytes);
+  // int8: q to i16 in place, its scale times `scale` per row in `scales` (i8-qk-dot-1x4).
+  if (int8Dot) quantizeQueries(qp, qRowBytes, rows, dimPad, scales, scale);
   // Fast float16: q·2^qShift with |q|·2^qShift <= 2^101 (no overflow; products with the
   // 2^-112-scaled keys stay normal down to |q·k| ≈ 2^-110), undone by factor = 2^(112 − qShift).
   let factor: f32 = 1;
@@ -160,6 +172,8 @@ export function attendRowsPartial(
     let k = kHead + <usize>j0 * kSeqBytes;
     if (inline) {
       scoreRowsHalf(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kSeqBytes, keys, scale, factor);
+    } else if (int8Dot) {
+      scoreRowsInt8(s, sRowBytes, qp, qRowBytes, scales, rows, dimPad, k, kSeqBytes, keys);
     } else {
       let kStride = kSeqBytes;
       if (half) {
@@ -167,13 +181,13 @@ export function attendRowsPartial(
         else halfTileToF32(tile, k, kSeqBytes, keys, dimPad);
         k = tile;
         kStride = qRowBytes;
-      } else if (int8) {
+      } else if (int8Tile) {
         int8TileToF32(tile, scales, k, kSeqBytes, keys, dimPad);
         k = tile;
         kStride = qRowBytes;
       }
       scoreRows(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kStride, keys, scale, factor);
-      if (int8) foldScales(s, sRowBytes, rows, keys, scales);
+      if (int8Tile) foldScales(s, sRowBytes, rows, keys, scales);
     }
     let masked = false;
     for (let t = 0; t < rows; t++) {
@@ -203,6 +217,9 @@ export function attendRowsPartial(
     let v = vHead + <usize>j0 * vSeqBytes;
     if (inline) {
       valueRowsHalf(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vSeqBytes, keys);
+    } else if (int8Dot) {
+      // An int8 row is always finite: no masked-key check (-0 weights are 0 exactly).
+      valueRowsInt8(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, tile, v, vSeqBytes, keys);
     } else {
       let vStride = vSeqBytes;
       if (half) {
@@ -210,7 +227,7 @@ export function attendRowsPartial(
         else halfTileToF32(tile, v, vSeqBytes, keys, valueDimPad);
         v = tile;
         vStride = oRowBytes;
-      } else if (int8) {
+      } else if (int8Tile) {
         // p·scale_j: l is already summed, as for the float16 2^112 above; -0 (masked) stays -0.
         int8TileToF32(tile, scales, v, vSeqBytes, keys, valueDimPad);
         foldScales(s, sRowBytes, rows, keys, scales);

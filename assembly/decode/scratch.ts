@@ -4,7 +4,8 @@
 //   s      score/probability chunk, [ROWS][CHUNK_KEYS] f32     4·ROWS·CHUNK_KEYS bytes
 //   o      output accumulators, [ROWS][valueDimPad] f32        4·ROWS·valueDimPad bytes
 //   tile   (float16, int8 caches) one chunk of K or V rows in f32, 4·CHUNK_KEYS·max(dimPad, valueDimPad)
-//   scales (int8 caches) the chunk's row scales, K's then V's    4·CHUNK_KEYS
+//          (int8 builds: one row's i16 weights, i8-pv-dot-2x16)
+//   scales (int8 caches) the chunk's row scales (int8 builds: the rows' query scales)  4·CHUNK_KEYS
 // dimPad/valueDimPad round the dims up to the row padding of the cache (4 f32 or 8 halves),
 // so every row is whole vectors. Extra memory is O(ROWS·(dim + CHUNK)), independent of the
 // cache length.

@@ -1,0 +1,88 @@
+// i8-pv-dot-2x16: the output update of the online softmax over int8 cached values
+// (cache/i8.ts), as integer dot products over pairs of keys:
+//   o[t][:] = o[t][:]·alpha[t] + ws_t · Σ_j w16[t][j] · v8[j][:]
+// where w_j = p[t][j]·vs_j (p times value row j's scale) is quantised per row and chunk to
+// i16, w16 = round(w_j / ws_t), ws_t = max_j w_j / 32767. Two value rows are interleaved
+// byte by byte (punpcklbw/punpckhbw), sign-extended to i16 and multiplied by the splatted
+// weight pair (w16[j], w16[j+1]) with i32x4.dot_i16x8_s: 2 keys × 4 columns per
+// instruction, into i32 accumulators of 16 columns kept in registers over the chunk; the
+// chunk's sums are converted and scaled once. 17 operations per 2 keys × 16 columns,
+// against 2 × 2 × (5 + 2) for float16.
+// Exactness: |w16| <= 32767, |v8| <= 127, 32 pairs per chunk of 64 keys: an i32 lane stays
+// below 2^31 (2^28). The i16 rounding of w moves the output by at most
+// ws_t/2 · 127 per key, ≤ CHUNK_KEYS·127/65534 · max_j vs_j · l in all (the chunk's ws_t ≤
+// Σ_j p_j·max vs; test/cache-int8.test.ts states and checks the bound).
+// Contract: valueDim16 is a multiple of 16; value rows hold valueDim16 int8 then their f32
+// scale, vSeqBytes apart; p rows hold keys probabilities (>= 0, masked ones -0); keys <= 64;
+// `w` has room for CHUNK_KEYS + 16 i16, 16-byte aligned; memory holds a row past the
+// chunk's last (the odd key's partner, weighted 0: the per-call region lies above every cache).
+import { CHUNK_KEYS } from './scratch';
+
+/** Largest |w16|: 32 pairs of 32767 · 127 stay below 2^31. */
+const W_MAX: f32 = 32767;
+
+/**
+ * @param o accumulators, rows `oRowBytes` apart, valueDim16 f32 each (16-byte aligned)
+ * @param p probabilities, rows `pRowBytes` apart
+ * @param alpha rescale factor of each row (f32 per row)
+ * @param w scratch for the quantised weights of one row (INT8_WEIGHT_BYTES + 16 bytes, 16-byte aligned)
+ * @param v int8 value row 0 of the chunk; rows `vSeqBytes` apart
+ */
+export function valueRowsInt8(
+  o: usize, oRowBytes: usize, p: usize, pRowBytes: usize, alpha: usize, rows: i32, valueDim16: i32,
+  w: usize, v: usize, vSeqBytes: usize, keys: i32,
+): void {
+  const dim = <usize>valueDim16;
+  const pairs = (keys + 1) >> 1;
+  for (let t = 0; t < rows; t++) {
+    const pRow = p + <usize>t * pRowBytes;
+    // w_j = p_j · vs_j and its largest value (p >= 0: no abs needed; -0 for masked keys).
+    let wMax: f32 = 0;
+    for (let j = 0; j < keys; j++) {
+      const wj = load<f32>(pRow + (<usize>j << 2)) * load<f32>(v + <usize>j * vSeqBytes + dim);
+      store<f32>(pRow + (<usize>j << 2), wj);
+      wMax = max(wMax, wj);
+    }
+    const inv = f32x4.splat(wMax > 0 ? W_MAX / wMax : 0);
+    const ws = f32x4.splat(wMax / W_MAX);
+    // round(w_j / ws) as i16, 8 per step; the pad keys (up to the next multiple of 8) are
+    // zero weights, so an odd last key pairs with a weight of 0.
+    for (let j = 0; j < keys; j += 8) {
+      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(pRow + (<usize>j << 2)), inv)));
+      const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(pRow + (<usize>j << 2), 16), inv)));
+      v128.store(w + (<usize>j << 1), i16x8.narrow_i32x4_s(a, b));
+    }
+    store<u32>(w + (<usize>keys << 1), 0); // the odd key's partner weight and one past it
+    // Touch the chunk's rows in memory order first (one load per 64 bytes): the column
+    // passes below then read from L1 rather than each start a strided walk through memory.
+    let touched = i32x4.splat(0);
+    for (let at = v; at < v + <usize>keys * vSeqBytes; at += 64) touched = v128.or(touched, v128.load(at));
+    v128.store(w, touched, INT8_WEIGHT_BYTES); // kept: a store the compilers cannot drop
+    const al = v128.load32_splat(alpha + (<usize>t << 2));
+    const acc = o + <usize>t * oRowBytes;
+    for (let c: usize = 0; c < dim; c += 16) {
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+      let row = v + c;
+      for (let pair = 0; pair < pairs; pair++, row += vSeqBytes << 1) {
+        const wp = v128.load32_splat(w + (<usize>pair << 2)); // (w16[2·pair], w16[2·pair + 1]) in every lane
+        const x0 = v128.load(row);
+        // The odd last key reads the row past the chunk's last, weighted 0: `v` has room.
+        const x1 = v128.load(row + vSeqBytes);
+        const lo = i8x16.shuffle(x0, x1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const hi = i8x16.shuffle(x0, x1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(wp, i16x8.extend_low_i8x16_s(lo)));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(wp, i16x8.extend_high_i8x16_s(lo)));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(wp, i16x8.extend_low_i8x16_s(hi)));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(wp, i16x8.extend_high_i8x16_s(hi)));
+      }
+      const out = acc + (c << 2);
+      v128.store(out, f32x4.add(f32x4.mul(v128.load(out), al), f32x4.mul(f32x4.convert_i32x4_s(a0), ws)));
+      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 16), al), f32x4.mul(f32x4.convert_i32x4_s(a1), ws)), 16);
+      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 32), al), f32x4.mul(f32x4.convert_i32x4_s(a2), ws)), 32);
+      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 48), al), f32x4.mul(f32x4.convert_i32x4_s(a3), ws)), 48);
+    }
+  }
+}
+
+/** Bytes of the quantised weights of one row in `valueRowsInt8`'s scratch (16 more follow). */
+const INT8_WEIGHT_BYTES: usize = <usize>(CHUNK_KEYS + 8) << 1;
