@@ -185,11 +185,17 @@ export function backwardBlock(h: HeadKeys, block: RowBlock, scratch: BlockScratc
     first = Math.min(first, block.start[r]!);
     last = Math.max(last, block.end[r]!);
   }
+  // Keys every row's range holds: [latest start, earliest end) of a full block.
+  let lo = last, hi = last;
+  if (block.count === BLOCK) {
+    lo = Math.max(block.start[0]!, block.start[1]!, block.start[2]!, block.start[3]!);
+    hi = Math.max(lo, Math.min(block.end[0]!, block.end[1]!, block.end[2]!, block.end[3]!));
+  }
   const { fast, dl } = scratch;
   let fastCount = 0;
   for (let j = first; j < last; j++) {
-    let all = block.count === BLOCK;
-    for (let r = 0; r < BLOCK && all; r++) all = sees(h, block, r, j);
+    let all = j >= lo && j < hi;
+    if (all && h.bias) for (let r = 0; r < BLOCK && all; r++) all = h.bias[block.biasAt[r]! + j] !== -Infinity;
     if (all) {
       fourRows(h, block, j, dl, fastCount, seqLenK);
       fast[fastCount++] = j;
