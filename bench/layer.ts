@@ -11,14 +11,17 @@
  * - BERT-base layer forward (B1 L512 E768 H12), FLOPs 8·L·E² + 4·L²·E, and its rate as a
  *   fraction of the GEMM's (target ≥ 0.8);
  * - the same layer's forward (train) + backward (3× the forward's FLOPs, nominal);
- * - a decode step of a GQA layer (E 2048, H16, KV heads 4, 2048 cached tokens) and the bytes
- *   against reading its weights and cache once (target ≤ 1.3×): the testing build's `readSum`
- *   (assembly/cache/read-bound.ts, f32x4 loads, 4 accumulators) over as many bytes.
- * Times are the process's CPU time (process.cpuUsage: the call's own time, robust to the
- * other processes sharing the cores); every ratio is the median of per-round ratios (both
- * sides timed in the same round), with its range.
+ * - a decode step of a GQA layer (E 2048, H16, KV heads 4, 2048 cached tokens) against
+ *   reading its weights and cache once (target ≤ 1.3×): the testing build's `readSum`
+ *   (assembly/cache/read-bound.ts, f32x4 loads, 4 accumulators) over as many bytes;
  * - with --peers (bench/peers/layer.ts): onnxruntime-web's fastest graph of the same layer,
  *   tfjs-wasm's forward and its tf.grads (fwd+bwd), one thread each, checked against ours.
+ * Times are the process's CPU time (process.cpuUsage: the call's own time, less exposed to
+ * the other processes sharing the cores than wall time, though not to their cache and SMT
+ * pressure); every ratio is the median of per-round ratios (both sides timed in the same
+ * round), with its range. The peak is the relaxed build's (FMA) when the runtime has relaxed
+ * SIMD; on the plain simd build each chain is a dependent mul → add, latency-bound near the
+ * same 2 vector ops per cycle, so it understates the machine there.
  * Not here yet: threads.
  */
 import { cpus, loadavg } from 'node:os';

@@ -115,6 +115,10 @@ describe.each(BUILDS)('gemm (%s)', (build) => {
     all_odd: [7, 13, 11],
     attention_like_qk: [37, 71, 64],
     attention_like_pv: [37, 64, 71],
+    // Rows outside 4-row blocks take the 1x32 tile (4 panels) while 32 columns last, then 1x8.
+    gemv_n_eq_32: [1, 32, 16],
+    gemv_n_32_and_tail: [3, 77, 19],
+    m_not_div_4_n_ge_32: [6, 72, 9],
   };
   for (const [name, [M, N, K]] of Object.entries(edges)) {
     it(name, () => {

@@ -14,7 +14,7 @@ import type { AttentionInstance } from '../instance.js';
 import type { AttentionOptions, Tensor } from '../types.js';
 import { attentionBackward } from '../backward/index.js';
 import { createGemm, type PackedMatrix } from './gemm.js';
-import { layerRotary, queryOffsets, rotatePacked } from './rotary.js';
+import { layerRotary } from './rotary.js';
 import type { LayerForwardOptions, LayerGradients, LayerWeights, MultiHeadAttention, MultiHeadAttentionOptions } from './types.js';
 
 const NAME = 'createMultiHeadAttention';
@@ -120,8 +120,6 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
   let backwardPacked: Record<Proj, PackedMatrix> | null = null;
   const rotary = options.rotary === undefined ? null : layerRotary(options.rotary, D);
   const attentionOptions = { numHeads: H, kvHeads: Hkv, ...(options.causal !== undefined ? { causal: options.causal } : {}), ...(options.window !== undefined ? { window: options.window } : {}), ...(options.alibi !== undefined ? { alibi: options.alibi } : {}) };
-  /** Whether attentionBackward takes `rotary` (learned on the first rotary backward; see ./rotary.ts). */
-  let backwardTakesRotary: boolean | undefined;
   const ownCaches = new WeakSet<object>();
   let saved: Saved | null = null;
   let disposed = false;
@@ -133,30 +131,9 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
   /** dq, dk, dv of the attention for dL/d(attention output) `da`, with respect to the unrotated q, k. */
   function attentionGradients(s: Saved, da: Float32Array): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
     const { B, L, S } = s;
-    const run = (q: Float32Array, k: Float32Array, call: AttentionOptions) => {
-      const g = attentionBackward(instance, { q: { data: q, shape: [B, L, E] }, k: { data: k, shape: [B, S, KV] }, v: { data: s.v, shape: [B, S, KV] }, dout: { data: da, shape: [B, L, E] }, output: { data: s.a, shape: [B, L, E] } }, call);
-      return { dq: g.dq.data, dk: g.dk.data, dv: g.dv.data };
-    };
-    if (!rotary) return run(s.q, s.k, s.options);
-    if (backwardTakesRotary !== false) {
-      try {
-        const g = run(s.q, s.k, s.options);
-        backwardTakesRotary = true;
-        return g;
-      } catch (error) {
-        // The options were checked by the forward; only "rotary is not supported" lands here.
-        if (backwardTakesRotary || !(error instanceof TypeError) || !/options\.rotary/.test(error.message)) throw error;
-        backwardTakesRotary = false;
-      }
-    }
-    const { rotary: _, ...plain } = s.options;
-    const offsets = queryOffsets(B, L, S, s.options.keyLengths, s.options.causal);
-    const q = rotatePacked(s.q.slice(), { batch: B, seqLen: L, heads: H, headDim: D }, rotary, offsets, false);
-    const k = rotatePacked(s.k.slice(), { batch: B, seqLen: S, heads: Hkv, headDim: D }, rotary, new Int32Array(B), false);
-    const g = run(q, k, plain);
-    rotatePacked(g.dq, { batch: B, seqLen: L, heads: H, headDim: D }, rotary, offsets, true);
-    rotatePacked(g.dk, { batch: B, seqLen: S, heads: Hkv, headDim: D }, rotary, new Int32Array(B), true);
-    return g;
+    // With `rotary` in s.options, attentionBackward returns dq, dk of the unrotated q, k (Rᵀ applied).
+    const g = attentionBackward(instance, { q: { data: s.q, shape: [B, L, E] }, k: { data: s.k, shape: [B, S, KV] }, v: { data: s.v, shape: [B, S, KV] }, dout: { data: da, shape: [B, L, E] }, output: { data: s.a, shape: [B, L, E] } }, s.options);
+    return { dq: g.dq.data, dk: g.dk.data, dv: g.dv.data };
   }
 
   return {
