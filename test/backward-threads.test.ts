@@ -168,6 +168,18 @@ describe.each(WASM_BACKENDS)('attentionBackwardAsync on threads, %s', (backend) 
     expect(rejected, `rejected ${rejected}, completed ${completed}`).toBeGreaterThan(0);
   });
 
+  it('worker_dies_during_a_call: the call rejects, the next one runs on a replacement', async () => {
+    const c = buildGradCase(GRID[0]![1]);
+    const inputs = { q: c.forward.q, k: c.forward.k, v: c.forward.v, dout: c.dout };
+    const attn = threaded.get(2)!;
+    await attn.attentionBackwardAsync(inputs, c.forward.options);
+    const engine = (await threadedBackwardOf(attn))!;
+    engine.pool.crashOnNextJob(1);
+    await expect(attn.attentionBackwardAsync(inputs, c.forward.options)).rejects.toThrow(/worker thread 1 .* during the call/);
+    expectSameGradients(await attn.attentionBackwardAsync(inputs, c.forward.options), single.attentionBackward(inputs, c.forward.options), 'after a replacement');
+    expect(engine.lastThreads).toBe(2);
+  });
+
   it('units: batch × KV heads', () => {
     expect(backwardUnits({ batch: 3, kvHeads: 2 } as never)).toBe(6);
   });
