@@ -3,6 +3,11 @@
 // shapes and options (and within the float64 reference's bounds), the split really happens,
 // errors reject with the synchronous call's TypeError / RangeError, and dispose() before or
 // during a call rejects it, never resolving with part of the gradients.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAttention, type AttentionInstance } from '../src/index.js';
 import { attentionBackwardAsync, threadedBackwardOf, withBackward, type BackwardMethods } from '../src/backward/index.js';
@@ -168,7 +173,50 @@ describe.each(WASM_BACKENDS)('attentionBackwardAsync on threads, %s', (backend) 
     expect(rejected, `rejected ${rejected}, completed ${completed}`).toBeGreaterThan(0);
   });
 
+  it('worker_dies_during_a_call: the call rejects, the next one runs on a replacement', async () => {
+    const c = buildGradCase(GRID[0]![1]);
+    const inputs = { q: c.forward.q, k: c.forward.k, v: c.forward.v, dout: c.dout };
+    const attn = threaded.get(2)!;
+    await attn.attentionBackwardAsync(inputs, c.forward.options);
+    const engine = (await threadedBackwardOf(attn))!;
+    engine.pool.crashOnNextJob(1);
+    await expect(attn.attentionBackwardAsync(inputs, c.forward.options)).rejects.toThrow(/worker thread 1 .* during the call/);
+    expectSameGradients(await attn.attentionBackwardAsync(inputs, c.forward.options), single.attentionBackward(inputs, c.forward.options), 'after a replacement');
+    expect(engine.lastThreads).toBe(2);
+  });
+
   it('units: batch × KV heads', () => {
     expect(backwardUnits({ batch: 3, kvHeads: 2 } as never)).toBe(6);
+  });
+});
+
+describe.runIf(WASM_BACKENDS.length > 0)('attentionBackwardAsync workers and the process', () => {
+  it.each([
+    ['dispose', 'attn.dispose();'],
+    ['no_dispose', '// idle workers are unref()ed: they do not keep the process alive'],
+  ])('process_exits_by_itself_%s', async (_, ending) => {
+    // As test/threads.test.ts for the forward's pool: a child process runs a threaded
+    // backward call, then ends its script; it must exit on its own.
+    const dir = mkdtempSync(join(tmpdir(), 'wasm-attention-backward-threads-'));
+    const entry = join(dir, 'main.ts');
+    writeFileSync(entry, `
+      import { createAttention } from ${JSON.stringify(resolve('src/index.ts'))};
+      import { withBackward, threadedBackwardOf } from ${JSON.stringify(resolve('src/backward/index.ts'))};
+      const attn = withBackward(await createAttention({ backend: ${JSON.stringify(WASM_BACKENDS[0])}, threads: 2 }));
+      const t = () => ({ data: new Float32Array(2 * 8 * 128 * 32).map((_, i) => Math.sin(i)), shape: [2, 8, 128, 32] });
+      const { dq } = await attn.attentionBackwardAsync({ q: t(), k: t(), v: t(), dout: t() }, { causal: true });
+      if (!(dq.data.length === t().data.length && (await threadedBackwardOf(attn))?.lastThreads === 2)) process.exit(3);
+      ${ending}
+      console.log('done');
+    `);
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
+    await build({
+      entryPoints: [{ in: entry, out: 'main' }, { in: resolve('src/threads/index.ts'), out: 'threads/index' }],
+      outdir: dir, bundle: true, platform: 'node', format: 'esm', logLevel: 'error',
+    });
+    const child = spawnSync(process.execPath, [join(dir, 'main.js')], { timeout: 30_000, encoding: 'utf8' });
+    expect(child.error, 'the process did not exit within 30 s (a worker kept it alive)').toBeUndefined();
+    expect(child.stdout.trim(), child.stderr).toBe('done');
+    expect(child.status, child.stderr).toBe(0);
   });
 });
