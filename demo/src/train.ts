@@ -56,7 +56,10 @@ export function setupTrain(instances: ReadonlyMap<string, AttentionInstance>, to
   };
 
   const reset = () => {
-    if (run) cancelAnimationFrame(run.frame), run.model.dispose();
+    if (run) {
+      cancelAnimationFrame(run.frame);
+      run.model.dispose();
+    }
     const instance = instances.get(backendSelect.value) ?? instances.get('auto')!;
     const positions = $<HTMLSelectElement>('train-positions').value === 'learned' ? 'learned' : 'rotary';
     const model = createReverseModel(instance, { seed: 1, layers: Number($<HTMLSelectElement>('train-layers').value), positions });
