@@ -56,9 +56,13 @@ export function setupTrain(instances: ReadonlyMap<string, AttentionInstance>, to
   };
 
   const reset = () => {
-    if (run) cancelAnimationFrame(run.frame), run.model.dispose();
+    if (run) {
+      cancelAnimationFrame(run.frame);
+      run.model.dispose();
+    }
     const instance = instances.get(backendSelect.value) ?? instances.get('auto')!;
-    const model = createReverseModel(instance, { seed: 1, layers: Number($<HTMLSelectElement>('train-layers').value) });
+    const positions = $<HTMLSelectElement>('train-positions').value === 'learned' ? 'learned' : 'rotary';
+    const model = createReverseModel(instance, { seed: 1, layers: Number($<HTMLSelectElement>('train-layers').value), positions });
     run = { model, losses: [], accuracy: 0, trainingMs: 0, owed: 0, lastFrame: 0, frame: 0 };
     setState('idle');
     draw(run, instance.backend);
@@ -69,7 +73,7 @@ export function setupTrain(instances: ReadonlyMap<string, AttentionInstance>, to
     const loss = r.losses.at(-1);
     $('train-status').textContent =
       r.model.steps === 0
-        ? `${backend} · seed 1 · untrained`
+        ? `${backend} · seed 1 · ${r.model.options.positions === 'rotary' ? 'RoPE + learned positions' : 'learned positions'} · untrained`
         : `${backend} · step ${r.model.steps} · loss ${loss!.toFixed(4)} nats · batch accuracy ${(r.accuracy * 100).toFixed(1)}% · ${(r.trainingMs / r.model.steps).toFixed(1)} ms per step`;
     drawLoss(r.losses, tooltip);
     drawMaps(r.model, tooltip);
@@ -110,6 +114,7 @@ export function setupTrain(instances: ReadonlyMap<string, AttentionInstance>, to
   $('train-reset').addEventListener('click', reset);
   backendSelect.addEventListener('change', reset);
   $('train-layers').addEventListener('change', reset);
+  $('train-positions').addEventListener('change', reset);
   $('train-controls').addEventListener('submit', (event) => event.preventDefault());
   reset();
 }
