@@ -80,7 +80,9 @@ const INTEGER_INT8: bool = INT8_DOT != 0;
  * Contract: 1 <= rows <= ROWS; kHead/vHead address row 0 of the head's cache; cache rows
  * hold padDim(dim) elements (zero padding); keyEnd in [0, seqLenK]; offset: the batch
  * item's position offset (key-range.ts); kvDtype 0, 1, 2 or 3 (see above). Keys outside every
- * row's range are never read (a 4k window over a 32k cache reads 4k keys).
+ * row's range are never read (a 4k window over a 32k cache reads 4k keys), but for up to 3
+ * rows past a chunk's last key that the int8 builds read and ignore (i8-qk-dot-1x4.ts; memory
+ * holds them: the per-call region lies above every cache).
  */
 export function attendRows(
   params: usize, scratch: usize, b: i32, kvHead: i32, firstRow: i32, rows: i32,
