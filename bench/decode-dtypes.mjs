@@ -59,7 +59,9 @@ steps['int8 step, int8 build'] = () => int8Attn.decode(q, int8Cache, { out });
 const asyncSteps = {};
 if (withThreads) {
   for (const threads of [1, 2]) {
-    const instance = await createAttention({ backend, threads });
+    // threads: 1 is a plain instance (the default build): give it the int8 build, so that
+    // both run the integer kernels (the thread pool's builds have them).
+    const instance = await createAttention({ backend, threads, ...(threads === 1 ? { module: int8Kernel(backend) } : {}) });
     const cache = instance.createKVCache({ batch: B, kvHeads: H, headDim: D, maxSeqLen: L, dtype: 'int8' });
     cache.append(k, v);
     const own = new Float32Array(out.length);

@@ -64,6 +64,7 @@ const packageFromSource: Plugin = {
     b.onResolve({ filter: /^wasm-attention\/backward$/ }, () => ({ path: resolve('src/backward/index.ts') }));
     b.onResolve({ filter: /^wasm-attention\/positions$/ }, () => ({ path: resolve('src/positions/index.ts') }));
     b.onResolve({ filter: /^wasm-attention\/merge$/ }, () => ({ path: resolve('src/merge.ts') }));
+    b.onResolve({ filter: /^wasm-attention\/int8$/ }, () => ({ path: resolve('src/int8/index.ts') }));
     // The kernel files the package exports: esbuild's `binary` loader gives their bytes.
     b.onResolve({ filter: /^wasm-attention\/attention-(simd|relaxed)\.wasm$/ }, (args) => ({ path: resolve('build', args.path.slice('wasm-attention/'.length)) }));
   },
@@ -105,7 +106,7 @@ describe('README.md code blocks', () => {
     const program = ts.createProgram([...files, resolve('src/entries/wasm-modules.d.ts')], {
       strict: true, noEmit: true, skipLibCheck: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext,
       moduleResolution: ts.ModuleResolutionKind.Bundler, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [],
-      paths: { 'wasm-attention': [resolve('src/index.ts')], 'wasm-attention/threads': [resolve('src/threads/index.ts')], 'wasm-attention/backward': [resolve('src/backward/index.ts')], 'wasm-attention/positions': [resolve('src/positions/index.ts')], 'wasm-attention/merge': [resolve('src/merge.ts')] },
+      paths: { 'wasm-attention': [resolve('src/index.ts')], 'wasm-attention/threads': [resolve('src/threads/index.ts')], 'wasm-attention/backward': [resolve('src/backward/index.ts')], 'wasm-attention/positions': [resolve('src/positions/index.ts')], 'wasm-attention/merge': [resolve('src/merge.ts')], 'wasm-attention/int8': [resolve('src/int8/index.ts')] },
     });
     const errors = ts.getPreEmitDiagnostics(program).map((d) => {
       const file = d.file?.fileName ?? '';

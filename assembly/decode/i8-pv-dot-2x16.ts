@@ -14,9 +14,8 @@
 // Σ_j p_j·max vs; test/cache-int8.test.ts states and checks the bound).
 // Contract: valueDim16 is a multiple of 16; value rows hold valueDim16 int8 then their f32
 // scale, vSeqBytes apart; p rows hold keys probabilities (>= 0, masked ones -0); keys <= 64;
-// `w` has room for CHUNK_KEYS + 16 i16, 16-byte aligned; memory holds a row past the
+// `w` has room for CHUNK_KEYS + 8 i16, 16-byte aligned; memory holds a row past the
 // chunk's last (the odd key's partner, weighted 0: the per-call region lies above every cache).
-import { CHUNK_KEYS } from './scratch';
 
 /** Largest |w16|: 32 pairs of 32767 · 127 stay below 2^31. */
 const W_MAX: f32 = 32767;
@@ -25,7 +24,7 @@ const W_MAX: f32 = 32767;
  * @param o accumulators, rows `oRowBytes` apart, valueDim16 f32 each (16-byte aligned)
  * @param p probabilities, rows `pRowBytes` apart
  * @param alpha rescale factor of each row (f32 per row)
- * @param w scratch for the quantised weights of one row (INT8_WEIGHT_BYTES + 16 bytes, 16-byte aligned)
+ * @param w scratch for the quantised weights of one row (CHUNK_KEYS + 8 i16, 16-byte aligned)
  * @param v int8 value row 0 of the chunk; rows `vSeqBytes` apart
  */
 export function valueRowsInt8(
@@ -53,11 +52,6 @@ export function valueRowsInt8(
       v128.store(w + (<usize>j << 1), i16x8.narrow_i32x4_s(a, b));
     }
     store<u32>(w + (<usize>keys << 1), 0); // the odd key's partner weight and one past it
-    // Touch the chunk's rows in memory order first (one load per 64 bytes): the column
-    // passes below then read from L1 rather than each start a strided walk through memory.
-    let touched = i32x4.splat(0);
-    for (let at = v; at < v + <usize>keys * vSeqBytes; at += 64) touched = v128.or(touched, v128.load(at));
-    v128.store(w, touched, INT8_WEIGHT_BYTES); // kept: a store the compilers cannot drop
     const al = v128.load32_splat(alpha + (<usize>t << 2));
     const acc = o + <usize>t * oRowBytes;
     for (let c: usize = 0; c < dim; c += 16) {
@@ -84,5 +78,3 @@ export function valueRowsInt8(
   }
 }
 
-/** Bytes of the quantised weights of one row in `valueRowsInt8`'s scratch (16 more follow). */
-const INT8_WEIGHT_BYTES: usize = <usize>(CHUNK_KEYS + 8) << 1;

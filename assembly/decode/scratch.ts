@@ -1,5 +1,5 @@
 // Scratch layout of the decode kernel (decode/decode.ts), reused for every row block:
-//   state  m, l, alpha (f32), key limit and start (i32) per row STATE_BYTES
+//   state  m, l, alpha (f32), key limit and start (i32) per row, a sink word  STATE_BYTES
 //   qp     the block's query rows, [ROWS][dimPad] f32          4·ROWS·dimPad bytes
 //   s      score/probability chunk, [ROWS][CHUNK_KEYS] f32     4·ROWS·CHUNK_KEYS bytes
 //   o      output accumulators, [ROWS][valueDimPad] f32        4·ROWS·valueDimPad bytes
@@ -25,7 +25,9 @@ export const STATE_L: usize = <usize>ROWS << 2;
 export const STATE_ALPHA: usize = <usize>ROWS << 3;
 export const STATE_LIMIT: usize = <usize>ROWS * 12;
 export const STATE_START: usize = <usize>ROWS << 4;
-export const STATE_BYTES: usize = <usize>ROWS * 20;
+/** One word the chunk touch loads are OR'd into (decode/rows.ts touchRows), so no compiler drops them. */
+export const STATE_SINK: usize = <usize>ROWS * 20;
+export const STATE_BYTES: usize = <usize>ROWS * 20 + 16;
 
 /** Element padding of cache rows: 4 f32 (one v128) or 8 halves (one v128). */
 // @ts-ignore: decorator

@@ -28,6 +28,8 @@ const REQUIRED = [
   'dist/types/positions/index.d.ts',
   'dist/merge/index.js',
   'dist/types/merge.d.ts',
+  'dist/int8/index.js',
+  'dist/types/int8/index.d.ts',
 ];
 
 const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -59,7 +61,7 @@ export function packAndInstall(root, dir) {
  * Uses the installed package the ways the conformance bundles do not: `require` (CJS) runs
  * a case, and TypeScript type-checks an ESM and a CommonJS consumer against its `.d.ts`
  * files (node16 resolution, so the `exports` map is what TypeScript follows too, for
- * `wasm-attention/threads`, `/backward`, `/positions` and `/merge` as well).
+ * `wasm-attention/threads`, `/backward`, `/positions`, `/merge` and `/int8` as well).
  * @param {string} root the repository (for its TypeScript)
  * @param {string} project the folder the package is installed in
  * @returns {string} what was checked
@@ -87,6 +89,8 @@ export async function run${kind}(module?: WebAssembly.Module): Promise<Float32Ar
   const { mergeAttention } = await import('wasm-attention/merge');
   const part = instance.attention(q, q, q, { returnLse: true });
   const merged = mergeAttention([{ output: part.output, lse: part.lse! }]);
+  const { int8Kernel } = await import('wasm-attention/int8');
+  if (!(int8Kernel() instanceof WebAssembly.Module)) throw new Error('wasm-attention/int8: no module');
   const w = new Float32Array(16);
   const layer = withBackward(instance).createMultiHeadAttention({ embedDim: 4, numHeads: 2, bias: false, weights: { inProj: new Float32Array(48), outProj: w } });
   const x: Tensor<Float32Array> = { data: new Float32Array(8), shape: [1, 2, 4] };
