@@ -12,6 +12,8 @@
  * - the JS backend's backward at H8 N256 D64;
  * - with --peers: `tf.grads` of the same attention on tfjs-backend-wasm (per-head 2-D matMul
  *   form, 1 thread) at N1024, and on tfjs-backend-cpu at N256 (against the JS backward).
+ * Prints the CPU model and the load after each round, and writes the same lines to
+ * bench/results/DATE-nodeN-CPU_KIND-backward[-peers].txt (e.g. amd-epyc).
  */
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -68,6 +68,14 @@ const GRID: [string, CaseSpec][] = [
   ['alibi', { batch: 1, qHeads: 4, seqLenQ: 13, seqLenK: 29, headDim: 8, alibi: true }],
   ['alibi_causal_gqa_window_mask', { batch: 2, qHeads: 4, kvHeads: 2, seqLenQ: 11, seqLenK: 24, headDim: 8, alibi: true, causal: 'top-left', window: [9, 0], mask: { kind: 'additive', shape: [11, 24] } }],
   ['float16_inputs', { batch: 1, qHeads: 2, seqLenQ: 5, seqLenK: 19, headDim: 8, dtype: 'float16' }],
+  // The 4 × 8 tiles' edges (assembly/backward/kv-tiles.ts, rows4.ts): more than one 64-row
+  // chunk per block, columns not a multiple of 8 (8-wide tiles, a 4-wide leftover, a tail
+  // under 4), the causal diagonal's skipped second 8 keys, groups of four rows skipped inside
+  // a chunk (windows, key lengths), fully masked rows among live ones, GQA.
+  ['chunks_causal_gqa_d40_dv20', { batch: 1, qHeads: 4, kvHeads: 2, seqLenQ: 150, seqLenK: 150, headDim: 40, valueDim: 20, causal: true }],
+  ['chunks_window_keylengths_d43_dv6', { batch: 2, qHeads: 2, seqLenQ: 137, seqLenK: 90, headDim: 43, valueDim: 6, window: [10, 5], keyLengths: [90, 33] }],
+  ['chunks_fully_masked_rows_d40_dv20', { batch: 1, qHeads: 2, seqLenQ: 90, seqLenK: 12, headDim: 40, valueDim: 20, mask: { kind: 'bool', shape: [90, 12], maskedFraction: 0.85 } }],
+  ['chunks_causal_alibi_softcap_d24', { batch: 1, qHeads: 2, seqLenQ: 70, seqLenK: 100, headDim: 24, causal: true, alibi: true, softcap: 3, range: 2 }],
 ];
 
 describe.each(BACKENDS)('attentionBackward on %s', (backendName: BackendName) => {
@@ -134,6 +142,24 @@ describe.each(BACKENDS)('attentionBackward on %s', (backendName: BackendName) =>
       data.forEach((x, n) => expect(Number.isFinite(x), `${name}[${n}] = ${x}`).toBe(true));
     }
     expect(Array.from(grads.dq.data.slice(0, 4))).toEqual([0, 0, 0, 0]); // row 0: no allowed key
+  });
+
+  it('fully_masked_rows_in_chunks: exactly zero dq, finite dk/dv', () => {
+    const spec = GRID.find(([name]) => name === 'chunks_fully_masked_rows_d40_dv20')![1];
+    const c = buildGradCase(spec);
+    const { q, k, v, options } = c.forward;
+    const masked = c.forward.fullyMasked;
+    // 0.85^12 ≈ 14% of the 180 rows: the case is only worth its name if some are masked.
+    expect(masked.filter(Boolean).length).toBeGreaterThan(5);
+    const grads = attn.attentionBackward({ q, k, v, dout: c.dout }, options);
+    const headDim = spec.headDim;
+    masked.forEach((isMasked, row) => {
+      if (!isMasked) return;
+      for (let d = 0; d < headDim; d++) expect(grads.dq.data[row * headDim + d], `dq row ${row}, d=${d}`).toBe(0);
+    });
+    for (const [name, data] of Object.entries({ dq: grads.dq.data, dk: grads.dk.data, dv: grads.dv.data })) {
+      data.forEach((x, n) => expect(Number.isFinite(x), `${name}[${n}] = ${x}`).toBe(true));
+    }
   });
 
   it('errors: name the input', () => {
