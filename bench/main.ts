@@ -25,6 +25,7 @@ import { PEER_NAMES, peersInstalled } from './peers/index.js';
 import { formatDuration, formatTable, renderSvg, type Machine, type Report, type Row } from './report.js';
 import { DEFAULT_SETS, flopsOf, shapeLabel, SHAPE_SETS, type Shape } from './shapes.js';
 import { runPositions } from './positions.js';
+import { describePeak, measureSimdPeak, type PeakBuild } from './simd-peak.js';
 
 /** The `positions` set: pairs alternating in this process, not shapes × implementations (bench/positions.ts). */
 const POSITIONS = 'positions';
@@ -283,7 +284,7 @@ async function main(): Promise<void> {
     }
   }
   report.loadAverage.after = loadavg();
-  notes.push(...methodNotes(options, flags, report), ...comparisonNotes(report));
+  notes.push(...methodNotes(options, flags, report), ...comparisonNotes(report), ...peakNotes(report));
   notes.push(await startupNote(root));
   report.totalSeconds = (performance.now() - started) / 1000;
 
@@ -312,7 +313,10 @@ async function startupNote(root: string): Promise<string> {
     // report (as OVER), not a failure of the bench.
     // 21 runs: on the shared 2-core machine single runs spread 46–199 ms at load 11 (2026-12-04).
     const run = spawnSync(process.execPath, [join(root, 'scripts', 'runtimes', 'startup.mjs'), '--runs', '21'], { cwd: root, encoding: 'utf8' });
-    const line = run.stdout.trim().split('\n').pop();
+    // The verdict line, then the per-phase medians (wall, CPU, page faults) that follow it.
+    const lines = run.stdout.trim().split('\n');
+    const at = lines.findIndex((l) => l.startsWith('start-up ('));
+    const line = at < 0 ? undefined : [lines[at], ...lines.slice(at + 1, at + 4).map((l) => l.trim())].join('; ');
     if ((run.status !== 0 && run.status !== 1) || !line) throw new Error(`startup.mjs exited with ${run.status}: ${run.stderr.trim()}`);
     const verdict = run.status === 0 ? 'within the budget' : 'OVER the budget on this machine';
     return `${line}: ${verdict} (onnxruntime-web ≈ 326 ms, tfjs ≈ 43 ms, measured on the Intel machine on 2026-11-29).`;
@@ -439,6 +443,31 @@ function methodNotes(options: Options, flags: string[], report: Report): string[
   return notes;
 }
 
+/** Issue #15: attention at ≥ 85% of the same build's plain-GEMM rate, on both builds. */
+const FUSION_TARGET = 0.85;
+
+/**
+ * The machine's 128-bit SIMD peak per build (bench/simd-peak.ts), measured here, in this
+ * process, after the rows, and each build's GEMM and attention rows as a share of it.
+ */
+function peakNotes(report: Report): string[] {
+  const gemms = report.rows.filter((r) => r.impl.endsWith(GEMM_SUFFIX) && r.gflops !== undefined);
+  if (gemms.length === 0) return [];
+  log('bench: the 128-bit SIMD peak (bench/simd-peak.ts)');
+  const peaks = measureSimdPeak(7);
+  const notes = peaks.map((peak) => `SIMD peak, one thread: ${describePeak(peak)}.`);
+  const buildOf: Record<string, PeakBuild> = { 'wasm-simd': 'simd', 'wasm-relaxed-simd': 'relaxed' };
+  for (const gemm of gemms) {
+    const backend = gemm.impl.slice(0, -GEMM_SUFFIX.length);
+    const peak = peaks.find((p) => p.build === buildOf[backend]);
+    const attention = report.rows.find((r) => r.shape === gemm.shape && r.impl === backend && r.set === 'prefill' && r.gflops !== undefined);
+    if (!peak) continue;
+    const share = (gflops: number) => `${((gflops / peak.gflops) * 100).toFixed(0)}%`;
+    notes.push(`peak share, ${backend} ${gemm.shape}: GEMM ${share(gemm.gflops!)}${attention ? `, attention ${share(attention.gflops!)}` : ''} of the ${peak.build} peak (${peak.gflops.toFixed(1)} GFLOP/s).`);
+  }
+  return notes;
+}
+
 /** Ratios across rows: fusion cost (attention vs plain GEMM) and decode vs its read bound and vs onnxruntime-web. */
 function comparisonNotes(report: Report): string[] {
   const notes: string[] = [];
@@ -448,7 +477,9 @@ function comparisonNotes(report: Report): string[] {
     const backend = gemm.impl.slice(0, -GEMM_SUFFIX.length);
     const attention = find(gemm.shape, backend, 'prefill');
     if (attention?.gflops) {
-      notes.push(`fusion: ${backend} attention on ${gemm.shape} runs at ${((attention.gflops / gemm.gflops!) * 100).toFixed(0)}% of its plain-GEMM rate (${attention.gflops.toFixed(1)} vs ${gemm.gflops!.toFixed(1)} GFLOP/s).`);
+      const ratio = attention.gflops / gemm.gflops!;
+      const verdict = ratio >= FUSION_TARGET ? 'target met' : 'target missed';
+      notes.push(`fusion: ${backend} attention on ${gemm.shape} runs at ${(ratio * 100).toFixed(0)}% of its plain-GEMM rate (${attention.gflops.toFixed(1)} vs ${gemm.gflops!.toFixed(1)} GFLOP/s; attention / GEMM = ${ratio.toFixed(2)}, target ≥ ${FUSION_TARGET}: ${verdict}).`);
     }
   }
   const suffixOf: Record<string, string> = { [READ_BOUND]: KV_CACHE_SUFFIX, [READ_BOUND_F16]: KV_CACHE_F16_SUFFIX, [READ_BOUND_I8]: KV_CACHE_I8_SUFFIX };

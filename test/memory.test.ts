@@ -126,4 +126,19 @@ describe.each(WASM_BACKENDS)('memory %s', (backendName: BackendName) => {
     }
     expect(b.memoryBytes).toBe(memoryB);
   });
+
+  // The output is written over q's copy (src/backends/wasm/memory-plan.ts, outOverQ): a
+  // first call takes three tensors of WASM memory, not four (fewer fresh pages touched at
+  // start-up). Each tensor here is 256 KiB; params, offsets and scratch take a few KiB, so
+  // four regions need at least 4 × 256 KiB and three fit in 3 × 256 KiB + 2 pages.
+  // Failed before that change (memory 1,114,112 B > 917,504 B).
+  it('output_over_q_copy_takes_no_region_of_its_own', async () => {
+    const attn = await createAttention({ backend: backendName });
+    const c = buildCase({ batch: 1, qHeads: 8, seqLenQ: 128, seqLenK: 128, headDim: 64, seed: 6 });
+    const tensorBytes = 8 * 128 * 64 * 4;
+    expectResult(attn.attention(c.q, c.k, c.v, c.options), c, `${backendName} first call`);
+    expect(attn.memoryBytes, 'memory after the first call').toBeLessThanOrEqual(3 * tensorBytes + 2 * 65536);
+    // The q region holds outputs now: a second call copies q in again and is still right.
+    expectResult(attn.attention(c.q, c.k, c.v, c.options), c, `${backendName} second call`);
+  });
 });

@@ -70,16 +70,14 @@ export function attendBlock(
     tileScale = scale;
     limitAt = C_SCORE_MAX;
   }
+  const extras = softcap > 0 || scaleOverflows || alibiSlope != 0 || biasRow != 0;
   for (let j0 = blockStart; j0 < blockEnd; j0 += BLOCK_KEYS) {
     const keys = min(BLOCK_KEYS, blockEnd - j0);
     scoreTile(s, qp, kHead + <usize>j0 * kSeqBytes, kSeqBytes, keys, headDim, tileScale, limitAt);
-    if (softcap > 0) softcapTile(s, keys, softcap, log2e);
-    else if (scaleOverflows) unitTile(s, keys, log2e);
-    // ALiBi after the cap, before the mask (src/plan.ts), in log2 units: |slope·log2e| <= 2^64.5.
-    if (alibiSlope != 0) alibiTile(s, keys, j0, firstQuery, offset, -alibiSlope * log2e);
-    // Bias before the range select: -Infinity + (+Infinity bias) must end as -Infinity.
     const biasTileRow: usize = biasRow == 0 ? 0 : biasRow + (<usize>j0 << 2);
-    const masked = biasRow != 0 && biasTile(s, keys, biasTileRow, biasQueryBytes, rows, log2e);
+    const masked = extras && scoreExtras(
+      s, keys, j0, firstQuery, offset, rows, softcap, scaleOverflows, alibiSlope, biasTileRow, biasQueryBytes,
+    );
     const diagonal = j0 < fullStart || j0 + keys > fullEnd;
     if (diagonal) rangeTile(s, keys, j0, firstQuery, offset, left, right, keyEnd);
     softmaxTile(s, keys, state);
@@ -106,6 +104,29 @@ export function attendBlock(
   }
   writeOutput(outRow, <usize>paramI32(params, OUT_SEQ_STRIDE) << 2, ot, state, rows, valueDim);
   if (lseRow != 0) writeStates(lseRow, state, rows);
+}
+
+/**
+ * The score tile's optional steps, in src/plan.ts's order: the soft cap (or the log2
+ * conversion of a scale whose product with log2e overflows), ALiBi, the bias. Returns
+ * whether the bias masked a position of the first `rows` queries. A function of its own,
+ * not inlined into attendBlock (binaryen inlines a one-caller function only below 200
+ * nodes at -O3; this one is larger): attendBlock's body shrank 2071 → 1192 bytes (simd
+ * build), and V8 recompiles that hot body with TurboFan during the first call, so start-up
+ * pays for fewer bytes (issue #15; figures in scripts/runtimes/startup.mjs's comment).
+ * Plain attention never calls it: one well-predicted branch per tile.
+ */
+function scoreExtras(
+  s: usize, keys: i32, j0: i32, firstQuery: i32, offset: i32, rows: i32,
+  softcap: f32, scaleOverflows: bool, alibiSlope: f32, biasTileRow: usize, biasQueryBytes: usize,
+): bool {
+  const log2e: f32 = 1.4426950408889634;
+  if (softcap > 0) softcapTile(s, keys, softcap, log2e);
+  else if (scaleOverflows) unitTile(s, keys, log2e);
+  // ALiBi after the cap, before the mask (src/plan.ts), in log2 units: |slope·log2e| <= 2^64.5.
+  if (alibiSlope != 0) alibiTile(s, keys, j0, firstQuery, offset, -alibiSlope * log2e);
+  // Bias before the range select: -Infinity + (+Infinity bias) must end as -Infinity.
+  return biasTileRow != 0 && biasTile(s, keys, biasTileRow, biasQueryBytes, rows, log2e);
 }
 
 /**

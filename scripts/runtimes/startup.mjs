@@ -6,6 +6,14 @@
 //   npm run startup -- --runs 21 --baseline /tmp/old-dist/index.js   (both, runs alternating)
 //   import { measureStartup } from './scripts/runtimes/startup.mjs';
 //   const { medianMs } = await measureStartup();      // needs dist/ (npm run build)
+//
+// Where it goes (AMD EPYC, Node 20, 2026-12-05, per-phase medians, machine under load ≈ 16,
+// so CPU time, not wall time): the import ≈ 8 ms CPU (an empty module 1.8; the kernels'
+// hex text ≈ 1 of it, the rest parsing index.js); compile and instantiate ≈ 3; the first
+// call ≈ 25, of which V8's TurboFan recompiles the hot kernels on background threads
+// (attendBlock alone 12–20 ms and 1.5 MB of zone memory before scoreExtras left it, 4–13
+// ms after; `--liftoff-only` halves the call's CPU time) and ≈ 900 page faults, which cost
+// ≈ 10 µs each on this VM (copying q, k, v into fresh WASM pages: 4–12 ms for 390 faults).
 import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';

@@ -69,7 +69,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
 
 
   function run(plan: AttentionPlan): void {
-    const layout = layoutCall(plan, blocks.top, memory);
+    const layout = layoutCall(plan, blocks.top, memory, true);
     // The kernel sizes its scratch from the parameter block alone, which comes first in the
     // call's region: make room for the block only (a no-op after the first call), ask for the
     // scratch size, then grow once for the whole call. Growing for the tensors first and for

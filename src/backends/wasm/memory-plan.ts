@@ -42,10 +42,23 @@ export interface CallLayout {
 }
 
 /**
- * Lays out a plan's regions from `base` in `memory`; `bias`/`weights` are 0 when the plan
- * has none.
+ * Whether the output may be written over q's copy: the fused kernel packs a block's 8 query
+ * rows into its scratch before it writes those rows' outputs, and no block reads another's
+ * rows, so out can take q's region when both are copies (neither pinned) of one size. q's
+ * and out's strides come from one layout kind (src/layout.ts), so equal sizes mean equal
+ * strides. Not on the weights path (its rows are another loop) nor in the thread pool, whose
+ * key-split units share query rows. Saves one tensor of fresh WASM pages on a first call:
+ * 96 of ≈ 1,100 page faults of the start-up on H12 N128 (scripts/runtimes/startup.mjs).
  */
-export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembly.Memory): CallLayout {
+function outOverQ(plan: AttentionPlan, pinned: NonNullable<AttentionPlan['pinned']>): boolean {
+  return !pinned.q && !pinned.out && !plan.weights && plan.headDim === plan.valueDim;
+}
+
+/**
+ * Lays out a plan's regions from `base` in `memory`; `bias`/`weights` are 0 when the plan
+ * has none. `reuseQ`: the output may take q's copy (single-thread fused path, see outOverQ).
+ */
+export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembly.Memory, reuseQ = false): CallLayout {
   let cursor = align(base);
   const take = (bytes: number) => {
     const at = cursor;
@@ -64,7 +77,7 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
   const k = inPlaceK || take(plan.k.length * 4);
   const v = inPlaceV || take(plan.v.length * 4);
   const bias = plan.bias ? take(plan.bias.length * 4) : 0;
-  const out = inPlaceOut || take(plan.out.length * 4);
+  const out = inPlaceOut || (reuseQ && outOverQ(plan, pinned) ? q : take(plan.out.length * 4));
   const weights = plan.weights ? take(plan.weights.length * 4) : 0;
   const alibiSlopes = plan.alibiSlopes ? take(plan.alibiSlopes.length * 4) : 0;
   const lse = plan.lse ? take(plan.lse.length * 8) : 0;
