@@ -134,11 +134,15 @@ export async function runBackwardBench(options: { peers: boolean; peersDir: stri
   }
   const others: Item[] = [jsItem];
   if (tfw) others.push(tfw);
+  const jsVsCpu: number[] = [];
   if (options.peers) {
     const cpu: Item = { name: `tfjs-cpu tf.grads (fwd+bwd) N${NJ}`, flops: (14 * units) / 16, call: await tfjsGrads(options.peersDir, 'cpu', H, NJ, D, { q: small.q.data, k: small.k.data, v: small.v.data, dout: small.dout.data }), times: [] };
-    for (let round = 0; round < 3; round++) {
+    // Paired rounds (the JS backward warm by now: it ran in the rounds above), the ratio per
+    // round as in bench/backward-js.ts, so that one slow first call cannot move it.
+    for (let round = 0; round < 5; round++) {
       await time(cpu);
       await time(jsItem);
+      jsVsCpu.push(cpu.times.at(-1)! / jsItem.times.at(-1)!);
     }
     others.push(cpu);
   }
@@ -168,7 +172,7 @@ export async function runBackwardBench(options: { peers: boolean; peersDir: stri
     if (tfw) ratio(`${backend}: tfjs-wasm tf.grads / forward(returnLse)+backward`, perRound((r) => tfw!.times[r]! / step!.times[r]!, tfw.times.length), 10);
   });
   const tfc = others.find((item) => item.name.startsWith('tfjs-cpu'));
-  if (tfc) ratio(`tfjs-cpu tf.grads (fwd+bwd) / js backward alone, N${NJ} (time)`, [median(tfc.times) / median(jsItem.times)], 5);
+  if (tfc) ratio(`tfjs-cpu tf.grads (fwd+bwd) / js backward alone, N${NJ} (time)`, jsVsCpu, 5);
   out('2 threads / 1 thread: npm run bench -- --shapes backward-threads (bench/backward-threads.ts)');
   const kind = cpuModel.toLowerCase().replace(/\(r\)|\(tm\)|cpu|processor|@.*$/g, '').trim().split(/\s+/).slice(0, 2).join('-') || 'unknown';
   const dir = join(options.root, 'bench', 'results');
