@@ -2,7 +2,7 @@
  * `attention()`: validates the caller's tensors and options at the boundary, reduces them
  * to one AttentionPlan (src/plan.ts) and runs it on a backend.
  */
-import { checkFloat32, checkInteger, formatShape, rangeError, typeError } from './errors.js';
+import { checkFloat32, checkIntegerArray, formatShape, rangeError, typeError } from './errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from './float16.js';
 import { resolveLayout } from './layout.js';
 import { limitError, MAX_BYTES } from './limits.js';
@@ -11,7 +11,7 @@ import { resolveAlibi } from './alibi.js';
 import { outOverlapsInputs, type AttentionPlan, type Backend, type PinnedBuffers } from './plan.js';
 import { typedArrayLength, viewOf } from './typed-array.js';
 import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './cache/pinned.js';
-import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from './tensor-input.js';
+import { callOptions, checkBoolean, checkTensor, dtypeOfData } from './tensor-input.js';
 import type { AttentionOptions, AttentionResult, CausalOption, Dtype, TensorData } from './types.js';
 import type { Workspace } from './workspace.js';
 import { planWindow, positionOffsetsFor, type KeyWindow } from './key-range.js';
@@ -45,39 +45,23 @@ export function checkWindow(value: unknown): KeyWindow | undefined {
   return { left: checkWindowBound('options.window[0]', value[0]), right: checkWindowBound('options.window[1]', value[1]) };
 }
 
-function checkKeyLengths(value: unknown, batch: number, seqLenK: number): Int32Array | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
-    throw typeError('options.keyLengths', `an array or typed array of ${batch} integers`, value);
-  }
-  const lengths = value as ArrayLike<number | bigint>;
-  if (lengths.length !== batch) {
-    throw rangeError('options.keyLengths', `length ${batch} (one per batch item)`, `length ${lengths.length}`);
-  }
-  const result = new Int32Array(batch);
-  for (let b = 0; b < batch; b++) {
-    const length = typeof lengths[b] === 'bigint' ? Number(lengths[b]) : lengths[b];
-    result[b] = checkInteger(`options.keyLengths[${b}]`, length, 0, seqLenK);
-  }
-  return result;
-}
-
 function checkDtype(value: unknown): Dtype | undefined {
   if (value === undefined) return undefined;
   if (value !== 'float32' && value !== 'float16') throw typeError('options.dtype', "'float32' | 'float16'", value);
   return value;
 }
 
-function checkOut(value: unknown, dtype: Dtype, length: number, shape: readonly number[]): TensorData | undefined {
+/** `options.out` of attention and decode: its data (a PinnedTensor's view), checked against the output. */
+export function checkOut(value: unknown, dtype: Dtype, length: number, shape: readonly number[]): TensorData | undefined {
   if (value === undefined) return undefined;
   if (value instanceof PinnedTensorImpl) {
     if (value.disposed) throw new TypeError('options.out: expected a live PinnedTensor, got a disposed PinnedTensor');
-    if (dtype !== 'float32') throw typeError('options.out', 'a Uint16Array or Float16Array (float16 output; a PinnedTensor is float32)', value);
+    if (dtype !== 'float32') throw typeError('options.out', 'a Uint16Array or Float16Array (float16 output; PinnedTensors are float32)', value);
     value = value.data;
   }
   const kind = dtypeOfData(value);
   if (kind !== dtype) {
-    throw typeError('options.out', dtype === 'float32' ? 'a Float32Array' : 'a Uint16Array or Float16Array (float16)', value);
+    throw typeError('options.out', dtype === 'float32' ? 'a Float32Array or PinnedTensor' : 'a Uint16Array or Float16Array (float16)', value);
   }
   checkViewNotDetached('options.out', value, length);
   const got = typedArrayLength(value);
@@ -134,9 +118,7 @@ export interface PreparedCall<Plan> {
  * it asynchronously, src/threads/). `finish` reads `plan.out`/`plan.weights`.
  */
 export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v: unknown, options: unknown): PreparedCall<AttentionPlan> {
-  if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  const opts = ownOptions<AttentionOptions>('options', options as object, OPTION_KEYS);
+  const opts = callOptions<AttentionOptions>(options, OPTION_KEYS);
 
   for (const [name, tensor] of [['q', q], ['k', k], ['v', v]] as const) {
     if (tensor instanceof PinnedTensorImpl && tensor.disposed) throw new TypeError(`${name}: expected a live PinnedTensor, got a disposed PinnedTensor`);
@@ -158,7 +140,7 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const softcap = opts.softcap === undefined ? 0 : checkFloat32('options.softcap', opts.softcap, 'non-negative');
   const causal = checkCausal(opts.causal);
   const window = checkWindow(opts.window);
-  const keyLengths = checkKeyLengths(opts.keyLengths, batch, seqLenK);
+  const keyLengths = opts.keyLengths == null ? null : checkIntegerArray('options.keyLengths', opts.keyLengths, batch, 'one per batch item', seqLenK);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
   const alibiSlopes = resolveAlibi(opts.alibi, qHeads);
   const returnLse = checkBoolean('options.returnLse', opts.returnLse);

@@ -70,3 +70,23 @@ export function checkFloat32(name: string, value: unknown, sign: 'any' | 'positi
   if (!signOk || !rangeOk) throw rangeError(name, expected, `${value}`);
   return value;
 }
+
+/**
+ * Checks a per-sequence array (`options.keyLengths`, `options.lengths`): an array or typed
+ * array of `count` integers, entry b in [0, max] (or [0, max[b]]); bigint entries are read
+ * as numbers when `bigints` is set.
+ * @param per what one entry stands for, for the length message ("one per sequence")
+ */
+export function checkIntegerArray(name: string, value: unknown, count: number, per: string, max: number | ArrayLike<number>, bigints = true): Int32Array {
+  if (typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
+    throw typeError(name, `an array or typed array of ${count} integers`, value);
+  }
+  const entries = value as ArrayLike<number | bigint>;
+  if (entries.length !== count) throw rangeError(name, `length ${count} (${per})`, `length ${entries.length}`);
+  const result = new Int32Array(count);
+  for (let b = 0; b < count; b++) {
+    const entry = bigints && typeof entries[b] === 'bigint' ? Number(entries[b]) : entries[b];
+    result[b] = checkInteger(`${name}[${b}]`, entry, 0, typeof max === 'number' ? max : max[b]!);
+  }
+  return result;
+}

@@ -36,6 +36,11 @@ export function shapeFor(kind: LayoutKind, batch: number, heads: number, seqLen:
   return [batch, seqLen, heads * dim];
 }
 
+/** The axis of a tensor in a layout that holds one of its sizes, to name it in errors. */
+export function axisOf(kind: LayoutKind, field: 'batch' | 'heads' | 'seqLen' | 'dim'): number {
+  return kind === 'bhsd' ? { batch: 0, heads: 1, seqLen: 2, dim: 3 }[field] : { batch: 0, seqLen: 1, heads: 2, dim: kind === 'bshd' ? 3 : 2 }[field];
+}
+
 interface SplitShape {
   batch: number;
   heads: number;
@@ -100,8 +105,7 @@ export function resolveLayout(
       throw rangeError('options.kvHeads', `the head count of k (${k.heads})`, `${options.kvHeads}`);
     }
   }
-  const axis = (field: keyof SplitShape) =>
-    kind === 'bhsd' ? { batch: 0, heads: 1, seqLen: 2, dim: 3 }[field] : { batch: 0, seqLen: 1, heads: 2, dim: kind === 'bshd' ? 3 : 2 }[field];
+  const axis = (field: keyof SplitShape) => axisOf(kind, field);
   const same = (field: keyof SplitShape, aName: string, a: SplitShape, bName: string, b: SplitShape, what: string) => {
     if (a[field] !== b[field]) {
       const i = axis(field);

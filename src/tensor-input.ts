@@ -88,3 +88,10 @@ export function ownOptions<T extends object = Record<string, unknown>>(name: str
   }
   return own as Partial<T>;
 }
+
+/** A call's `options` argument: undefined or null read as {}, else an object of `known` own keys ({@link ownOptions}). */
+export function callOptions<T extends object>(options: unknown, known: readonly string[]): Partial<T> {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw typeError('options', 'an object', options);
+  return ownOptions<T>('options', options as object, known);
+}

@@ -4,41 +4,25 @@
  * `attention(q, K[:, :, :length], V[:, :, :length], { ...options, keyLengths })` with
  * `keyLengths` defaulting to the cache's per-sequence lengths.
  */
-import { checkCausal, checkWindow, OPTION_KEYS, withExtras, type PreparedCall } from '../attention.js'; // the same options as attention()
+import { checkCausal, checkOut, checkWindow, OPTION_KEYS, withExtras, type PreparedCall } from '../attention.js'; // the same options as attention()
 import { planWindow, positionOffsetsFor } from '../key-range.js';
 import { resolveAlibi } from '../alibi.js';
-import { checkFloat32, checkInteger, formatShape, rangeError, typeError } from '../errors.js';
+import { checkFloat32, checkInteger, checkIntegerArray, formatShape, rangeError, typeError } from '../errors.js';
 import { halfArrayToFloat32, halfResult, isFloat16Array } from '../float16.js';
-import { shapeFor, stridesFor, type LayoutKind } from '../layout.js';
+import { axisOf, shapeFor, stridesFor, type LayoutKind } from '../layout.js';
 import { resolveMaskOption } from '../mask.js';
 import { limitError, MAX_BYTES } from '../limits.js';
-import { checkBoolean, checkTensor, ownOptions, dtypeOfData } from '../tensor-input.js';
+import { callOptions, checkBoolean, checkTensor, ownOptions } from '../tensor-input.js';
 import type { AttentionResult, Dtype, TensorData } from '../types.js';
 import type { Workspace } from '../workspace.js';
 import type { CacheEngine, CachedPlan, PlanBuffer } from './engine.js';
 import { KVCacheImpl } from './kv-cache.js';
-import { checkNotDetached, checkViewNotDetached, PinnedTensorImpl } from './pinned.js';
+import { checkNotDetached, PinnedTensorImpl } from './pinned.js';
 import { outOverlapsInputs } from '../plan.js';
-import { typedArrayLength, viewOf } from '../typed-array.js';
+import { viewOf } from '../typed-array.js';
 import type { DecodeOptions } from './types.js';
 import { rotateInto } from '../positions/apply.js';
 import { resolvePositions } from '../positions/options.js';
-
-function checkKeyLengths(value: unknown, cacheLengths: Int32Array): Int32Array {
-  if (value === undefined || value === null) return cacheLengths.slice();
-  const batch = cacheLengths.length;
-  if (typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
-    throw typeError('options.keyLengths', `an array or typed array of ${batch} integers`, value);
-  }
-  const lengths = value as ArrayLike<number | bigint>;
-  if (lengths.length !== batch) throw rangeError('options.keyLengths', `length ${batch} (one per sequence)`, `length ${lengths.length}`);
-  const result = new Int32Array(batch);
-  for (let b = 0; b < batch; b++) {
-    const length = typeof lengths[b] === 'bigint' ? Number(lengths[b]) : lengths[b];
-    result[b] = checkInteger(`options.keyLengths[${b}]`, length, 0, cacheLengths[b]!);
-  }
-  return result;
-}
 
 interface QueryDims {
   readonly kind: LayoutKind;
@@ -71,8 +55,7 @@ function resolveQuery(shape: readonly number[], options: DecodeOptions, cache: K
   } else {
     throw rangeError('q.shape', 'rank 4 ([batch, heads, seq, dim] or [batch, seq, heads, dim]) or rank 3 ([batch, seq, heads·dim])', `rank ${shape.length} ${formatShape(shape)}`);
   }
-  const axis = (field: 'batch' | 'heads' | 'seq' | 'dim') =>
-    kind === 'bhsd' ? { batch: 0, heads: 1, seq: 2, dim: 3 }[field] : { batch: 0, seq: 1, heads: 2, dim: kind === 'bshd' ? 3 : 2 }[field];
+  const axis = (field: 'batch' | 'heads' | 'seqLen' | 'dim') => axisOf(kind, field);
   if (batch !== cache.batch) throw rangeError(`q.shape[${axis('batch')}]`, `the cache's batch = ${cache.batch}`, `${batch} (shape ${formatShape(shape)})`);
   if (dim !== headDim) throw rangeError(`q.shape[${axis('dim')}]`, `the cache's headDim = ${headDim}`, `${dim} (shape ${formatShape(shape)})`);
   if (options.kvHeads !== undefined && options.kvHeads !== kvHeads) {
@@ -81,7 +64,7 @@ function resolveQuery(shape: readonly number[], options: DecodeOptions, cache: K
   if (qHeads < 1 || qHeads % kvHeads !== 0) {
     throw rangeError(`q.shape[${axis('heads')}]`, `a positive multiple of the cache's kvHeads = ${kvHeads} (grouped-query attention)`, `${qHeads} (shape ${formatShape(shape)})`);
   }
-  if (seqLenQ < 1) throw rangeError(`q.shape[${axis('seq')}]`, 'at least 1 query', `${seqLenQ} (shape ${formatShape(shape)})`);
+  if (seqLenQ < 1) throw rangeError(`q.shape[${axis('seqLen')}]`, 'at least 1 query', `${seqLenQ} (shape ${formatShape(shape)})`);
   return { kind, batch, qHeads, seqLenQ };
 }
 
@@ -104,9 +87,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
     throw typeError('cache', 'a KVCache created by this instance (createKVCache)', cache);
   }
   const storage = cache.live('cache');
-  if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  const opts = ownOptions<DecodeOptions>('options', options as object, OPTION_KEYS);
+  const opts = callOptions<DecodeOptions>(options, OPTION_KEYS);
   if (opts.layout !== undefined && opts.layout !== 'bhsd' && opts.layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", opts.layout);
   if (opts.dtype !== undefined && opts.dtype !== 'float32' && opts.dtype !== 'float16') throw typeError('options.dtype', "'float32' | 'float16'", opts.dtype);
 
@@ -124,7 +105,7 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   const softcap = opts.softcap === undefined ? 0 : checkFloat32('options.softcap', opts.softcap, 'non-negative');
   const causal = checkCausal(opts.causal);
   const window = checkWindow(opts.window);
-  const keyLengths = checkKeyLengths(opts.keyLengths, cache.lengthsView);
+  const keyLengths = opts.keyLengths == null ? cache.lengthsView.slice() : checkIntegerArray('options.keyLengths', opts.keyLengths, batch, 'one per sequence', cache.lengthsView);
   const returnWeights = checkBoolean('options.returnWeights', opts.returnWeights);
   const alibiSlopes = resolveAlibi(opts.alibi, qHeads);
   const returnLse = checkBoolean('options.returnLse', opts.returnLse);
@@ -149,25 +130,9 @@ export function prepareDecode(engine: CacheEngine, workspace: Workspace, q: unkn
   }
 
   // out: a pinned tensor of this engine (written in place), or a caller-owned typed array.
-  let pinnedOut: PinnedTensorImpl | null = null;
-  let hostOut: TensorData | undefined;
-  if (opts.out !== undefined) {
-    if (opts.out instanceof PinnedTensorImpl) {
-      if (opts.out.disposed) throw new TypeError('options.out: expected a live PinnedTensor, got a disposed PinnedTensor');
-      if (dtype !== 'float32') throw typeError('options.out', 'a Uint16Array or Float16Array (float16 output; PinnedTensors are float32)', opts.out);
-      if (opts.out.data.length !== outLength) throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${opts.out.data.length}`);
-      pinnedOut = opts.out;
-    } else {
-      if (dtypeOfData(opts.out) !== dtype) {
-        throw typeError('options.out', dtype === 'float32' ? 'a Float32Array or PinnedTensor' : 'a Uint16Array or Float16Array (float16)', opts.out);
-      }
-      checkViewNotDetached('options.out', opts.out, outLength);
-      if (typedArrayLength(opts.out) !== outLength) {
-        throw rangeError('options.out', `length ${outLength} (output shape ${formatShape(outShape)})`, `length ${typedArrayLength(opts.out)}`);
-      }
-      hostOut = opts.out as TensorData;
-    }
-  }
+  const checkedOut = checkOut(opts.out, dtype, outLength, outShape);
+  const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
+  const hostOut = pinnedOut ? undefined : checkedOut;
 
   const half = dtype === 'float16';
   // An out that overlaps q (the same PinnedTensor, or arrays sharing bytes) is computed apart

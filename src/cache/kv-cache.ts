@@ -3,10 +3,11 @@
  * Validates at the boundary and copies only the appended rows; every check happens before
  * the first write, so a rejected `append` leaves the cache exactly as it was.
  */
-import { checkInteger, formatShape, rangeError, typeError } from '../errors.js';
+import { checkInteger, checkIntegerArray, formatShape, rangeError, typeError } from '../errors.js';
 import { checkBytes } from '../limits.js';
-import { ownOptions, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
+import { callOptions, ownOptions, checkShape, checkTensor, type CheckedTensor } from '../tensor-input.js';
 import type { Layout, Tensor } from '../types.js';
+import { stridesFor } from '../layout.js';
 import { halfDecodeTable } from '../float16.js';
 import { readElements, writeElements } from './convert.js';
 import { dequantizeRow, firstNonFinite, quantizeRow, scaleView } from './int8.js';
@@ -73,10 +74,8 @@ function splitRows(name: string, tensor: CheckedTensor, layout: Layout | undefin
   const headAxis = shape.length === 3 ? 2 : (layout ?? 'bhsd') === 'bhsd' ? 1 : 2;
   if (h !== heads) throw rangeError(`${name}.shape[${headAxis}]`, `the cache's kvHeads = ${heads}`, `${h} (shape ${formatShape(shape)})`);
   if (d !== dim) throw rangeError(`${name}.shape[${shape.length - 1}]`, `the cache's ${dimName} = ${dim}`, `${d} (shape ${formatShape(shape)})`);
-  const bhsd = shape.length === 4 && (layout ?? 'bhsd') === 'bhsd';
-  const strides = bhsd
-    ? { batch: heads * seqLen * dim, head: seqLen * dim, seq: dim }
-    : { batch: seqLen * heads * dim, head: dim, seq: heads * dim };
+  // Packed rows have the strides of bshd.
+  const strides = stridesFor(shape.length === 4 && (layout ?? 'bhsd') === 'bhsd' ? 'bhsd' : 'bshd', heads, seqLen, dim);
   return { batch, heads, seqLen, dim, strides };
 }
 
@@ -146,10 +145,8 @@ export class KVCacheImpl implements KVCache {
   append(k: Tensor, v: Tensor, options?: AppendOptions): void {
     const storage = this.live('cache');
     this.inFlight.checkIdle('cache.append', 'cache');
-    if (options === undefined || options === null) options = {};
-    if (typeof options !== 'object') throw typeError('options', 'an object', options);
-    options = ownOptions<AppendOptions>('options', options, ['layout', 'lengths']);
-    const layout = options.layout;
+    const opts = callOptions<AppendOptions>(options, ['layout', 'lengths']);
+    const layout = opts.layout;
     if (layout !== undefined && layout !== 'bhsd' && layout !== 'bshd') throw typeError('options.layout', "'bhsd' | 'bshd'", layout);
     checkNotDetached('k', k);
     checkNotDetached('v', v);
@@ -165,7 +162,7 @@ export class KVCacheImpl implements KVCache {
     if (vRows.seqLen !== kRows.seqLen) {
       throw rangeError(`v.shape[${key.shape.length === 4 && (layout ?? 'bhsd') === 'bhsd' ? 2 : 1}]`, `${kRows.seqLen} (the rows of k)`, `${vRows.seqLen}`);
     }
-    const newRows = this.checkAppendLengths(options.lengths, kRows.seqLen);
+    const newRows = this.checkAppendLengths(opts.lengths, kRows.seqLen);
     if (this.dtype === 'int8') {
       for (const [name, t] of [['k', key], ['v', value]] as const) {
         const at = firstNonFinite(t.data as Float32Array | Uint16Array, t.dtype === 'float16');
@@ -224,17 +221,8 @@ export class KVCacheImpl implements KVCache {
   }
 
   private checkAppendLengths(value: unknown, seqLen: number): Int32Array {
-    const rows = new Int32Array(this.batch);
-    if (value === undefined || value === null) {
-      rows.fill(seqLen);
-    } else {
-      if (typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
-        throw typeError('options.lengths', `an array or typed array of ${this.batch} integers`, value);
-      }
-      const lengths = value as ArrayLike<number>;
-      if (lengths.length !== this.batch) throw rangeError('options.lengths', `length ${this.batch} (one per sequence)`, `length ${lengths.length}`);
-      for (let b = 0; b < this.batch; b++) rows[b] = checkInteger(`options.lengths[${b}]`, lengths[b], 0, seqLen);
-    }
+    // Plain numbers only (no bigint entries, unlike keyLengths).
+    const rows = value == null ? new Int32Array(this.batch).fill(seqLen) : checkIntegerArray('options.lengths', value, this.batch, 'one per sequence', seqLen, false);
     for (let b = 0; b < this.batch; b++) {
       const after = this.seqLengths[b]! + rows[b]!;
       if (after > this.maxSeqLen) {

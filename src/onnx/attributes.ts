@@ -2,7 +2,7 @@
  * Boundary checks of the ONNX `Attention` attributes, with the operator's defaults.
  */
 import { checkFloat32, checkInteger, rangeError, typeError } from '../errors.js';
-import { ownOptions } from '../tensor-input.js';
+import { callOptions, ownOptions } from '../tensor-input.js';
 import type { WeightsStage } from '../plan.js';
 import type { OnnxRunOptions } from './types.js';
 
@@ -82,9 +82,7 @@ export function checkAttributes(attrsInput: unknown, optionsInput: unknown): Res
     }
   }
 
-  const options = optionsInput ?? {};
-  if (typeof options !== 'object') throw typeError('options', 'an object', options);
-  const requested = ownOptions<OnnxRunOptions>('options', options, ['outputs']).outputs;
+  const requested = callOptions<OnnxRunOptions>(optionsInput, ['outputs']).outputs;
   const outputs = requested === undefined ? (a.qk_matmul_output_mode === undefined ? 3 : 4) : checkInteger('options.outputs', requested, 1, 4);
 
   return {
