@@ -4,6 +4,7 @@
  * layouts, with tolerances derived from the reference's magnitudes.
  */
 import type { RotaryOptions } from '../src/index.js';
+import { float32ArrayToHalf, halfArrayToFloat32 } from '../src/float16.js';
 import type { MaskTensor } from '../src/types.js';
 import { alibiSlopesOf, buildCase, expandMask, fromBhsd, gamma, SAFETY, EXP_REL, toBhsd, U32, valuesOf, type BuiltCase, type CaseSpec, type TestLayout } from './helpers.js';
 import { makePlan, mulberry32, referenceBackward, stridesOf } from './reference.js';
@@ -55,7 +56,9 @@ export function buildGradCase(spec: CaseSpec & { seedDout?: number }): GradCase 
   const valueDim = spec.valueDim ?? headDim;
   const layout: TestLayout = spec.layout ?? 'bhsd';
   const random = mulberry32(spec.seedDout ?? 7);
-  const dout = Float32Array.from({ length: batch * qHeads * seqLenQ * valueDim }, () => random() * 2 - 1);
+  const drawn = Float32Array.from({ length: batch * qHeads * seqLenQ * valueDim }, () => random() * 2 - 1);
+  // float16 cases take dout as halves too: the reference sees the halves' exact values.
+  const dout = spec.dtype === 'float16' ? halfArrayToFloat32(float32ArrayToHalf(drawn)) : drawn;
   const bhsd = (data: ArrayLike<number> & { length: number }, heads: number, seq: number, dim: number) =>
     toBhsd(Float32Array.from(valuesOf(data)), layout, [batch, heads, seq, dim]);
   const mask = forward.options.mask as MaskTensor | undefined;

@@ -52,6 +52,17 @@ function checkLse(value: unknown, batch: number, qHeads: number, seqLenQ: number
 }
 
 /**
+ * The forward's output for a backward called without it. float16 inputs run the forward on
+ * their float32 values: a float16 output would carry its rounding (2^-11 relative) into
+ * delta = rowsum(dO ∘ O) and every gradient.
+ */
+function recomputeOutput(instance: AttentionInstance, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, dtype: string): Float32Array {
+  if (dtype !== 'float16') return instance.attention(q, k, v, opts).output.data as Float32Array;
+  const widen = (name: string, t: Tensor): Tensor => ({ data: halfArrayToFloat32(checkTensor(name, t, dtype).data as Uint16Array), shape: t.shape });
+  return instance.attention(widen('q', q), widen('k', k), widen('v', v), { ...opts, dtype: 'float32' }).output.data as Float32Array;
+}
+
+/**
  * Validates one backward call on `instance` (whose forward recomputes a missing output).
  * @throws TypeError / RangeError as the forward does, naming the input
  */
@@ -76,7 +87,7 @@ export function prepareBackward(instance: AttentionInstance, workspace: Workspac
   };
   if (given.dout === undefined) throw typeError('inputs.dout', 'a tensor { data, shape } (dL/doutput)', undefined);
   const dout = toF32('inputs.dout', given.dout);
-  const out = given.output !== undefined ? toF32('inputs.output', given.output) : toF32('output', instance.attention(q, k, v, opts).output);
+  const out = given.output !== undefined ? toF32('inputs.output', given.output) : recomputeOutput(instance, q, k, v, opts, dtype);
   const { batch, qHeads, seqLenQ, seqLenK } = forward;
   const needsLse = given.lse === undefined;
   const lse = needsLse ? new Float32Array(batch * qHeads * seqLenQ) : checkLse(given.lse, batch, qHeads, seqLenQ);
