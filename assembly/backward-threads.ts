@@ -8,6 +8,7 @@
 import { callOf } from './backward/layout';
 import { backwardUnit } from './backward/unit';
 import { lseUnit } from './backward/lse';
+import { gemmPanels } from './gemm/f32-gemm-4x8';
 export { heapBase } from './heap';
 export { kernelIsa } from './isa';
 export { backwardScratchBytes } from './backward/layout';
@@ -29,5 +30,31 @@ export function lseRange(params: usize, first: i32, stride: i32): i32 {
   const c = callOf(params);
   const units = c.batch * c.kvHeads;
   for (let unit = first; unit < units; unit += stride) lseUnit(c, unit / c.kvHeads, unit % c.kvHeads);
+  return 0;
+}
+
+/** Bytes of one GEMM's record in a gemmRange block: aPtr, bPtr, biasPtr, cPtr, M, N, K (i32). */
+const GEMM_RECORD_BYTES: usize = 28;
+
+/**
+ * The multi-head attention layer's projections split over threads (src/layer/threads.ts):
+ * `params` holds a count, then that many GEMM records (GEMM_RECORD_BYTES each). Thread
+ * `first` of `stride` computes the contiguous panel range [P·first/stride,
+ * P·(first+1)/stride) of each GEMM's P = ceil(N/8) column panels: disjoint columns of C, its
+ * own share of the packed weights (half of B per thread at 2: a smaller working set than a
+ * split over rows, where each thread streams all of B), and the last, partial panel on
+ * one thread only. Every entry is computed as by `gemm` (gemmPanels), so the result has
+ * the bits of one thread's. Returns 0.
+ */
+export function gemmRange(params: usize, first: i32, stride: i32): i32 {
+  const count = load<i32>(params);
+  for (let g = 0; g < count; g++) {
+    const r = params + 4 + <usize>g * GEMM_RECORD_BYTES;
+    const N = load<i32>(r, 20);
+    const panels = (N + 7) >> 3;
+    const from = <i32>(<i64>panels * first / stride);
+    const to = <i32>(<i64>panels * (first + 1) / stride);
+    gemmPanels(load<u32>(r), load<u32>(r, 4), load<u32>(r, 8), load<u32>(r, 12), load<i32>(r, 16), N, load<i32>(r, 24), from, to);
+  }
   return 0;
 }

@@ -9,8 +9,8 @@ export { heapBase } from './heap';
 export { kernelIsa } from './isa';
 export { backwardScratchBytes } from './backward/layout';
 // The layer's projections (src/layer/gemm.ts): the attention kernels' 4x8 micro-kernel as a
-// GEMM on packed weights; M < 4 rows (a decode step's GEMV) take its 1x8 tile.
-export { gemm } from './gemm/f32-gemm-4x8';
+// GEMM on packed weights (+ bias); M < 4 rows (a decode step's GEMV) take its 1x32/1x8 tiles.
+export { gemm, gemmPanels } from './gemm/f32-gemm-4x8';
 
 /**
  * dQ, dK, dV (and dbias) of units [first, end), unit = b·kvHeads + kvHead. The outputs must

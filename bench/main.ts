@@ -20,6 +20,7 @@ import { runChild } from './measure.js';
 import { runBackwardBench } from './backward.js';
 import { runBackwardJsBench } from './backward-js.js';
 import { runBackwardThreadsBench } from './backward-threads.js';
+import { runLayerThreadsBench } from './layer-threads.js';
 import { runLayerBench } from './layer.js';
 import { PEER_NAMES, peersInstalled } from './peers/index.js';
 import { formatDuration, formatTable, renderSvg, type Machine, type Report, type Row } from './report.js';
@@ -52,6 +53,7 @@ const USAGE = `usage: npm run bench -- [options]
                       backward-js (alone) = the JS backward vs tfjs-cpu tf.grads, bench/backward-js.ts
                       (--n sets N, default 256; --runs the rounds, default 7);
                       backward-threads (alone) = attentionBackwardAsync 2T vs 1T, bench/backward-threads.ts;
+                      layer-threads (alone) = the BERT-base layer's forwardAsync 2T vs forward 1T, bench/layer-threads.ts;
                       layer (alone) = the multi-head attention layer and its GEMM, bench/layer.ts;
                       gemm = the prefill shapes as plain GEMMs on the kernel's gemm export;
                       threads (opt-in) = 1 vs 2 threads per WASM backend (+ onnxruntime-web 2T
@@ -208,6 +210,10 @@ async function main(): Promise<void> {
     const peersDir = join(findRoot(), 'bench', 'peers');
     if (argv.includes('--peers')) ensurePeers(peersDir);
     return runLayerBench({ peers: argv.includes('--peers'), peersDir });
+  }
+  if (shapesAt >= 0 && argv[shapesAt + 1] === 'layer-threads') {
+    const runsAt = argv.indexOf('--runs');
+    return runLayerThreadsBench(runsAt >= 0 ? { rounds: Number(argv[runsAt + 1]) } : {});
   }
   if (shapesAt >= 0 && argv[shapesAt + 1] === 'backward-threads') {
     const runsAt = argv.indexOf('--runs');

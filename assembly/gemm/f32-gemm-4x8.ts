@@ -29,9 +29,6 @@
 // Q·Kᵀ within 1-4% either way (52.9 vs 52.5 relaxed, 42.6 vs 41.0 simd).
 import { madd } from '../inline/madd';
 
-/** Staging for the last, partial column panel (columns past N are computed, not stored). */
-const TAIL: usize = memory.data(32, 16);
-
 /**
  * C[M][N] = A[M][K] · B[K][N], with B pre-packed in 8-column panels (see the header).
  * Contract: M, N, K >= 0; the three regions lie in memory; C overlaps neither A nor B.
@@ -43,16 +40,34 @@ const TAIL: usize = memory.data(32, 16);
  * @param K columns of A, rows of B (the reduction length)
  */
 export function gemm(aPtr: usize, bPtr: usize, cPtr: usize, M: i32, N: i32, K: i32): void {
-  if (M <= 0 || N <= 0) return;
+  gemmPanels(aPtr, bPtr, 0, cPtr, M, N, K, 0, (N + 7) >> 3);
+}
+
+/**
+ * Columns [8·firstPanel, min(N, 8·endPanel)) of C = A·B (+ bias): the panels a thread of the
+ * layer's split GEMM owns (assembly/backward-threads.ts gemmRange; C's row stride stays N).
+ * Every entry is the same k = 0..K−1 chain of multiply-adds whichever tile or panel range
+ * computes it, so a split over panels gives the bits of one call. The bias, when given, is
+ * added to the finished sum (one f32 add, as the layer's JS `c += b` rounds it), not used
+ * as the accumulator's start, which would round differently.
+ * Contract: as {@link gemm}; 0 <= firstPanel <= endPanel <= ceil(N/8); biasPtr 0 (none) or
+ * the byte address of ceil(N/8)·8 f32 (lanes past N are read, not used).
+ */
+export function gemmPanels(
+  aPtr: usize, bPtr: usize, biasPtr: usize, cPtr: usize, M: i32, N: i32, K: i32, firstPanel: i32, endPanel: i32,
+): void {
+  if (M <= 0 || N <= 0 || firstPanel >= endPanel) return;
   const aRowBytes = <usize>max(K, 0) << 2;
   const cRowBytes = <usize>N << 2;
   const panelBytes = aRowBytes << 3;
+  const n0 = firstPanel << 3;
+  const n1 = min(N, endPanel << 3);
   let m = 0;
   for (; m + 4 <= M; m += 4) {
     const a = aPtr + <usize>m * aRowBytes;
     const c = cPtr + <usize>m * cRowBytes;
-    for (let n = 0; n < N; n += 8) {
-      tile4x8(a, aRowBytes, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), cRowBytes, min(8, N - n));
+    for (let n = n0; n < n1; n += 8) {
+      tile4x8(a, aRowBytes, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), cRowBytes, min(8, n1 - n), biasAt(biasPtr, n));
     }
   }
   // leftovers, and the whole of a decode step's GEMV (M < 4): one row of A at a time, 4
@@ -62,17 +77,23 @@ export function gemm(aPtr: usize, bPtr: usize, cPtr: usize, M: i32, N: i32, K: i
   for (; m < M; m++) {
     const a = aPtr + <usize>m * aRowBytes;
     const c = cPtr + <usize>m * cRowBytes;
-    let n = 0;
-    for (; n + 32 <= N; n += 32) tile1x32(a, bPtr + <usize>(n >> 3) * panelBytes, panelBytes, K, c + (<usize>n << 2));
-    for (; n < N; n += 8) {
-      tile1x8(a, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), min(8, N - n));
+    let n = n0;
+    for (; n + 32 <= n1; n += 32) tile1x32(a, bPtr + <usize>(n >> 3) * panelBytes, panelBytes, K, c + (<usize>n << 2), biasAt(biasPtr, n));
+    for (; n < n1; n += 8) {
+      tile1x8(a, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), min(8, n1 - n), biasAt(biasPtr, n));
     }
   }
 }
 
+/** The bias of column n, or 0 (none). */
+// @ts-ignore: decorator
+@inline function biasAt(biasPtr: usize, n: i32): usize {
+  return biasPtr == 0 ? 0 : biasPtr + (<usize>n << 2);
+}
+
 /** C[0][0..32) = A[0] · 4 consecutive panels (panelBytes apart). */
 // @ts-ignore: decorator
-@inline function tile1x32(a: usize, panel: usize, panelBytes: usize, K: i32, c: usize): void {
+@inline function tile1x32(a: usize, panel: usize, panelBytes: usize, K: i32, c: usize, bias: usize): void {
   let a0 = a;
   let c0 = f32x4.splat(0), d0 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
   let c2 = f32x4.splat(0), d2 = f32x4.splat(0), c3 = f32x4.splat(0), d3 = f32x4.splat(0);
@@ -93,20 +114,16 @@ export function gemm(aPtr: usize, bPtr: usize, cPtr: usize, M: i32, N: i32, K: i
     b0 += 32;
     a0 += 4;
   }
-  v128.store(c, c0);
-  v128.store(c, d0, 16);
-  v128.store(c, c1, 32);
-  v128.store(c, d1, 48);
-  v128.store(c, c2, 64);
-  v128.store(c, d2, 80);
-  v128.store(c, c3, 96);
-  v128.store(c, d3, 112);
+  storeRow(c, c0, d0, 8, bias);
+  storeRow(c + 32, c1, d1, 8, bias == 0 ? 0 : bias + 32);
+  storeRow(c + 64, c2, d2, 8, bias == 0 ? 0 : bias + 64);
+  storeRow(c + 96, c3, d3, 8, bias == 0 ? 0 : bias + 96);
 }
 
-/** C[0..4)[0..cols) = A[0..4) · panel, cols <= 8. */
+/** C[0..4)[0..cols) = A[0..4) · panel (+ bias[0..cols)), cols <= 8. */
 // @ts-ignore: decorator
 @inline function tile4x8(
-  a: usize, aRowBytes: usize, panel: usize, K: i32, c: usize, cRowBytes: usize, cols: i32,
+  a: usize, aRowBytes: usize, panel: usize, K: i32, c: usize, cRowBytes: usize, cols: i32, bias: usize,
 ): void {
   let a0 = a;
   let a1 = a0 + aRowBytes;
@@ -141,15 +158,15 @@ export function gemm(aPtr: usize, bPtr: usize, cPtr: usize, M: i32, N: i32, K: i
     a2 += 4;
     a3 += 4;
   }
-  storeRow(c, c0, d0, cols);
-  storeRow(c + cRowBytes, c1, d1, cols);
-  storeRow(c + (cRowBytes << 1), c2, d2, cols);
-  storeRow(c + cRowBytes * 3, c3, d3, cols);
+  storeRow(c, c0, d0, cols, bias);
+  storeRow(c + cRowBytes, c1, d1, cols, bias);
+  storeRow(c + (cRowBytes << 1), c2, d2, cols, bias);
+  storeRow(c + cRowBytes * 3, c3, d3, cols, bias);
 }
 
-/** C[0][0..cols) = A[0] · panel, cols <= 8. */
+/** C[0][0..cols) = A[0] · panel (+ bias[0..cols)), cols <= 8. */
 // @ts-ignore: decorator
-@inline function tile1x8(a: usize, panel: usize, K: i32, c: usize, cols: i32): void {
+@inline function tile1x8(a: usize, panel: usize, K: i32, c: usize, cols: i32, bias: usize): void {
   let a0 = a;
   let c0 = f32x4.splat(0), d0 = f32x4.splat(0);
   let b = panel;
@@ -161,19 +178,36 @@ export function gemm(aPtr: usize, bPtr: usize, cPtr: usize, M: i32, N: i32, K: i
     b += 32;
     a0 += 4;
   }
-  storeRow(c, c0, d0, cols);
+  storeRow(c, c0, d0, cols, bias);
 }
 
-/** Stores the first `cols` (<= 8) lanes of lo:hi at c. */
+/**
+ * Stores the first `cols` (<= 8) lanes of lo:hi (+ the 8 f32 at `bias` unless it is 0) at c.
+ * A partial panel is stored lane by lane, not staged in a static buffer: the threads build
+ * runs this on several threads over one shared memory, where a static would be a race.
+ */
 // @ts-ignore: decorator
-@inline function storeRow(c: usize, lo: v128, hi: v128, cols: i32): void {
+@inline function storeRow(c: usize, lo: v128, hi: v128, cols: i32, bias: usize): void {
+  if (bias != 0) {
+    lo = f32x4.add(lo, v128.load(bias));
+    hi = f32x4.add(hi, v128.load(bias, 16));
+  }
   if (cols == 8) {
     v128.store(c, lo);
     v128.store(c, hi, 16);
-  } else {
+  } else if (cols >= 4) {
     // leftovers: the last panel of a width not divisible by 8
-    v128.store(TAIL, lo);
-    v128.store(TAIL, hi, 16);
-    memory.copy(c, TAIL, <usize>cols << 2);
+    v128.store(c, lo);
+    storeLanes(c + 16, hi, cols - 4);
+  } else {
+    storeLanes(c, lo, cols);
   }
+}
+
+/** Stores the first n (< 4) lanes of v at c. */
+// @ts-ignore: decorator
+@inline function storeLanes(c: usize, v: v128, n: i32): void {
+  if (n > 0) store<f32>(c, f32x4.extract_lane(v, 0));
+  if (n > 1) store<f32>(c, f32x4.extract_lane(v, 1), 4);
+  if (n > 2) store<f32>(c, f32x4.extract_lane(v, 2), 8);
 }

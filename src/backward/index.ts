@@ -91,6 +91,27 @@ export function threadedBackwardOf(instance: AttentionInstance): Promise<Threade
   return asyncStates.get(instance)?.threaded ?? null;
 }
 
+/**
+ * Runs `task` in the instance's queue of async backward-entry calls (after the calls before
+ * it, as {@link attentionBackwardAsync}'s), with the instance's threaded backward: started on
+ * first use when the instance has threads on a WASM backend, else (or where threads cannot
+ * run) null. The multi-head attention layer's async forward (src/layer/threads.ts) runs its
+ * GEMMs on that pool and memory through this.
+ * @returns the task's result; rejects with an Error when the instance is disposed first
+ */
+export function queueOnBackwardThreads<T>(instance: AttentionInstance, task: (threaded: ThreadedBackward | null) => Promise<T> | T): Promise<T> {
+  const state = asyncStateOf(instance);
+  if (state.disposed) return Promise.reject(new Error(DISPOSED));
+  if (instance.threads > 1 && instance.backend !== 'js') state.threaded ??= startBackwardThreads(instance.backend, instance.threads);
+  const result = state.tail.then(async () => {
+    const threaded = state.threaded ? await state.threaded : null;
+    if (state.disposed) throw new Error(DISPOSED);
+    return task(threaded);
+  });
+  state.tail = result.catch(() => {});
+  return result;
+}
+
 function checkInstance(instance: unknown): AttentionInstance {
   const candidate = instance as Partial<AttentionInstance> | null;
   if (typeof candidate !== 'object' || candidate === null || typeof candidate.attention !== 'function' || typeof candidate.backend !== 'string') {

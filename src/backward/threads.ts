@@ -19,9 +19,13 @@
  * Splitting it (FlashAttention-2: a dK/dV pass over key blocks and a separate dQ pass over
  * query blocks) needs a dQ-only kernel that recomputes P a second time; not built yet.
  *
- * A call's memory, laid out from the build's heap base (one call at a time: calls queue):
+ * A call's memory, laid out above the kept regions (one call at a time: calls queue):
  *
- *   heapBase → [params 0][inputs, gradients (./wasm.ts layoutBackward)][params 1..n−1][scratch 0..n−1]
+ *   heapBase → [kept: the layers' packed weights][params 0][inputs, gradients (./wasm.ts layoutBackward)][params 1..n−1][scratch 0..n−1]
+ *
+ * Kept regions (`keep`/`release`) hold what outlives a call: the packed weights of the
+ * multi-head attention layers of the instance (src/layer/threads.ts), packed once into this
+ * shared memory so that the workers read them in place.
  *
  * Parameter block t differs from block 0 only in SCRATCH_PTR; each scratch region holds its
  * thread's Call struct too (assembly/backward/layout.ts), so no thread writes another's bytes.
@@ -46,6 +50,8 @@ export interface BackwardThreadsExports {
   /** Units first, first + stride, …; the gradients must be zero on entry. */
   backwardRange(params: number, first: number, stride: number): number;
   lseRange(params: number, first: number, stride: number): number;
+  /** The layer's GEMM records at `params`, thread `first` of `stride` (assembly/backward-threads.ts). */
+  gemmRange(params: number, first: number, stride: number): number;
 }
 
 /**
@@ -87,6 +93,21 @@ export interface ThreadedBackward {
   run(plan: BackwardPlan, needsLse: boolean): Promise<void>;
   /** Bytes of the shared memory. */
   memoryBytes(): number;
+  /** The shared memory (views of it go stale when it grows: compare byteLength). */
+  readonly memory: WebAssembly.Memory;
+  /** First byte a call may use: above every kept region. */
+  readonly scratchBase: number;
+  /** Grows the memory to `bytes` (RangeError past its maximum, naming `caller`). */
+  ensure(bytes: number, caller: string): void;
+  /** Reserves `bytes` that outlive calls (run inside a queued task); returns the byte address. */
+  keep(bytes: number): number;
+  /** Frees a region from {@link keep} (run inside a queued task). */
+  release(ptr: number): void;
+  /**
+   * Runs `cmd` (CMD.GEMM) with the one parameter block at `params` on `threads` threads
+   * (thread t gets first = t, stride = threads), the host thread included.
+   */
+  split(cmd: number, params: number, threads: number): Promise<number>;
   dispose(): void;
   /** The pool, for tests. */
   readonly pool: ThreadPool;
@@ -132,6 +153,8 @@ export async function startBackwardThreads(name: 'wasm-relaxed-simd' | 'wasm-sim
   return createThreadedBackward(kernel, memory, Math.min(shared.maximumBytes, MAX_BYTES), pool, spawner.release);
 }
 
+const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
 function createThreadedBackward(
   kernel: BackwardThreadsExports,
   memory: WebAssembly.Memory,
@@ -143,18 +166,35 @@ function createThreadedBackward(
   let f32 = new Float32Array(memory.buffer);
   let i32 = new Int32Array(memory.buffer);
   let lastThreads = 0;
+  /** Kept regions: start → end (bytes); calls are laid out from `keptTop`. */
+  const kept = new Map<number, number>();
+  let keptTop = align16(heapBase);
+
+  function keep(bytes: number): number {
+    const ptr = keptTop;
+    ensure(ptr + bytes, 'createMultiHeadAttention');
+    keptTop = align16(ptr + bytes);
+    kept.set(ptr, keptTop);
+    return ptr;
+  }
+
+  /** Frees a kept region; the call area comes down to the highest one still kept. */
+  function releaseKept(ptr: number): void {
+    kept.delete(ptr);
+    keptTop = Math.max(align16(heapBase), ...kept.values());
+  }
 
   /** Grows memory to `bytes` (only this thread grows it, between calls' dispatches) and re-makes the views. */
-  function ensure(bytes: number): void {
+  function ensure(bytes: number, caller = 'attentionBackwardAsync'): void {
     if (bytes > maximumBytes) {
-      throw rangeError('attentionBackwardAsync', `a call that fits in the threads' shared WASM memory (at most ${maximumBytes} bytes)`, `one that needs ${bytes} bytes`);
+      throw rangeError(caller, `a call that fits in the threads' shared WASM memory (at most ${maximumBytes} bytes)`, `one that needs ${bytes} bytes`);
     }
     const current = memory.buffer.byteLength;
     if (bytes > current) {
       try {
         memory.grow(Math.ceil((bytes - current) / PAGE_BYTES));
       } catch (cause) {
-        throw new RangeError(`attentionBackwardAsync: expected a call whose ${bytes} bytes the runtime can allocate as WASM memory, got a refusal to grow to ${bytes} bytes (${String(cause)})`);
+        throw new RangeError(`${caller}: expected a call whose ${bytes} bytes the runtime can allocate as WASM memory, got a refusal to grow to ${bytes} bytes (${String(cause)})`);
       }
     }
     // A grown shared buffer is not detached: compare lengths, not buffers.
@@ -166,7 +206,7 @@ function createThreadedBackward(
 
   /** Lays out `plan` for `threads` threads, writes every parameter block, copies the inputs in. */
   function marshal(plan: BackwardPlan, threads: number): { layout: ReturnType<typeof layoutBackward>; params: number[] } {
-    const layout = layoutBackward(plan, heapBase);
+    const layout = layoutBackward(plan, keptTop);
     ensure(layout.scratch);
     writeBackwardParams(i32, f32, plan, layout, 0);
     const scratchBytes = Math.ceil(kernel.backwardScratchBytes(layout.params) / 16) * 16;
@@ -194,7 +234,7 @@ function createThreadedBackward(
    * follow pool.acquire(); ends the call's hold on the pool (dispatch's wait, or finish).
    */
   async function split(cmd: number, params: readonly number[], threads: number): Promise<void> {
-    const host = cmd === CMD.LSE ? kernel.lseRange : kernel.backwardRange;
+    const host = cmd === CMD.LSE ? kernel.lseRange : cmd === CMD.GEMM ? kernel.gemmRange : kernel.backwardRange;
     if (threads === 1) {
       try {
         check(host(params[0]!, 0, 1), 0);
@@ -251,6 +291,19 @@ function createThreadedBackward(
     },
     run,
     memoryBytes: () => memory.buffer.byteLength,
+    memory,
+    get scratchBase() {
+      return keptTop;
+    },
+    ensure,
+    keep,
+    release: releaseKept,
+    async split(cmd, params, wanted) {
+      const threads = Math.max(1, Math.min(wanted, (await pool.acquire()) + 1));
+      lastThreads = threads;
+      await split(cmd, Array.from({ length: threads }, () => params), threads);
+      return threads;
+    },
     dispose: () => {
       pool.dispose();
       release();

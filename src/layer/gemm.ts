@@ -40,10 +40,14 @@ export interface GemmEngine {
 interface GemmExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
-  gemm(aPtr: number, bPtr: number, cPtr: number, M: number, N: number, K: number): void;
+  /** Columns of panels [first, end) of C = A·B (+ bias; biasPtr 0: none), assembly/gemm/f32-gemm-4x8.ts. */
+  gemmPanels(aPtr: number, bPtr: number, biasPtr: number, cPtr: number, M: number, N: number, K: number, firstPanel: number, endPanel: number): void;
 }
 
 const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
+/** Elements the kernel reads of a bias of N: whole 8-column panels. */
+export const paddedBiasLength = (N: number) => Math.ceil(N / 8) * 8;
 
 function addBias(c: Float32Array, M: number, N: number, bias: Float32Array | null | undefined): Float32Array {
   if (bias) for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) c[m * N + n]! += bias[n]!;
@@ -101,12 +105,15 @@ function createWasmGemm(backend: 'wasm-relaxed-simd' | 'wasm-simd'): GemmEngine 
     if (f32.buffer !== memory.buffer) f32 = new Float32Array(memory.buffer);
   }
 
-  function run(a: Float32Array, M: number, bPtr: number, K: number, N: number, scratch: number): Float32Array {
+  /** The bias goes in with the call (padded to whole panels, as the kernel reads them) and is added by the kernel. */
+  function run(a: Float32Array, M: number, bPtr: number, K: number, N: number, scratch: number, bias?: Float32Array | null): Float32Array {
     const aPtr = align(scratch);
-    const cPtr = align(aPtr + a.length * 4);
+    const biasPtr = bias ? align(aPtr + a.length * 4) : 0;
+    const cPtr = align(bias ? biasPtr + paddedBiasLength(N) * 4 : aPtr + a.length * 4);
     ensure(cPtr + M * N * 4);
     f32.set(a, aPtr >>> 2);
-    kernel.gemm(aPtr, bPtr, cPtr, M, N, K);
+    if (bias) f32.set(bias, biasPtr >>> 2);
+    kernel.gemmPanels(aPtr, bPtr, biasPtr, cPtr, M, N, K, 0, Math.ceil(N / 8));
     return f32.slice(cPtr >>> 2, (cPtr >>> 2) + M * N);
   }
 
@@ -126,7 +133,9 @@ function createWasmGemm(backend: 'wasm-relaxed-simd' | 'wasm-simd'): GemmEngine 
     },
     matmul(a, M, b, bias) {
       checkRows(a, M, b.K);
-      return addBias(run(a, M, b.ptr, b.K, b.N, top), M, b.N, bias);
+      // The kernel adds the bias to each finished sum: one f32 add, the rounding of the JS
+      // engine's addBias, so every backend and thread count agrees on the bits.
+      return run(a, M, b.ptr, b.K, b.N, top, bias);
     },
     matmulOnce(a, M, b, K, N) {
       checkRows(a, M, K);

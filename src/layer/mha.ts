@@ -12,10 +12,11 @@
 import { rangeError, typeError } from '../errors.js';
 import type { AttentionInstance } from '../instance.js';
 import type { AttentionOptions, Tensor } from '../types.js';
-import { attentionBackward } from '../backward/index.js';
+import { attentionBackward, queueOnBackwardThreads } from '../backward/index.js';
 import { createGemm, type PackedMatrix } from './gemm.js';
 import { layerRotary } from './rotary.js';
-import type { LayerForwardOptions, LayerGradients, LayerWeights, MultiHeadAttention, MultiHeadAttentionOptions } from './types.js';
+import { shareProjections, type ProjectionJob, type SharedProjections } from './threads.js';
+import type { LayerForwardOptions, LayerForwardResult, LayerGradients, LayerWeights, MultiHeadAttention, MultiHeadAttentionOptions } from './types.js';
 
 const NAME = 'createMultiHeadAttention';
 const PROJ = ['q', 'k', 'v', 'o'] as const;
@@ -136,6 +137,58 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
     return { dq: g.dq.data, dk: g.dk.data, dv: g.dv.data };
   }
 
+  /** Checks a forward's inputs; returns its sizes, key/value sources and attention options. */
+  function prepare(x: Tensor<Float32Array>, opts: LayerForwardOptions) {
+    const [B, L] = rows3('forward: x', x, E);
+    const key = opts.key ?? x;
+    const value = opts.value ?? key;
+    const [kb, S] = rows3('forward: key', key, E);
+    const [vb, vs] = rows3('forward: value', value, E);
+    if (kb !== B || vb !== B || vs !== S) throw rangeError('forward: key/value', `[${B}, S, ${E}] alike`, `[${kb}, ${S}], [${vb}, ${vs}]`);
+    const call: AttentionOptions = { ...attentionOptions, ...(opts.mask ? { mask: opts.mask } : {}), ...(opts.keyLengths ? { keyLengths: opts.keyLengths } : {}), ...(rotary ? { rotary: rotary.options } : {}) };
+    return { B, L, S, key, value, call };
+  }
+
+  /** Keeps what backward needs (train) and shapes the result (weights averaged or per head). */
+  function finish(c: ReturnType<typeof prepare>, x: Tensor<Float32Array>, opts: LayerForwardOptions, q: Float32Array, k: Float32Array, v: Float32Array, result: { output: Tensor; weights?: Tensor<Float32Array> }, o: Float32Array): LayerForwardResult {
+    const { B, L, S } = c;
+    const a = result.output.data as Float32Array;
+    const output = { data: o, shape: [B, L, E] };
+    saved = opts.train ? { x: x.data.slice(), key: c.key.data.slice(), value: c.value.data.slice(), selfAttention: opts.key === undefined && opts.value === undefined, q, k, v, a, options: c.call, B, L, S } : null;
+    if (!result.weights) return { output };
+    const probs = result.weights.data;
+    if (opts.averageWeights === false) return { output, weights: { data: probs, shape: [B, H, L, S] } };
+    const mean = new Float32Array(B * L * S);
+    for (let bi = 0; bi < B; bi++) {
+      for (let h = 0; h < H; h++) {
+        const from = (bi * H + h) * L * S;
+        for (let n = 0; n < L * S; n++) mean[bi * L * S + n]! += probs[from + n]! / H;
+      }
+    }
+    return { output, weights: { data: mean, shape: [B, L, S] } };
+  }
+
+  /**
+   * The forward weights in the backward threads' shared memory (./threads.ts), packed on the
+   * first async call of a threaded instance; `sharedStale` after setWeights: repacked by the
+   * next call, inside the queue, so no worker reads weights while they change.
+   */
+  let shared: SharedProjections | null = null;
+  let sharedStale = false;
+  const projectionWeights = () => PROJ.map((p) => ({ W: W[p], bias: b[p], K: E, N: outDims[p] }));
+
+  /** GEMMs on the instance's threads (its backward entry's queue), or on this thread where there are none. */
+  function projectAsync(jobs: ProjectionJob[]): Promise<Float32Array[]> {
+    return queueOnBackwardThreads(instance, (threaded) => {
+      live();
+      if (!threaded) return jobs.map((job) => project(PROJ[job.index]!, job.input, job.rows));
+      if (!shared) shared = shareProjections(threaded, projectionWeights());
+      else if (sharedStale) shared.repack(projectionWeights());
+      sharedStale = false;
+      return shared.run(jobs);
+    });
+  }
+
   return {
     embedDim: E,
     numHeads: H,
@@ -143,31 +196,27 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
     headDim: D,
     forward(x, opts = {}) {
       live();
-      const [B, L] = rows3('forward: x', x, E);
-      const key = opts.key ?? x;
-      const value = opts.value ?? key;
-      const [kb, S] = rows3('forward: key', key, E);
-      const [vb, vs] = rows3('forward: value', value, E);
-      if (kb !== B || vb !== B || vs !== S) throw rangeError('forward: key/value', `[${B}, S, ${E}] alike`, `[${kb}, ${S}], [${vb}, ${vs}]`);
-      const q = project('q', x.data, B * L);
-      const k = project('k', key.data, B * S);
-      const v = project('v', value.data, B * S);
-      const call: AttentionOptions = { ...attentionOptions, ...(opts.mask ? { mask: opts.mask } : {}), ...(opts.keyLengths ? { keyLengths: opts.keyLengths } : {}), ...(rotary ? { rotary: rotary.options } : {}) };
-      const result = instance.attention({ data: q, shape: [B, L, E] }, { data: k, shape: [B, S, KV] }, { data: v, shape: [B, S, KV] }, { ...call, returnWeights: opts.needWeights === true });
-      const a = result.output.data;
-      const output = { data: project('o', a, B * L), shape: [B, L, E] };
-      saved = opts.train ? { x: x.data.slice(), key: key.data.slice(), value: value.data.slice(), selfAttention: opts.key === undefined && opts.value === undefined, q, k, v, a, options: call, B, L, S } : null;
-      if (!result.weights) return { output };
-      const probs = result.weights.data;
-      if (opts.averageWeights === false) return { output, weights: { data: probs, shape: [B, H, L, S] } };
-      const mean = new Float32Array(B * L * S);
-      for (let bi = 0; bi < B; bi++) {
-        for (let h = 0; h < H; h++) {
-          const from = (bi * H + h) * L * S;
-          for (let n = 0; n < L * S; n++) mean[bi * L * S + n]! += probs[from + n]! / H;
-        }
-      }
-      return { output, weights: { data: mean, shape: [B, L, S] } };
+      const c = prepare(x, opts);
+      const q = project('q', x.data, c.B * c.L);
+      const k = project('k', c.key.data, c.B * c.S);
+      const v = project('v', c.value.data, c.B * c.S);
+      const result = instance.attention({ data: q, shape: [c.B, c.L, E] }, { data: k, shape: [c.B, c.S, KV] }, { data: v, shape: [c.B, c.S, KV] }, { ...c.call, returnWeights: opts.needWeights === true });
+      return finish(c, x, opts, q, k, v, result, project('o', result.output.data, c.B * c.L));
+    },
+    async forwardAsync(x, opts = {}) {
+      live();
+      const c = prepare(x, opts);
+      const BL = c.B * c.L;
+      const BS = c.B * c.S;
+      const [q, k, v] = await projectAsync([
+        { index: 0, input: x.data, rows: BL },
+        { index: 1, input: c.key.data, rows: BS },
+        { index: 2, input: c.value.data, rows: BS },
+      ]);
+      const result = await instance.attentionAsync({ data: q!, shape: [c.B, c.L, E] }, { data: k!, shape: [c.B, c.S, KV] }, { data: v!, shape: [c.B, c.S, KV] }, { ...c.call, returnWeights: opts.needWeights === true });
+      const [output] = await projectAsync([{ index: 3, input: result.output.data as Float32Array, rows: BL }]);
+      live();
+      return finish(c, x, opts, q!, k!, v!, result, output!);
     },
     backward(dout) {
       live();
@@ -223,15 +272,24 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
     setWeights(weights) {
       live();
       read(weights);
+      sharedStale = true;
       for (const p of PROJ) {
         gemm.repack(forwardPacked[p], W[p], true);
         if (backwardPacked) gemm.repack(backwardPacked[p], W[p], false);
       }
     },
+    /** Threads the last forwardAsync's GEMMs ran on (tests, benchmarks); 0 before one ran on threads. */
+    get lastGemmThreads() {
+      return shared?.lastThreads ?? 0;
+    },
     dispose() {
+      if (disposed) return;
       disposed = true;
       saved = null;
       gemm.dispose();
+      // Freed in the queue, after the calls that may still read the weights.
+      const held = shared;
+      if (held) queueOnBackwardThreads(instance, () => held.release()).catch(() => {});
     },
   };
 }

@@ -97,6 +97,23 @@ export interface MultiHeadAttention {
   readonly kvHeads: number;
   readonly headDim: number;
   forward(x: Tensor<Float32Array>, options?: LayerForwardOptions): LayerForwardResult;
+  /**
+   * {@link forward} with its four projection GEMMs split over the instance's threads
+   * (`createAttention({ threads })`) and its attention on `attentionAsync`: bit-identical to
+   * `forward`. The GEMMs run on the backward entry's pool and shared memory, into which the
+   * weights are packed once (on the first call; again after `setWeights`); each GEMM's column
+   * panels are cut into one range per thread (src/layer/threads.ts). Calls queue with the
+   * instance's `attentionBackwardAsync` calls; inputs are read when the call runs: leave them
+   * unchanged until the promise settles. Without threads (or on `js`) it runs `forward`'s code.
+   * @returns a promise of `forward`'s result; errors reject it (the same TypeError / RangeError)
+   * @example
+   * const attn = withBackward(await createAttention({ threads: 2 }));
+   * const mha = attn.createMultiHeadAttention({ embedDim: 768, numHeads: 12, weights });
+   * const { output } = await mha.forwardAsync(x);
+   */
+  forwardAsync(x: Tensor<Float32Array>, options?: LayerForwardOptions): Promise<LayerForwardResult>;
+  /** Threads the last {@link forwardAsync}'s GEMMs ran on (0 before one ran on threads). */
+  readonly lastGemmThreads: number;
   backward(dout: Tensor<Float32Array>): LayerGradients;
   /** A KV cache for {@link step} on the layer's attention instance. */
   createCache(batch: number, maxSeqLen: number): KVCache;

@@ -57,6 +57,8 @@ export const CMD = {
   BACKWARD: 4,
   /** `lseRange(params, first, stride)` of the backward's threads builds. */
   LSE: 5,
+  /** `gemmRange(params, first, stride)` of the backward's threads builds: the layer's projections (src/layer/threads.ts). */
+  GEMM: 6,
 } as const;
 
 /** Status a worker reports when the kernel threw (a trap): the host raises an Error. */

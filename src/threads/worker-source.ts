@@ -5,7 +5,7 @@
  * URL, and no bundler has to find, copy or rewrite a second entry point.
  *
  * A worker instantiates the pool's threads build (the forward's, or the backward's:
- * src/backward/threads.ts, which sends CMD.BACKWARD and CMD.LSE) on the pool's shared memory, then parks in
+ * src/backward/threads.ts, which sends CMD.BACKWARD, CMD.LSE and, for the layer, CMD.GEMM) on the pool's shared memory, then parks in
  * `Atomics.wait` on its control slot (control.ts) and runs one pointer-only kernel call per
  * job. It allocates nothing, keeps no JS view of linear memory (so the host's
  * `memory.grow` cannot leave it a stale one) and never grows memory.
@@ -31,7 +31,7 @@ const SLOT_WORDS = ${SLOT_WORDS};
 const SEQ = ${CTL.SEQ}, CMD = ${CTL.CMD}, PARAMS = ${CTL.PARAMS}, FIRST = ${CTL.FIRST}, STRIDE = ${CTL.STRIDE};
 const ARG = ${CTL.ARG}, DONE = ${CTL.DONE}, STATUS = ${CTL.STATUS}, POST_DONE = ${CTL.POST_DONE};
 const CMD_ATTENTION = ${CMD.ATTENTION}, CMD_DECODE = ${CMD.DECODE}, CMD_EXIT = ${CMD.EXIT};
-const CMD_BACKWARD = ${CMD.BACKWARD}, CMD_LSE = ${CMD.LSE};
+const CMD_BACKWARD = ${CMD.BACKWARD}, CMD_LSE = ${CMD.LSE}, CMD_GEMM = ${CMD.GEMM};
 const STATUS_TRAPPED = ${STATUS_TRAPPED};
 const SPIN_MS = ${SPIN_MS};
 // Node's worker_threads has no 'self'; browsers and Bun (web Workers) and Deno (whose
@@ -80,6 +80,7 @@ function serve(init) {
         : cmd === CMD_DECODE ? kernel.decodeRange(params, ctl[base + ARG], first, stride)
         : cmd === CMD_BACKWARD ? kernel.backwardRange(params, first, stride)
         : cmd === CMD_LSE ? kernel.lseRange(params, first, stride)
+        : cmd === CMD_GEMM ? kernel.gemmRange(params, first, stride)
         : STATUS_TRAPPED;
     } catch (error) {
       status = STATUS_TRAPPED;
