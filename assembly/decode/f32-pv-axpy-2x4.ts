@@ -21,34 +21,61 @@ export function valueRows(
   v: usize, vSeqBytes: usize, keys: i32,
 ): void {
   const dimBytes = <usize>valueDimPad << 2;
-  for (let t = 0; t < rows; t++) {
-    const al = v128.load32_splat(alpha + (<usize>t << 2));
-    const acc = o + <usize>t * oRowBytes;
-    for (let c: usize = 0; c < dimBytes; c += 16) v128.store(acc + c, f32x4.mul(v128.load(acc + c), al));
+  for (let t = 0; t < rows; t += 2) {
+    // An odd last row is paired with itself (as in f32-qk-dot-1x4: one block in the code).
+    const t1 = min(t + 1, rows - 1);
+    const p0 = p + <usize>t * pRowBytes, p1 = p + <usize>t1 * pRowBytes;
+    const o0 = o + <usize>t * oRowBytes, o1 = o + <usize>t1 * oRowBytes;
+    const al0 = v128.load32_splat(alpha + (<usize>t << 2));
+    const al1 = v128.load32_splat(alpha + (<usize>t1 << 2));
+    let c: usize = 0;
+    for (; c + 64 <= dimBytes; c += 64) block2x16(o0 + c, o1 + c, p0, p1, al0, al1, v + c, vSeqBytes, keys);
+    for (; c < dimBytes; c += 16) block2x4(o0 + c, o1 + c, p0, p1, al0, al1, v + c, vSeqBytes, keys);
   }
-  let j = 0;
-  for (; j + 2 <= keys; j += 2) {
-    const v0 = v + <usize>j * vSeqBytes;
-    const v1 = v0 + vSeqBytes;
-    for (let t = 0; t < rows; t++) {
-      const pj = p + <usize>t * pRowBytes + (<usize>j << 2);
-      const p0 = v128.load32_splat(pj);
-      const p1 = v128.load32_splat(pj, 4);
-      const acc = o + <usize>t * oRowBytes;
-      for (let c: usize = 0; c < dimBytes; c += 16) {
-        v128.store(acc + c, madd(p1, v128.load(v1 + c), madd(p0, v128.load(v0 + c), v128.load(acc + c))));
-      }
-    }
+}
+
+/**
+ * 16 columns of 2 rows' accumulators held in 8 registers over all `keys` value rows:
+ * per key 4 value loads and 2 p broadcasts feed 8 multiply-adds, and the accumulators are
+ * loaded (times alpha) and stored once per chunk, not once per key pair.
+ */
+// @ts-ignore: decorator
+@inline function block2x16(o0: usize, o1: usize, p0: usize, p1: usize, al0: v128, al1: v128, v: usize, vSeqBytes: usize, keys: i32): void {
+  let a0 = f32x4.mul(v128.load(o0), al0), a1 = f32x4.mul(v128.load(o0, 16), al0);
+  let a2 = f32x4.mul(v128.load(o0, 32), al0), a3 = f32x4.mul(v128.load(o0, 48), al0);
+  let b0 = f32x4.mul(v128.load(o1), al1), b1 = f32x4.mul(v128.load(o1, 16), al1);
+  let b2 = f32x4.mul(v128.load(o1, 32), al1), b3 = f32x4.mul(v128.load(o1, 48), al1);
+  let row = v;
+  const end = p0 + (<usize>keys << 2);
+  for (let pj = p0, qj = p1; pj < end; pj += 4, qj += 4, row += vSeqBytes) {
+    const x = v128.load32_splat(pj);
+    const z = v128.load32_splat(qj);
+    let y = v128.load(row);
+    a0 = madd(x, y, a0); b0 = madd(z, y, b0);
+    y = v128.load(row, 16);
+    a1 = madd(x, y, a1); b1 = madd(z, y, b1);
+    y = v128.load(row, 32);
+    a2 = madd(x, y, a2); b2 = madd(z, y, b2);
+    y = v128.load(row, 48);
+    a3 = madd(x, y, a3); b3 = madd(z, y, b3);
   }
-  // leftovers: one key
-  if (j < keys) {
-    const v0 = v + <usize>j * vSeqBytes;
-    for (let t = 0; t < rows; t++) {
-      const p0 = v128.load32_splat(p + <usize>t * pRowBytes + (<usize>j << 2));
-      const acc = o + <usize>t * oRowBytes;
-      for (let c: usize = 0; c < dimBytes; c += 16) v128.store(acc + c, madd(p0, v128.load(v0 + c), v128.load(acc + c)));
-    }
+  v128.store(o0, a0); v128.store(o0, a1, 16); v128.store(o0, a2, 32); v128.store(o0, a3, 48);
+  v128.store(o1, b0); v128.store(o1, b1, 16); v128.store(o1, b2, 32); v128.store(o1, b3, 48);
+}
+
+/** 4 columns (one vector) of 2 rows, for the last vectors of a row (as block2x16). */
+function block2x4(o0: usize, o1: usize, p0: usize, p1: usize, al0: v128, al1: v128, v: usize, vSeqBytes: usize, keys: i32): void {
+  let a = f32x4.mul(v128.load(o0), al0);
+  let b = f32x4.mul(v128.load(o1), al1);
+  let row = v;
+  const end = p0 + (<usize>keys << 2);
+  for (let pj = p0, qj = p1; pj < end; pj += 4, qj += 4, row += vSeqBytes) {
+    const y = v128.load(row);
+    a = madd(v128.load32_splat(pj), y, a);
+    b = madd(v128.load32_splat(qj), y, b);
   }
+  v128.store(o1, b);
+  v128.store(o0, a);
 }
 
 /**
