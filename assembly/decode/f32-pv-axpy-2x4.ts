@@ -21,16 +21,39 @@ export function valueRows(
   v: usize, vSeqBytes: usize, keys: i32,
 ): void {
   const dimBytes = <usize>valueDimPad << 2;
-  for (let t = 0; t < rows; t += 2) {
-    // An odd last row is paired with itself (as in f32-qk-dot-1x4: one block in the code).
-    const t1 = min(t + 1, rows - 1);
-    const p0 = p + <usize>t * pRowBytes, p1 = p + <usize>t1 * pRowBytes;
-    const o0 = o + <usize>t * oRowBytes, o1 = o + <usize>t1 * oRowBytes;
+  let t = 0;
+  // Row pairs take the register block when the row is whole blocks of 16 columns (D 64, 128,
+  // ...); other widths, and a lone row, the in-place update below.
+  for (; t + 2 <= rows && (dimBytes & 63) == 0; t += 2) {
+    const p0 = p + <usize>t * pRowBytes;
+    const o0 = o + <usize>t * oRowBytes;
     const al0 = v128.load32_splat(alpha + (<usize>t << 2));
-    const al1 = v128.load32_splat(alpha + (<usize>t1 << 2));
-    let c: usize = 0;
-    for (; c + 64 <= dimBytes; c += 64) block2x16(o0 + c, o1 + c, p0, p1, al0, al1, v + c, vSeqBytes, keys);
-    for (; c < dimBytes; c += 16) block2x4(o0 + c, o1 + c, p0, p1, al0, al1, v + c, vSeqBytes, keys);
+    const al1 = v128.load32_splat(alpha + (<usize>t << 2), 4);
+    for (let c: usize = 0; c < dimBytes; c += 64) block2x16(o0 + c, o0 + oRowBytes + c, p0, p0 + pRowBytes, al0, al1, v + c, vSeqBytes, keys);
+  }
+  for (; t < rows; t++) {
+    // A lone row keeps the in-place update in memory order, two keys at a time (see the
+    // header; register blocking measured no faster for one row).
+    const pt = p + <usize>t * pRowBytes;
+    const acc = o + <usize>t * oRowBytes;
+    const al = v128.load32_splat(alpha + (<usize>t << 2));
+    for (let c: usize = 0; c < dimBytes; c += 16) v128.store(acc + c, f32x4.mul(v128.load(acc + c), al));
+    let j = 0;
+    for (; j + 2 <= keys; j += 2) {
+      const v0 = v + <usize>j * vSeqBytes;
+      const v1 = v0 + vSeqBytes;
+      const p0 = v128.load32_splat(pt + (<usize>j << 2));
+      const p1 = v128.load32_splat(pt + (<usize>j << 2), 4);
+      for (let c: usize = 0; c < dimBytes; c += 16) {
+        v128.store(acc + c, madd(p1, v128.load(v1 + c), madd(p0, v128.load(v0 + c), v128.load(acc + c))));
+      }
+    }
+    // leftovers: one key
+    if (j < keys) {
+      const v0 = v + <usize>j * vSeqBytes;
+      const p0 = v128.load32_splat(pt + (<usize>j << 2));
+      for (let c: usize = 0; c < dimBytes; c += 16) v128.store(acc + c, madd(p0, v128.load(v0 + c), v128.load(acc + c)));
+    }
   }
 }
 
@@ -61,21 +84,6 @@ export function valueRows(
   }
   v128.store(o0, a0); v128.store(o0, a1, 16); v128.store(o0, a2, 32); v128.store(o0, a3, 48);
   v128.store(o1, b0); v128.store(o1, b1, 16); v128.store(o1, b2, 32); v128.store(o1, b3, 48);
-}
-
-/** 4 columns (one vector) of 2 rows, for the last vectors of a row (as block2x16). */
-function block2x4(o0: usize, o1: usize, p0: usize, p1: usize, al0: v128, al1: v128, v: usize, vSeqBytes: usize, keys: i32): void {
-  let a = f32x4.mul(v128.load(o0), al0);
-  let b = f32x4.mul(v128.load(o1), al1);
-  let row = v;
-  const end = p0 + (<usize>keys << 2);
-  for (let pj = p0, qj = p1; pj < end; pj += 4, qj += 4, row += vSeqBytes) {
-    const y = v128.load(row);
-    a = madd(v128.load32_splat(pj), y, a);
-    b = madd(v128.load32_splat(qj), y, b);
-  }
-  v128.store(o1, b);
-  v128.store(o0, a);
 }
 
 /**
