@@ -6,6 +6,11 @@
 // registers, each value row read in 4 strided passes): 27.9 vs 27.6 ms per step at 8k
 // tokens (H32, D128), 2.4 vs 2.5 ms at 2k, both bound by reading the cache; the float16
 // version of this order (f16-pv-axpy-4x8) is the faster one, and the two are kept alike.
+// That order is kept for a lone row (MHA decode). Pairs of a GQA group's rows instead hold
+// 2 rows × 16 columns in 8 registers over the whole chunk (block2x16): each value vector is
+// loaded once for both rows, and the accumulators once per chunk instead of once per 2 keys
+// (H16 KV heads 4, Lk2048 D128: the step 0.68× the old one with the Q·K tile, A/B, load 5).
+// Both add p[j]·V[j] to o·alpha in key order, so the sums round as before in the simd build.
 // Contract: valueDimPad is a multiple of 4; V rows hold valueDimPad elements.
 import { madd } from '../inline/madd';
 import { cst, C_EXP_BITS } from '../inline/consts';
