@@ -242,7 +242,7 @@ export class KVCacheImpl implements KVCache {
 
   /**
    * Quantises the new rows into the int8 rows of K (or V when `values`): with `quantize` in
-   * the kernel (storage.int8Quantizers; 3.1× faster for a 512-row chunk, bench/int8-threads.ts), else here (src/cache/int8.ts);
+   * the kernel (storage.int8Quantizers; bench/int8-append.ts), else here (src/cache/int8.ts);
    * the same bytes either way.
    */
   private writeInt8Rows(values: boolean, src: CheckedTensor, rows: SplitRows, newRows: Int32Array, quantize: Int8Quantize | undefined): void {
