@@ -46,18 +46,7 @@ export interface CacheStorage {
    * `resize` may grow that memory, which detaches such views, so `append` copies them first.
    */
   inMemory(data: ArrayBufferView): boolean;
-  /**
-   * int8 caches on a kernel build that quantises at append (the int8 and threads builds,
-   * assembly/cache/f32-i8-quantize-4.ts; the same bytes as src/cache/int8.ts): copies the
-   * appended k and v rows into the kernel's memory (growing it, which detaches its views,
-   * before any row is written) and returns a function per K and V that quantises `rows`
-   * rows of `dim` values from src[srcElement], `srcStride` apart, into storage rows
-   * [dstRow, dstRow + rows); else null (JS quantises).
-   */
-  int8Quantizers?(k: Float32Array, v: Float32Array): readonly [Int8Quantize, Int8Quantize] | null;
 }
-
-export type Int8Quantize = (dstRow: number, srcElement: number, rows: number, srcStride: number, dim: number) => void;
 
 export interface TensorStorage {
   readonly length: number;

@@ -11,7 +11,7 @@ import { stridesFor } from '../layout.js';
 import { halfDecodeTable } from '../float16.js';
 import { readElements, writeElements } from './convert.js';
 import { dequantizeRow, firstNonFinite, quantizeRow, scaleView } from './int8.js';
-import type { CacheEngine, CacheShape, CacheStorage, Int8Quantize } from './engine.js';
+import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
 import { InFlight } from './in-flight.js';
 import { checkNotDetached } from './pinned.js';
 import type { AppendOptions, CacheDtype, KVCache, KVCacheOptions } from './types.js';
@@ -175,21 +175,17 @@ export class KVCacheImpl implements KVCache {
     // leaves the old storage in place), then write.
     let need = 0;
     for (let b = 0; b < this.batch; b++) need = Math.max(need, this.seqLengths[b]! + newRows[b]!);
-    const int8 = this.dtype === 'int8';
-    // An int8 append on a WASM backend may copy k and v into memory it grows (int8Quantizers).
-    if (need > storage.capacity || (int8 && storage.int8Quantizers)) {
+    if (need > storage.capacity) {
       // Growing the storage may grow WASM memory, which detaches every view of it: k or v
       // there (this instance's PinnedTensors, or views of them) are copied first. Rare (a
       // growth copies the whole cache anyway), and off the per-token path.
       if (storage.inMemory(key.data)) key = { ...key, data: key.data.slice() };
       if (storage.inMemory(value.data)) value = { ...value, data: value.data.slice() };
-      if (need > storage.capacity) storage.resize(Math.min(this.maxSeqLen, Math.max(need, Math.ceil(storage.capacity * GROWTH))), this.seqLengths);
+      storage.resize(Math.min(this.maxSeqLen, Math.max(need, Math.ceil(storage.capacity * GROWTH))), this.seqLengths);
     }
-    if (int8) {
-      const f32 = (t: CheckedTensor) => (t.dtype === 'float16' ? halfArrayToFloat32(t.data as Uint16Array) : (t.data as Float32Array));
-      const kernel = storage.int8Quantizers?.(f32(key), f32(value)); // before the views: it may grow memory
-      this.writeInt8Rows(false, key, kRows, newRows, kernel?.[0]);
-      this.writeInt8Rows(true, value, vRows, newRows, kernel?.[1]);
+    if (this.dtype === 'int8') {
+      this.writeInt8Rows(storage.keys() as Int8Array, storage.keyRowStride, key, kRows, newRows);
+      this.writeInt8Rows(storage.values() as Int8Array, storage.valueRowStride, value, vRows, newRows);
       for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
       return;
     }
@@ -240,27 +236,16 @@ export class KVCacheImpl implements KVCache {
     return rows;
   }
 
-  /**
-   * Quantises the new rows into the int8 rows of K (or V when `values`): with `quantize` in
-   * the kernel (storage.int8Quantizers; bench/int8-append.ts), else here (src/cache/int8.ts);
-   * the same bytes either way.
-   */
-  private writeInt8Rows(values: boolean, src: CheckedTensor, rows: SplitRows, newRows: Int32Array, quantize: Int8Quantize | undefined): void {
-    const storage = this.storage!;
-    const { capacity } = storage;
-    const dst = (values ? storage.values() : storage.keys()) as Int8Array;
-    const rowStride = values ? storage.valueRowStride : storage.keyRowStride;
+  /** Quantises the new rows into int8 rows of `rowStride` bytes (src/cache/int8.ts). */
+  private writeInt8Rows(dst: Int8Array, rowStride: number, src: CheckedTensor, rows: SplitRows, newRows: Int32Array): void {
+    const capacity = this.storage!.capacity;
     const scales = scaleView(dst);
     const table = src.dtype === 'float16' ? halfDecodeTable() : null;
     const data = src.data as Float32Array | Uint16Array;
     for (let b = 0; b < this.batch; b++) {
       for (let h = 0; h < this.kvHeads; h++) {
-        const srcRow0 = b * rows.strides.batch + h * rows.strides.head;
-        if (quantize) {
-          quantize((b * this.kvHeads + h) * capacity + this.seqLengths[b]!, srcRow0, newRows[b]!, rows.strides.seq, rows.dim);
-          continue;
-        }
         const dstRow0 = ((b * this.kvHeads + h) * capacity + this.seqLengths[b]!) * rowStride;
+        const srcRow0 = b * rows.strides.batch + h * rows.strides.head;
         for (let s = 0; s < newRows[b]!; s++) {
           quantizeRow(dst, scales, dstRow0 + s * rowStride, rowStride - 4, data, srcRow0 + s * rows.strides.seq, rows.dim, table);
         }

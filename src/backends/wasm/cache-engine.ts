@@ -15,8 +15,8 @@
  * many queries is compute-bound, where its 8-query tiles win).
  */
 import { cacheTensors, writeParamBlock, type ParamBlock } from './params.js';
-import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, Int8Quantize, TensorStorage } from '../../cache/engine.js';
-import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports, type QuantizeExports } from './abi.js';
+import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
+import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import type { BlockAllocator } from './blocks.js';
 import { lseFromStates } from './memory-plan.js';
 import { int8DataBytes } from '../../cache/int8.js';
@@ -43,7 +43,7 @@ export function usesDecodeKernel(plan: { readonly dtype: string; readonly seqLen
 
 /** What the engine needs of the backend that owns the memory. */
 export interface WasmHeap {
-  readonly kernel: KernelExports & Partial<DecodeExports & QuantizeExports>;
+  readonly kernel: KernelExports & Partial<DecodeExports>;
   readonly memory: WebAssembly.Memory;
   readonly blocks: BlockAllocator;
   /** Grows memory to at least `bytes` (RangeError naming `what` when it cannot). */
@@ -159,20 +159,6 @@ class WasmCacheStorage implements CacheStorage {
 
   inMemory(data: ArrayBufferView): boolean {
     return data.buffer === this.heap.memory.buffer;
-  }
-
-  int8Quantizers(k: Float32Array, v: Float32Array): readonly [Int8Quantize, Int8Quantize] | null {
-    const quantize = this.heap.kernel.quantizeI8Rows;
-    if (!quantize) return null;
-    // k and v go above every block, where a call's inputs go (no call runs during an append).
-    const kAt = align(this.heap.blocks.top);
-    const vAt = align(kAt + k.byteLength);
-    this.heap.ensureCapacity(vAt + v.byteLength, 'append');
-    new Float32Array(this.heap.memory.buffer, kAt, k.length).set(k);
-    new Float32Array(this.heap.memory.buffer, vAt, v.length).set(v);
-    const rows = (base: number, stride: number, at: number): Int8Quantize => (dstRow, srcElement, count, srcStride, dim) =>
-      quantize(base + dstRow * stride, stride, stride - 4, at + srcElement * 4, srcStride, count, dim);
-    return [rows(this.keyPtr, this.keyRowStride, kAt), rows(this.valuePtr, this.valueRowStride, vAt)];
   }
 
   free(): void {
