@@ -11,6 +11,7 @@
 import type { AttentionDims, BiasStrides, HeadStrides } from '../plan.js';
 import type { CacheDtype } from './types.js';
 import type { KeyWindow } from '../key-range.js';
+import type { CheckedTensor } from '../tensor-input.js';
 
 export interface CacheShape {
   readonly batch: number;
@@ -46,6 +47,19 @@ export interface CacheStorage {
    * `resize` may grow that memory, which detaches such views, so `append` copies them first.
    */
   inMemory(data: ArrayBufferView): boolean;
+  /**
+   * Set on int8 storages of a kernel build that quantises at append (the int8 and threads
+   * builds, src/backends/wasm/int8-append.ts; the same bytes as src/cache/int8.ts): writes
+   * the new rows, `newRows[b]` of sequence b from row `lengths[b]` on, and returns true.
+   * Absent elsewhere: `append` quantises in JS. Kept out of the default entry but for its call.
+   */
+  appendInt8?(key: CheckedTensor, value: CheckedTensor, kRows: AppendRows, vRows: AppendRows, newRows: Int32Array, lengths: Int32Array): true;
+}
+
+/** Where an `append`'s rows are in its source: element strides of [batch, head, seq] (dim stride 1). */
+export interface AppendRows {
+  readonly dim: number;
+  readonly strides: { readonly batch: number; readonly head: number; readonly seq: number };
 }
 
 export interface TensorStorage {

@@ -11,7 +11,7 @@ import { stridesFor } from '../layout.js';
 import { halfDecodeTable } from '../float16.js';
 import { readElements, writeElements } from './convert.js';
 import { dequantizeRow, firstNonFinite, quantizeRow, scaleView } from './int8.js';
-import type { CacheEngine, CacheShape, CacheStorage } from './engine.js';
+import type { CacheEngine, CacheShape, CacheStorage, StorageElements } from './engine.js';
 import { InFlight } from './in-flight.js';
 import { checkNotDetached } from './pinned.js';
 import type { AppendOptions, CacheDtype, KVCache, KVCacheOptions } from './types.js';
@@ -183,16 +183,12 @@ export class KVCacheImpl implements KVCache {
       if (storage.inMemory(value.data)) value = { ...value, data: value.data.slice() };
       storage.resize(Math.min(this.maxSeqLen, Math.max(need, Math.ceil(storage.capacity * GROWTH))), this.seqLengths);
     }
-    if (this.dtype === 'int8') {
-      this.writeInt8Rows(storage.keys() as Int8Array, storage.keyRowStride, key, kRows, newRows);
-      this.writeInt8Rows(storage.values() as Int8Array, storage.valueRowStride, value, vRows, newRows);
-      for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
-      return;
+    // int8 storages of the int8 and threads builds quantise in the kernel (appendInt8).
+    if (!storage.appendInt8?.(key, value, kRows, vRows, newRows, this.seqLengths)) {
+      const nonFiniteK = this.writeRows(storage.keys(), storage.keyRowStride, key, kRows, newRows);
+      const nonFiniteV = this.writeRows(storage.values(), storage.valueRowStride, value, vRows, newRows);
+      this.nonFinite ||= nonFiniteK || nonFiniteV;
     }
-    const half = this.dtype === 'float16';
-    const nonFiniteK = this.writeRows(storage.keys() as Float32Array | Uint16Array, storage.keyRowStride, key, kRows, newRows, half);
-    const nonFiniteV = this.writeRows(storage.values() as Float32Array | Uint16Array, storage.valueRowStride, value, vRows, newRows, half);
-    this.nonFinite ||= nonFiniteK || nonFiniteV;
     for (let b = 0; b < this.batch; b++) this.seqLengths[b]! += newRows[b]!;
   }
 
@@ -236,41 +232,32 @@ export class KVCacheImpl implements KVCache {
     return rows;
   }
 
-  /** Quantises the new rows into int8 rows of `rowStride` bytes (src/cache/int8.ts). */
-  private writeInt8Rows(dst: Int8Array, rowStride: number, src: CheckedTensor, rows: SplitRows, newRows: Int32Array): void {
-    const capacity = this.storage!.capacity;
-    const scales = scaleView(dst);
-    const table = src.dtype === 'float16' ? halfDecodeTable() : null;
-    const data = src.data as Float32Array | Uint16Array;
-    for (let b = 0; b < this.batch; b++) {
-      for (let h = 0; h < this.kvHeads; h++) {
-        const dstRow0 = ((b * this.kvHeads + h) * capacity + this.seqLengths[b]!) * rowStride;
-        const srcRow0 = b * rows.strides.batch + h * rows.strides.head;
-        for (let s = 0; s < newRows[b]!; s++) {
-          quantizeRow(dst, scales, dstRow0 + s * rowStride, rowStride - 4, data, srcRow0 + s * rows.strides.seq, rows.dim, table);
-        }
-      }
-    }
-  }
-
-  /** Writes the new rows; returns true when a written half is Inf/NaN. */
-  private writeRows(dst: Float32Array | Uint16Array, rowStride: number, src: CheckedTensor, rows: SplitRows, newRows: Int32Array, half: boolean): boolean {
+  /**
+   * Writes the new rows, converted to the storage's dtype (an int8 row quantised with its
+   * scale, src/cache/int8.ts); returns true when a written half is Inf/NaN.
+   */
+  private writeRows(dst: StorageElements, rowStride: number, src: CheckedTensor, rows: SplitRows, newRows: Int32Array): boolean {
     let nonFinite = false;
     const capacity = this.storage!.capacity;
     const dim = rows.dim;
     const srcHalf = src.dtype === 'float16';
+    const half = this.dtype === 'float16';
+    const scales = this.dtype === 'int8' ? scaleView(dst as Int8Array) : null;
+    const table = scales && srcHalf ? halfDecodeTable() : null;
     for (let b = 0; b < this.batch; b++) {
       const count = newRows[b]!;
       for (let h = 0; h < this.kvHeads; h++) {
         const dstRow0 = ((b * this.kvHeads + h) * capacity + this.seqLengths[b]!) * rowStride;
         const srcRow0 = b * rows.strides.batch + h * rows.strides.head;
         if (rowStride === dim && rows.strides.seq === dim) {
-          // Rows contiguous on both sides: one copy for the head.
+          // Rows contiguous on both sides: one copy for the head (never int8: its rows end in a scale).
           nonFinite = writeElements(dst, dstRow0, src.data, srcRow0, count * dim, srcHalf, half) || nonFinite;
           continue;
         }
         for (let s = 0; s < count; s++) {
-          nonFinite = writeElements(dst, dstRow0 + s * rowStride, src.data, srcRow0 + s * rows.strides.seq, dim, srcHalf, half) || nonFinite;
+          const at = srcRow0 + s * rows.strides.seq;
+          if (scales) quantizeRow(dst as Int8Array, scales, dstRow0 + s * rowStride, rowStride - 4, src.data, at, dim, table);
+          else nonFinite = writeElements(dst, dstRow0 + s * rowStride, src.data, at, dim, srcHalf, half) || nonFinite;
         }
       }
     }

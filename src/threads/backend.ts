@@ -26,9 +26,10 @@
 import type { AttentionPlan, BackendName } from '../plan.js';
 import { rangeError } from '../errors.js';
 import { MAX_BYTES, PAGE_BYTES } from '../limits.js';
-import { PARAM_BYTES, type DecodeExports, type DecodeRangeExports, type KernelExports } from '../backends/wasm/abi.js';
+import { PARAM_BYTES, type DecodeExports, type DecodeRangeExports, type KernelExports, type QuantizeExports } from '../backends/wasm/abi.js';
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
+import { int8AppendCacheEngine } from '../backends/wasm/int8-append.js';
 import { copyInputs, copyOutputs, layoutCall, type CallLayout } from '../backends/wasm/memory-plan.js';
 import { rotateInputs, type RotaryExport } from '../backends/wasm/rotary.js';
 import { writeParams } from '../backends/wasm/params.js';
@@ -50,7 +51,7 @@ const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
 export const MIN_MACS_PER_THREAD = 1 << 20;
 
 /** Exports of the threads builds (assembly/threads.ts): the kernel ABI plus one thread's share of a plan. */
-export interface ThreadsKernelExports extends KernelExports, Partial<DecodeExports & DecodeRangeExports> {
+export interface ThreadsKernelExports extends KernelExports, Partial<DecodeExports & DecodeRangeExports & QuantizeExports> {
   attentionRange(params: number, first: number, stride: number): number;
 }
 
@@ -283,7 +284,8 @@ export function createThreadedBackend(
   }
 
   function getCacheEngine(): CacheEngine {
-    return (cacheEngine ??= createWasmCacheEngine({ kernel, memory, blocks, ensureCapacity }));
+    // The threads builds quantise int8 rows at append in the kernel (int8-append.ts).
+    return (cacheEngine ??= int8AppendCacheEngine({ kernel, memory, blocks, ensureCapacity }, createWasmCacheEngine));
   }
 
   function enqueue<T>(task: () => Promise<T>): Promise<T> {

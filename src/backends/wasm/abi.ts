@@ -33,6 +33,15 @@ export interface DecodeExports {
   decodeScratchBytes(params: number, kvDtype: number): number;
 }
 
+/**
+ * int8 quantisation at append (assembly/cache/f32-i8-quantize-4.ts): the int8 and threads
+ * builds only. Quantises `rows` f32 rows of `dim` (`srcRowStride` elements apart) into int8
+ * rows `dstRowBytes` apart: `dataBytes` of int8 then the f32 scale (src/cache/int8.ts).
+ */
+export interface QuantizeExports {
+  quantizeI8Rows(dst: number, dstRowBytes: number, dataBytes: number, src: number, srcRowStride: number, rows: number, dim: number): void;
+}
+
 /** Exports of the decode split among threads: threads builds only (assembly/threads.ts). */
 export interface DecodeRangeExports {
   /**

@@ -15,7 +15,7 @@ import type { AttentionPlan, Backend, BackendName } from '../../plan.js';
 import type { CacheEngine } from '../../cache/engine.js';
 import { PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import { BlockAllocator } from './blocks.js';
-import { createWasmCacheEngine } from './cache-engine.js';
+import { createWasmCacheEngine, type WasmHeap } from './cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall } from './memory-plan.js';
 import { writeParams } from './params.js';
 import { rotateInputs, type RotaryExport } from './rotary.js';
@@ -26,6 +26,17 @@ export interface WasmBackend extends Backend {
   memoryBytes(): number;
   /** KV caches and pinned tensors in this backend's memory (src/cache/). */
   cacheEngine(): CacheEngine;
+}
+
+/**
+ * What a kernel module may carry besides its code: `wasm-attention/int8` sets `cacheEngine`
+ * on its builds (src/int8/index.ts), an engine that quantises int8 rows at append in the
+ * kernel (src/backends/wasm/int8-append.ts), built on this entry's own `base` engine so that
+ * its caches and pinned tensors are this entry's (memory-plan.ts finds pinned tensors by class).
+ * The glue stays out of the default entry: here it costs this one lookup.
+ */
+interface CacheEngineHook {
+  cacheEngine?: (heap: WasmHeap, base: typeof createWasmCacheEngine) => CacheEngine;
 }
 
 /**
@@ -91,6 +102,6 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     name,
     run,
     memoryBytes: () => memory.buffer.byteLength,
-    cacheEngine: () => (cacheEngine ??= createWasmCacheEngine({ kernel, memory, blocks, ensureCapacity })),
+    cacheEngine: () => (cacheEngine ??= ((module as CacheEngineHook).cacheEngine ?? createWasmCacheEngine)({ kernel, memory, blocks, ensureCapacity }, createWasmCacheEngine)),
   };
 }

@@ -16,7 +16,7 @@
  */
 import { cacheTensors, writeParamBlock, type ParamBlock } from './params.js';
 import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
-import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
+import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports, type QuantizeExports } from './abi.js';
 import type { BlockAllocator } from './blocks.js';
 import { lseFromStates } from './memory-plan.js';
 import { int8DataBytes } from '../../cache/int8.js';
@@ -43,7 +43,7 @@ export function usesDecodeKernel(plan: { readonly dtype: string; readonly seqLen
 
 /** What the engine needs of the backend that owns the memory. */
 export interface WasmHeap {
-  readonly kernel: KernelExports & Partial<DecodeExports>;
+  readonly kernel: KernelExports & Partial<DecodeExports & QuantizeExports>;
   readonly memory: WebAssembly.Memory;
   readonly blocks: BlockAllocator;
   /** Grows memory to at least `bytes` (RangeError naming `what` when it cannot). */
