@@ -8,7 +8,8 @@
  *   own i16 roundings of q and of p·s^V (int8KernelBound, test/int8-reference.ts);
  * - against the float32 path (the float64 oracle over the *original* K/V), the output error
  *   stays within the derived bound `int8Bound` below, on random data and on keys/values
- *   with outlier channels (3 head dims 20× larger);
+ *   with outlier channels (3 head dims 20× larger), for decode and a causal chunk of 5
+ *   queries, on every backend and build and on 2 threads (decodeAsync, kernel-quantised);
  * - memory: ≤ 0.27× the float32 cache's, scales included.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,67 @@ function int8Bound(q: Float32Array, scale: number, kScaleMax: number, vScaleMax:
   const half = 0.5 + 2 ** -17;
   const delta = Math.abs(scale) * q.reduce((s, x) => s + Math.abs(x), 0) * kScaleMax * half;
   return Math.expm1(2 * delta) * maxAbsVHat + vScaleMax * half;
+}
+
+interface BoundCase {
+  readonly name: string;
+  readonly qHeads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly seqLenQ: number;
+  readonly cached: number;
+  /** Head dims (the first ones) 20× larger in q, k and v. */
+  readonly outliers: number;
+  readonly causal?: boolean;
+}
+
+/** Random data and outlier channels, decode and a causal chunk (issue #15's accuracy bound). */
+const BOUND_CASES: readonly BoundCase[] = [
+  { name: 'random', qHeads: 4, kvHeads: 2, headDim: 64, seqLenQ: 1, cached: 500, outliers: 0 },
+  { name: 'outlier_channels_20x', qHeads: 4, kvHeads: 2, headDim: 64, seqLenQ: 1, cached: 500, outliers: 3 },
+  { name: 'outlier_channels_20x_head_dim_128', qHeads: 4, kvHeads: 2, headDim: 128, seqLenQ: 1, cached: 500, outliers: 3 },
+  { name: 'random_chunked_prefill_lq_5_causal', qHeads: 4, kvHeads: 2, headDim: 64, seqLenQ: 5, cached: 300, outliers: 0, causal: true },
+  { name: 'outlier_channels_20x_chunked_prefill_lq_5_causal', qHeads: 4, kvHeads: 2, headDim: 64, seqLenQ: 5, cached: 300, outliers: 3, causal: true },
+];
+
+function boundData(c: BoundCase): { q: Float32Array; k: Float32Array; v: Float32Array } {
+  return {
+    q: data(c.qHeads * c.seqLenQ * c.headDim, c.headDim, 13, c.outliers),
+    k: data(c.kvHeads * c.cached * c.headDim, c.headDim, 11, c.outliers),
+    v: data(c.kvHeads * c.cached * c.headDim, c.headDim, 12, c.outliers),
+  };
+}
+
+/**
+ * `got`, attention over an int8 cache of k and v (batch 1, the queries at the cache's end),
+ * against the float32 path: the float64 oracle over the original k and v. Every element
+ * within int8Bound (its query row, the row scales of its KV head) + the float32 evaluation
+ * bound + the integer kernels' own (int8KernelBound; 0 for js). Returns the worst err/bound.
+ */
+function expectWithinInt8Bound(label: string, got: Float32Array, c: BoundCase, q: Float32Array, k: Float32Array, v: Float32Array): number {
+  const { qHeads, kvHeads, headDim, seqLenQ, cached } = c;
+  const plan = makePlan({ batch: 1, qHeads, kvHeads, seqLenQ, seqLenK: cached, headDim, q, k, v, causal: c.causal, positionOffsets: [cached - seqLenQ] });
+  const want = referenceAttention(plan).out;
+  const kQ = quantise(k, headDim), vQ = quantise(v, headDim);
+  const scale = 1 / Math.sqrt(headDim);
+  const f32 = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(q, headDim), kNorm: norm(kQ.values, headDim), maxAbsV: maxAbs(vQ.values), maxAbsBias: 0 }, scale, 0, false).out.atol;
+  const kernel = int8KernelBound(label, q, headDim, kQ.values, maxAbs(vQ.scales), maxAbs(vQ.values), scale);
+  let worst = 0;
+  for (let h = 0; h < qHeads; h++) {
+    const kvHead = Math.floor(h / (qHeads / kvHeads));
+    const rows = (x: Float64Array) => x.subarray(kvHead * cached, (kvHead + 1) * cached);
+    const vHatMax = maxAbs(vQ.values.subarray(kvHead * cached * headDim, (kvHead + 1) * cached * headDim));
+    for (let i = 0; i < seqLenQ; i++) {
+      const row = (h * seqLenQ + i) * headDim;
+      const bound = int8Bound(q.subarray(row, row + headDim), scale, maxAbs(rows(kQ.scales)), maxAbs(rows(vQ.scales)), vHatMax) + f32 + kernel;
+      for (let d = 0; d < headDim; d++) {
+        const err = Math.abs(got[row + d]! - want[row + d]!);
+        if (!(err <= bound)) throw new Error(`${label} ${c.name} head ${h} row ${i} dim ${d}: |int8 − float32| = ${err}, bound ${bound}`);
+        worst = Math.max(worst, err / bound);
+      }
+    }
+  }
+  return worst;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -168,38 +230,13 @@ describe.each(INSTANCES)('backend $label', ({ label: backendName, options }) => 
     cache.dispose();
   });
 
-  it.each([
-    { name: 'random', outliers: 0, headDim: 64 },
-    { name: 'outlier_channels_20x', outliers: 3, headDim: 64 },
-    { name: 'outlier_channels_20x_head_dim_128', outliers: 3, headDim: 128 },
-  ])('error_vs_float32_within_the_derived_bound_$name', ({ outliers, headDim }) => {
-    const kvHeads = 2, qHeads = 4, cached = 500;
-    const k = data(kvHeads * cached * headDim, headDim, 11, outliers);
-    const v = data(kvHeads * cached * headDim, headDim, 12, outliers);
-    const q = data(qHeads * headDim, headDim, 13, outliers);
-    const cache = attn.createKVCache({ batch: 1, kvHeads, headDim, maxSeqLen: cached, dtype: 'int8' });
-    cache.append({ data: k, shape: [1, kvHeads, cached, headDim] }, { data: v, shape: [1, kvHeads, cached, headDim] });
-    const got = attn.decode({ data: q, shape: [1, qHeads, 1, headDim] }, cache).output.data as Float32Array;
-    const plan = makePlan({ batch: 1, qHeads, kvHeads, seqLenQ: 1, seqLenK: cached, headDim, q, k, v });
-    const want = referenceAttention(plan).out;
-    const kQ = quantise(k, headDim), vQ = quantise(v, headDim);
-    const scale = 1 / Math.sqrt(headDim);
-    const f32 = toleranceFor({ seqLenK: cached, headDim }, { qNorm: norm(q, headDim), kNorm: norm(kQ.values, headDim), maxAbsV: maxAbs(vQ.values), maxAbsBias: 0 }, scale, 0, false).out.atol;
-    const kernel = int8KernelBound(backendName, q, headDim, kQ.values, maxAbs(vQ.scales), maxAbs(vQ.values), scale);
-    let worst = 0;
-    for (let h = 0; h < qHeads; h++) {
-      const kvHead = Math.floor(h / (qHeads / kvHeads));
-      const rows = (x: Float64Array) => x.subarray(kvHead * cached, (kvHead + 1) * cached);
-      const bound = int8Bound(q.subarray(h * headDim, (h + 1) * headDim), scale, maxAbs(rows(kQ.scales)), maxAbs(rows(vQ.scales)),
-        maxAbs(vQ.values.subarray(kvHead * cached * headDim, (kvHead + 1) * cached * headDim))) + f32 + kernel;
-      for (let d = 0; d < headDim; d++) {
-        const err = Math.abs(got[h * headDim + d]! - want[h * headDim + d]!);
-        if (!(err <= bound)) throw new Error(`${backendName} head ${h} dim ${d}: |int8 − float32| = ${err}, bound ${bound}`);
-        worst = Math.max(worst, err / bound);
-      }
-    }
+  it.each(BOUND_CASES)('error_vs_float32_within_the_derived_bound_$name', (c) => {
+    const { q, k, v } = boundData(c);
+    const cache = attn.createKVCache({ batch: 1, kvHeads: c.kvHeads, headDim: c.headDim, maxSeqLen: c.cached, dtype: 'int8' });
+    cache.append({ data: k, shape: [1, c.kvHeads, c.cached, c.headDim] }, { data: v, shape: [1, c.kvHeads, c.cached, c.headDim] });
+    const got = attn.decode({ data: q, shape: [1, c.qHeads, c.seqLenQ, c.headDim] }, cache, { causal: c.causal }).output.data as Float32Array;
     // The bound is a worst case; the quantisation error is real (not 0) and below it.
-    expect(worst).toBeGreaterThan(0);
+    expect(expectWithinInt8Bound(backendName, got, c, q, k, v)).toBeGreaterThan(0);
     cache.dispose();
   });
 
@@ -276,6 +313,20 @@ describe.each(WASM_BACKENDS)('decodeAsync over an int8 cache, %s', (backendName:
     const atol = { atol: tolerance.out.atol + kernel, rtol: 0 };
     expectClose(one, want, atol, `${backendName} ${c.name} one thread`);
     expectClose(two, want, atol, `${backendName} ${c.name} two threads`);
+    cache.dispose();
+    attn.dispose();
+  });
+
+  it.each(BOUND_CASES)('error_vs_float32_within_the_derived_bound_two_threads_$name', async (c) => {
+    // The pool's builds quantise at append in the kernel and split the keys (MQA-like GQA
+    // 4/2 with one row block per head: key ranges merged by log-sum-exp).
+    const attn = await createAttention({ backend: backendName, threads: 2 });
+    const { q, k, v } = boundData(c);
+    const cache = attn.createKVCache({ batch: 1, kvHeads: c.kvHeads, headDim: c.headDim, maxSeqLen: c.cached, dtype: 'int8' });
+    cache.append({ data: k, shape: [1, c.kvHeads, c.cached, c.headDim] }, { data: v, shape: [1, c.kvHeads, c.cached, c.headDim] });
+    const got = (await attn.decodeAsync({ data: q, shape: [1, c.qHeads, c.seqLenQ, c.headDim] }, cache, { causal: c.causal })).output.data as Float32Array;
+    expect(threadedOf(attn).lastCachedSplit.threads).toBe(2);
+    expect(expectWithinInt8Bound(`${backendName} threads 2`, got, c, q, k, v)).toBeGreaterThan(0);
     cache.dispose();
     attn.dispose();
   });
