@@ -5,7 +5,11 @@
  *    assembly/cache/f32-i8-quantize-4.ts), one decode token (H8 D128) and a 512-row chunk;
  * 2. decodeAsync over an int8 cache, 1 thread vs 2, H32 Lk2048 D128 and H8 Lk8192 D128, with
  *    the machine's own 2-core scaling measured in every round (bench/core-scaling.ts): the
- *    target (≥ 1.4×) is read on the rounds where the machine gave two cores (≥ 1.8×).
+ *    target (≥ 1.4×) is read on the rounds where the machine gave two cores (≥ 1.8×);
+ * 3. the pool's spin before parking (src/threads/worker-source.ts SPIN_MS, 1 ms): two pools
+ *    of one worker, started here as src/threads/index.ts startThreads does but one with the
+ *    worker source's SPIN_MS set to 0, each decoding its own int8 cache (H8 Lk8192 D128) with
+ *    decodeAsync on 2 threads, alternating, with the machine's scaling per round.
  *
  *   node scripts/run-ts.mjs bench/int8-threads.ts [rounds]
  */
@@ -13,6 +17,15 @@ import { cpus, loadavg } from 'node:os';
 import { createAttention, type AttentionInstance, type KVCache } from '../src/index.js';
 import { int8Kernel } from '../src/int8/index.js';
 import { createCoreScalingProbe } from './core-scaling.js';
+import { KVCacheImpl } from '../src/cache/kv-cache.js';
+import { prepareDecode } from '../src/cache/decode.js';
+import { Workspace } from '../src/workspace.js';
+import { createThreadedBackend, type ThreadsKernelExports } from '../src/threads/backend.js';
+import { threadsModule } from '../src/threads/kernels.js';
+import { createSharedMemory } from '../src/threads/memory.js';
+import { ThreadPool } from '../src/threads/pool.js';
+import { workerSpawner } from '../src/threads/spawn.js';
+import { SPIN_MS, WORKER_SOURCE } from '../src/threads/worker-source.js';
 
 const rounds = Number(process.argv[2] ?? 9);
 const backend = 'wasm-relaxed-simd' as const;
@@ -95,8 +108,76 @@ async function threadsBench(): Promise<void> {
   await probe.dispose();
 }
 
+/**
+ * A 2-thread pool whose worker spins `spinMs` before parking, and decodeAsync over its own
+ * int8 cache [1, heads, seqLen, dim], as an instance's decodeAsync runs it (enqueue, then
+ * prepareDecode, runThreadedCached, finish).
+ */
+async function spinningPool(spinMs: number, heads: number, seqLen: number, dim: number) {
+  const source = WORKER_SOURCE.replace(`const SPIN_MS = ${SPIN_MS};`, `const SPIN_MS = ${spinMs};`);
+  if (spinMs !== SPIN_MS && source === WORKER_SOURCE) throw new Error('worker source: SPIN_MS line not found');
+  const module = threadsModule(backend)!;
+  const { memory, maximumBytes } = createSharedMemory();
+  const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ThreadsKernelExports;
+  const spawner = await workerSpawner(source);
+  const pool = new ThreadPool(1, spawner.spawn, { module, memory });
+  const failures = await pool.ready();
+  if (pool.workers !== 1) throw new Error(`spin ${spinMs} pool: ${failures.join('; ')}`);
+  const threaded = createThreadedBackend(backend, kernel, memory, maximumBytes, pool, spawner.release);
+  const engine = threaded.cacheEngine();
+  const cache = new KVCacheImpl(engine, { batch: 1, kvHeads: heads, headDim: dim, maxSeqLen: seqLen, dtype: 'int8' });
+  const kv = { data: values(heads * seqLen * dim, 2), shape: [1, heads, seqLen, dim] };
+  cache.append(kv, kv);
+  const q = { data: values(heads * dim, 3), shape: [1, heads, 1, dim] };
+  const workspace = new Workspace();
+  return {
+    step: () =>
+      threaded.enqueue(async () => {
+        const call = prepareDecode(engine, workspace, q, cache, undefined);
+        await threaded.runThreadedCached(call.plan);
+        return call.finish();
+      }),
+    get threads() {
+      return threaded.lastCachedSplit.threads;
+    },
+    dispose: () => threaded.dispose(),
+  };
+}
+
+async function spinBench(): Promise<void> {
+  const probe = await createCoreScalingProbe();
+  const heads = 8, seqLen = 8192, dim = 128, steps = 10;
+  const pools = [await spinningPool(SPIN_MS, heads, seqLen, dim), await spinningPool(0, heads, seqLen, dim)];
+  const started = performance.now();
+  while (performance.now() - started < 2500) for (const pool of pools) { await pool.step(); await idle(20); }
+  const times: number[][] = [[], []];
+  const ratios: number[] = [];
+  const machine: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    machine.push(await probe.measure());
+    const took = [0, 0];
+    for (const s of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      const t0 = performance.now();
+      for (let n = 0; n < steps; n++) await pools[s]!.step();
+      took[s] = (performance.now() - t0) / steps;
+    }
+    times[0]!.push(took[0]!);
+    times[1]!.push(took[1]!);
+    ratios.push(took[1]! / took[0]!);
+  }
+  const free = ratios.filter((_, r) => machine[r]! >= FREE_CORES);
+  console.log(
+    `decodeAsync int8 H${heads} Lk${seqLen} D${dim}, 2 threads (${pools.map((p) => p.threads).join(', ')} used): spin ${SPIN_MS} ms ${median(times[0]!).toFixed(3)} ms, ` +
+      `spin 0 ${median(times[1]!).toFixed(3)} ms, spin0/spin${SPIN_MS} ${median(ratios).toFixed(2)}× (${range(ratios)}) (> 1: spinning helps); machine ${median(machine).toFixed(2)}× (${range(machine)}); ` +
+      `rounds with machine ≥ ${FREE_CORES}×: ${free.length === 0 ? 'none' : `${median(free).toFixed(2)}× median of ${free.length} (${range(free)})`}`,
+  );
+  pools.forEach((pool) => pool.dispose());
+  await probe.dispose();
+}
+
 const loadBefore = load();
 console.log(`int8 bench: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${backend}; ${rounds} rounds; load before ${loadBefore}`);
 await appendBench();
 await threadsBench();
+if (!process.argv.includes('--no-spin')) await spinBench();
 console.log(`load after ${load()}`);
