@@ -1,0 +1,84 @@
+/**
+ * The layer's own instance of the backward kernel build (relaxed or plain SIMD), which also
+ * carries the forward's `attention`, `decode` and `rotary` exports (assembly/backward.ts):
+ * the GEMM and the attention run on one memory. The projections write Q, K, V into
+ * PinnedTensors of that memory, the attention kernel reads them in place (packed 3-D
+ * `[B, L, H·D]`) and writes its output into another, which the output projection reads in
+ * place: a forward copies x in and the output out, nothing else (before: 12 tensors of
+ * B·L·E floats for self-attention; test/layer-zero-copy.test.ts counts them).
+ *
+ *   heapBase → [packed weights + biases][x][q][k][v][a][o]…[GEMM scratch] ← top → [each attention call's params]
+ */
+import { createWasmBackend } from '../backends/wasm/backend.js';
+import { backwardModule } from '../backward/modules.js';
+import { PinnedTensorImpl } from '../cache/pinned.js';
+import type { PinnedTensor } from '../cache/types.js';
+import { Instance } from '../instance.js';
+
+export interface GemmExports {
+  readonly memory: WebAssembly.Memory;
+  /** Columns of panels [first, end) of C = A·B (+ bias; biasPtr 0: none), assembly/gemm/f32-gemm-4x8.ts. */
+  gemmPanels(aPtr: number, bPtr: number, biasPtr: number, cPtr: number, M: number, N: number, K: number, firstPanel: number, endPanel: number): void;
+}
+
+export interface LayerKernel {
+  readonly exports: GemmExports;
+  /** An attention instance on the same memory: its PinnedTensors are where the GEMM reads and writes. */
+  readonly instance: Instance;
+  /**
+   * The tensor kept under `name`, of `shape`: the same block while its length is unchanged
+   * (a call of the same shape allocates nothing), else a new one (the old freed).
+   */
+  slot(name: string, shape: readonly number[]): PinnedTensor;
+  /** Byte address of a scratch block of at least `bytes`, grown (never shrunk) as needed. */
+  scratch(bytes: number): number;
+  dispose(): void;
+}
+
+/**
+ * A new instance of the backward build of `name`, with its attention instance.
+ * @param name the ISA of the layer's attention instance
+ * @returns the kernel; `dispose()` frees its blocks
+ */
+export function createLayerKernel(name: 'wasm-relaxed-simd' | 'wasm-simd'): LayerKernel {
+  const module = backwardModule(name);
+  const exports = new WebAssembly.Instance(module, {}).exports;
+  const instance = new Instance(createWasmBackend(module, exports));
+  const slots = new Map<string, PinnedTensor>();
+  let scratch: PinnedTensor | null = null;
+  return {
+    exports: exports as unknown as GemmExports,
+    instance,
+    slot(key, shape) {
+      const held = slots.get(key);
+      let length = 1;
+      for (const dim of shape) length *= dim;
+      if (held && held.data.length === length) {
+        if (held.shape.length === shape.length && held.shape.every((dim, i) => dim === shape[i])) return held;
+        const reshaped = new PinnedTensorImpl((held as PinnedTensorImpl).block, shape, (held as PinnedTensorImpl).owner);
+        slots.set(key, reshaped);
+        return reshaped;
+      }
+      held?.dispose();
+      slots.delete(key);
+      const tensor = instance.createTensor(shape);
+      slots.set(key, tensor);
+      return tensor;
+    },
+    scratch(bytes) {
+      const floats = Math.ceil(bytes / 4);
+      if (!scratch || scratch.data.length < floats) {
+        scratch?.dispose();
+        scratch = null; // a failed allocation below leaves none, not a disposed one
+        scratch = instance.createTensor([Math.max(floats, 4)]);
+      }
+      return scratch.data.byteOffset;
+    },
+    dispose() {
+      for (const tensor of slots.values()) tensor.dispose();
+      slots.clear();
+      scratch?.dispose();
+      scratch = null;
+    },
+  };
+}
