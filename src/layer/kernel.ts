@@ -9,7 +9,16 @@
  *
  *   heapBase → [packed weights + biases][x][q][k][v][a][o]…[GEMM scratch] ← top → [each attention call's params]
  */
-import { createWasmBackend } from '../backends/wasm/backend.js';
+import { rangeError } from '../errors.js';
+import { MAX_BYTES, PAGE_BYTES } from '../limits.js';
+import type { AttentionPlan, Backend } from '../plan.js';
+import type { CacheEngine } from '../cache/engine.js';
+import { PARAM_BYTES, type DecodeExports, type KernelExports } from '../backends/wasm/abi.js';
+import { BlockAllocator } from '../backends/wasm/blocks.js';
+import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
+import { copyInputs, copyOutputs, layoutCall } from '../backends/wasm/memory-plan.js';
+import { writeParams } from '../backends/wasm/params.js';
+import { rotateInputs, type RotaryExport } from '../backends/wasm/rotary.js';
 import { backwardModule } from '../backward/modules.js';
 import { PinnedTensorImpl } from '../cache/pinned.js';
 import type { PinnedTensor } from '../cache/types.js';
@@ -41,9 +50,8 @@ export interface LayerKernel {
  * @returns the kernel; `dispose()` frees its blocks
  */
 export function createLayerKernel(name: 'wasm-relaxed-simd' | 'wasm-simd'): LayerKernel {
-  const module = backwardModule(name);
-  const exports = new WebAssembly.Instance(module, {}).exports;
-  const instance = new Instance(createWasmBackend(module, exports));
+  const exports = new WebAssembly.Instance(backwardModule(name), {}).exports;
+  const instance = new Instance(layerBackend(name, exports as unknown as KernelExports & DecodeExports & { rotary: RotaryExport }));
   const slots = new Map<string, PinnedTensor>();
   let scratch: PinnedTensor | null = null;
   return {
@@ -80,5 +88,49 @@ export function createLayerKernel(name: 'wasm-relaxed-simd' | 'wasm-simd'): Laye
       scratch?.dispose();
       scratch = null;
     },
+  };
+}
+
+/**
+ * The default entry's WASM backend (src/backends/wasm/backend.ts, the same steps) on an
+ * instance made here, whose `gemmPanels` the layer calls on the same memory. Not that
+ * backend itself: an `exports` parameter there costs the default entry 16 B gzipped, which
+ * its size budget (test/runtimes/size.test.ts) had not left.
+ */
+function layerBackend(name: Backend['name'], kernel: KernelExports & DecodeExports & { rotary: RotaryExport }): Backend & { memoryBytes(): number; cacheEngine(): CacheEngine } {
+  const memory = kernel.memory;
+  const blocks = new BlockAllocator(kernel.heapBase());
+  let cacheEngine: CacheEngine | undefined;
+  let f32 = new Float32Array(memory.buffer);
+  let i32 = new Int32Array(memory.buffer);
+
+  function ensureCapacity(bytes: number, what: string): void {
+    if (bytes > MAX_BYTES) throw rangeError(what, `a call that fits in WASM memory (at most ${MAX_BYTES} bytes)`, `one that needs ${bytes} bytes`);
+    if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE_BYTES));
+    if (f32.buffer !== memory.buffer) {
+      f32 = new Float32Array(memory.buffer);
+      i32 = new Int32Array(memory.buffer);
+    }
+  }
+
+  function run(plan: AttentionPlan): void {
+    const layout = layoutCall(plan, blocks.top, memory, true);
+    ensureCapacity(layout.params + PARAM_BYTES, 'attention');
+    writeParams(i32, f32, plan, layout.params, layout, layout.scratch, 0);
+    const scratchBytes = kernel.scratchBytes(layout.params);
+    ensureCapacity(layout.end + scratchBytes, 'attention');
+    writeParams(i32, f32, plan, layout.params, layout, layout.scratch, scratchBytes);
+    copyInputs(i32, f32, plan, layout);
+    rotateInputs(kernel.rotary, f32, plan, layout);
+    const status = kernel.attention(layout.params);
+    if (status !== 0) throw new Error(`wasm-attention: internal error, kernel returned status ${status}`);
+    copyOutputs(f32, plan, layout);
+  }
+
+  return {
+    name,
+    run,
+    memoryBytes: () => memory.buffer.byteLength,
+    cacheEngine: () => (cacheEngine ??= createWasmCacheEngine({ kernel, memory, blocks, ensureCapacity })),
   };
 }

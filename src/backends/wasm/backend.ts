@@ -31,11 +31,10 @@ export interface WasmBackend extends Backend {
 /**
  * Instantiates a compiled kernel module as a backend. Each backend owns one instance and
  * memory; its name comes from the build itself (`kernelIsa`), so a precompiled module
- * handed in by the caller is reported truthfully. `exports`: an instance of `module` made by
- * the caller, who calls its other exports on the same memory (the layer's GEMM, src/layer/kernel.ts).
+ * handed in by the caller is reported truthfully.
  */
-export function createWasmBackend(module: WebAssembly.Module, exports?: WebAssembly.Exports): WasmBackend {
-  const kernel = (exports ?? new WebAssembly.Instance(module, {}).exports) as unknown as KernelExports & Partial<DecodeExports> & { rotary?: RotaryExport };
+export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
+  const kernel = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports & Partial<DecodeExports> & { rotary?: RotaryExport };
   const name: BackendName = kernel.kernelIsa() === 1 ? 'wasm-relaxed-simd' : 'wasm-simd';
   const memory = kernel.memory;
   const heapBase = kernel.heapBase();
