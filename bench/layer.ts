@@ -10,6 +10,10 @@
  *   projections of a BERT-base layer;
  * - BERT-base layer forward (B1 L512 E768 H12), FLOPs 8·L·E² + 4·L²·E, and its rate as a
  *   fraction of the GEMM's (target ≥ 0.8);
+ * - the same forward as the layer ran it before its projections fed the attention in place
+ *   (the library GEMM copying A in and C out, attention() on the caller's instance copying
+ *   q, k, v in and its output out: 12·L·E floats copied against 2·L·E, src/layer/kernel.ts),
+ *   and old / new per round;
  * - the same layer's forward (train) + backward (3× the forward's FLOPs, nominal);
  * - a decode step of a GQA layer (E 2048, H16, KV heads 4, 2048 cached tokens) against
  *   reading its weights and cache once (target ≤ 1.3×): the testing build's `readSum`
@@ -87,6 +91,26 @@ export async function runLayerBench(options: { rounds?: number; peers?: boolean;
   const gemm = createGemm(backend);
   const w = gemm.pack(random(E * E, 6), E, E, true);
   const layerFlops = 8 * L * E * E + 4 * L * L * E;
+  // The copying forward (the layer before its zero-copy path): the same GEMM and attention calls.
+  const slice = (from: number, rows: number, data: Float32Array, width = E) => data.subarray(from * width, (from + rows) * width);
+  const copying = {
+    q: gemm.pack(slice(0, E, params.inProj), E, E, true),
+    k: gemm.pack(slice(E, E, params.inProj), E, E, true),
+    v: gemm.pack(slice(2 * E, E, params.inProj), E, E, true),
+    o: gemm.pack(params.outProj, E, E, true),
+  };
+  const copyingForward = () => {
+    const [bq, bk, bv] = [0, 1, 2].map((i) => slice(i, 1, params.inProjBias));
+    const q = gemm.matmul(x.data, L, copying.q, bq);
+    const k = gemm.matmul(x.data, L, copying.k, bk);
+    const v = gemm.matmul(x.data, L, copying.v, bv);
+    const a = attn.attention({ data: q, shape: [1, L, E] }, { data: k, shape: [1, L, E] }, { data: v, shape: [1, L, E] }, { numHeads: H }).output.data as Float32Array;
+    return gemm.matmul(a, L, copying.o, params.outProjBias);
+  };
+  {
+    const [got, want] = [layer.forward(x).output.data, copyingForward()];
+    if (got.some((value, i) => !Object.is(value, want[i]))) throw new Error('layer bench: the zero-copy forward differs from the copying one');
+  }
 
   const [DE, DH, DKV, T] = [2048, 16, 4, 2048];
   const DKVDim = (DE / DH) * DKV;
@@ -125,6 +149,7 @@ export async function runLayerBench(options: { rounds?: number; peers?: boolean;
     { name: `GEMM kernel M${L} N${E} K${E}`, flops: 2 * L * E * E, call: () => kernel.gemm(aPtr, bPtr, cPtr, L, E, E), times: [], fast: true },
     { name: `library GEMM 4× M${L} N${E} K${E}`, flops: 4 * 2 * L * E * E, call: () => { for (let i = 0; i < 4; i++) gemm.matmul(x.data, L, w); }, times: [] },
     { name: 'layer forward B1 L512 E768 H12', flops: layerFlops, call: () => void layer.forward(x), times: [] },
+    { name: 'layer forward, copying (before)', flops: layerFlops, call: () => void copyingForward(), times: [] },
     { name: 'layer forward(train)+backward', flops: 3 * layerFlops, call: () => void layer.backward((layer.forward(x, { train: true }), { data: dout, shape: [1, L, E] })), times: [] },
     { name: 'GQA step E2048 H16 KV4 T2048', flops: 0, call: () => { gqa.step(token, cache); cache.truncate(T); }, times: [], fast: true },
     { name: `read bound: readSum over ${(readBytes / 1e6).toFixed(1)} MB`, flops: 0, call: () => void (sink += kernel.readSum(base, readBytes)), times: [], fast: true },
@@ -153,9 +178,10 @@ export async function runLayerBench(options: { rounds?: number; peers?: boolean;
     console.log(`${label}: ${median(ratios).toFixed(2)} (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; target ${target})`);
   };
   const rateOf = (item: Item, r: number) => item.flops / item.times[r]!;
-  const [peak, kernelGemm, libraryGemm, forward, train, step, read] = items;
+  const [peak, kernelGemm, libraryGemm, forward, copyingItem, train, step, read] = items;
   perRound('GEMM kernel / SIMD peak (rate)', (r) => rateOf(kernelGemm!, r) / rateOf(peak!, r), '≥ 0.85', fastRounds);
   perRound('layer forward / library GEMM (rate)', (r) => rateOf(forward!, r) / rateOf(libraryGemm!, r), '≥ 0.8');
+  perRound('layer forward copying (before) / zero-copy (time)', (r) => copyingItem!.times[r]! / forward!.times[r]!, '> 1');
   const versus = (prefix: string, ours: Item, target: number) => {
     const peer = byName(prefix);
     if (peer) perRound(`${peer.name} / ${ours.name} (time)`, (r) => peer.times[r]! / ours.times[r]!, `≥ ${target}`);

@@ -41,6 +41,10 @@ export interface LayerKernel {
   slot(name: string, shape: readonly number[]): PinnedTensor;
   /** Byte address of a scratch block of at least `bytes`, grown (never shrunk) as needed. */
   scratch(bytes: number): number;
+  /** First byte above every kept block: where a call's own region may start (./backward.ts). */
+  top(): number;
+  /** Grows memory to at least `bytes` (RangeError naming `what` when it cannot). */
+  ensure(bytes: number, what: string): void;
   dispose(): void;
 }
 
@@ -51,12 +55,15 @@ export interface LayerKernel {
  */
 export function createLayerKernel(name: 'wasm-relaxed-simd' | 'wasm-simd'): LayerKernel {
   const exports = new WebAssembly.Instance(backwardModule(name), {}).exports;
-  const instance = new Instance(layerBackend(name, exports as unknown as KernelExports & DecodeExports & { rotary: RotaryExport }));
+  const backend = layerBackend(name, exports as unknown as KernelExports & DecodeExports & { rotary: RotaryExport });
+  const instance = new Instance(backend);
   const slots = new Map<string, PinnedTensor>();
   let scratch: PinnedTensor | null = null;
   return {
     exports: exports as unknown as GemmExports,
     instance,
+    top: () => backend.blocks.top,
+    ensure: (bytes, what) => backend.ensureCapacity(bytes, what),
     slot(key, shape) {
       const held = slots.get(key);
       let length = 1;
@@ -97,7 +104,7 @@ export function createLayerKernel(name: 'wasm-relaxed-simd' | 'wasm-simd'): Laye
  * backend itself: an `exports` parameter there costs the default entry 16 B gzipped, which
  * its size budget (test/runtimes/size.test.ts) had not left.
  */
-function layerBackend(name: Backend['name'], kernel: KernelExports & DecodeExports & { rotary: RotaryExport }): Backend & { memoryBytes(): number; cacheEngine(): CacheEngine } {
+function layerBackend(name: Backend['name'], kernel: KernelExports & DecodeExports & { rotary: RotaryExport }): Backend & { memoryBytes(): number; cacheEngine(): CacheEngine; readonly blocks: BlockAllocator; ensureCapacity(bytes: number, what: string): void } {
   const memory = kernel.memory;
   const blocks = new BlockAllocator(kernel.heapBase());
   let cacheEngine: CacheEngine | undefined;
@@ -130,6 +137,8 @@ function layerBackend(name: Backend['name'], kernel: KernelExports & DecodeExpor
   return {
     name,
     run,
+    blocks,
+    ensureCapacity,
     memoryBytes: () => memory.buffer.byteLength,
     cacheEngine: () => (cacheEngine ??= createWasmCacheEngine({ kernel, memory, blocks, ensureCapacity })),
   };

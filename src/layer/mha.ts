@@ -16,6 +16,10 @@ import { attentionBackward, queueOnBackwardThreads } from '../backward/index.js'
 import type { KVCache, PinnedTensor } from '../cache/types.js';
 import { createGemm, createPinnedGemm, type GemmEngine, type PackedMatrix, type PinnedGemm } from './gemm.js';
 import { createLayerKernel } from './kernel.js';
+import { backwardInPlace } from './backward.js';
+import { prepareBackward } from '../backward/prepare.js';
+import { PinnedTensorImpl } from '../cache/pinned.js';
+import { Workspace } from '../workspace.js';
 import { layerRotary } from './rotary.js';
 import { shareProjections, type ProjectionJob, type SharedProjections } from './threads.js';
 import type { LayerForwardOptions, LayerForwardResult, LayerGradients, LayerWeights, MultiHeadAttention, MultiHeadAttentionOptions } from './types.js';
@@ -131,6 +135,8 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
   const attentionOptions = { numHeads: H, kvHeads: Hkv, ...(options.causal !== undefined ? { causal: options.causal } : {}), ...(options.window !== undefined ? { window: options.window } : {}), ...(options.alibi !== undefined ? { alibi: options.alibi } : {}) };
   const ownCaches = new WeakSet<object>();
   let saved: Saved | null = null;
+  /** Host arrays of the in-place backward's plans (prepareBackward). */
+  const workspace = new Workspace();
   let disposed = false;
   const live = () => {
     if (disposed) throw new TypeError(`${NAME}: the layer is disposed`);
@@ -215,6 +221,44 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
     const keep = (data: Float32Array) => ({ data: opts.train ? data.slice() : data });
     return { x: keep(x.data), key: keep(c.key.data), value: keep(c.value.data) };
   };
+
+  /**
+   * dq, dk, dv of the attention (read `data` at use) and dx (self-attention: summed over the
+   * three paths), dKey, dValue for dL/d(output) `dy`. On the layer's memory after a forward
+   * there (no rotary: its q and k are rotated copies), dy is copied in, and da, dq, dk, dv
+   * stay where the GEMMs and the attention backward read and write them (./backward.ts).
+   */
+  function inputGradients(s: Saved, packed: Record<Proj, PackedMatrix>, dy: Float32Array): { dq: Held; dk: Held; dv: Held; dx: Float32Array; dKey?: Float32Array; dValue?: Float32Array } {
+    const { B, L, S } = s;
+    const [BL, BS] = [B * L, B * S];
+    if (pinned && !rotary && s.q instanceof PinnedTensorImpl) {
+      const { kernel } = pinned;
+      // Every slot first: a later allocation could grow memory under the plan's views.
+      const dys = kernel.slot('dy', [B, L, E]);
+      const da = kernel.slot('da', [B, L, E]);
+      const [dq, dk, dv] = [kernel.slot('dq', [B, L, E]), kernel.slot('dk', [B, S, KV]), kernel.slot('dv', [B, S, KV])];
+      const [dxs, dKeys, dValues] = [kernel.slot('dx', [B, L, E]), kernel.slot('dKey', [B, S, E]), kernel.slot('dValue', [B, S, E])];
+      dys.data.set(dy);
+      pinned.matmulPinned(dys, BL, packed.o, da);
+      const call = prepareBackward(kernel.instance, workspace, { q: s.q, k: s.k, v: s.v, dout: da, output: s.a }, s.options);
+      backwardInPlace(kernel, call.plan, dq, dk, dv);
+      pinned.matmulPinned(dq, BL, packed.q, dxs);
+      pinned.matmulPinned(dk, BS, packed.k, dKeys);
+      pinned.matmulPinned(dv, BS, packed.v, dValues);
+      if (!s.selfAttention) return { dq, dk, dv, dx: dxs.data.slice(), dKey: dKeys.data.slice(), dValue: dValues.data.slice() };
+      const [dx, dKey, dValue] = [dxs.data, dKeys.data, dValues.data];
+      for (let n = 0; n < dx.length; n++) dx[n]! += dKey[n]! + dValue[n]!;
+      return { dq, dk, dv, dx: dx.slice() };
+    }
+    const da = gemm.matmul(dy, BL, packed.o);
+    const { dq, dk, dv } = attentionGradients(s, da);
+    const dx = gemm.matmul(dq, BL, packed.q);
+    const dKey = gemm.matmul(dk, BS, packed.k);
+    const dValue = gemm.matmul(dv, BS, packed.v);
+    if (!s.selfAttention) return { dq: { data: dq }, dk: { data: dk }, dv: { data: dv }, dx, dKey, dValue };
+    for (let n = 0; n < dx.length; n++) dx[n]! += dKey[n]! + dValue[n]!;
+    return { dq: { data: dq }, dk: { data: dk }, dv: { data: dv }, dx };
+  }
 
   const stepOptions = { ...attentionOptions, ...(options.causal ? { causal: true } : {}) };
 
@@ -310,16 +354,12 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
       const dy = dout.data;
       const weightGrad = (dOut: Float32Array, rows: number, out: number, input: Float32Array) => gemm.matmulOnce(transpose(dOut, rows, out), out, input, rows, E);
       const dWo = weightGrad(dy, BL, E, saved.a.data);
-      const da = gemm.matmul(dy, BL, backwardPacked.o);
-      const { dq, dk, dv } = attentionGradients(saved, da);
-      const dx = gemm.matmul(dq, BL, backwardPacked.q);
-      const dKey = gemm.matmul(dk, BS, backwardPacked.k);
-      const dValue = gemm.matmul(dv, BS, backwardPacked.v);
-      // saved.* are read after each GEMM: one that grows the layer's memory detaches older views.
-      const dWq = weightGrad(dq, BL, E, saved.x.data);
-      const dWk = weightGrad(dk, BS, KV, saved.key.data);
-      const d: Record<Proj, Float32Array> = { q: dWq, k: dWk, v: weightGrad(dv, BS, KV, saved.value.data), o: dWo };
-      const dBias: Record<Proj, Float32Array> = { q: columnSums(dq, BL, E), k: columnSums(dk, BS, KV), v: columnSums(dv, BS, KV), o: columnSums(dy, BL, E) };
+      const { dq, dk, dv, dx, dKey, dValue } = inputGradients(saved, backwardPacked, dy);
+      // Views (saved.*, dq, dk, dv) are read at use: a GEMM that grows the layer's memory detaches older ones.
+      const dWq = weightGrad(dq.data, BL, E, saved.x.data);
+      const dWk = weightGrad(dk.data, BS, KV, saved.key.data);
+      const d: Record<Proj, Float32Array> = { q: dWq, k: dWk, v: weightGrad(dv.data, BS, KV, saved.value.data), o: dWo };
+      const dBias: Record<Proj, Float32Array> = { q: columnSums(dq.data, BL, E), k: columnSums(dk.data, BS, KV), v: columnSums(dv.data, BS, KV), o: columnSums(dy, BL, E) };
       const concat = (parts: Float32Array[]) => {
         const all = new Float32Array(parts.reduce((n, part) => n + part.length, 0));
         let at = 0;
@@ -329,11 +369,8 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
       const weights: LayerWeights = packedIn
         ? { inProj: concat([d.q, d.k, d.v]), outProj: d.o, ...(bias ? { inProjBias: concat([dBias.q, dBias.k, dBias.v]), outProjBias: dBias.o } : {}) }
         : { qProj: d.q, kProj: d.k, vProj: d.v, outProj: d.o, ...(bias ? { qBias: dBias.q, kBias: dBias.k, vBias: dBias.v, outProjBias: dBias.o } : {}) };
-      if (saved.selfAttention) {
-        for (let n = 0; n < dx.length; n++) dx[n]! += dKey[n]! + dValue[n]!;
-        return { dx: { data: dx, shape: [B, L, E] }, weights };
-      }
-      return { dx: { data: dx, shape: [B, L, E] }, dKey: { data: dKey, shape: [B, S, E] }, dValue: { data: dValue, shape: [B, S, E] }, weights } satisfies LayerGradients;
+      if (saved.selfAttention) return { dx: { data: dx, shape: [B, L, E] }, weights };
+      return { dx: { data: dx, shape: [B, L, E] }, dKey: { data: dKey!, shape: [B, S, E] }, dValue: { data: dValue!, shape: [B, S, E] }, weights } satisfies LayerGradients;
     },
     createCache(batch, maxSeqLen) {
       live();
