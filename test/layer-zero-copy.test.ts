@@ -6,8 +6,9 @@
 // bit-identical to that copying pipeline (the same GEMM calls and attention() on the
 // caller's instance, the old forward), for every option the layer passes to the attention.
 import { afterEach, describe, expect, it } from 'vitest';
-import { BACKEND_NAMES, createAttention, isBackendAvailable, type AttentionInstance, type BackendName } from '../src/index.js';
-import { createGemm, withBackward, type LayerForwardOptions, type MultiHeadAttentionOptions } from '../src/backward/index.js';
+import { BACKEND_NAMES, createAttention, isBackendAvailable, type BackendName } from '../src/index.js';
+import { withBackward, type LayerForwardOptions, type MultiHeadAttentionOptions } from '../src/backward/index.js';
+import { copyingLayer } from '../bench/layer-copying.js';
 import type { AttentionOptions } from '../src/types.js';
 import { mulberry32, randomFloat32 } from './reference.js';
 
@@ -64,7 +65,7 @@ const CASES: [string, Case][] = [
 ];
 
 /** The layer's weights (separate q/k/v for GQA) and the old forward: GEMMs copied in and out, attention() on `attn`. */
-function setUp(attn: AttentionInstance, c: Case, seed: number) {
+function setUp(attn: ReturnType<typeof withBackward>, c: Case, seed: number) {
   const { E, H, Hkv, B, L } = c;
   const S = c.S ?? L;
   const KV = (E / H) * Hkv;
@@ -79,8 +80,6 @@ function setUp(attn: AttentionInstance, c: Case, seed: number) {
   const mask = c.S === undefined ? undefined : { data: randomFloat32(B * L * S, random), shape: [B, 1, L, S] };
   const forwardOptions: LayerForwardOptions = { ...c.forward, ...(key ? { key: { data: key, shape: [B, S, E] }, value: { data: value!, shape: [B, S, E] } } : {}), ...(mask ? { mask } : {}) };
 
-  const gemm = createGemm(attn.backend);
-  const packed = { q: gemm.pack(W.q, E, E, true), k: gemm.pack(W.k, E, KV, true), v: gemm.pack(W.v, E, KV, true), o: gemm.pack(W.o, E, E, true) };
   const attentionOptions: AttentionOptions = {
     numHeads: H,
     kvHeads: Hkv,
@@ -90,17 +89,11 @@ function setUp(attn: AttentionInstance, c: Case, seed: number) {
     ...(mask ? { mask } : {}),
     ...(c.forward.keyLengths ? { keyLengths: c.forward.keyLengths } : {}),
     ...(c.layer.rotary ? { rotary: c.layer.rotary } : {}),
-    returnWeights: c.forward.needWeights === true,
   };
-  const oldForward = () => {
-    const q = gemm.matmul(x, B * L, packed.q, bias ? b.q : null);
-    const k = gemm.matmul(key ?? x, B * S, packed.k, bias ? b.k : null);
-    const v = gemm.matmul(value ?? x, B * S, packed.v, bias ? b.v : null);
-    const result = attn.attention({ data: q, shape: [B, L, E] }, { data: k, shape: [B, S, KV] }, { data: v, shape: [B, S, KV] }, attentionOptions);
-    return { output: gemm.matmul(result.output.data as Float32Array, B * L, packed.o, bias ? b.o : null), weights: result.weights?.data as Float32Array | undefined };
-  };
+  const copying = copyingLayer(attn, { B, L, S, E, H, Hkv }, W, bias ? b : null, attentionOptions);
+  const oldForward = () => copying.forward(x, key, value, c.forward.needWeights === true);
   const layerOptions: MultiHeadAttentionOptions = { embedDim: E, numHeads: H, kvHeads: Hkv, ...c.layer, weights };
-  return { x, key, value, forwardOptions, oldForward, layerOptions, S, KV, dispose: () => gemm.dispose() };
+  return { x, key, value, forwardOptions, oldForward, copying, layerOptions, S, KV, dispose: () => copying.dispose() };
 }
 
 describe.each(WASM_BACKENDS)('layer without copies, %s', (backend) => {
@@ -129,6 +122,41 @@ describe.each(WASM_BACKENDS)('layer without copies, %s', (backend) => {
       expectSameBits(result.output.data, want.output, `output (train ${train})`);
       if (c.forward.needWeights && c.forward.averageWeights === false) expectSameBits(result.weights!.data, want.weights!, 'per-head weights');
     }
+  });
+
+  it.each(CASES)('%s: backward equals the copying backward bit for bit, and copies dout in and the gradients out', async (_name, c) => {
+    const attn = withBackward(await createAttention({ backend }));
+    const s = setUp(attn, c, c.E * 17 + c.L);
+    cleanups.push(s.dispose);
+    const layer = attn.createMultiHeadAttention(s.layerOptions);
+    cleanups.push(() => layer.dispose());
+    const x = { data: s.x, shape: [c.B, c.L, c.E] };
+    const dout = { data: Float32Array.from(s.x, (value, i) => Math.sin(i) * value), shape: [c.B, c.L, c.E] };
+    layer.forward(x, { ...s.forwardOptions, train: true });
+    layer.backward(dout); // first call: slots and packed weights allocated
+    layer.forward(x, { ...s.forwardOptions, train: true });
+    const { result: got, copied } = countCopies(() => layer.backward(dout));
+    const old = s.copying.backward(s.oldForward().saved, dout.data, s.key === undefined);
+    expectSameBits(got.dx.data, old.dx, 'dx');
+    if (s.key) {
+      expectSameBits(got.dKey!.data, old.dKey, 'dKey');
+      expectSameBits(got.dValue!.data, old.dValue, 'dValue');
+    }
+    const w = got.weights;
+    for (const [name, mine, want] of [['dWq', w.qProj, old.dW.q], ['dWk', w.kProj, old.dW.k], ['dWv', w.vProj, old.dW.v], ['dWo', w.outProj, old.dW.o]] as const) expectSameBits(mine!, want, name);
+    if (c.layer.bias !== false) {
+      for (const [name, mine, want] of [['dbq', w.qBias, old.dB.q], ['dbk', w.kBias, old.dB.k], ['dbv', w.vBias, old.dB.v], ['dbo', w.outProjBias, old.dB.o]] as const) expectSameBits(mine!, want, name);
+    }
+    if (c.layer.rotary) return; // RoPE keeps the copying backward (rotated copies of q and k)
+    // In: dout, the mask, the slopes; out: dx (dKey, dValue). The weight gradients' transposed
+    // operands (4 GEMMs' A: as many floats as dout, dq, dk, dv, made by a loop, not counted)
+    // are copied in, their results out; their B operands (x, key, value, the attention output)
+    // are packed from where they are.
+    const [BL, BS, KV] = [c.B * c.L, c.B * s.S, s.KV];
+    const mask = s.forwardOptions.mask ? (s.forwardOptions.mask.data as Float32Array).length : 0;
+    const outputs = BL * c.E + (s.key ? 2 * BS * c.E : 0);
+    const weightGrads = 2 * BL * c.E + 2 * BS * KV + 2 * c.E * c.E + 2 * KV * c.E;
+    expect(copied, 'float32 elements copied by backward').toBe(BL * c.E + mask + (c.layer.alibi ? c.H : 0) + outputs + weightGrads);
   });
 
   it('step copies the token in, its K/V rows into the cache and its output out, and equals the copying step bit for bit', async () => {
