@@ -2,8 +2,10 @@
  * The GEMM of the multi-head attention layer: C[M][N] = A[M][K] · B (+ bias), B packed once
  * (./pack.ts) and kept, on the `gemm` export of the backward kernel builds (relaxed or plain
  * SIMD, the 4x8 micro-kernel of the attention kernels) or in plain JS on the `js` backend.
- * Each engine owns one module instance and memory: packed weights sit at the bottom of it
- * for the engine's life (like a KV cache), each call's A and C above them.
+ * A WASM engine works in a layer kernel's memory (./kernel.ts: one instance of that build,
+ * shared with the layer's attention): packed weights in blocks kept for the engine's life
+ * (like a KV cache), each copying call's A and C in one scratch block, and `matmulPinned`
+ * reading and writing PinnedTensors of that memory in place.
  *
  * Numerics: every backend sums the K products of an entry in order k = 0..K−1, in f32 on
  * WASM (relaxed builds may fuse the multiply-add), in f64 on JS; the error bound of both is

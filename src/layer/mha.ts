@@ -1,9 +1,11 @@
 /**
  * `createMultiHeadAttention`: `torch.nn.MultiheadAttention(E, H, bias, batch_first=True)`
  * on this library's kernels. Input projections (x·Wᵀ + b, ./gemm.ts on weights packed once
- * into the layer's WASM memory), attention on the instance (packed 3-D `[B, L, H·D]`, the
- * projections' own layout, so no transpose), the output projection; backward through
- * `attentionBackward` (src/backward/) and the same GEMM; a decode `step` over a KV cache.
+ * into the layer's WASM memory), attention (packed 3-D `[B, L, H·D]`, the projections' own
+ * layout, so no transpose), the output projection; backward through the attention backward
+ * (src/backward/) and the same GEMM; a decode `step` over a KV cache. On WASM all of it runs
+ * on the layer's own kernel instance and memory (./kernel.ts), the GEMMs' outputs being the
+ * attention's inputs in place; on `js`, on the caller's instance with arrays.
  *
  * Differences from PyTorch: masks use the library's convention (boolean 1 = may attend;
  * ./masks.ts converts PyTorch's `key_padding_mask`/`attn_mask`, where 1 = ignore), a fully
@@ -295,7 +297,7 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
     return finish(c, opts, { x: xs, key: ks, value: vs, q, k, v, a }, result.weights, o.data.slice());
   }
 
-  /** step on the layer's memory and cache: the token's projections, the append (rows read from q's neighbours in place), decode in place. */
+  /** step on the layer's memory and cache: the tokens' projections written in place, appended (the cache's own write of the K/V rows), decoded in place. */
   function stepPinned(g: PinnedGemm, x: Tensor<Float32Array>, cache: KVCache, B: number, T: number): Tensor<Float32Array> {
     const { kernel } = g;
     const xs = kernel.slot('step-x', [B, T, E]);
