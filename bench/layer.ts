@@ -10,6 +10,10 @@
  *   projections of a BERT-base layer;
  * - BERT-base layer forward (B1 L512 E768 H12), FLOPs 8·L·E² + 4·L²·E, and its rate as a
  *   fraction of the GEMM's (target ≥ 0.8);
+ * - the same forward, and forward + backward, as the layer ran them before its projections
+ *   fed the attention in place (bench/layer-copying.ts: the library GEMM copying A in and C
+ *   out, attention() / attentionBackward() on the caller's instance copying their tensors;
+ *   forward 12·L·E floats copied against 2·L·E, src/layer/kernel.ts), and old / new per round;
  * - the same layer's forward (train) + backward (3× the forward's FLOPs, nominal);
  * - a decode step of a GQA layer (E 2048, H16, KV heads 4, 2048 cached tokens) against
  *   reading its weights and cache once (target ≤ 1.3×): the testing build's `readSum`
@@ -31,6 +35,7 @@ import { peerRequire } from './peers/index.js';
 import { ortLayer, tfjsLayer } from './peers/layer.js';
 import { testingRelaxedBase64, testingSimdBase64 } from '../src/gen/testing-kernels.js';
 import { packB } from '../src/layer/pack.js';
+import { copyingLayer } from './layer-copying.js';
 
 interface TestingKernel {
   readonly memory: WebAssembly.Memory;
@@ -87,6 +92,18 @@ export async function runLayerBench(options: { rounds?: number; peers?: boolean;
   const gemm = createGemm(backend);
   const w = gemm.pack(random(E * E, 6), E, E, true);
   const layerFlops = 8 * L * E * E + 4 * L * L * E;
+  // The layer as it ran before its zero-copy path (bench/layer-copying.ts): the same calls, copying.
+  const part = (i: number, data: Float32Array, width: number) => data.subarray(i * width, (i + 1) * width);
+  const copying = copyingLayer(attn, { B: 1, L, S: L, E, H, Hkv: H }, { q: part(0, params.inProj, E * E), k: part(1, params.inProj, E * E), v: part(2, params.inProj, E * E), o: params.outProj }, { q: part(0, params.inProjBias, E), k: part(1, params.inProjBias, E), v: part(2, params.inProjBias, E), o: params.outProjBias }, { numHeads: H });
+  const copyingForward = () => copying.forward(x.data).output;
+  const copyingTrain = () => copying.backward(copying.forward(x.data).saved, dout, true).dx;
+  const dout = random(L * E, 14, 1);
+  {
+    const [got, want] = [layer.forward(x).output.data, copyingForward()];
+    layer.forward(x, { train: true });
+    const [gotDx, wantDx] = [layer.backward({ data: dout, shape: [1, L, E] }).dx.data, copyingTrain()];
+    if (got.some((value, i) => !Object.is(value, want[i])) || gotDx.some((value, i) => !Object.is(value, wantDx[i]))) throw new Error('layer bench: the zero-copy layer differs from the copying one');
+  }
 
   const [DE, DH, DKV, T] = [2048, 16, 4, 2048];
   const DKVDim = (DE / DH) * DKV;
@@ -108,7 +125,6 @@ export async function runLayerBench(options: { rounds?: number; peers?: boolean;
   packB(random(E * E, 6), E, E, true, new Float32Array(kernel.memory.buffer, bPtr, E * E));
   const peakIterations = 1_000_000; // 384 MFLOP, ~7 ms at 55 GFLOP/s: as long as a GEMM call
 
-  const dout = random(L * E, 14, 1);
   const peers: Item[] = [];
   if (options.peers) {
     const require = peerRequire(options.peersDir!);
@@ -125,7 +141,9 @@ export async function runLayerBench(options: { rounds?: number; peers?: boolean;
     { name: `GEMM kernel M${L} N${E} K${E}`, flops: 2 * L * E * E, call: () => kernel.gemm(aPtr, bPtr, cPtr, L, E, E), times: [], fast: true },
     { name: `library GEMM 4× M${L} N${E} K${E}`, flops: 4 * 2 * L * E * E, call: () => { for (let i = 0; i < 4; i++) gemm.matmul(x.data, L, w); }, times: [] },
     { name: 'layer forward B1 L512 E768 H12', flops: layerFlops, call: () => void layer.forward(x), times: [] },
+    { name: 'layer forward, copying (before)', flops: layerFlops, call: () => void copyingForward(), times: [] },
     { name: 'layer forward(train)+backward', flops: 3 * layerFlops, call: () => void layer.backward((layer.forward(x, { train: true }), { data: dout, shape: [1, L, E] })), times: [] },
+    { name: 'forward+backward, copying (before)', flops: 3 * layerFlops, call: () => void copyingTrain(), times: [] },
     { name: 'GQA step E2048 H16 KV4 T2048', flops: 0, call: () => { gqa.step(token, cache); cache.truncate(T); }, times: [], fast: true },
     { name: `read bound: readSum over ${(readBytes / 1e6).toFixed(1)} MB`, flops: 0, call: () => void (sink += kernel.readSum(base, readBytes)), times: [], fast: true },
     ...peers,
@@ -153,9 +171,11 @@ export async function runLayerBench(options: { rounds?: number; peers?: boolean;
     console.log(`${label}: ${median(ratios).toFixed(2)} (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; target ${target})`);
   };
   const rateOf = (item: Item, r: number) => item.flops / item.times[r]!;
-  const [peak, kernelGemm, libraryGemm, forward, train, step, read] = items;
+  const [peak, kernelGemm, libraryGemm, forward, copyingItem, train, copyingTrainItem, step, read] = items;
   perRound('GEMM kernel / SIMD peak (rate)', (r) => rateOf(kernelGemm!, r) / rateOf(peak!, r), '≥ 0.85', fastRounds);
   perRound('layer forward / library GEMM (rate)', (r) => rateOf(forward!, r) / rateOf(libraryGemm!, r), '≥ 0.8');
+  perRound('layer forward copying (before) / zero-copy (time)', (r) => copyingItem!.times[r]! / forward!.times[r]!, '> 1');
+  perRound('forward+backward copying (before) / zero-copy (time)', (r) => copyingTrainItem!.times[r]! / train!.times[r]!, '> 1');
   const versus = (prefix: string, ours: Item, target: number) => {
     const peer = byName(prefix);
     if (peer) perRound(`${peer.name} / ${ours.name} (time)`, (r) => peer.times[r]! / ours.times[r]!, `≥ ${target}`);
@@ -168,4 +188,5 @@ export async function runLayerBench(options: { rounds?: number; peers?: boolean;
   gqa.dispose();
   cache.dispose();
   gemm.dispose();
+  copying.dispose();
 }

@@ -209,7 +209,8 @@ async function main(): Promise<void> {
     // bench/layer.ts, in this process (--peers: ORT-web and tfjs-wasm, bench/peers/layer.ts).
     const peersDir = join(findRoot(), 'bench', 'peers');
     if (argv.includes('--peers')) ensurePeers(peersDir);
-    return runLayerBench({ peers: argv.includes('--peers'), peersDir });
+    const runsAt = argv.indexOf('--runs');
+    return runLayerBench({ peers: argv.includes('--peers'), peersDir, ...(runsAt >= 0 ? { rounds: Number(argv[runsAt + 1]) } : {}) });
   }
   if (shapesAt >= 0 && argv[shapesAt + 1] === 'layer-threads') {
     const runsAt = argv.indexOf('--runs');

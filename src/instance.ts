@@ -182,7 +182,8 @@ export interface AttentionInstance {
   createTensor(shape: readonly number[]): PinnedTensor;
 }
 
-class Instance implements AttentionInstance {
+/** Exported for the layer (src/layer/kernel.ts), which makes one over its own backend. */
+export class Instance implements AttentionInstance {
   private readonly workspace = new Workspace();
   /** Host arrays of async calls (run one at a time), apart from synchronous calls' own. */
   private readonly asyncWorkspace = new Workspace();

@@ -2,46 +2,56 @@
  * The GEMM of the multi-head attention layer: C[M][N] = A[M][K] · B (+ bias), B packed once
  * (./pack.ts) and kept, on the `gemm` export of the backward kernel builds (relaxed or plain
  * SIMD, the 4x8 micro-kernel of the attention kernels) or in plain JS on the `js` backend.
- * Each engine owns one module instance and memory: packed weights sit at the bottom of it
- * for the engine's life (like a KV cache), each call's A and C above them.
+ * A WASM engine works in a layer kernel's memory (./kernel.ts: one instance of that build,
+ * shared with the layer's attention): packed weights in blocks kept for the engine's life
+ * (like a KV cache), each copying call's A and C in one scratch block, and `matmulPinned`
+ * reading and writing PinnedTensors of that memory in place.
  *
  * Numerics: every backend sums the K products of an entry in order k = 0..K−1, in f32 on
  * WASM (relaxed builds may fuse the multiply-add), in f64 on JS; the error bound of both is
  * K·2⁻²⁴·Σ|a·b| (test/layer-gemm.test.ts checks it against float64).
  */
 import { rangeError } from '../errors.js';
-import { MAX_BYTES, PAGE_BYTES } from '../limits.js';
+import type { PinnedTensor } from '../cache/types.js';
 import type { BackendName } from '../plan.js';
-import { backwardModule } from '../backward/modules.js';
+import { createLayerKernel, type LayerKernel } from './kernel.js';
 import { packB, packedLength } from './pack.js';
 
-/** A matrix packed for the engine that made it. */
+/** A matrix packed for the engine that made it, with its bias when packed with one. */
 export interface PackedMatrix {
   readonly K: number;
   readonly N: number;
   /** Byte address in the engine's memory (WASM), or the panels themselves (JS). */
   readonly ptr: number;
   readonly data: Float32Array | null;
+  /** The bias kept with the panels (padded to whole panels), or 0 / null for none. */
+  readonly biasPtr: number;
+  readonly bias: Float32Array | null;
 }
 
 export interface GemmEngine {
   readonly backend: BackendName;
-  /** Packs B (or Bᵀ when `transposed`, e.g. a weight [out][in] of x·Wᵀ) to keep; see packB. */
-  pack(b: Float32Array, K: number, N: number, transposed: boolean): PackedMatrix;
-  /** Packs new values into an existing handle (same K, N). */
-  repack(into: PackedMatrix, b: Float32Array, transposed: boolean): void;
-  /** C = A·B (+ bias per column), A row-major [M][K]; a new array of M·N. */
+  /** Packs B (or Bᵀ when `transposed`, e.g. a weight [out][in] of x·Wᵀ) to keep, and its bias [N] if given; see packB. */
+  pack(b: Float32Array, K: number, N: number, transposed: boolean, bias?: Float32Array | null): PackedMatrix;
+  /** Packs new values into an existing handle (same K, N; a bias only if it was packed with one). */
+  repack(into: PackedMatrix, b: Float32Array, transposed: boolean, bias?: Float32Array | null): void;
+  /**
+   * C = A·B (+ bias per column), A row-major [M][K]; a new array of M·N. An A that is a view
+   * of the engine's own memory (a PinnedTensor's data) is read in place.
+   */
   matmul(a: Float32Array, M: number, b: PackedMatrix, bias?: Float32Array | null): Float32Array;
   /** C = A·B with B row-major [K][N] used once (packed per call, not kept). */
   matmulOnce(a: Float32Array, M: number, b: Float32Array, K: number, N: number): Float32Array;
   dispose(): void;
 }
 
-interface GemmExports {
-  readonly memory: WebAssembly.Memory;
-  heapBase(): number;
-  /** Columns of panels [first, end) of C = A·B (+ bias; biasPtr 0: none), assembly/gemm/f32-gemm-4x8.ts. */
-  gemmPanels(aPtr: number, bPtr: number, biasPtr: number, cPtr: number, M: number, N: number, K: number, firstPanel: number, endPanel: number): void;
+/**
+ * The WASM engines' zero-copy form: A and C are tensors of the engine's memory (its
+ * kernel's `slot`s), the bias the one packed with B. No byte is copied.
+ */
+export interface PinnedGemm extends GemmEngine {
+  readonly kernel: LayerKernel;
+  matmulPinned(a: PinnedTensor, M: number, b: PackedMatrix, c: PinnedTensor): void;
 }
 
 const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
@@ -74,7 +84,7 @@ export function jsGemm(a: Float32Array, packed: Float32Array, c: Float32Array, M
 }
 
 function createJsGemm(): GemmEngine {
-  const pack = (b: Float32Array, K: number, N: number, transposed: boolean): PackedMatrix => ({ K, N, ptr: 0, data: packB(b, K, N, transposed) });
+  const pack = (b: Float32Array, K: number, N: number, transposed: boolean, bias?: Float32Array | null): PackedMatrix => ({ K, N, ptr: 0, data: packB(b, K, N, transposed), biasPtr: 0, bias: bias ? bias.slice() : null });
   const matmul = (a: Float32Array, M: number, b: PackedMatrix, bias?: Float32Array | null) => {
     const c = new Float32Array(M * b.N);
     jsGemm(a, b.data!, c, M, b.N, b.K);
@@ -83,70 +93,105 @@ function createJsGemm(): GemmEngine {
   return {
     backend: 'js',
     pack,
-    repack: (into, b, transposed) => void packB(b, into.K, into.N, transposed, into.data!),
+    repack(into, b, transposed, bias) {
+      packB(b, into.K, into.N, transposed, into.data!);
+      if (bias && into.bias) into.bias.set(bias);
+    },
     matmul,
     matmulOnce: (a, M, b, K, N) => matmul(a, M, pack(b, K, N, false)),
     dispose: () => undefined,
   };
 }
 
-function createWasmGemm(backend: 'wasm-relaxed-simd' | 'wasm-simd'): GemmEngine {
-  const kernel = new WebAssembly.Instance(backwardModule(backend), {}).exports as unknown as GemmExports;
-  const memory = kernel.memory;
-  let f32 = new Float32Array(memory.buffer);
-  /** End of the kept (packed weight) region; each call's scratch starts here. */
-  let top = align(kernel.heapBase());
+/** The GEMM on `kernel`'s memory: packed weights in blocks kept for the engine's life, each call's A and C in its scratch block. */
+export function createPinnedGemm(kernel: LayerKernel, backend: 'wasm-relaxed-simd' | 'wasm-simd'): PinnedGemm {
+  const { exports } = kernel;
+  const memory = exports.memory;
   let disposed = false;
+  const kept: PinnedTensor[] = [];
+  let view = new Float32Array(memory.buffer);
+  const f32 = () => (view.buffer === memory.buffer ? view : (view = new Float32Array(memory.buffer)));
 
-  function ensure(bytes: number): void {
+  function live(): void {
     if (disposed) throw new TypeError('createMultiHeadAttention: the layer is disposed');
-    if (bytes > MAX_BYTES) throw rangeError('createMultiHeadAttention', `a GEMM that fits in WASM memory (at most ${MAX_BYTES} bytes)`, `one that needs ${bytes} bytes`);
-    if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE_BYTES));
-    if (f32.buffer !== memory.buffer) f32 = new Float32Array(memory.buffer);
   }
 
-  /** The bias goes in with the call (padded to whole panels, as the kernel reads them) and is added by the kernel. */
-  function run(a: Float32Array, M: number, bPtr: number, K: number, N: number, scratch: number, bias?: Float32Array | null): Float32Array {
-    const aPtr = align(scratch);
-    const biasPtr = bias ? align(aPtr + a.length * 4) : 0;
-    const cPtr = align(bias ? biasPtr + paddedBiasLength(N) * 4 : aPtr + a.length * 4);
-    ensure(cPtr + M * N * 4);
-    f32.set(a, aPtr >>> 2);
-    if (bias) f32.set(bias, biasPtr >>> 2);
-    kernel.gemmPanels(aPtr, bPtr, biasPtr, cPtr, M, N, K, 0, Math.ceil(N / 8));
-    return f32.slice(cPtr >>> 2, (cPtr >>> 2) + M * N);
+  /** The address of `a` when it is a view of this memory (read in place), else null (copied in). */
+  const ownAddress = (a: Float32Array) => (a.buffer === memory.buffer ? a.byteOffset : null);
+
+  function write(into: PackedMatrix, b: Float32Array, transposed: boolean, bias: Float32Array | null | undefined): void {
+    const length = packedLength(into.K, into.N);
+    packB(b, into.K, into.N, transposed, f32().subarray(into.ptr >>> 2, (into.ptr >>> 2) + length));
+    if (bias && into.biasPtr) {
+      f32().fill(0, into.biasPtr >>> 2, (into.biasPtr >>> 2) + paddedBiasLength(into.N));
+      f32().set(bias, into.biasPtr >>> 2);
+    }
+  }
+
+  /**
+   * C = A·B (+ bias) into a new array. A's rows and the bias are copied into the scratch
+   * block unless A is already in this memory; `once`: B row-major [K][N], packed into the
+   * scratch for this call. Addresses are taken before and views made after the scratch
+   * grows (which detaches every view of the memory, `a` or `once` among them).
+   */
+  function run(a: Float32Array, M: number, b: PackedMatrix | null, K: number, N: number, bias?: Float32Array | null, once?: Float32Array): Float32Array {
+    const aAt = ownAddress(a);
+    const onceAt = once ? ownAddress(once) : null;
+    const packedBytes = once ? align(packedLength(K, N) * 4) : 0;
+    const aBytes = aAt === null ? align(a.length * 4) : 0;
+    const biasBytes = bias ? align(paddedBiasLength(N) * 4) : 0;
+    const base = kernel.scratch(packedBytes + aBytes + biasBytes + M * N * 4);
+    const bPtr = once ? base : b!.ptr;
+    const aPtr = aAt ?? base + packedBytes;
+    const biasPtr = bias ? base + packedBytes + aBytes : 0;
+    const cPtr = base + packedBytes + aBytes + biasBytes;
+    const mem = f32();
+    if (once) packB(onceAt === null ? once : new Float32Array(memory.buffer, onceAt, once.length), K, N, false, mem.subarray(bPtr >>> 2, (bPtr >>> 2) + packedLength(K, N)));
+    if (aAt === null) mem.set(a, aPtr >>> 2);
+    if (bias) mem.set(bias, biasPtr >>> 2);
+    exports.gemmPanels(aPtr, bPtr, biasPtr, cPtr, M, N, K, 0, Math.ceil(N / 8));
+    return mem.slice(cPtr >>> 2, (cPtr >>> 2) + M * N);
   }
 
   return {
     backend,
-    pack(b, K, N, transposed) {
-      const ptr = top;
-      const length = packedLength(K, N);
-      ensure(ptr + length * 4);
-      top = align(ptr + length * 4);
-      packB(b, K, N, transposed, f32.subarray(ptr >>> 2, (ptr >>> 2) + length));
-      return { K, N, ptr, data: null };
+    kernel,
+    pack(b, K, N, transposed, bias) {
+      live();
+      const panels = packedLength(K, N);
+      const block = kernel.instance.createTensor([panels + (bias ? paddedBiasLength(N) : 0)]);
+      kept.push(block);
+      const ptr = block.data.byteOffset;
+      const packed = { K, N, ptr, data: null, biasPtr: bias ? ptr + panels * 4 : 0, bias: null };
+      write(packed, b, transposed, bias);
+      return packed;
     },
-    repack(into, b, transposed) {
-      ensure(0);
-      packB(b, into.K, into.N, transposed, f32.subarray(into.ptr >>> 2, (into.ptr >>> 2) + packedLength(into.K, into.N)));
+    repack(into, b, transposed, bias) {
+      live();
+      write(into, b, transposed, bias);
     },
     matmul(a, M, b, bias) {
+      live();
       checkRows(a, M, b.K);
       // The kernel adds the bias to each finished sum: one f32 add, the rounding of the JS
       // engine's addBias, so every backend and thread count agrees on the bits.
-      return run(a, M, b.ptr, b.K, b.N, top, bias);
+      return run(a, M, b, b.K, b.N, bias);
     },
     matmulOnce(a, M, b, K, N) {
+      live();
       checkRows(a, M, K);
-      const bPtr = top;
-      const length = packedLength(K, N);
-      ensure(bPtr + length * 4);
-      packB(b, K, N, false, f32.subarray(bPtr >>> 2, (bPtr >>> 2) + length));
-      return run(a, M, bPtr, K, N, bPtr + length * 4);
+      return run(a, M, null, K, N, null, b);
+    },
+    matmulPinned(a, M, b, c) {
+      live();
+      if (a.data.length !== M * b.K) throw rangeError('gemm', `A of ${M}·${b.K} elements`, `${a.data.length}`);
+      if (c.data.length !== M * b.N) throw rangeError('gemm', `C of ${M}·${b.N} elements`, `${c.data.length}`);
+      exports.gemmPanels(a.data.byteOffset, b.ptr, b.biasPtr, c.data.byteOffset, M, b.N, b.K, 0, Math.ceil(b.N / 8));
     },
     dispose() {
       disposed = true;
+      for (const block of kept) block.dispose();
+      kept.length = 0;
     },
   };
 }
@@ -159,12 +204,12 @@ function checkRows(a: Float32Array, M: number, K: number): void {
  * A GEMM engine on `backend`: its own instance of the backward kernel build of that ISA
  * (an instance on a WASM backend proves the runtime runs it), or JS.
  * @param backend the attention instance's backend
- * @returns the engine; `dispose()` drops it (its memory is freed with the instance)
+ * @returns the engine; `dispose()` frees its packed matrices
  * @example
  * const g = createGemm('wasm-simd');
  * const w = g.pack(weight, inDim, outDim, true);
  * const y = g.matmul(x, rows, w, bias); // x·weightᵀ + bias
  */
 export function createGemm(backend: BackendName): GemmEngine {
-  return backend === 'js' ? createJsGemm() : createWasmGemm(backend);
+  return backend === 'js' ? createJsGemm() : createPinnedGemm(createLayerKernel(backend), backend);
 }
