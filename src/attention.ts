@@ -169,9 +169,10 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
   const aliased = outView !== undefined && outOverlapsInputs(outView, [query.data, key.data, value.data]);
   const pinnedOut = opts.out instanceof PinnedTensorImpl ? opts.out : null;
   // An out that overlaps an input is computed apart and copied in by finish (src/plan.ts).
-  // With rotary, q and k are rotated copies: never read in place (nor written).
+  // With rotary, q and k are rotated copies (memory-plan.ts): their storages are kept all
+  // the same, so that the copy re-reads the view after a growth instead of a detached one.
   const rotary = opts.rotary !== undefined;
-  const pinned = pinnedBuffers(rotary ? null : q, rotary ? null : k, v, aliased ? null : pinnedOut);
+  const pinned = pinnedBuffers(q, k, v, aliased ? null : pinnedOut);
 
   const half = dtype === 'float16';
   const toF32 = (slot: string, data: Float32Array | Uint16Array) =>

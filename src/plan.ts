@@ -149,7 +149,7 @@ export interface AttentionPlan extends AttentionDims {
 
   /**
    * Rotary embeddings to apply to q and k before the scores (null: none). q and k above are
-   * then the unrotated inputs, never pinned (a backend rotates its own copy).
+   * then the unrotated inputs, never used in place (a backend rotates its own copy).
    */
   readonly rotary?: PlanRotary | null;
 }

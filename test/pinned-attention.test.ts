@@ -117,6 +117,25 @@ describe.each(WASM_BACKENDS)('pinned tensors in WASM memory on %s', (backendName
     expectSameBits(got.weights!.data as Float32Array, want.weights!.data as Float32Array, 'weights', ['pinned', 'arrays']);
   });
 
+  it('with rotary, survive memory growth during the call (q and k are rotated copies)', async () => {
+    // The first call on a fresh instance grows memory for the copies of q and k it rotates:
+    // the plan must re-read the pinned tensors' views, not keep the ones taken before.
+    const attn = await createAttention({ backend: backendName });
+    const shape = [1, 4, 256, 64];
+    const length = 4 * 256 * 64;
+    const [q, k, v] = [4, 5, 6].map((seed) => pinned(attn, random(length, seed), shape));
+    const before = attn.memoryBytes;
+    const options = { causal: true, rotary: { base: 10000 } };
+    const got = attn.attention(q!, k!, v!, options);
+    expect(attn.memoryBytes).toBeGreaterThan(before);
+    const other = await createAttention({ backend: backendName });
+    const want = other.attention({ data: random(length, 4), shape }, { data: random(length, 5), shape }, { data: random(length, 6), shape }, options);
+    expectSameBits(got.output.data as Float32Array, want.output.data as Float32Array, 'rotary output', ['pinned', 'arrays']);
+    // q and k are not rotated in place: the pinned tensors still hold the inputs.
+    expectSameBits(q!.data, random(length, 4), 'q after the call', ['pinned', 'input']);
+    expectSameBits(k!.data, random(length, 5), 'k after the call', ['pinned', 'input']);
+  });
+
   it("take another instance's pinned tensors (copied) as input and output", async () => {
     const owner = await createAttention({ backend: backendName });
     const attn = await createAttention({ backend: backendName });

@@ -69,8 +69,9 @@ export function layoutCall(plan: AttentionPlan, base: number, memory: WebAssembl
   const positionOffsets = take(plan.batch * 4);
   const keyLengths = plan.keyLengths ? take(plan.batch * 4) : 0;
   const pinned = plan.pinned ?? {};
-  const inPlaceQ = pinnedAddress(pinned.q, memory);
-  const inPlaceK = pinnedAddress(pinned.k, memory);
+  // With rotary the kernel rotates copies of q and k: pinned or not, never in place.
+  const inPlaceQ = plan.rotary ? 0 : pinnedAddress(pinned.q, memory);
+  const inPlaceK = plan.rotary ? 0 : pinnedAddress(pinned.k, memory);
   const inPlaceV = pinnedAddress(pinned.v, memory);
   const inPlaceOut = pinnedAddress(pinned.out, memory);
   const q = inPlaceQ || take(plan.q.length * 4);

@@ -1,6 +1,6 @@
 /**
  * RoPE on the WASM backends: after copyInputs, q and k in linear memory (the call's own
- * copies: a plan with `rotary` never has them pinned) are rotated in place by the kernel's
+ * copies, pinned tensors too: memory-plan.ts lays none out in place) are rotated in place by the kernel's
  * `rotary` export (assembly/rotary/f32-rope-f64x2.ts), with the plan's f64 angles copied
  * beside them. A module without the export (an older user-supplied build) gets the same
  * rotation from the host (src/positions/rotate.ts): the same bits either way.
