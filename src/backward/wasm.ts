@@ -74,8 +74,7 @@ export function layoutBackward(plan: BackwardPlan, base: number): BackwardLayout
 
 /** Writes the parameter block of `plan` at `layout.params` (forward fields, then the backward ones). */
 export function writeBackwardParams(i32: Int32Array, f32: Float32Array, plan: BackwardPlan, layout: BackwardLayout, scratchBytes: number): void {
-  writeParamBlock(i32, f32, layout.params, {
-    ...plan,
+  writeParamBlock(i32, f32, layout.params, plan, {
     q: { ptr: layout.q, strides: plan.qStrides },
     k: { ptr: layout.k, strides: plan.kStrides },
     v: { ptr: layout.v, strides: plan.vStrides },

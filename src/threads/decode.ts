@@ -23,7 +23,7 @@
 import { writeParamBlock } from '../backends/wasm/params.js';
 import { PARAM_BYTES } from '../backends/wasm/abi.js';
 import {
-  cachedParamBlock, copyCachedInputs, copyCachedOutputs, DECODE_BLOCK_ROWS, kvDtypeOf, layoutCachedCall, usesDecodeKernel,
+  cachedPlacement, copyCachedInputs, copyCachedOutputs, DECODE_BLOCK_ROWS, kvDtypeOf, layoutCachedCall, usesDecodeKernel,
   type CachedLayout,
 } from '../backends/wasm/cache-engine.js';
 import type { CachedPlan } from '../cache/engine.js';
@@ -132,11 +132,7 @@ export function marshalCached(heap: HeapAccess, plan: CachedPlan, threads: numbe
   const kvDtype = kvDtypeOf(plan);
   const splits = decodeKernel ? keySplits : 1;
   const write = (at: number, layout: CachedLayout, scratch: number, scratchBytes: number, partialsPtr: number) =>
-    writeParamBlock(new Int32Array(heap.memory.buffer), new Float32Array(heap.memory.buffer), at, {
-      ...cachedParamBlock(plan, layout, scratch, scratchBytes),
-      keySplits: splits,
-      partialsPtr,
-    });
+    writeParamBlock(new Int32Array(heap.memory.buffer), new Float32Array(heap.memory.buffer), at, plan, cachedPlacement(plan, layout, scratch, scratchBytes, splits, partialsPtr));
 
   // Size the scratch and the partials from a parameter block written in the free memory at
   // the top, then reserve the region: the call's layout, parameter blocks 1..n−1, n scratch

@@ -14,7 +14,7 @@
  * `attention`, which reads the float32 cache in place through strides (chunked prefill of
  * many queries is compute-bound, where its 8-query tiles win).
  */
-import { cacheTensors, writeParamBlock, type ParamBlock } from './params.js';
+import { cacheTensors, writeParamBlock, type ParamPlacement } from './params.js';
 import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
 import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports, type QuantizeExports } from './abi.js';
 import type { BlockAllocator } from './blocks.js';
@@ -255,11 +255,12 @@ export function kvDtypeOf(plan: CachedPlan): number {
   return plan.kvNonFinite ? KV_DTYPE.float16NonFinite : KV_DTYPE.float16;
 }
 
-/** The parameter block of a laid-out cached call (one thread's scratch; no key split). */
-export function cachedParamBlock(plan: CachedPlan, layout: CachedLayout, scratchPtr: number, scratchBytes: number): ParamBlock {
+/** Where a laid-out cached call's tensors are (one thread's scratch; no key split). */
+export function cachedPlacement(plan: CachedPlan, layout: CachedLayout, scratchPtr: number, scratchBytes: number, keySplits = 0, partialsPtr = 0): ParamPlacement {
+  const { k, v } = cacheTensors(plan.storage as WasmCacheStorage, plan.kvHeads);
   return {
-    ...plan,
-    ...cacheTensors(plan.storage as WasmCacheStorage, plan.kvHeads),
+    k,
+    v,
     q: { ptr: layout.q, strides: plan.qStrides },
     out: { ptr: layout.out, strides: plan.outStrides },
     positionOffsetsPtr: layout.positionOffsets,
@@ -271,6 +272,8 @@ export function cachedParamBlock(plan: CachedPlan, layout: CachedLayout, scratch
     lsePtr: layout.lse,
     scratchPtr,
     scratchBytes,
+    keySplits,
+    partialsPtr,
   };
 }
 
@@ -305,7 +308,7 @@ export function createWasmCacheEngine(heap: WasmHeap): CacheEngine {
     const { params } = layout;
     heap.ensureCapacity(layout.end, 'decode');
     const writeParams = (scratchBytes: number) =>
-      writeParamBlock(new Int32Array(memory.buffer), new Float32Array(memory.buffer), params, cachedParamBlock(plan, layout, layout.end, scratchBytes));
+      writeParamBlock(new Int32Array(memory.buffer), new Float32Array(memory.buffer), params, plan, cachedPlacement(plan, layout, layout.end, scratchBytes));
     writeParams(0);
     const kvDtype = kvDtypeOf(plan);
     const scratchBytes = useDecode ? kernel.decodeScratchBytes!(params, kvDtype) : kernel.scratchBytes(params);
