@@ -9,7 +9,7 @@
  *
  * Numerics: every backend sums the K products of an entry in order k = 0..K−1, in f32 on
  * WASM (relaxed builds may fuse the multiply-add), in f64 on JS; the error bound of both is
- * K·2⁻²⁴·Σ|a·b| (test/layer-gemm.test.ts checks it against float64).
+ * K·2⁻²⁴·Σ|a·b| (test/gemm.test.ts checks it against float64).
  */
 import { rangeError } from '../errors.js';
 import type { PinnedTensor } from '../cache/types.js';

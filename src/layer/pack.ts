@@ -3,7 +3,7 @@
  * [K][N] as ceil(N/8) column panels of [K][8], panel p holding columns 8p..8p+7, columns
  * past N zero. Each step of the micro-kernel then loads 32 contiguous bytes of B. Packing
  * is done once per weight matrix (as XNNPACK packs weights at operator creation); the layer
- * (./linear.ts) keeps the packed weights, bench/gemm-case.ts and the tests pack with this.
+ * (./gemm.ts) keeps the packed weights, bench/gemm-case.ts and the tests pack with this.
  */
 
 /** Elements of the packed form of a [K][N] matrix: ceil(N/8)·K·8. */
