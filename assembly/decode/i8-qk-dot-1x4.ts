@@ -16,6 +16,8 @@
 // kSeqBytes apart, and memory holds 3 rows past the chunk's last; s rows have room for keys
 // rounded up to 4; q16 rows are dim16 i16, q16RowBytes apart (16-byte aligned).
 
+import { touchSpan, touchLines } from './touch-ahead';
+
 /**
  * Largest |q16| of a row of dim16 elements: the whole dot product, at most
  * dim16 · qMax · 127, must stay below 2^31 (32767 for dims up to 516).
@@ -68,14 +70,22 @@ export function quantizeQueries(q: usize, qRowBytes: usize, rows: i32, dim16: i3
  * @param q16 quantised query rows (quantizeQueries), `q16RowBytes` apart
  * @param qScale f32 per row: qs_t · scale
  * @param k int8 key row 0 of the chunk; rows `kSeqBytes` apart, each with its scale at byte dim16
+ * @param touch first byte of a range read ahead while the keys are scored (touchBytes long; 0 bytes: none)
+ * @param sink a word that receives the OR of the touch loads
  */
 export function scoreRowsInt8(
   s: usize, sRowBytes: usize, q16: usize, q16RowBytes: usize, qScale: usize, rows: i32, dim16: i32,
-  k: usize, kSeqBytes: usize, keys: i32,
+  k: usize, kSeqBytes: usize, keys: i32, touch: usize, touchBytes: usize, sink: usize,
 ): void {
   const dim = <usize>dim16;
+  // [touch, touch + touchBytes) in (keys + 3) / 4 spans, one per step of 4 keys (touch-ahead.ts).
+  const span = touchSpan(touchBytes, (keys + 3) >> 2);
+  const touchEnd = touch + touchBytes;
+  let line = touch & ~<usize>63;
+  let touched: u32 = 0;
   let j = 0;
-  for (; j < keys; j += 4) {
+  for (; j < keys; j += 4, line += span) {
+    touched |= touchLines(line, min(line + span, touchEnd));
     const k0 = k + <usize>j * kSeqBytes;
     const k1 = k0 + kSeqBytes, k2 = k1 + kSeqBytes, k3 = k2 + kSeqBytes;
     let ks = f32x4.splat(load<f32>(k0 + dim));
@@ -90,17 +100,19 @@ export function scoreRowsInt8(
       for (let d: usize = 0; d < dim; d += 16) {
         const qLo = v128.load(qRow + (d << 1));
         const qHi = v128.load(qRow + (d << 1), 16);
-        const x0 = v128.load(k0 + d), x1 = v128.load(k1 + d), x2 = v128.load(k2 + d), x3 = v128.load(k3 + d);
-        a0 = i32x4.add(i32x4.add(a0, i32x4.dot_i16x8_s(qLo, i16x8.extend_low_i8x16_s(x0))), i32x4.dot_i16x8_s(qHi, i16x8.extend_high_i8x16_s(x0)));
-        a1 = i32x4.add(i32x4.add(a1, i32x4.dot_i16x8_s(qLo, i16x8.extend_low_i8x16_s(x1))), i32x4.dot_i16x8_s(qHi, i16x8.extend_high_i8x16_s(x1)));
-        a2 = i32x4.add(i32x4.add(a2, i32x4.dot_i16x8_s(qLo, i16x8.extend_low_i8x16_s(x2))), i32x4.dot_i16x8_s(qHi, i16x8.extend_high_i8x16_s(x2)));
-        a3 = i32x4.add(i32x4.add(a3, i32x4.dot_i16x8_s(qLo, i16x8.extend_low_i8x16_s(x3))), i32x4.dot_i16x8_s(qHi, i16x8.extend_high_i8x16_s(x3)));
+        // load8x8_s sign-extends 8 key bytes as it loads them (pmovsxbw with a memory
+        // operand: one instruction), where load + extend_high costs 3 on x64.
+        a0 = i32x4.add(i32x4.add(a0, i32x4.dot_i16x8_s(qLo, v128.load8x8_s(k0 + d))), i32x4.dot_i16x8_s(qHi, v128.load8x8_s(k0 + d, 8)));
+        a1 = i32x4.add(i32x4.add(a1, i32x4.dot_i16x8_s(qLo, v128.load8x8_s(k1 + d))), i32x4.dot_i16x8_s(qHi, v128.load8x8_s(k1 + d, 8)));
+        a2 = i32x4.add(i32x4.add(a2, i32x4.dot_i16x8_s(qLo, v128.load8x8_s(k2 + d))), i32x4.dot_i16x8_s(qHi, v128.load8x8_s(k2 + d, 8)));
+        a3 = i32x4.add(i32x4.add(a3, i32x4.dot_i16x8_s(qLo, v128.load8x8_s(k3 + d))), i32x4.dot_i16x8_s(qHi, v128.load8x8_s(k3 + d, 8)));
       }
       const dots = reduce4Int(a0, a1, a2, a3);
       const qs = v128.load32_splat(qScale + (<usize>t << 2));
       v128.store(s + <usize>t * sRowBytes + (<usize>j << 2), f32x4.mul(f32x4.mul(dots, qs), ks));
     }
   }
+  store<u32>(sink, touched);
   // No leftover loop: the last step's keys past `keys` are read from the rows that follow
   // (memory holds them: the per-call region lies above every cache) and their scores
   // ignored (softmaxRow masks the lanes past `keys`); 0.3 KB less code.
