@@ -45,13 +45,24 @@ export function valueRowsInt8(
   let touched: u32 = 0;
   for (let t = 0; t < rows; t++) {
     const pRow = p + <usize>t * pRowBytes;
-    // w_j = p_j · vs_j and its largest value (p >= 0: no abs needed; -0 for masked keys).
-    let wMax: f32 = 0;
-    for (let j = 0; j < keys; j++) {
-      const wj = load<f32>(pRow + (<usize>j << 2)) * load<f32>(v + <usize>j * vSeqBytes + dim);
-      store<f32>(pRow + (<usize>j << 2), wj);
-      wMax = max(wMax, wj);
+    // w_j = p_j · vs_j and its largest value (p >= 0: no abs needed; -0 for masked keys),
+    // 4 keys per step: the last step's keys past `keys` have p = -0 (softmaxRow) and read
+    // the scales of up to 3 rows past the chunk's last (memory holds them, see above): their
+    // w is ±0 or NaN, which pmax never keeps (it keeps its first operand on a NaN) and the
+    // i16 conversion below turns to 0.
+    let vmax = f32x4.splat(0);
+    for (let j = 0; j < keys; j += 4) {
+      const at = pRow + (<usize>j << 2);
+      const scaleAt = v + <usize>j * vSeqBytes + dim;
+      let vs = f32x4.splat(load<f32>(scaleAt));
+      vs = f32x4.replace_lane(vs, 1, load<f32>(scaleAt + vSeqBytes));
+      vs = f32x4.replace_lane(vs, 2, load<f32>(scaleAt + (vSeqBytes << 1)));
+      vs = f32x4.replace_lane(vs, 3, load<f32>(scaleAt + vSeqBytes * 3));
+      const wv = f32x4.mul(v128.load(at), vs);
+      v128.store(at, wv);
+      vmax = f32x4.pmax(vmax, wv);
     }
+    const wMax = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
     const inv = f32x4.splat(wMax > 0 ? W_MAX / wMax : 0);
     const ws = f32x4.splat(wMax / W_MAX);
     // round(w_j / ws) as i16, 8 per step; the pad keys (up to the next multiple of 8) are
