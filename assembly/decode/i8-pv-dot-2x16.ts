@@ -13,11 +13,11 @@
 // ws_t/2 · 127 per key, ≤ CHUNK_KEYS·127/65534 · max_j vs_j · l in all (the chunk's ws_t ≤
 // Σ_j p_j·max vs; test/cache-int8.test.ts states and checks the bound).
 // Contract: valueDim16 is a multiple of 16; value rows hold valueDim16 int8 then their f32
-// scale, vSeqBytes apart; p rows hold keys probabilities (>= 0, masked ones -0); keys <= 64;
-// `w` has room for CHUNK_KEYS + 8 i16, 16-byte aligned; memory holds a row past the
-// chunk's last (the odd key's partner, weighted 0: the per-call region lies above every cache).
-
-import { touchSpan, touchLines } from './touch-ahead';
+// scale, vSeqBytes apart; p rows hold keys probabilities (>= 0, masked ones -0) and -0 up to
+// keys rounded to 4 (softmaxRow); keys <= 64; `w` has room for CHUNK_KEYS + 8 i16, 16-byte
+// aligned; memory holds 3 rows past the chunk's last (the odd key's partner, weighted 0, and
+// the scales read with the last step of 4 keys: the per-call region lies above every cache,
+// as for i8-qk-dot-1x4's keys).
 
 /** Largest |w16|: 32 pairs of 32767 · 127 stay below 2^31. */
 const W_MAX: f32 = 32767;
@@ -28,28 +28,21 @@ const W_MAX: f32 = 32767;
  * @param alpha rescale factor of each row (f32 per row)
  * @param w scratch for the quantised weights of one row (CHUNK_KEYS + 8 i16, 16-byte aligned)
  * @param v int8 value row 0 of the chunk; rows `vSeqBytes` apart
- * @param touch first byte of a range read ahead while the first row sums the values
- *   (touchBytes long; 0 bytes: none)
- * @param sink a word that receives the OR of the touch loads
  */
 export function valueRowsInt8(
   o: usize, oRowBytes: usize, p: usize, pRowBytes: usize, alpha: usize, rows: i32, valueDim16: i32,
-  w: usize, v: usize, vSeqBytes: usize, keys: i32, touch: usize, touchBytes: usize, sink: usize,
+  w: usize, v: usize, vSeqBytes: usize, keys: i32,
 ): void {
   const dim = <usize>valueDim16;
   const pairs = (keys + 1) >> 1;
-  // [touch, touch + touchBytes) in dim / 16 spans, one per column block of the first row (touch-ahead.ts).
-  const span = touchSpan(touchBytes, valueDim16 >> 4);
-  const touchEnd = touch + touchBytes;
-  let line = touch & ~<usize>63;
-  let touched: u32 = 0;
   for (let t = 0; t < rows; t++) {
     const pRow = p + <usize>t * pRowBytes;
     // w_j = p_j · vs_j and its largest value (p >= 0: no abs needed; -0 for masked keys),
-    // 4 keys per step: the last step's keys past `keys` have p = -0 (softmaxRow) and read
-    // the scales of up to 3 rows past the chunk's last (memory holds them, see above): their
-    // w is ±0 or NaN, which pmax never keeps (it keeps its first operand on a NaN) and the
-    // i16 conversion below turns to 0.
+    // 4 keys per step (the scalar loop it replaces: 0.96× the step at H8 Lk8192 D128, A/B
+    // in one process): the last step's keys past `keys` have p = -0 and read the scales of
+    // up to 3 rows past the chunk's last (see the contract): their w is ±0 or NaN, which
+    // pmax never keeps (it keeps its first operand on a NaN), and whose i16 the pairs past
+    // `keys` never use (the odd key's partner is stored as 0 below).
     let vmax = f32x4.splat(0);
     for (let j = 0; j < keys; j += 4) {
       const at = pRow + (<usize>j << 2);
@@ -75,8 +68,7 @@ export function valueRowsInt8(
     store<u32>(w + (<usize>keys << 1), 0); // the odd key's partner weight and one past it
     const al = v128.load32_splat(alpha + (<usize>t << 2));
     const acc = o + <usize>t * oRowBytes;
-    for (let c: usize = 0; c < dim; c += 16, line += span) {
-      if (t == 0) touched |= touchLines(line, min(line + span, touchEnd));
+    for (let c: usize = 0; c < dim; c += 16) {
       let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
       let row = v + c;
       for (let pair = 0; pair < pairs; pair++, row += vSeqBytes << 1) {
@@ -98,6 +90,5 @@ export function valueRowsInt8(
       v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 48), al), f32x4.mul(f32x4.convert_i32x4_s(a3), ws)), 48);
     }
   }
-  store<u32>(sink, touched);
 }
 

@@ -16,8 +16,6 @@
 // kSeqBytes apart, and memory holds 3 rows past the chunk's last; s rows have room for keys
 // rounded up to 4; q16 rows are dim16 i16, q16RowBytes apart (16-byte aligned).
 
-import { touchSpan, touchLines } from './touch-ahead';
-
 /**
  * Largest |q16| of a row of dim16 elements: the whole dot product, at most
  * dim16 · qMax · 127, must stay below 2^31 (32767 for dims up to 516).
@@ -70,22 +68,14 @@ export function quantizeQueries(q: usize, qRowBytes: usize, rows: i32, dim16: i3
  * @param q16 quantised query rows (quantizeQueries), `q16RowBytes` apart
  * @param qScale f32 per row: qs_t · scale
  * @param k int8 key row 0 of the chunk; rows `kSeqBytes` apart, each with its scale at byte dim16
- * @param touch first byte of a range read ahead while the keys are scored (touchBytes long; 0 bytes: none)
- * @param sink a word that receives the OR of the touch loads
  */
 export function scoreRowsInt8(
   s: usize, sRowBytes: usize, q16: usize, q16RowBytes: usize, qScale: usize, rows: i32, dim16: i32,
-  k: usize, kSeqBytes: usize, keys: i32, touch: usize, touchBytes: usize, sink: usize,
+  k: usize, kSeqBytes: usize, keys: i32,
 ): void {
   const dim = <usize>dim16;
-  // [touch, touch + touchBytes) in (keys + 3) / 4 spans, one per step of 4 keys (touch-ahead.ts).
-  const span = touchSpan(touchBytes, (keys + 3) >> 2);
-  const touchEnd = touch + touchBytes;
-  let line = touch & ~<usize>63;
-  let touched: u32 = 0;
   let j = 0;
-  for (; j < keys; j += 4, line += span) {
-    touched |= touchLines(line, min(line + span, touchEnd));
+  for (; j < keys; j += 4) {
     const k0 = k + <usize>j * kSeqBytes;
     const k1 = k0 + kSeqBytes, k2 = k1 + kSeqBytes, k3 = k2 + kSeqBytes;
     let ks = f32x4.splat(load<f32>(k0 + dim));
@@ -112,7 +102,6 @@ export function scoreRowsInt8(
       v128.store(s + <usize>t * sRowBytes + (<usize>j << 2), f32x4.mul(f32x4.mul(dots, qs), ks));
     }
   }
-  store<u32>(sink, touched);
   // No leftover loop: the last step's keys past `keys` are read from the rows that follow
   // (memory holds them: the per-call region lies above every cache) and their scores
   // ignored (softmaxRow masks the lanes past `keys`); 0.3 KB less code.

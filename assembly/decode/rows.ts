@@ -192,16 +192,11 @@ export function attendRowsPartial(
     let k = kHead + <usize>j0 * kSeqBytes;
     // float32: 0.86× the step time (H32, 2k tokens, D128; A/B medians of 9 and 15 rounds, load
     // 8–10); float16 measured 1.02–1.11× (within noise), so it does without.
-    // int8 builds: the first chunk's keys only; the kernels touch the chunk's values and the
-    // next chunk's keys as they compute (touch-ahead.ts).
-    if (!half && (!int8Dot || j0 == keyStart)) touchRows(k, keys, kSeqBytes, (<usize>dimPad << elementShift) + rowExtraBytes(kvDtype), scratch + STATE_SINK);
+    if (!half) touchRows(k, keys, kSeqBytes, (<usize>dimPad << elementShift) + rowExtraBytes(kvDtype), scratch + STATE_SINK);
     if (inline) {
       scoreRowsHalf(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kSeqBytes, keys, scale, factor);
     } else if (int8Dot) {
-      // This chunk's value rows, back to back (a cache's layout; any other stride: none).
-      const vRowBytes = <usize>valueDimPad + 4;
-      const vBytes = vSeqBytes == vRowBytes ? <usize>keys * vRowBytes : 0;
-      scoreRowsInt8(s, sRowBytes, qp, qRowBytes, scales, rows, dimPad, k, kSeqBytes, keys, vHead + <usize>j0 * vSeqBytes, vBytes, scratch + STATE_SINK);
+      scoreRowsInt8(s, sRowBytes, qp, qRowBytes, scales, rows, dimPad, k, kSeqBytes, keys);
     } else {
       let kStride = kSeqBytes;
       if (half) {
@@ -243,16 +238,12 @@ export function attendRowsPartial(
       }
     }
     let v = vHead + <usize>j0 * vSeqBytes;
-    if (!half && !int8Dot) touchRows(v, keys, vSeqBytes, (<usize>valueDimPad << elementShift) + rowExtraBytes(kvDtype), scratch + STATE_SINK);
+    if (!half) touchRows(v, keys, vSeqBytes, (<usize>valueDimPad << elementShift) + rowExtraBytes(kvDtype), scratch + STATE_SINK);
     if (inline) {
       valueRowsHalf(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, v, vSeqBytes, keys);
     } else if (int8Dot) {
       // An int8 row is always finite: no masked-key check (-0 weights are 0 exactly).
-      // The next chunk's key rows, back to back (none past keyStop, nor for another stride).
-      const kRowBytes = <usize>dimPad + 4;
-      const nextKeys = min(CHUNK_KEYS, keyStop - j0 - CHUNK_KEYS);
-      const kBytes = kSeqBytes == kRowBytes && nextKeys > 0 ? <usize>nextKeys * kRowBytes : 0;
-      valueRowsInt8(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, tile, v, vSeqBytes, keys, k + (<usize>CHUNK_KEYS * kSeqBytes), kBytes, scratch + STATE_SINK);
+      valueRowsInt8(o, oRowBytes, s, sRowBytes, scratch + STATE_ALPHA, rows, valueDimPad, tile, v, vSeqBytes, keys);
     } else {
       let vStride = vSeqBytes;
       if (half) {
