@@ -13,9 +13,10 @@
 // columns per 3 operations) ran the step 0.89× as long, but the chunk's step ws = max w/127
 // raised the output's RMS error on random N(0,1) data from 8.7e-3 to 1.5e-2 (H4 L2048
 // D128; outlier channels: 2.1e-2 both): the weights' rounding then rivals the values' own.
-// Exact alternatives measured within noise: rows loaded with load8x8_s and interleaved as
-// i16 (as many shuffles), touches spread over the loops (slower when the chunk comes from
-// DRAM). The fused i32x4.relaxed_dot_i8x16_i7x16_add_s is wrong on Node 20 (V8 11.3):
+// Exact alternatives measured: rows loaded with load8x8_s and interleaved as i16 (as many
+// shuffles: within noise); the next chunk's rows touched a few lines per step of the loops
+// instead of walked before the kernel (1.08–1.26× the step, the float16 step run between
+// rounds as in bench/int8-targets.ts). The fused i32x4.relaxed_dot_i8x16_i7x16_add_s is wrong on Node 20 (V8 11.3):
 // [1,0,…]·[1,…] + [100,0,0,0] gave [2,0,0,0] (2·dot, the accumulator dropped).
 // Exactness: |w16| <= 32767, |v8| <= 127, 32 pairs per chunk of 64 keys: an i32 lane stays
 // below 2^31 (2^28). The i16 rounding of w moves the output by at most
