@@ -2,7 +2,7 @@
  * `wasm-attention/int8`: the kernel builds whose decode over an int8 KV cache runs on
  * integer dot products (assembly/decode/i8-qk-dot-1x4.ts, i8-pv-dot-2x16.ts; asconfig.json
  * `int8-simd`, `int8-relaxed`). Every other kernel is the default build's. They live here,
- * outside the default entry's size budget (1.3 KB more code per build): the default builds
+ * outside the default entry's size budget (2.1 KB more code per build): the default builds
  * decode an int8 cache too, through an f32 tile, 2–3× slower per step (README "int8 KV cache").
  * They also quantise int8 rows at append in the kernel (3.1× faster than JS for 512 rows;
  * src/backends/wasm/int8-append.ts), the glue set on the modules returned here. The thread
