@@ -83,22 +83,13 @@ export function scoreRows(
   for (; j + 4 <= keys; j += 4) {
     const k0 = k + <usize>j * kSeqBytes;
     const sj = s + (<usize>j << 2);
-    let t = 0;
-    for (; t + 2 <= rows; t += 2) {
+    for (let t = 0; t < rows; t += 2) {
+      // A lone row (MHA decode: every block; the last of an odd group) is paired with
+      // itself: both halves of the tile compute and store the same 4 scores.
       const qRow = q + <usize>t * qRowBytes;
       const sRow = sj + <usize>t * sRowBytes;
-      tile2x4(qRow, qRow + qRowBytes, k0, kSeqBytes, dimBytes, sRow, sRow + sRowBytes, mul);
-    }
-    if (t < rows) {
-      // A lone row (MHA decode: every block) keeps the row-by-key order, one key row read
-      // sequentially at a time: a 1x4 tile (q shared by 4 keys) measured 1.07x its time, a
-      // row paired with itself 1.12x (H32, 2k tokens, D128; A/B medians of 7 rounds, load 1.5).
-      const qRow = q + <usize>t * qRowBytes;
-      const d0 = dotSplit(qRow, k0, dimBytes);
-      const d1 = dotSplit(qRow, k0 + kSeqBytes, dimBytes);
-      const d2 = dotSplit(qRow, k0 + 2 * kSeqBytes, dimBytes);
-      const d3 = dotSplit(qRow, k0 + 3 * kSeqBytes, dimBytes);
-      v128.store(sj + <usize>t * sRowBytes, f32x4.mul(reduce4(d0, d1, d2, d3), mul));
+      const pair = t + 1 < rows;
+      tile2x4(qRow, pair ? qRow + qRowBytes : qRow, k0, kSeqBytes, dimBytes, sRow, pair ? sRow + sRowBytes : sRow, mul);
     }
   }
   // leftovers: one key at a time
