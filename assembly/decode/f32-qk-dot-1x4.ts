@@ -8,11 +8,13 @@
 // interleaved 16 bytes at a time, measured 27.6 vs 31 ms per step at 8k tokens (H32, D128,
 // cache in DRAM) and 2.7 vs 3.3 ms at 2k: the hardware prefetchers follow one stream
 // better than four (on the Intel machine, before decode/rows.ts touchRows walked each chunk
-// in memory order first). That order is kept for a lone row (MHA decode); pairs of a GQA
-// group's rows take a 2x4 tile (tile2x4: per 16 bytes, 2 q and 4 key loads feed 8
-// multiply-adds in 8 chains, where row-by-key dots load 2 vectors per multiply-add and
-// re-read the 4 key rows from L1 for every row). A lone row through a 1x4 tile measured
-// 1.07× the row-by-key time, through the 2x4 tile paired with itself 1.12× (H32).
+// in memory order first). Rows now take a 2x4 tile (tile2x4: per 16 bytes, 2 q and 4 key
+// loads feed 8 multiply-adds in 8 chains, where row-by-key dots load 2 vectors per
+// multiply-add and re-read the 4 key rows from L1 for every row), a lone row (MHA decode)
+// paired with itself (its second half redundant): on the AMD EPYC that measured 0.87–0.91×
+// the row-by-key step (H32 Lk2048 D128, A/B medians of 15–21 rounds, load 2–5; an earlier
+// A/B of 7 rounds had given 1.12×, a 1x4 tile 1.07×), and costs no bytes (the lone-row dots
+// go). dotSplit remains for leftover keys.
 // Contract: dimPad is a multiple of 4 and both query and key rows hold dimPad elements
 // (zero padding past headDim); key rows are kSeqBytes apart.
 import { madd } from '../inline/madd';
