@@ -17,8 +17,7 @@
 // D128, A/B medians of 21–31 rounds, load 2–5; tile1x4 against the paired tile 0.88–0.92×
 // in 3 A/Bs of 21–41 rounds, 1.02× in a 4th); an earlier A/B of 7 rounds had given 1.07× for
 // a 1x4 tile. tile1x4 costs the default entry 59 gzipped bytes (16 in the wasm alone; the
-// paired tile saved 71 in the wasm). dotSplit remains for
-// leftover keys.
+// paired tile saved 71 in the wasm). dotSplit remains for leftover keys.
 // Contract: dimPad is a multiple of 4 and both query and key rows hold dimPad elements
 // (zero padding past headDim); key rows are kSeqBytes apart.
 import { madd } from '../inline/madd';
