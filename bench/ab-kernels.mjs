@@ -9,7 +9,8 @@
 //
 // --decode: one decode step (Lq = 1) over a KV cache of L tokens, H KV heads, head size D
 // (the bench's decode shape is --shape 1,32,2048,128), instead of a prefill call;
-// --dtype float16|int8: the cache's dtype (float32 by default).
+// --dtype float16|int8: the cache's dtype (float32 by default); --q-heads N: N query heads over
+// the H KV heads (GQA decode; H by default).
 //
 // --host-a DIR / --host-b DIR: run A (B) behind the built dist/ of DIR instead of this
 // repository's, for a change of the ABI itself (the parameter block's fields), where one host
@@ -37,6 +38,7 @@ const causal = args.includes('--causal');
 const decode = args.includes('--decode');
 const rounds = Number(option('--rounds', '15'));
 const dtype = option('--dtype', 'float32');
+const qHeads = Number(option('--q-heads', String(H)));
 
 const hosts = [option('--host-a', root), option('--host-b', root)];
 const instances = await Promise.all(
@@ -45,11 +47,11 @@ const instances = await Promise.all(
     return createAttention({ module: await WebAssembly.compile(readFileSync(file)) });
   }),
 );
-const tensor = (seed, length = L) => ({
-  data: Float32Array.from({ length: B * H * length * D }, (_, i) => Math.sin(i * 0.37 + seed)),
-  shape: [B, H, length, D],
+const tensor = (seed, length = L, heads = H) => ({
+  data: Float32Array.from({ length: B * heads * length * D }, (_, i) => Math.sin(i * 0.37 + seed)),
+  shape: [B, heads, length, D],
 });
-const [q, k, v] = [tensor(1, decode ? 1 : L), tensor(2), tensor(3)];
+const [q, k, v] = [tensor(1, decode ? 1 : L, decode ? qHeads : H), tensor(2), tensor(3)];
 const out = new Float32Array(q.data.length);
 const caches = decode
   ? instances.map((attn) => {
@@ -90,8 +92,8 @@ for (let r = 0; r < rounds; r++) {
   ms[1].push(round[1]);
   ratios.push(round[1] / round[0]);
 }
-const flops = 4 * B * H * (decode ? 1 : L) * L * D;
-console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; ${decode ? `decode step over a ${dtype} cache of` : 'shape'} [${B}, ${H}, ${L}, ${D}]${causal ? ' causal' : ''}; ${rounds} alternating rounds; load ${loadBefore.toFixed(2)}→${loadavg()[0].toFixed(2)}`);
+const flops = 4 * B * (decode ? qHeads : H) * (decode ? 1 : L) * L * D;
+console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; ${decode ? `decode step${qHeads !== H ? ` of ${qHeads} query heads` : ''} over a ${dtype} cache of` : 'shape'} [${B}, ${H}, ${L}, ${D}]${causal ? ' causal' : ''}; ${rounds} alternating rounds; load ${loadBefore.toFixed(2)}→${loadavg()[0].toFixed(2)}`);
 files.forEach((file, i) => {
   const m = median(ms[i]);
   const spread = (Math.max(...ms[i]) - Math.min(...ms[i])) / m;

@@ -3,7 +3,10 @@
 // exact, no multiply). As f32-qk-dot-1x4, 4 keys per stored vector of scores; here two key
 // rows are read side by side (dot2Half) so that each q vector serves both (one q load per
 // 16 halves instead of per 8). Used when a block has few rows, since each row converts the
-// keys again (more rows convert once, into a tile: decode/rows.ts).
+// keys again (more rows convert once, into a tile: decode/rows.ts). Four key rows side by
+// side per q vector (8 chains, as the float32 lone row's tile1x4) measured 1.18× the step
+// for a lone row, 1.15× with rows.ts touchRows (H32 Lk2048 D128, relaxed, A/B medians of 21
+// rounds, load 3.5–4, 2026-12-06): two key rows side by side stay.
 // Contract: dim8 is a multiple of 8; key rows hold dim8 halves (zero padding) with no
 // Inf/NaN; q rows are de-interleaved per 8 ([0,2,4,6,1,3,5,7]) and pre-multiplied by
 // 2^qShift (decode/rows.ts); `factor` = 2^(112 − qShift) undoes both scalings.

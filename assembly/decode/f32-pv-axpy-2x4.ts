@@ -1,11 +1,13 @@
 // f32-pv-axpy-2x4: the output update of the online softmax for a few query rows,
 //   o[t][:] = o[t][:]·alpha[t] + Σ_j p[t][j] · V[j][:]
-// walking the value rows in memory order: two keys at a time, each row's accumulator
-// updated in place in scratch (L1) 4 columns per vector, o += p[j]·V[j] + p[j+1]·V[j+1].
-// For float32 this measured the same as a 32-column register blocking (8 accumulators in
-// registers, each value row read in 4 strided passes): 27.9 vs 27.6 ms per step at 8k
-// tokens (H32, D128), 2.4 vs 2.5 ms at 2k, both bound by reading the cache; the float16
-// version of this order (f16-pv-axpy-4x8) is the faster one, and the two are kept alike.
+// walking the value rows in memory order: four keys at a time (two until 2026-12-06: four
+// measured 0.93–0.99× the lone-row step relaxed, 0.94–0.98× simd, H32 Lk2048 D128, 3 A/Bs of
+// 21–41 rounds each, load 1.7–3.6; same sums, bit for bit), each row's accumulator updated
+// in place in scratch (L1) 4 columns per vector, o += p[j]·V[j] + … + p[j+3]·V[j+3].
+// For float32 two keys at a time measured the same as a 32-column register blocking (8
+// accumulators in registers, each value row read in 4 strided passes): 27.9 vs 27.6 ms per
+// step at 8k tokens (H32, D128), 2.4 vs 2.5 ms at 2k, both bound by reading the cache; the
+// float16 version of this order (f16-pv-axpy-4x8) is the faster one, and the two are kept alike.
 // That order is kept for a lone row (MHA decode). Pairs of a GQA group's rows instead hold
 // 2 rows × 16 columns in 8 registers over the whole chunk (block2x16): each value vector is
 // loaded once for both rows, and the accumulators once per chunk instead of once per 2 keys
@@ -37,24 +39,31 @@ export function valueRows(
     for (let c: usize = 0; c < dimBytes; c += 64) block2x16(o0 + c, o0 + oRowBytes + c, p0, p0 + pRowBytes, al0, al1, v + c, vSeqBytes, keys);
   }
   for (; t < rows; t++) {
-    // A lone row keeps the in-place update in memory order, two keys at a time (see the
-    // header; register blocking measured no faster for one row).
+    // A lone row keeps the in-place update in memory order, four keys at a time (see the
+    // header; register blocking measured no faster for one row, and so did block2x16 with the
+    // row paired with itself: 0.995× and 0.986× the step, relaxed and simd, H32 Lk2048 D128,
+    // A/B medians of 21 rounds, load 2.9, where two identical builds gave 0.999–1.024×).
     const pt = p + <usize>t * pRowBytes;
     const acc = o + <usize>t * oRowBytes;
     const al = v128.load32_splat(alpha + (<usize>t << 2));
     for (let c: usize = 0; c < dimBytes; c += 16) v128.store(acc + c, f32x4.mul(v128.load(acc + c), al));
     let j = 0;
-    for (; j + 2 <= keys; j += 2) {
+    for (; j + 4 <= keys; j += 4) {
       const v0 = v + <usize>j * vSeqBytes;
       const v1 = v0 + vSeqBytes;
+      const v2 = v1 + vSeqBytes;
+      const v3 = v2 + vSeqBytes;
       const p0 = v128.load32_splat(pt + (<usize>j << 2));
       const p1 = v128.load32_splat(pt + (<usize>j << 2), 4);
+      const p2 = v128.load32_splat(pt + (<usize>j << 2), 8);
+      const p3 = v128.load32_splat(pt + (<usize>j << 2), 12);
       for (let c: usize = 0; c < dimBytes; c += 16) {
-        v128.store(acc + c, madd(p1, v128.load(v1 + c), madd(p0, v128.load(v0 + c), v128.load(acc + c))));
+        v128.store(acc + c, madd(p3, v128.load(v3 + c), madd(p2, v128.load(v2 + c),
+          madd(p1, v128.load(v1 + c), madd(p0, v128.load(v0 + c), v128.load(acc + c))))));
       }
     }
-    // leftovers: one key
-    if (j < keys) {
+    // leftovers: one key at a time
+    for (; j < keys; j++) {
       const v0 = v + <usize>j * vSeqBytes;
       const p0 = v128.load32_splat(pt + (<usize>j << 2));
       for (let c: usize = 0; c < dimBytes; c += 16) v128.store(acc + c, madd(p0, v128.load(v0 + c), v128.load(acc + c)));

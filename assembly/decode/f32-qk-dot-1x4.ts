@@ -8,11 +8,16 @@
 // interleaved 16 bytes at a time, measured 27.6 vs 31 ms per step at 8k tokens (H32, D128,
 // cache in DRAM) and 2.7 vs 3.3 ms at 2k: the hardware prefetchers follow one stream
 // better than four (on the Intel machine, before decode/rows.ts touchRows walked each chunk
-// in memory order first). That order is kept for a lone row (MHA decode); pairs of a GQA
-// group's rows take a 2x4 tile (tile2x4: per 16 bytes, 2 q and 4 key loads feed 8
-// multiply-adds in 8 chains, where row-by-key dots load 2 vectors per multiply-add and
-// re-read the 4 key rows from L1 for every row). A lone row through a 1x4 tile measured
-// 1.07× the row-by-key time, through the 2x4 tile paired with itself 1.12× (H32).
+// in memory order first). Pairs of rows take a 2x4 tile (tile2x4: per 16 bytes, 2 q and 4
+// key loads feed 8 multiply-adds in 8 chains, where row-by-key dots load 2 vectors per
+// multiply-add and re-read the 4 key rows from L1 for every row), and a lone row (MHA decode,
+// the last of an odd group) its 1x4 cut (tile1x4): 4 keys side by side, each q vector
+// loaded once for the 4. On the AMD EPYC, against the row-by-key dots of the lone row,
+// the 2x4 tile paired with itself measured 0.88–0.91× the step and tile1x4 0.81× (H32 Lk2048
+// D128, A/B medians of 21–31 rounds, load 2–5; tile1x4 against the paired tile 0.88–0.92×
+// in 3 A/Bs of 21–41 rounds, 1.02× in a 4th); an earlier A/B of 7 rounds had given 1.07× for
+// a 1x4 tile. tile1x4 costs the default entry 59 gzipped bytes (16 in the wasm alone; the
+// paired tile saved 71 in the wasm). dotSplit remains for leftover keys.
 // Contract: dimPad is a multiple of 4 and both query and key rows hold dimPad elements
 // (zero padding past headDim); key rows are kSeqBytes apart.
 import { madd } from '../inline/madd';
@@ -66,6 +71,24 @@ function dotSplit(q: usize, k: usize, dimBytes: usize): v128 {
 }
 
 /**
+ * tile2x4 for one query row: 4 scores at s0; 4 key loads and 1 q load feed 4 multiply-adds
+ * in 4 chains (the same order of sums as tile2x4's row 0).
+ */
+// @ts-ignore: decorator
+@inline function tile1x4(q0: usize, k0: usize, kSeqBytes: usize, dimBytes: usize, s0: usize, mul: v128): void {
+  const k1 = k0 + kSeqBytes, k2 = k1 + kSeqBytes, k3 = k2 + kSeqBytes;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  for (let d: usize = 0; d < dimBytes; d += 16) {
+    const x0 = v128.load(q0 + d);
+    a0 = madd(x0, v128.load(k0 + d), a0);
+    a1 = madd(x0, v128.load(k1 + d), a1);
+    a2 = madd(x0, v128.load(k2 + d), a2);
+    a3 = madd(x0, v128.load(k3 + d), a3);
+  }
+  v128.store(s0, f32x4.mul(reduce4(a0, a1, a2, a3), mul));
+}
+
+/**
  * s[t][j] = scale · factor · Σ_d q[t][d] · K[j][d] for rows t < rows and keys j < keys
  * (factor undoes a power-of-two scaling of q or K: 1 for float32 caches).
  * @param s scores, rows `sRowBytes` apart (16-byte aligned)
@@ -83,22 +106,13 @@ export function scoreRows(
   for (; j + 4 <= keys; j += 4) {
     const k0 = k + <usize>j * kSeqBytes;
     const sj = s + (<usize>j << 2);
-    let t = 0;
-    for (; t + 2 <= rows; t += 2) {
+    for (let t = 0; t < rows; t += 2) {
+      // A lone row (MHA decode: every block; the last of an odd group): tile1x4.
       const qRow = q + <usize>t * qRowBytes;
       const sRow = sj + <usize>t * sRowBytes;
-      tile2x4(qRow, qRow + qRowBytes, k0, kSeqBytes, dimBytes, sRow, sRow + sRowBytes, mul);
-    }
-    if (t < rows) {
-      // A lone row (MHA decode: every block) keeps the row-by-key order, one key row read
-      // sequentially at a time: a 1x4 tile (q shared by 4 keys) measured 1.07x its time, a
-      // row paired with itself 1.12x (H32, 2k tokens, D128; A/B medians of 7 rounds, load 1.5).
-      const qRow = q + <usize>t * qRowBytes;
-      const d0 = dotSplit(qRow, k0, dimBytes);
-      const d1 = dotSplit(qRow, k0 + kSeqBytes, dimBytes);
-      const d2 = dotSplit(qRow, k0 + 2 * kSeqBytes, dimBytes);
-      const d3 = dotSplit(qRow, k0 + 3 * kSeqBytes, dimBytes);
-      v128.store(sj + <usize>t * sRowBytes, f32x4.mul(reduce4(d0, d1, d2, d3), mul));
+      const pair = t + 1 < rows;
+      if (pair) tile2x4(qRow, qRow + qRowBytes, k0, kSeqBytes, dimBytes, sRow, sRow + sRowBytes, mul);
+      else tile1x4(qRow, k0, kSeqBytes, dimBytes, sRow, mul);
     }
   }
   // leftovers: one key at a time

@@ -43,7 +43,9 @@ import { windowLeft, windowRight, keyRangeEnd, keyRangeStart } from '../key-rang
 /**
  * Rows up to which float16 chunks are converted in registers rather than into a tile.
  * Measured (H32, 2048 tokens, D128, ms per step): 2 rows (GQA 32/16) 2.06 in registers vs
- * 2.33 through the tile; 4 rows (GQA 32/8) 1.99 vs 1.87.
+ * 2.33 through the tile; 4 rows (GQA 32/8) 1.99 vs 1.87. A lone row (MHA) through the tile
+ * and the float32 kernels measured 1.96× the step in registers (H32, A/B, relaxed, 21 rounds,
+ * load 3.8, 2026-12-06).
  */
 export const INLINE_ROWS: i32 = 2;
 
@@ -191,11 +193,12 @@ export function attendRowsPartial(
     const keys = min(CHUNK_KEYS, blockEnd - j0);
     let k = kHead + <usize>j0 * kSeqBytes;
     // float32: 0.86× the step time (H32, 2k tokens, D128; A/B medians of 9 and 15 rounds, load
-    // 8–10); float16 measured 1.02–1.11× (within noise), so it does without. The int8 builds'
-    // keys too: i8-qk-dot-1x4 reads 4 rows side by side in memory order, which the hardware
-    // prefetches, and without this walk the int8 step took 0.89× the time (H8 Lk8192 D128,
-    // ratio to the float16 step 0.461–0.471 vs 0.523–0.542, A/B with copies of each build,
-    // 15 rounds, load 1.7–2.1); their values keep theirs (below: with neither walk, 1.16×).
+    // 8–10); float16 measured 1.02–1.11× (within noise), and 1.056× (1.016–1.121) with a lone
+    // row in registers (relaxed, 21 rounds, load 4.5, 2026-12-06), so it does without. The int8
+    // builds' keys too: i8-qk-dot-1x4 reads 4 rows side by side in memory order, which the
+    // hardware prefetches, and without this walk the int8 step took 0.89× the time (H8 Lk8192
+    // D128, ratio to the float16 step 0.461–0.471 vs 0.523–0.542, A/B with copies of each
+    // build, 15 rounds, load 1.7–2.1); their values keep theirs (below: with neither walk, 1.16×).
     if (!half && !int8Dot) touchRows(k, keys, kSeqBytes, (<usize>dimPad << elementShift) + rowExtraBytes(kvDtype), scratch + STATE_SINK);
     if (inline) {
       scoreRowsHalf(s, sRowBytes, qp, qRowBytes, rows, dimPad, k, kSeqBytes, keys, scale, factor);
