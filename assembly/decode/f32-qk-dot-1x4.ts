@@ -22,7 +22,8 @@
 // a 4x2 tile (4 q + 2 key vectors, 8 chains) has the same 6 loads per 8 multiply-adds and
 // measured 1.007× the step (0.985–1.047) relaxed, 0.998× with the cache in DRAM
 // (bench/ab-kernels.mjs --cold), 1.023× / 1.018× simd; a 2x6 tile (12 chains, 15 registers
-// live) 1.23× relaxed (A/B medians of 15–21 rounds, load 0.6–3.8, 2026-12-06): not taken.
+// live) 1.23× relaxed; tile2x4 unrolled by 2 (32 bytes per step, constant offsets) 1.18× (1.13× with
+// the cache in DRAM), +268 B of wasm (A/B medians of 15–21 rounds, load 0.6–3.8, 2026-12-06): not taken.
 // Contract: dimPad is a multiple of 4 and both query and key rows hold dimPad elements
 // (zero padding past headDim); key rows are kSeqBytes apart.
 import { madd } from '../inline/madd';
