@@ -62,11 +62,19 @@ const caches = decode
   : [];
 const call = (attn) => (decode ? attn.decode(q, caches[instances.indexOf(attn)], { out }) : attn.attention(q, k, v, { causal, out }));
 
+// --cold: before each timed call, read a buffer larger than the last-level cache (64 MB, untimed),
+// so that the call reads its cache from DRAM, as the layer's decode step does after its
+// projections have read 40 MB of weights (bench/layer.ts).
+const cold = args.includes('--cold') ? new Float64Array(8 << 20) : null;
+let coldSink = 0;
+const evict = () => { let sum = 0; for (let i = 0; i < cold.length; i += 8) sum += cold[i]; coldSink += sum; };
+
 /** Median ms per call over a batch of calls lasting at least 200 ms. */
 function measure(attn) {
   const times = [];
   const started = performance.now();
   while (performance.now() - started < 200 || times.length < 5) {
+    if (cold) evict();
     const t = performance.now();
     call(attn);
     times.push(performance.now() - t);

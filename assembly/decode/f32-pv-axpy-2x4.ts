@@ -13,6 +13,11 @@
 // loaded once for both rows, and the accumulators once per chunk instead of once per 2 keys
 // (H16 KV heads 4, Lk2048 D128: the step 0.68× the old one with the Q·K tile, A/B, load 5).
 // Both add p[j]·V[j] to o·alpha in key order, so the sums round as before in the simd build.
+// Four rows in one pass (4 rows × 8 columns in 8 registers: 2 value loads and 4 broadcasts per
+// 8 multiply-adds, the ratio of two block2x16 passes) measured 0.991× the step relaxed,
+// 0.994× with the cache in DRAM, 1.078× / 1.043× simd, and with a 4x2 Q·K tile 1.069× /
+// 1.010× relaxed, 1.093× / 1.050× simd (GQA H16 KV heads 4, Lk2048 D128, A/B medians of
+// 15–21 rounds, load 0.6–1.0, 2026-12-06): not taken.
 // Contract: valueDimPad is a multiple of 4; V rows hold valueDimPad elements.
 import { madd } from '../inline/madd';
 import { cst, C_EXP_BITS } from '../inline/consts';

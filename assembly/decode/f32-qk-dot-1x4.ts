@@ -18,6 +18,12 @@
 // in 3 A/Bs of 21–41 rounds, 1.02× in a 4th); an earlier A/B of 7 rounds had given 1.07× for
 // a 1x4 tile. tile1x4 costs the default entry 59 gzipped bytes (16 in the wasm alone; the
 // paired tile saved 71 in the wasm). dotSplit remains for leftover keys.
+// Four rows per KV head (GQA H16 over 4 KV heads, Lk2048 D128) keep two 2x4 passes per 4 keys:
+// a 4x2 tile (4 q + 2 key vectors, 8 chains) has the same 6 loads per 8 multiply-adds and
+// measured 1.007× the step (0.985–1.047) relaxed, 0.998× with the cache in DRAM
+// (bench/ab-kernels.mjs --cold), 1.023× / 1.018× simd; a 2x6 tile (12 chains, 15 registers
+// live) 1.23× relaxed; tile2x4 unrolled by 2 (32 bytes per step, constant offsets) 1.18× (1.13× with
+// the cache in DRAM), +268 B of wasm (A/B medians of 15–21 rounds, load 0.6–3.8, 2026-12-06): not taken.
 // Contract: dimPad is a multiple of 4 and both query and key rows hold dimPad elements
 // (zero padding past headDim); key rows are kSeqBytes apart.
 import { madd } from '../inline/madd';

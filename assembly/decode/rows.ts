@@ -63,7 +63,13 @@ const INTEGER_INT8: bool = INT8_DOT != 0;
 @inline function touchRows(from: usize, rows: i32, stride: usize, rowBytes: usize, sink: usize): void {
   // Back-to-back rows only (a cache's layout; any other stride skips the touch): one flat
   // walk measured 0.78× the float32 step against none, where a row-by-row walk measured
-  // 0.96× (21 A/B rounds each, load 8–14).
+  // 0.96× (21 A/B rounds each, load 8–14). With 4 rows per KV head (GQA H16 over 4, Lk2048
+  // D128, relaxed, cache in DRAM: bench/ab-kernels.mjs --cold; 11–15 rounds, load 0.6–3.8,
+  // 2026-12-06) the walks cost 0.08 ms of the 0.52 ms step when the cache sits in L3 and save
+  // more from DRAM: without either walk 1.147× (0.853× from L3), without the K walk 1.47×,
+  // without the V walk 1.075× (0.94× from L3), one load per 128 bytes 1.38×; the V walk
+  // interleaved with the scores (32 lines per 4 keys) 1.054×, K and V walked together 1.008×,
+  // chunks of 32 or 128 keys 1.00×.
   if (stride != rowBytes) return;
   let acc: u32 = 0;
   for (let at = from; at < from + <usize>rows * stride; at += 64) acc |= load<u32>(at);
