@@ -31,7 +31,8 @@
  * thread's Call struct too (assembly/backward/layout.ts), so no thread writes another's bytes.
  */
 import { rangeError } from '../errors.js';
-import { MAX_BYTES, PAGE_BYTES } from '../limits.js';
+import { MAX_BYTES } from '../limits.js';
+import { growTo } from '../backends/wasm/grow.js';
 import { CMD } from '../threads/control.js';
 import { createSharedMemory } from '../threads/memory.js';
 import { ThreadPool, type PoolJob } from '../threads/pool.js';
@@ -189,14 +190,7 @@ function createThreadedBackward(
     if (bytes > maximumBytes) {
       throw rangeError(caller, `a call that fits in the threads' shared WASM memory (at most ${maximumBytes} bytes)`, `one that needs ${bytes} bytes`);
     }
-    const current = memory.buffer.byteLength;
-    if (bytes > current) {
-      try {
-        memory.grow(Math.ceil((bytes - current) / PAGE_BYTES));
-      } catch (cause) {
-        throw new RangeError(`${caller}: expected a call whose ${bytes} bytes the runtime can allocate as WASM memory, got a refusal to grow to ${bytes} bytes (${String(cause)})`);
-      }
-    }
+    growTo(memory, bytes, caller);
     // A grown shared buffer is not detached: compare lengths, not buffers.
     if (f32.buffer.byteLength !== memory.buffer.byteLength) {
       f32 = new Float32Array(memory.buffer);

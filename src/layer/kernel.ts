@@ -10,7 +10,8 @@
  *   heapBase → [packed weights + biases][x][q][k][v][a][o]…[GEMM scratch] ← top → [each attention call's params]
  */
 import { rangeError } from '../errors.js';
-import { MAX_BYTES, PAGE_BYTES } from '../limits.js';
+import { MAX_BYTES } from '../limits.js';
+import { growTo } from '../backends/wasm/grow.js';
 import type { AttentionPlan, Backend } from '../plan.js';
 import type { CacheEngine } from '../cache/engine.js';
 import { PARAM_BYTES, type DecodeExports, type KernelExports } from '../backends/wasm/abi.js';
@@ -113,7 +114,7 @@ function layerBackend(name: Backend['name'], kernel: KernelExports & DecodeExpor
 
   function ensureCapacity(bytes: number, what: string): void {
     if (bytes > MAX_BYTES) throw rangeError(what, `a call that fits in WASM memory (at most ${MAX_BYTES} bytes)`, `one that needs ${bytes} bytes`);
-    if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE_BYTES));
+    growTo(memory, bytes, what);
     if (f32.buffer !== memory.buffer) {
       f32 = new Float32Array(memory.buffer);
       i32 = new Int32Array(memory.buffer);

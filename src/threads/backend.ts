@@ -25,7 +25,8 @@
  */
 import type { AttentionPlan, BackendName } from '../plan.js';
 import { rangeError } from '../errors.js';
-import { MAX_BYTES, PAGE_BYTES } from '../limits.js';
+import { MAX_BYTES } from '../limits.js';
+import { growTo } from '../backends/wasm/grow.js';
 import { PARAM_BYTES, type DecodeExports, type DecodeRangeExports, type KernelExports, type QuantizeExports } from '../backends/wasm/abi.js';
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
@@ -126,14 +127,7 @@ export function createThreadedBackend(
     if (bytes > maximumBytes) {
       throw rangeError(what, `a call that fits in the threads' shared WASM memory (at most ${maximumBytes} bytes)`, `one that needs ${bytes} bytes`);
     }
-    const current = memory.buffer.byteLength;
-    if (bytes > current) {
-      try {
-        memory.grow(Math.ceil((bytes - current) / PAGE_BYTES));
-      } catch (cause) {
-        throw new RangeError(`${what}: expected a call whose ${bytes} bytes the runtime can allocate as WASM memory, got a refusal to grow to ${bytes} bytes (${String(cause)})`);
-      }
-    }
+    growTo(memory, bytes, what);
     if (f32.buffer.byteLength !== memory.buffer.byteLength) {
       f32 = new Float32Array(memory.buffer);
       i32 = new Int32Array(memory.buffer);

@@ -10,11 +10,12 @@
  * instantiates the same way.
  */
 import { rangeError } from '../../errors.js';
-import { MAX_BYTES, PAGE_BYTES } from '../../limits.js';
+import { MAX_BYTES } from '../../limits.js';
 import type { AttentionPlan, Backend, BackendName } from '../../plan.js';
 import type { CacheEngine } from '../../cache/engine.js';
 import { PARAM_BYTES, type DecodeExports, type KernelExports } from './abi.js';
 import { BlockAllocator } from './blocks.js';
+import { growTo } from './grow.js';
 import { createWasmCacheEngine, type WasmHeap } from './cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall } from './memory-plan.js';
 import { writeParams } from './params.js';
@@ -61,16 +62,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     if (bytes > MAX_BYTES) {
       throw rangeError(what, `a call that fits in WASM memory (at most ${MAX_BYTES} bytes)`, `one that needs ${bytes} bytes`);
     }
-    if (bytes > memory.buffer.byteLength) {
-      const pages = Math.ceil((bytes - memory.buffer.byteLength) / PAGE_BYTES);
-      try {
-        memory.grow(pages);
-      } catch (cause) {
-        throw new RangeError(
-          `${what}: expected a call whose ${bytes} bytes the runtime can allocate as WASM memory, got a refusal to grow to ${bytes} bytes (${String(cause)})`,
-        );
-      }
-    }
+    growTo(memory, bytes, what);
     if (memory.buffer !== buffer) {
       buffer = memory.buffer;
       f32 = new Float32Array(buffer);
