@@ -18,7 +18,7 @@ import { PARAM_BYTES, type DecodeExports, type KernelExports } from '../backends
 import { BlockAllocator } from '../backends/wasm/blocks.js';
 import { createWasmCacheEngine } from '../backends/wasm/cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall } from '../backends/wasm/memory-plan.js';
-import { writeParams } from '../backends/wasm/params.js';
+import { setScratchBytes, writeParams } from '../backends/wasm/params.js';
 import { rotateInputs, type RotaryExport } from '../backends/wasm/rotary.js';
 import { backwardModule } from '../backward/modules.js';
 import { PinnedTensorImpl } from '../cache/pinned.js';
@@ -127,7 +127,7 @@ function layerBackend(name: Backend['name'], kernel: KernelExports & DecodeExpor
     writeParams(i32, f32, plan, layout.params, layout, layout.scratch, 0);
     const scratchBytes = kernel.scratchBytes(layout.params);
     ensureCapacity(layout.end + scratchBytes, 'attention');
-    writeParams(i32, f32, plan, layout.params, layout, layout.scratch, scratchBytes);
+    setScratchBytes(i32, layout.params, scratchBytes);
     copyInputs(i32, f32, plan, layout);
     rotateInputs(kernel.rotary, f32, plan, layout);
     const status = kernel.attention(layout.params);

@@ -18,7 +18,7 @@ import { BlockAllocator } from './blocks.js';
 import { growTo } from './grow.js';
 import { createWasmCacheEngine, type WasmHeap } from './cache-engine.js';
 import { copyInputs, copyOutputs, layoutCall } from './memory-plan.js';
-import { writeParams } from './params.js';
+import { setScratchBytes, writeParams } from './params.js';
 import { rotateInputs, type RotaryExport } from './rotary.js';
 
 
@@ -81,7 +81,7 @@ export function createWasmBackend(module: WebAssembly.Module): WasmBackend {
     writeParams(i32, f32, plan, layout.params, layout, layout.scratch, 0);
     const scratchBytes = kernel.scratchBytes(layout.params);
     ensureCapacity(layout.end + scratchBytes, 'attention');
-    writeParams(i32, f32, plan, layout.params, layout, layout.scratch, scratchBytes);
+    setScratchBytes(i32, layout.params, scratchBytes);
 
     copyInputs(i32, f32, plan, layout);
     rotateInputs(kernel.rotary, f32, plan, layout);

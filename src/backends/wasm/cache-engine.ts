@@ -14,7 +14,7 @@
  * `attention`, which reads the float32 cache in place through strides (chunked prefill of
  * many queries is compute-bound, where its 8-query tiles win).
  */
-import { cacheTensors, writeParamBlock, type ParamPlacement } from './params.js';
+import { cacheTensors, setScratchBytes, writeParamBlock, type ParamPlacement } from './params.js';
 import type { CacheEngine, CacheShape, CacheStorage, CachedPlan, TensorStorage } from '../../cache/engine.js';
 import { KV_DTYPE, PARAM_BYTES, type DecodeExports, type KernelExports, type QuantizeExports } from './abi.js';
 import type { BlockAllocator } from './blocks.js';
@@ -307,13 +307,11 @@ export function createWasmCacheEngine(heap: WasmHeap): CacheEngine {
     const layout = layoutCachedCall(plan, blocks.top);
     const { params } = layout;
     heap.ensureCapacity(layout.end, 'decode');
-    const writeParams = (scratchBytes: number) =>
-      writeParamBlock(new Int32Array(memory.buffer), new Float32Array(memory.buffer), params, plan, cachedPlacement(plan, layout, layout.end, scratchBytes));
-    writeParams(0);
+    writeParamBlock(new Int32Array(memory.buffer), new Float32Array(memory.buffer), params, plan, cachedPlacement(plan, layout, layout.end, 0));
     const kvDtype = kvDtypeOf(plan);
     const scratchBytes = useDecode ? kernel.decodeScratchBytes!(params, kvDtype) : kernel.scratchBytes(params);
     heap.ensureCapacity(layout.end + scratchBytes, 'decode');
-    writeParams(scratchBytes);
+    setScratchBytes(new Int32Array(memory.buffer), params, scratchBytes);
     copyCachedInputs(memory.buffer, plan, layout);
 
     const status = useDecode ? kernel.decode!(params, kvDtype) : kernel.attention(params);

@@ -25,9 +25,10 @@ export interface ParamShape extends AttentionDims {
 
 /**
  * The call's part: where its tensors and regions are in linear memory. Kept apart from the
- * plan rather than spread over a copy of it: `{ ...plan, q, out, ...pointers }` took 42 µs
- * per block in Node 20 (V8 adds each property after a spread of a 24-field object on a slow
- * path; 1 µs for the spread alone), two blocks per decode step: 90 of a 150 µs H32 L16 step.
+ * plan rather than spread over a copy of it: `{ ...plan, q, out, ...pointers }` costs 42–69 µs
+ * per block in Node 20 (V8 adds each property after a spread of a large object on a slow
+ * path: bench/spread-cost.mjs); a decode step over 512 cached tokens took 0.74× the time
+ * without it (bench/results/2026-12-06-node20-amd-epyc-call-overhead.txt).
  */
 export interface ParamPlacement {
   readonly q: KernelTensor;
@@ -100,6 +101,15 @@ export function writeParamBlock(i32: Int32Array, f32: Float32Array, at: number, 
   set(PARAM.PARTIALS_PTR, placed.partialsPtr ?? 0);
   set(PARAM.ALIBI_SLOPES_PTR, placed.alibiSlopesPtr ?? 0);
   set(PARAM.LSE_PTR, placed.lsePtr ?? 0);
+}
+
+/**
+ * Sets the scratch size in the block at `at`: the kernel sizes its scratch from the block
+ * itself, so a call writes the block once with 0, asks, grows, and then sets this one field
+ * (the rest stays as written; growing memory moves no bytes).
+ */
+export function setScratchBytes(i32: Int32Array, at: number, bytes: number): void {
+  i32[(at >>> 2) + PARAM.SCRATCH_BYTES] = bytes;
 }
 
 /** Writes the block of a tensor plan whose regions are placed by `layout`. */
