@@ -32,6 +32,24 @@
 /** Largest |w16|: 32 pairs of 32767 · 127 stay below 2^31. */
 const W_MAX: f32 = 32767;
 
+/** Bytes 0–7 of two value rows interleaved (x0[0], x1[0], x0[1], …): 2 keys per i16 pair once sign-extended. */
+// @ts-ignore: decorator
+@inline function zipLow(x0: v128, x1: v128): v128 {
+  return i8x16.shuffle(x0, x1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+
+/** Bytes 8–15 of two value rows interleaved, as zipLow. */
+// @ts-ignore: decorator
+@inline function zipHigh(x0: v128, x1: v128): v128 {
+  return i8x16.shuffle(x0, x1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+
+/** o = o·alpha + f32(sum)·ws for 4 output columns at `at`: the chunk's integer sums, rescaled once. */
+// @ts-ignore: decorator
+@inline function rescaleInto(at: usize, alpha: v128, sum: v128, ws: v128): void {
+  v128.store(at, f32x4.add(f32x4.mul(v128.load(at), alpha), f32x4.mul(f32x4.convert_i32x4_s(sum), ws)));
+}
+
 /**
  * @param o accumulators, rows `oRowBytes` apart, valueDim16 f32 each (16-byte aligned)
  * @param p probabilities, rows `pRowBytes` apart
@@ -90,29 +108,29 @@ export function valueRowsInt8(
         const wp = v128.load32_splat(w + (<usize>pair << 2)); // (w16[2·pair], w16[2·pair + 1]) in every lane
         // The odd last key reads the row past the chunk's last, weighted 0: `v` has room.
         const x0 = v128.load(row), x1 = v128.load(row + vSeqBytes);
-        const lo = i8x16.shuffle(x0, x1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        const hi = i8x16.shuffle(x0, x1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        const lo = zipLow(x0, x1);
+        const hi = zipHigh(x0, x1);
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(wp, i16x8.extend_low_i8x16_s(lo)));
         a1 = i32x4.add(a1, i32x4.dot_i16x8_s(wp, i16x8.extend_high_i8x16_s(lo)));
         a2 = i32x4.add(a2, i32x4.dot_i16x8_s(wp, i16x8.extend_low_i8x16_s(hi)));
         a3 = i32x4.add(a3, i32x4.dot_i16x8_s(wp, i16x8.extend_high_i8x16_s(hi)));
         const y0 = v128.load(row, 16), y1 = v128.load(row + vSeqBytes, 16);
-        const lo2 = i8x16.shuffle(y0, y1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        const hi2 = i8x16.shuffle(y0, y1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        const lo2 = zipLow(y0, y1);
+        const hi2 = zipHigh(y0, y1);
         b0 = i32x4.add(b0, i32x4.dot_i16x8_s(wp, i16x8.extend_low_i8x16_s(lo2)));
         b1 = i32x4.add(b1, i32x4.dot_i16x8_s(wp, i16x8.extend_high_i8x16_s(lo2)));
         b2 = i32x4.add(b2, i32x4.dot_i16x8_s(wp, i16x8.extend_low_i8x16_s(hi2)));
         b3 = i32x4.add(b3, i32x4.dot_i16x8_s(wp, i16x8.extend_high_i8x16_s(hi2)));
       }
       const out = acc + (c << 2);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out), al), f32x4.mul(f32x4.convert_i32x4_s(a0), ws)));
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 16), al), f32x4.mul(f32x4.convert_i32x4_s(a1), ws)), 16);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 32), al), f32x4.mul(f32x4.convert_i32x4_s(a2), ws)), 32);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 48), al), f32x4.mul(f32x4.convert_i32x4_s(a3), ws)), 48);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 64), al), f32x4.mul(f32x4.convert_i32x4_s(b0), ws)), 64);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 80), al), f32x4.mul(f32x4.convert_i32x4_s(b1), ws)), 80);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 96), al), f32x4.mul(f32x4.convert_i32x4_s(b2), ws)), 96);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 112), al), f32x4.mul(f32x4.convert_i32x4_s(b3), ws)), 112);
+      rescaleInto(out, al, a0, ws);
+      rescaleInto(out + 16, al, a1, ws);
+      rescaleInto(out + 32, al, a2, ws);
+      rescaleInto(out + 48, al, a3, ws);
+      rescaleInto(out + 64, al, b0, ws);
+      rescaleInto(out + 80, al, b1, ws);
+      rescaleInto(out + 96, al, b2, ws);
+      rescaleInto(out + 112, al, b3, ws);
     }
     for (; c < dim; c += 16) {
       let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
@@ -122,18 +140,18 @@ export function valueRowsInt8(
         const x0 = v128.load(row);
         // The odd last key reads the row past the chunk's last, weighted 0: `v` has room.
         const x1 = v128.load(row + vSeqBytes);
-        const lo = i8x16.shuffle(x0, x1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        const hi = i8x16.shuffle(x0, x1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        const lo = zipLow(x0, x1);
+        const hi = zipHigh(x0, x1);
         a0 = i32x4.add(a0, i32x4.dot_i16x8_s(wp, i16x8.extend_low_i8x16_s(lo)));
         a1 = i32x4.add(a1, i32x4.dot_i16x8_s(wp, i16x8.extend_high_i8x16_s(lo)));
         a2 = i32x4.add(a2, i32x4.dot_i16x8_s(wp, i16x8.extend_low_i8x16_s(hi)));
         a3 = i32x4.add(a3, i32x4.dot_i16x8_s(wp, i16x8.extend_high_i8x16_s(hi)));
       }
       const out = acc + (c << 2);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out), al), f32x4.mul(f32x4.convert_i32x4_s(a0), ws)));
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 16), al), f32x4.mul(f32x4.convert_i32x4_s(a1), ws)), 16);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 32), al), f32x4.mul(f32x4.convert_i32x4_s(a2), ws)), 32);
-      v128.store(out, f32x4.add(f32x4.mul(v128.load(out, 48), al), f32x4.mul(f32x4.convert_i32x4_s(a3), ws)), 48);
+      rescaleInto(out, al, a0, ws);
+      rescaleInto(out + 16, al, a1, ws);
+      rescaleInto(out + 32, al, a2, ws);
+      rescaleInto(out + 48, al, a3, ws);
     }
   }
 }
