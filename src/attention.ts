@@ -180,7 +180,8 @@ export function prepareAttention(workspace: Workspace, q: unknown, k: unknown, v
 
   const positionOffsets = positionOffsetsFor(batch, seqLenQ, seqLenK, keyLengths, causal === 'top-left');
   // `...layout.dims` last: V8 (Node 20) adds each property that follows a spread on a slow
-  // path (69 µs for this literal with the spread first, 0.5 µs last; H8 N16 took 110 µs).
+  // path (42–69 µs for a literal like this one with the spread first, under 1 µs last:
+  // bench/spread-cost.mjs; H8 N16 calls 0.51× the time, bench/results/*-call-overhead.txt).
   const plan: AttentionPlan = {
     q: toF32('q', query.data),
     qStrides: layout.qStrides,

@@ -2,8 +2,8 @@
  * The one way every WASM memory of the library grows: in one step to hold `bytes` (a no-op
  * when it already does), and, when the runtime refuses (a tab near its memory limit, a
  * shared memory at its maximum), a RangeError in the library's "expected X, got Y" form
- * instead of the engine's own. Nothing is written before a call's memory is in place, so a
- * refused call leaves the instance as it was (test/memory-growth-refusal.test.ts).
+ * instead of the engine's own. A refused call leaves the instance usable: the next call
+ * lays its region out again (test/memory-growth-refusal.test.ts).
  */
 import { PAGE_BYTES } from '../../limits.js';
 
