@@ -119,6 +119,10 @@ describe.each(BUILDS)('gemm (%s)', (build) => {
     gemv_n_eq_32: [1, 32, 16],
     gemv_n_32_and_tail: [3, 77, 19],
     m_not_div_4_n_ge_32: [6, 72, 9],
+    // B's panels go in blocks of 512 KiB (PANEL_BLOCK_BYTES): at K 4096 a panel is 128 KiB, so
+    // 4 panels (32 columns) per block; 77 columns = 2 full blocks and a block of 13 (a partial panel).
+    panel_blocks_k_4096: [9, 77, 4096],
+    panel_blocks_one_panel_each: [5, 17, 20000],
   };
   for (const [name, [M, N, K]] of Object.entries(edges)) {
     it(name, () => {

@@ -22,7 +22,9 @@
 //      within 1.5% (H8 N1024 D64 pairs, CPU time, median of 7 runs).
 //   C  row-major [M][N] (row stride N), overwritten.
 //
-// Loop order: 4-row blocks of A outside, B panels inside. For the P·V-sized GEMM
+// Loop order: blocks of B's panels outermost (PANEL_BLOCK_BYTES, so a block stays in L2;
+// the layer's weights need it, below), then 4-row blocks of A, then the block's panels. For the
+// attention-sized GEMMs B fits one block and the order is as measured here: for the P·V-sized GEMM
 // (M 1024, N 64, K 1024) the 4 rows of A (16 KiB) then stay in L1 across the 8 panels;
 // the other order streams A (4 MiB, more than L2) once per panel. Measured (H8 N1024 D64
 // pairs, CPU time, median of 7 runs): P·V 55.0 vs 52.1 GFLOP/s relaxed, 45.2 vs 43.9 simd;
@@ -62,14 +64,21 @@ export function gemmPanels(
   const panelBytes = aRowBytes << 3;
   const n0 = firstPanel << 3;
   const n1 = min(N, endPanel << 3);
-  let m = 0;
-  for (; m + 4 <= M; m += 4) {
-    const a = aPtr + <usize>m * aRowBytes;
-    const c = cPtr + <usize>m * cRowBytes;
-    for (let n = n0; n < n1; n += 8) {
-      tile4x8(a, aRowBytes, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), cRowBytes, min(8, n1 - n), biasAt(biasPtr, n));
+  // Blocks of B's panels that stay in L2 while every 4-row block of A passes them (see
+  // PANEL_BLOCK_BYTES); the row blocks inside, so each block's 4 rows of A stay in L1.
+  const blockCols = blockColumns(panelBytes);
+  const fullRows = M & ~3;
+  for (let nb = n0; nb < n1; nb += blockCols) {
+    const nbEnd = min(n1, nb + blockCols);
+    for (let m = 0; m < fullRows; m += 4) {
+      const a = aPtr + <usize>m * aRowBytes;
+      const c = cPtr + <usize>m * cRowBytes;
+      for (let n = nb; n < nbEnd; n += 8) {
+        tile4x8(a, aRowBytes, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), cRowBytes, min(8, nbEnd - n), biasAt(biasPtr, n));
+      }
     }
   }
+  let m = fullRows;
   // leftovers, and the whole of a decode step's GEMV (M < 4): one row of A at a time, 4
   // panels (32 columns) per pass while they last. The 1x8 tile has only 2 accumulator
   // chains, so it waits on the multiply-add latency (~4 cycles) and streams B at ~7 bytes per
@@ -83,6 +92,25 @@ export function gemmPanels(
       tile1x8(a, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), min(8, n1 - n), biasAt(biasPtr, n));
     }
   }
+}
+
+/**
+ * Bytes of packed B one block of panels may hold. Every 4-row block of A reads all the panels
+ * of its block, so the block must stay in L2 between row blocks: the whole of B did on the AMD
+ * EPYC where this loop was tuned, but the layer's 768×768 weights (2.25 MiB) overflow the
+ * 2 MiB L2 of the Intel Xeon (2026-12-06), where every row block then streamed B from L3 and
+ * the GEMM ran at 0.63 of the SIMD peak (bench --shapes layer). 512 KiB leaves room in the
+ * smaller L2 (1 MiB on the EPYC) for A's rows and C. Measured on the Xeon (`npm run bench --
+ * --shapes layer --runs 3`, M512 N768 K768, relaxed): 0.63 → 0.83 of the SIMD peak; blocks of
+ * 256 KiB and 1 MiB gave the same 0.82–0.83.
+ */
+const PANEL_BLOCK_BYTES: usize = 512 << 10;
+
+/** Columns per block of panels: a multiple of 8, at least one panel. */
+// @ts-ignore: decorator
+@inline function blockColumns(panelBytes: usize): i32 {
+  const panels: usize = panelBytes == 0 ? 1 : max<usize>(1, PANEL_BLOCK_BYTES / panelBytes);
+  return <i32>min<usize>(panels, 1 << 24) << 3;
 }
 
 /** The bias of column n, or 0 (none). */
