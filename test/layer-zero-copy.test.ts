@@ -148,14 +148,14 @@ describe.each(WASM_BACKENDS)('layer without copies, %s', (backend) => {
       for (const [name, mine, want] of [['dbq', w.qBias, old.dB.q], ['dbk', w.kBias, old.dB.k], ['dbv', w.vBias, old.dB.v], ['dbo', w.outProjBias, old.dB.o]] as const) expectSameBits(mine!, want, name);
     }
     if (c.layer.rotary) return; // RoPE keeps the copying backward (rotated copies of q and k)
-    // In: dout, the mask, the slopes; out: dx (dKey, dValue). The weight gradients' transposed
-    // operands (4 GEMMs' A: as many floats as dout, dq, dk, dv, made by a loop, not counted)
-    // are copied in, their results out; their B operands (x, key, value, the attention output)
-    // are packed from where they are.
+    // In: dout, the mask, the slopes; out: dx (dKey, dValue). The weight gradients' A operands
+    // are read as they are (gemmPanelsTransA, no transpose): dq, dk, dv in place, dout (the
+    // caller's array) copied in once more for dWo; their results out; their B operands (x,
+    // key, value, the attention output) are packed from where they are.
     const [BL, BS, KV] = [c.B * c.L, c.B * s.S, s.KV];
     const mask = s.forwardOptions.mask ? (s.forwardOptions.mask.data as Float32Array).length : 0;
     const outputs = BL * c.E + (s.key ? 2 * BS * c.E : 0);
-    const weightGrads = 2 * BL * c.E + 2 * BS * KV + 2 * c.E * c.E + 2 * KV * c.E;
+    const weightGrads = BL * c.E + 2 * c.E * c.E + 2 * KV * c.E;
     expect(copied, 'float32 elements copied by backward').toBe(BL * c.E + mask + (c.layer.alibi ? c.H : 0) + outputs + weightGrads);
   });
 

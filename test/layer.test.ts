@@ -50,6 +50,39 @@ describe.each(BACKENDS)('layer GEMM on %s', (backend) => {
   });
 });
 
+describe.each(BACKENDS)('layer GEMM with A transposed (weight gradients) on %s', (backend) => {
+  // matmulTransA(a, K, M, b, N) = aᵀ·b with a [K][M]: on WASM gemmPanelsTransA, which copies
+  // each 4-row block of A out of aᵀ (rows M % 4 read in place); K 20000 makes 3 blocks of B's
+  // panels (512 KiB each) at N 17. Same bits as matmulOnce on the transposed copy, and the
+  // float64 bound of the test above.
+  const shapes: [number, number, number][] = [[1, 13, 7], [4, 8, 16], [5, 17, 33], [38, 70, 129], [6, 17, 20000]];
+  it.each(shapes)('M %i N %i K %i', (M, N, K) => {
+    const random = mulberry32(M * 7 + N * 3 + K);
+    const at = randomFloat32(K * M, random); // Aᵀ [K][M]
+    const b = randomFloat32(K * N, random);
+    const gemm = createGemm(backend);
+    const c = gemm.matmulTransA(at, K, M, b, N);
+    const a = new Float32Array(M * K);
+    for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) a[m * K + k] = at[k * M + m]!;
+    const once = gemm.matmulOnce(a, M, b, K, N);
+    const gamma = (K * U) / (1 - K * U);
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        expect(Object.is(c[m * N + n], once[m * N + n]), `C[${m}][${n}]: ${c[m * N + n]} vs matmulOnce ${once[m * N + n]}`).toBe(true);
+        let sum = 0;
+        let magnitude = 0;
+        for (let k = 0; k < K; k++) {
+          sum += at[k * M + m]! * b[k * N + n]!;
+          magnitude += Math.abs(at[k * M + m]! * b[k * N + n]!);
+        }
+        expect(Math.abs(c[m * N + n]! - sum)).toBeLessThanOrEqual(gamma * magnitude + U * Math.abs(sum));
+      }
+    }
+    expect(() => gemm.matmulTransA(at.subarray(1), K, M, b, N)).toThrow(RangeError);
+    gemm.dispose();
+  });
+});
+
 describe.each(BACKENDS)('createMultiHeadAttention on %s', (backend) => {
   it.each(readdirSync(VECTORS).filter((f) => f.endsWith('.json')).sort())('conformance %s', async (file) => {
     const attn = await layerOn(backend);

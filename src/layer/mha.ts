@@ -67,12 +67,6 @@ function rows3(name: string, t: Tensor<Float32Array> | undefined, E: number): [n
   return [B!, L!];
 }
 
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c]!;
-  return t;
-}
-
 function columnSums(a: Float32Array, rows: number, cols: number): Float32Array {
   const sums = new Float64Array(cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) sums[c]! += a[r * cols + c]!;
@@ -354,7 +348,8 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
       const BL = B * L;
       const BS = B * S;
       const dy = dout.data;
-      const weightGrad = (dOut: Float32Array, rows: number, out: number, input: Float32Array) => gemm.matmulOnce(transpose(dOut, rows, out), out, input, rows, E);
+      // dW = dOutᵀ·input, dOut read as it is (no transpose: gemmPanelsTransA on WASM).
+      const weightGrad = (dOut: Float32Array, rows: number, out: number, input: Float32Array) => gemm.matmulTransA(dOut, rows, out, input, E);
       const dWo = weightGrad(dy, BL, E, saved.a.data);
       const { dq, dk, dv, dx, dKey, dValue } = inputGradients(saved, backwardPacked, dy);
       // Views (saved.*, dq, dk, dv) are read at use: a GEMM that grows the layer's memory detaches older ones.
