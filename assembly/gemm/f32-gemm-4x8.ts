@@ -29,6 +29,16 @@
 // the other order streams A (4 MiB, more than L2) once per panel. Measured (H8 N1024 D64
 // pairs, CPU time, median of 7 runs): P·V 55.0 vs 52.1 GFLOP/s relaxed, 45.2 vs 43.9 simd;
 // Q·Kᵀ within 1-4% either way (52.9 vs 52.5 relaxed, 42.6 vs 41.0 simd).
+//
+// Why 4x8 (8 accumulator chains) on every engine: independent FMA chains reach 49.7 GFLOP/s
+// with 8, 54.0 with 10, 55.4 with 12 (Intel Xeon, Node 20, bench/simd-peak.ts's module), and
+// this tile runs at 0.93 of the 8-chain rate. More chains need more registers than V8 11.3/12.4
+// (Node 20/22) allocate here: it issues every load of a step before its multiply-adds, so a 5x8
+// tile holds 2 + 5 loaded vectors and 10 accumulators and spills two of them (0.54 of the peak;
+// 6x8 0.61). V8 13+ (Node 24, 26) does not: 5x8 ran 51.9–52.5 GFLOP/s there against 46–48 for
+// 4x8, but one build serves every engine. Splatting 3 of 5 rows from scalar loads (i32x4.splat
+// of a GPR, no XMM held across the step) avoided the spill and gained nothing (0.825 vs 0.824:
+// the extra shuffles take the FMA ports' slots); a k-loop unrolled by 2 spills (0.60).
 import { madd } from '../inline/madd';
 
 /**
