@@ -18,6 +18,18 @@ const U = 2 ** -24;
 
 const layerOn = async (backend: BackendName) => withBackward(await createAttention({ backend }));
 
+/** Σ_k product(k) in float64 and Σ_k |product(k)|: an entry's exact value and its error scale. */
+function sumOf(K: number, product: (k: number) => number): { sum: number; magnitude: number } {
+  let sum = 0;
+  let magnitude = 0;
+  for (let k = 0; k < K; k++) {
+    const p = product(k);
+    sum += p;
+    magnitude += Math.abs(p);
+  }
+  return { sum, magnitude };
+}
+
 describe.each(BACKENDS)('layer GEMM on %s', (backend) => {
   // Each entry sums K products in order (f32, fused or not, on WASM; f64 on JS): the
   // classic bound |fl(Σ) − Σ| ≤ γ_K·Σ|a·b|, γ_K = K·u/(1 − K·u), u = 2⁻²⁴, plus one
@@ -36,12 +48,7 @@ describe.each(BACKENDS)('layer GEMM on %s', (backend) => {
     const gamma = (K * U) / (1 - K * U);
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
-        let sum = 0;
-        let magnitude = 0;
-        for (let k = 0; k < K; k++) {
-          sum += a[m * K + k]! * w[n * K + k]!;
-          magnitude += Math.abs(a[m * K + k]! * w[n * K + k]!);
-        }
+        const { sum, magnitude } = sumOf(K, (k) => a[m * K + k]! * w[n * K + k]!);
         expect(Math.abs(once[m * N + n]! - sum)).toBeLessThanOrEqual(gamma * magnitude + U * Math.abs(sum));
         expect(Math.abs(c[m * N + n]! - (sum + bias[n]!))).toBeLessThanOrEqual(gamma * magnitude + 2 * U * (Math.abs(sum) + Math.abs(bias[n]!)));
       }
@@ -69,12 +76,7 @@ describe.each(BACKENDS)('layer GEMM with A transposed (weight gradients) on %s',
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         expect(Object.is(c[m * N + n], once[m * N + n]), `C[${m}][${n}]: ${c[m * N + n]} vs matmulOnce ${once[m * N + n]}`).toBe(true);
-        let sum = 0;
-        let magnitude = 0;
-        for (let k = 0; k < K; k++) {
-          sum += at[k * M + m]! * b[k * N + n]!;
-          magnitude += Math.abs(at[k * M + m]! * b[k * N + n]!);
-        }
+        const { sum, magnitude } = sumOf(K, (k) => at[k * M + m]! * b[k * N + n]!);
         expect(Math.abs(c[m * N + n]! - sum)).toBeLessThanOrEqual(gamma * magnitude + U * Math.abs(sum));
       }
     }
