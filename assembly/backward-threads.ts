@@ -8,7 +8,7 @@
 import { callOf } from './backward/layout';
 import { backwardUnit } from './backward/unit';
 import { lseUnit } from './backward/lse';
-import { gemmPanels } from './gemm/f32-gemm-4x8';
+import { gemmPanels } from './gemm/f32-gemm-3x12';
 export { heapBase } from './heap';
 export { kernelIsa } from './isa';
 export { backwardScratchBytes } from './backward/layout';

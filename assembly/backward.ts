@@ -10,7 +10,7 @@ export { kernelIsa } from './isa';
 export { backwardScratchBytes } from './backward/layout';
 // The layer's projections (src/layer/gemm.ts): the attention kernels' 4x8 micro-kernel as a
 // GEMM on packed weights (+ bias); M < 4 rows (a decode step's GEMV) take its 1x32/1x8 tiles.
-export { gemm, gemmPanels, gemmPanelsTransA } from './gemm/f32-gemm-4x8';
+export { gemm, gemmPanels, gemmPanelsTransA } from './gemm/f32-gemm-3x12';
 // The default build's forward exports (assembly/index.ts), so the layer runs its attention
 // and decode on the instance whose memory holds its GEMMs' outputs: Q, K, V are read and
 // the attention output written in place, never copied between two memories (src/layer/kernel.ts).

@@ -1,4 +1,4 @@
-// The plain GEMM export (assembly/gemm/f32-gemm-4x8.ts) of both kernel builds against
+// The plain GEMM export (assembly/gemm/f32-gemm-3x12.ts) of both kernel builds against
 // float64 A·B, on sizes not divisible by the 4-row micro-kernel (M), the 8-column panel
 // (N) or anything (K), with A and C at unaligned addresses and guard words around C.
 import { readFileSync } from 'node:fs';
@@ -119,6 +119,11 @@ describe.each(BUILDS)('gemm (%s)', (build) => {
     gemv_n_eq_32: [1, 32, 16],
     gemv_n_32_and_tail: [3, 77, 19],
     m_not_div_4_n_ge_32: [6, 72, 9],
+    // The relaxed build's 3x12 tile starts on a multiple of 4 that need not be one of 8 (a
+    // tile's 4-column vectors then straddle panels), its leftovers go 4 columns at a time.
+    tile_3x12_exact: [3, 12, 16],
+    tile_3x12_two_and_tail: [6, 27, 9],
+    tile_3x12_tail_lt_4: [9, 38, 5],
     // B's panels go in blocks of 512 KiB (PANEL_BLOCK_BYTES): at K 4096 a panel is 128 KiB, so
     // 4 panels (32 columns) per block; 77 columns = 2 full blocks and a block of 13 (a partial panel).
     panel_blocks_k_4096: [9, 77, 4096],

@@ -1,5 +1,5 @@
 /**
- * The packed-B layout of the `gemm` kernel export (assembly/gemm/f32-gemm-4x8.ts): B
+ * The packed-B layout of the `gemm` kernel export (assembly/gemm/f32-gemm-3x12.ts): B
  * [K][N] as ceil(N/8) column panels of [K][8], panel p holding columns 8p..8p+7, columns
  * past N zero. Each step of the micro-kernel then loads 32 contiguous bytes of B. Packing
  * is done once per weight matrix (as XNNPACK packs weights at operator creation); the layer

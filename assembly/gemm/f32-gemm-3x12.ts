@@ -1,44 +1,45 @@
-// f32-gemm-4x8-splat: a plain GEMM, C = A·B, built from the micro-kernel of the attention
-// kernels, as the reference rate for the fusion overhead (issue #3: attention GFLOP/s vs
-// the same build's plain GEMM on matching sizes; bench/gemm-case.ts measures both).
+// f32-gemm-3x12-splat: the library's GEMM, C = A·B (+ bias), on B packed once in 8-column
+// panels: the layer's projections and gradients (src/layer/gemm.ts), and the GEMM rate the
+// bench sets attention against (bench/gemm-case.ts) and the SIMD peak (bench/layer.ts).
 //
-// Same inner loop as f32-qk-4x8 (scoreTile), operand for operand:
-//   f32-qk-4x8:  per d, 2 vector loads of the packed Qp[d][0..8),  4 load32_splat of K[j..j+3][d]
-//   this file:   per k, 2 vector loads of the packed B[k][n..n+8), 4 load32_splat of A[m..m+3][k]
-// i.e. the 8-wide vector operand comes from a packed panel (contiguous 32 bytes per step)
-// and the splat operand is read in place from 4 row-major rows advancing 4 bytes per step;
-// 8 accumulators, 8 multiply-adds (inline/madd.ts: relaxed_madd or mul+add per build) per
-// step. f32-pv-4x8 (valueTile) has the same mix with the packed P tile as vector operand.
-// What differs from the attention kernel is only around the loop: no scale, and the tile
-// goes straight to row-major C instead of to the softmax.
+// Micro-kernel of the relaxed build: 3 rows of A × 12 columns of B, 9 f32x4 accumulators (the
+// simd build keeps the attention kernels' 4x8, below). Per k: 3 vector loads
+// of B (4 columns each, from one or two 8-column panels: a tile starts on a multiple of 4),
+// 3 load32_splat of A[m..m+2][k], 9 multiply-adds (inline/madd.ts: relaxed_madd or mul+add
+// per build). Leftover columns (< 12) go 4 at a time, leftover rows (and a decode step's GEMV,
+// M < 3) one row at a time, 32 columns per pass.
+//
+// Why 3x12: independent FMA chains reach 49.7 GFLOP/s with 8, 50.4 with 9, 54.0 with 10, 55.4
+// with 12 (Intel Xeon, Node 20, bench/simd-peak.ts's module). The attention kernels' 4x8 tile
+// (8 chains), which this file used until 2026-12-06, ran at 0.82–0.84 of the 12-chain peak;
+// 3x12 at 0.87–0.89 (M510 N768 K768, relaxed, Node 20, 22, 24, 26: 0.871/0.888/0.866/0.877 vs
+// 0.839/0.838/0.813/0.863, side by side). It is the widest tile V8 11.3/12.4 (Node 20/22) keep in
+// registers: they issue every load of a step before its multiply-adds, so a tile holds its B
+// vectors and A splats at once beside its accumulators, 3 + 3 + 9 = 15 XMM registers (V8 uses
+// xmm0–14). Measured and not taken: 5x8 (2 + 5 + 10) spills two accumulators, 0.54 of the peak
+// (6x8 0.61; on V8 13+, Node 24/26, 5x8 ran 51.9–52.5 GFLOP/s, but one build serves every
+// engine); 5x8 with 3 rows splatted from scalar loads (no XMM held) 0.825, the extra shuffles
+// taking the FMA ports; a 4x8 k-loop unrolled by 2 spills (0.60). The simd build's
+// multiply-add is f32x4.mul then f32x4.add, whose product needs one more register: 3x12 spills
+// there (30.1 vs 38.6 GFLOP/s for 4x8, which runs at the mul + add peak), so it keeps 4x8:
+// 2 vector loads of a panel and 4 splats per k, 8 accumulators, as f32-qk-4x8's scoreTile.
 //
 // Layouts (all f32, byte addresses, no alignment required):
-//   A  row-major [M][K] (row stride K), read in place, like K rows in scoreTile;
+//   A  row-major [M][K] (row stride K), read in place, or (gemmPanelsTransA) Aᵀ row-major
+//      [K][M], each row block copied out as [K][4] first;
 //   B  pre-packed in ceil(N/8) column panels, panel p = [K][8] holding B[k][8p..8p+8),
-//      columns past N zero (packB in bench/gemm-case.ts), like the Qp panel. Packing B
-//      once is what GEMM libraries do with weights (XNNPACK packs them at creation), and
-//      it is the faster reference: the same loop on row-major B (vector loads stepping
-//      4·N bytes) measured Q·Kᵀ 51.8 vs 53.5 GFLOP/s relaxed, 41.8 vs 43.4 simd, P·V
-//      within 1.5% (H8 N1024 D64 pairs, CPU time, median of 7 runs).
+//      columns past N zero (src/layer/pack.ts packB). Packing B once is what GEMM libraries
+//      do with weights (XNNPACK packs them at creation); the 4x8 loop on row-major B (vector
+//      loads stepping 4·N bytes) measured 3–4% slower (H8 N1024 D64 pairs, AMD).
 //   C  row-major [M][N] (row stride N), overwritten.
 //
 // Loop order: blocks of B's panels outermost (PANEL_BLOCK_BYTES, so a block stays in L2;
-// the layer's weights need it, below), then 4-row blocks of A, then the block's panels. For the
-// attention-sized GEMMs B fits one block and the order is as measured here: for the P·V-sized GEMM
-// (M 1024, N 64, K 1024) the 4 rows of A (16 KiB) then stay in L1 across the 8 panels;
-// the other order streams A (4 MiB, more than L2) once per panel. Measured (H8 N1024 D64
-// pairs, CPU time, median of 7 runs): P·V 55.0 vs 52.1 GFLOP/s relaxed, 45.2 vs 43.9 simd;
-// Q·Kᵀ within 1-4% either way (52.9 vs 52.5 relaxed, 42.6 vs 41.0 simd).
+// the layer's weights need it, below), then row blocks of A, then the block's columns. For
+// the attention-sized GEMMs B fits one block: the rows of A then stay in L1 across the panels
+// (the other order streamed A, more than L2, once per panel: 0.95× the P·V GEMM's rate, AMD).
 //
-// Why 4x8 (8 accumulator chains) on every engine: independent FMA chains reach 49.7 GFLOP/s
-// with 8, 54.0 with 10, 55.4 with 12 (Intel Xeon, Node 20, bench/simd-peak.ts's module), and
-// this tile runs at 0.93 of the 8-chain rate. More chains need more registers than V8 11.3/12.4
-// (Node 20/22) allocate here: it issues every load of a step before its multiply-adds, so a 5x8
-// tile holds 2 + 5 loaded vectors and 10 accumulators and spills two of them (0.54 of the peak;
-// 6x8 0.61). V8 13+ (Node 24, 26) does not: 5x8 ran 51.9–52.5 GFLOP/s there against 46–48 for
-// 4x8, but one build serves every engine. Splatting 3 of 5 rows from scalar loads (i32x4.splat
-// of a GPR, no XMM held across the step) avoided the spill and gained nothing (0.825 vs 0.824:
-// the extra shuffles take the FMA ports' slots); a k-loop unrolled by 2 spills (0.60).
+// Every entry is the chain acc = madd(b_k, a_k, acc), k = 0..K−1 from acc = 0, whichever tile
+// or thread computes it, so tiles, panel blocks and thread splits give the same bits.
 import { madd } from '../inline/madd';
 
 /**
@@ -76,10 +77,10 @@ export function gemmPanels(
  * row-major [K][M] (row k = A's column k). A layer's weight gradient dW = dYᵀ·X reads dY
  * [rows][out] as it is (K = rows, M = out), where the layer transposed it in JS first (2.3–2.7 ms
  * per 512×768 matrix, 4 per backward). The same k = 0..K−1 chain per entry as gemmPanels on the
- * transposed copy: the same bits. Each 4-row block of A (4 adjacent f32 of every row of Aᵀ)
+ * transposed copy: the same bits. Each row block of A (3 or 4 adjacent f32 of every row of Aᵀ)
  * is first copied to `blockPtr` as [K][4], once per block of panels: read in place, its K
  * lines 4M bytes apart fall into a few L1 sets (4 of 64 at M 768) and the GEMM took 18.9 ms
- * against 17.0 for a JS transpose and gemmPanels (M768 N768 K512, Intel Xeon).
+ * against 17.0 for a JS transpose and gemmPanels (M768 N768 K512, 4x8 tiles, Intel Xeon).
  * Contract: as gemmPanels, with A's region K·M f32 at aPtr; blockPtr: 16·K bytes, 16-byte
  * aligned, overlapping nothing else.
  */
@@ -104,30 +105,37 @@ export function gemmPanelsTransA(
   const panelBytes = <usize>max(K, 0) << 5;
   const n0 = firstPanel << 3;
   const n1 = min(N, endPanel << 3);
-  // Blocks of B's panels that stay in L2 while every 4-row block of A passes them (see
-  // PANEL_BLOCK_BYTES); the row blocks inside, so each block's 4 rows of A stay in L1.
+  // Blocks of B's panels that stay in L2 while every row block of A passes them (see
+  // PANEL_BLOCK_BYTES); the row blocks inside, so each block's rows of A stay in L1.
   const blockCols = blockColumns(panelBytes);
-  const fullRows = M & ~3;
+  const fullRows = M - M % BLOCK_ROWS;
   for (let nb = n0; nb < n1; nb += blockCols) {
     const nbEnd = min(n1, nb + blockCols);
-    for (let m = 0; m < fullRows; m += 4) {
+    for (let m = 0; m < fullRows; m += BLOCK_ROWS) {
       let a = aPtr + <usize>m * aRowBytes;
       let rowBytes = aRowBytes, step = aStep;
       if (blockPtr != 0) {
-        // the block's 4 rows as [K][4] (gemmPanelsTransA: aRowBytes is 4, so 16 bytes per k)
-        for (let k = 0; k < K; k++) v128.store(blockPtr + (<usize>k << 4), v128.load(a + <usize>k * aStep));
+        // gemmPanelsTransA: the block's rows (adjacent f32 of each row of Aᵀ) as [K][4]
+        copyRowBlock(blockPtr, a, K, aStep, m + 4 <= M);
         a = blockPtr;
         rowBytes = 4;
         step = 16;
       }
       const c = cPtr + <usize>m * cRowBytes;
-      for (let n = nb; n < nbEnd; n += 8) {
-        tile4x8(a, rowBytes, step, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), cRowBytes, min(8, nbEnd - n), biasAt(biasPtr, n));
+      let n = nb;
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        for (; n + 12 <= nbEnd; n += 12) tile3x12(a, rowBytes, step, bPtr, panelBytes, n, K, c, cRowBytes, biasPtr);
+        // leftovers: 4 columns at a time, the last possibly fewer
+        for (; n < nbEnd; n += 4) tile3x4(a, rowBytes, step, bPtr, panelBytes, n, K, c, cRowBytes, min(4, nbEnd - n), biasPtr);
+      } else {
+        for (; n < nbEnd; n += 8) {
+          tile4x8(a, rowBytes, step, bPtr + <usize>(n >> 3) * panelBytes, K, c + (<usize>n << 2), cRowBytes, min(8, nbEnd - n), biasAt(biasPtr, n));
+        }
       }
     }
   }
   let m = fullRows;
-  // leftovers, and the whole of a decode step's GEMV (M < 4): one row of A at a time, 4
+  // leftovers, and the whole of a decode step's GEMV (M < BLOCK_ROWS): one row of A at a time, 4
   // panels (32 columns) per pass while they last. The 1x8 tile has only 2 accumulator
   // chains, so it waits on the multiply-add latency (~4 cycles) and streams B at ~7 bytes per
   // cycle; 1x32 has 8 chains and reads 4 panels side by side, enough to keep up with memory.
@@ -143,14 +151,20 @@ export function gemmPanelsTransA(
 }
 
 /**
- * Bytes of packed B one block of panels may hold. Every 4-row block of A reads all the panels
+ * Rows of A per micro-kernel call: 3x12 in the relaxed build, 4x8 in the simd build (see the
+ * header). ASC_FEATURE_RELAXED_SIMD is a compile-time constant: each build has one tile.
+ */
+const BLOCK_ROWS: i32 = ASC_FEATURE_RELAXED_SIMD ? 3 : 4;
+
+/**
+ * Bytes of packed B one block of panels may hold. Every row block of A reads all the panels
  * of its block, so the block must stay in L2 between row blocks: the whole of B did on the AMD
  * EPYC where this loop was tuned, but the layer's 768×768 weights (2.25 MiB) overflow the
  * 2 MiB L2 of the Intel Xeon (2026-12-06), where every row block then streamed B from L3 and
  * the GEMM ran at 0.63 of the SIMD peak (bench --shapes layer). 512 KiB leaves room in the
  * smaller L2 (1 MiB on the EPYC) for A's rows and C. Measured on the Xeon (`npm run bench --
- * --shapes layer --runs 3`, M512 N768 K768, relaxed): 0.63 → 0.83 of the SIMD peak; blocks of
- * 256 KiB and 1 MiB gave the same 0.82–0.83.
+ * --shapes layer --runs 3`, M512 N768 K768, relaxed, 4x8 tiles): 0.63 → 0.83 of the SIMD peak;
+ * blocks of 256 KiB and 1 MiB gave the same 0.82–0.83.
  */
 const PANEL_BLOCK_BYTES: usize = 512 << 10;
 
@@ -196,7 +210,127 @@ const PANEL_BLOCK_BYTES: usize = 512 << 10;
   storeRow(c + 96, c3, d3, 8, bias == 0 ? 0 : bias + 96);
 }
 
-/** C[0..4)[0..cols) = A[0..4) · panel (+ bias[0..cols)), cols <= 8. */
+/** Byte address of B[0][n..n+4) in the packed panels (n a multiple of 4): one panel's half. */
+// @ts-ignore: decorator
+@inline function columnsAt(bPtr: usize, panelBytes: usize, n: i32): usize {
+  return bPtr + <usize>(n >> 3) * panelBytes + (<usize>(n & 7) << 2);
+}
+
+/** 4 columns of a finished row (+ their bias unless 0), `cols` (<= 4) of them stored at c. */
+// @ts-ignore: decorator
+@inline function storeColumns(c: usize, v: v128, cols: i32, bias: usize): void {
+  if (bias != 0) v = f32x4.add(v, v128.load(bias));
+  if (cols == 4) v128.store(c, v);
+  else storeLanes(c, v, cols);
+}
+
+/**
+ * C[0..3)[n..n+12) = A[0..3) · B[.][n..n+12) (+ bias): the micro-kernel (see the header).
+ * Contract: n is a multiple of 4 and n + 12 <= N.
+ */
+// @ts-ignore: decorator
+@inline function tile3x12(
+  a: usize, aRowBytes: usize, aStep: usize, bPtr: usize, panelBytes: usize, n: i32, K: i32, c: usize, cRowBytes: usize,
+  biasPtr: usize,
+): void {
+  let b0 = columnsAt(bPtr, panelBytes, n);
+  let b1 = columnsAt(bPtr, panelBytes, n + 4);
+  let b2 = columnsAt(bPtr, panelBytes, n + 8);
+  let a0 = a;
+  let a1 = a0 + aRowBytes;
+  let a2 = a1 + aRowBytes;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c22 = f32x4.splat(0);
+  // Not unrolled over k: V8 11.3 would issue both steps' loads first and spill (see the header).
+  for (let k = 0; k < K; k++) {
+    const v0 = v128.load(b0);
+    const v1 = v128.load(b1);
+    const v2 = v128.load(b2);
+    let x = v128.load32_splat(a0);
+    c00 = madd(v0, x, c00);
+    c01 = madd(v1, x, c01);
+    c02 = madd(v2, x, c02);
+    x = v128.load32_splat(a1);
+    c10 = madd(v0, x, c10);
+    c11 = madd(v1, x, c11);
+    c12 = madd(v2, x, c12);
+    x = v128.load32_splat(a2);
+    c20 = madd(v0, x, c20);
+    c21 = madd(v1, x, c21);
+    c22 = madd(v2, x, c22);
+    b0 += 32;
+    b1 += 32;
+    b2 += 32;
+    a0 += aStep;
+    a1 += aStep;
+    a2 += aStep;
+  }
+  const row = c + (<usize>n << 2);
+  const bias = biasAt(biasPtr, n);
+  storeColumns(row, c00, 4, bias);
+  storeColumns(row + 16, c01, 4, bias == 0 ? 0 : bias + 16);
+  storeColumns(row + 32, c02, 4, bias == 0 ? 0 : bias + 32);
+  storeColumns(row + cRowBytes, c10, 4, bias);
+  storeColumns(row + cRowBytes + 16, c11, 4, bias == 0 ? 0 : bias + 16);
+  storeColumns(row + cRowBytes + 32, c12, 4, bias == 0 ? 0 : bias + 32);
+  storeColumns(row + (cRowBytes << 1), c20, 4, bias);
+  storeColumns(row + (cRowBytes << 1) + 16, c21, 4, bias == 0 ? 0 : bias + 16);
+  storeColumns(row + (cRowBytes << 1) + 32, c22, 4, bias == 0 ? 0 : bias + 32);
+}
+
+/**
+ * C[0..3)[n..n+cols) = A[0..3) · B[.][n..n+cols) (+ bias), cols <= 4: a row block's last
+ * columns. Reads 4 columns of B (a panel's lanes past N are zero).
+ */
+// @ts-ignore: decorator
+@inline function tile3x4(
+  a: usize, aRowBytes: usize, aStep: usize, bPtr: usize, panelBytes: usize, n: i32, K: i32, c: usize, cRowBytes: usize,
+  cols: i32, biasPtr: usize,
+): void {
+  let b0 = columnsAt(bPtr, panelBytes, n);
+  let a0 = a;
+  let a1 = a0 + aRowBytes;
+  let a2 = a1 + aRowBytes;
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0);
+  for (let k = 0; k < K; k++) {
+    const v0 = v128.load(b0);
+    c0 = madd(v0, v128.load32_splat(a0), c0);
+    c1 = madd(v0, v128.load32_splat(a1), c1);
+    c2 = madd(v0, v128.load32_splat(a2), c2);
+    b0 += 32;
+    a0 += aStep;
+    a1 += aStep;
+    a2 += aStep;
+  }
+  const row = c + (<usize>n << 2);
+  const bias = biasAt(biasPtr, n);
+  storeColumns(row, c0, cols, bias);
+  storeColumns(row + cRowBytes, c1, cols, bias);
+  storeColumns(row + (cRowBytes << 1), c2, cols, bias);
+}
+
+/**
+ * dst[k][0..BLOCK_ROWS) = the f32 at src + k·aStep, k < K, as [K][4]: a row block of
+ * gemmPanelsTransA's A. `wide`: 4 f32 lie in memory at every k (always with 4-row blocks; with
+ * 3, unless the block is A's last 3 rows), so one vector load copies each k.
+ */
+// @ts-ignore: decorator
+@inline function copyRowBlock(dst: usize, src: usize, K: i32, aStep: usize, wide: bool): void {
+  if (wide) {
+    for (let k = 0; k < K; k++) v128.store(dst + (<usize>k << 4), v128.load(src + <usize>k * aStep));
+  } else {
+    for (let k = 0; k < K; k++) {
+      const from = src + <usize>k * aStep;
+      const to = dst + (<usize>k << 4);
+      store<f32>(to, load<f32>(from));
+      store<f32>(to, load<f32>(from, 4), 4);
+      store<f32>(to, load<f32>(from, 8), 8);
+    }
+  }
+}
+
+/** C[0..4)[0..cols) = A[0..4) · panel (+ bias[0..cols)), cols <= 8: the simd build's micro-kernel (see the header). */
 // @ts-ignore: decorator
 @inline function tile4x8(
   a: usize, aRowBytes: usize, aStep: usize, panel: usize, K: i32, c: usize, cRowBytes: usize, cols: i32, bias: usize,
