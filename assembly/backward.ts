@@ -8,8 +8,9 @@ import { lseUnit } from './backward/lse';
 export { heapBase } from './heap';
 export { kernelIsa } from './isa';
 export { backwardScratchBytes } from './backward/layout';
-// The layer's projections (src/layer/gemm.ts): the attention kernels' 4x8 micro-kernel as a
-// GEMM on packed weights (+ bias); M < 4 rows (a decode step's GEMV) take its 1x32/1x8 tiles.
+// The layer's projections and weight gradients (src/layer/gemm.ts): the library's GEMM on
+// packed weights (+ bias), 3x12 tiles in the relaxed build and 4x8 in the simd build; fewer rows
+// than a tile (a decode step's GEMV) take its 1x32/1x8 tiles.
 export { gemm, gemmPanels, gemmPanelsTransA } from './gemm/f32-gemm-3x12';
 // The default build's forward exports (assembly/index.ts), so the layer runs its attention
 // and decode on the instance whose memory holds its GEMMs' outputs: Q, K, V are read and

@@ -2,7 +2,8 @@
  * The plain-GEMM reference rate of a kernel build (issue #3, fusion overhead): the two
  * GEMMs an unfused attention would run per (batch, head), S = Q·Kᵀ (Lq × Lk × D) and
  * O = S·V (Lq × D × Lk), through the build's `gemm` export (assembly/gemm/f32-gemm-3x12.ts,
- * the attention kernels' 4x8 micro-kernel). GFLOP/s = 4·B·H·Lq·Lk·D / time, the same
+ * the library's GEMM: 3x12 tiles in the relaxed build, the attention kernels' 4x8 in the simd
+ * build, so the relaxed ratio sets attention against a faster tile than its own). GFLOP/s = 4·B·H·Lq·Lk·D / time, the same
  * nominal count `flopsOf` gives the attention call, so the two rates compare directly.
  *
  * Timing is bench/measure.ts's `timeCalls` (warm-up, then `runs` runs of ≥ `minMs`,

@@ -147,3 +147,59 @@ describe.each(BUILDS)('gemm (%s)', (build) => {
     expect(worst).toBeLessThan(1e-5);
   });
 });
+
+interface PanelsKernel extends GemmKernel {
+  gemmPanels(aPtr: number, bPtr: number, biasPtr: number, cPtr: number, M: number, N: number, K: number, first: number, end: number): void;
+  gemmPanelsTransA(aPtr: number, bPtr: number, biasPtr: number, cPtr: number, M: number, N: number, K: number, first: number, end: number, blockPtr: number): void;
+}
+
+// The exports the layer and its threads call: a range of panels (a thread's share, gemmRange),
+// a bias added to each finished sum, and A given transposed. Each must write exactly its
+// columns, with gemm's bits plus one f32 add of the bias, and leave the others alone.
+describe.each(BUILDS)('gemmPanels and gemmPanelsTransA (%s)', (build) => {
+  const kernel = loadGemm(build) as PanelsKernel;
+  // [M, N, K, firstPanel, endPanel]; K 5000: a panel is 156 KiB, so 3 panels per 512 KiB block
+  const cases: [number, number, number, number, number][] = [
+    [7, 21, 9, 0, 3], [7, 21, 9, 1, 3], [10, 77, 13, 2, 9], [8, 77, 5000, 1, 10], [5, 40, 31, 4, 5],
+  ];
+  it.each(cases)('M %i N %i K %i, panels [%i, %i), with bias', (M, N, K, first, end) => {
+    const a = randoms(M * K, M + N + K);
+    const b = randoms(K * N, K + 1);
+    const bias = randoms(Math.ceil(N / 8) * 8, N + 2);
+    const packed = packB(b, K, N);
+    const at = new Float32Array(K * M);
+    for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) at[k * M + m] = a[m * K + k]!;
+    const grow = (bytes: number) => {
+      const need = Math.ceil((bytes - kernel.memory.buffer.byteLength) / 65536);
+      if (need > 0) kernel.memory.grow(need);
+    };
+    const base = Math.ceil(kernel.heapBase() / 16) * 16;
+    const [aPtr, atPtr] = [base, base + M * K * 4];
+    const bPtr = atPtr + M * K * 4;
+    const biasPtr = bPtr + packed.length * 4;
+    const refPtr = biasPtr + bias.length * 4;
+    const cPtr = refPtr + M * N * 4 + 16;
+    const blockPtr = cPtr + M * N * 4 + 16;
+    grow(blockPtr + 16 * K);
+    const f32 = new Float32Array(kernel.memory.buffer);
+    f32.set(a, aPtr >> 2);
+    f32.set(at, atPtr >> 2);
+    f32.set(packed, bPtr >> 2);
+    f32.set(bias, biasPtr >> 2);
+    kernel.gemm(aPtr, bPtr, refPtr, M, N, K);
+    const ref = f32.slice(refPtr >> 2, (refPtr >> 2) + M * N);
+    for (const transposed of [false, true]) {
+      f32.fill(SENTINEL, cPtr >> 2, (cPtr >> 2) + M * N);
+      if (transposed) kernel.gemmPanelsTransA(atPtr, bPtr, biasPtr, cPtr, M, N, K, first, end, blockPtr);
+      else kernel.gemmPanels(aPtr, bPtr, biasPtr, cPtr, M, N, K, first, end);
+      const c = f32.subarray(cPtr >> 2, (cPtr >> 2) + M * N);
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          const inside = n >= first * 8 && n < end * 8;
+          const expected = inside ? Math.fround(ref[m * N + n]! + bias[n]!) : SENTINEL;
+          expect(Object.is(c[m * N + n], expected), `${transposed ? 'gemmPanelsTransA' : 'gemmPanels'} C[${m}][${n}]: expected ${expected}, got ${c[m * N + n]}`).toBe(true);
+        }
+      }
+    }
+  });
+});

@@ -149,13 +149,13 @@ describe.each(WASM_BACKENDS)('layer without copies, %s', (backend) => {
     }
     if (c.layer.rotary) return; // RoPE keeps the copying backward (rotated copies of q and k)
     // In: dout, the mask, the slopes; out: dx (dKey, dValue). The weight gradients' A operands
-    // are read as they are (gemmPanelsTransA, no transpose): dq, dk, dv in place, dout (the
-    // caller's array) copied in once more for dWo; their results out; their B operands (x,
-    // key, value, the attention output) are packed from where they are.
+    // are read as they are (gemmPanelsTransA, no transpose), in place: dout where it was copied
+    // in, dq, dk, dv where the attention backward wrote them; their results out; their B
+    // operands (x, key, value, the attention output) are packed from where they are.
     const [BL, BS, KV] = [c.B * c.L, c.B * s.S, s.KV];
     const mask = s.forwardOptions.mask ? (s.forwardOptions.mask.data as Float32Array).length : 0;
     const outputs = BL * c.E + (s.key ? 2 * BS * c.E : 0);
-    const weightGrads = BL * c.E + 2 * c.E * c.E + 2 * KV * c.E;
+    const weightGrads = 2 * c.E * c.E + 2 * KV * c.E;
     expect(copied, 'float32 elements copied by backward').toBe(BL * c.E + mask + (c.layer.alibi ? c.H : 0) + outputs + weightGrads);
   });
 

@@ -59,8 +59,8 @@ describe.each(BACKENDS)('layer GEMM on %s', (backend) => {
 
 describe.each(BACKENDS)('layer GEMM with A transposed (weight gradients) on %s', (backend) => {
   // matmulTransA(a, K, M, b, N) = aᵀ·b with a [K][M]: on WASM gemmPanelsTransA, which copies
-  // each 4-row block of A out of aᵀ (rows M % 4 read in place); K 20000 makes 3 blocks of B's
-  // panels (512 KiB each) at N 17. Same bits as matmulOnce on the transposed copy, and the
+  // each row block of A out of aᵀ (rows past the last block read in place); at K 20000 a panel
+  // is 625 KiB, more than a block's 512 KiB, so each of N 17's 3 panels is a block of its own. Same bits as matmulOnce on the transposed copy, and the
   // float64 bound of the test above.
   const shapes: [number, number, number][] = [[1, 13, 7], [4, 8, 16], [5, 17, 33], [38, 70, 129], [6, 17, 20000]];
   it.each(shapes)('M %i N %i K %i', (M, N, K) => {
@@ -80,7 +80,14 @@ describe.each(BACKENDS)('layer GEMM with A transposed (weight gradients) on %s',
         expect(Math.abs(c[m * N + n]! - sum)).toBeLessThanOrEqual(gamma * magnitude + U * Math.abs(sum));
       }
     }
-    expect(() => gemm.matmulTransA(at.subarray(1), K, M, b, N)).toThrow(RangeError);
+    // A or B of the wrong length: the same RangeError on every engine (a short B read past its
+    // end gave NaN entries, a long one was cut, before the check)
+    expect(() => gemm.matmulTransA(at.subarray(1), K, M, b, N)).toThrow(/expected A of/);
+    expect(() => gemm.matmulTransA(at, K, M, b.subarray(1), N)).toThrow(/expected B of/);
+    expect(() => gemm.matmulOnce(a, M, b.subarray(1), K, N)).toThrow(/expected B of/);
+    expect(() => gemm.matmulOnce(a.subarray(1), M, b, K, N)).toThrow(/expected A of/);
+    expect(() => gemm.matmul(a.subarray(1), M, gemm.pack(b, K, N, false))).toThrow(/expected A of/);
+    expect(() => gemm.matmulTransA(at, K, M, new Float32Array(K * N + 1), N)).toThrow(RangeError);
     gemm.dispose();
   });
 });

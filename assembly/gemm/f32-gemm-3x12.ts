@@ -73,7 +73,7 @@ export function gemmPanels(
 }
 
 /**
- * As {@link gemmPanels} with A given transposed: C = Aᵀ·B (+ bias) where `aPtr` holds Aᵀ
+ * As {@link gemmPanels} with A given transposed: C = A·B (+ bias) with `aPtr` holding Aᵀ,
  * row-major [K][M] (row k = A's column k). A layer's weight gradient dW = dYᵀ·X reads dY
  * [rows][out] as it is (K = rows, M = out), where the layer transposed it in JS first (2.3–2.7 ms
  * per 512×768 matrix, 4 per backward). The same k = 0..K−1 chain per entry as gemmPanels on the
@@ -81,8 +81,10 @@ export function gemmPanels(
  * is first copied to `blockPtr` as [K][4], once per block of panels: read in place, its K
  * lines 4M bytes apart fall into a few L1 sets (4 of 64 at M 768) and the GEMM took 18.9 ms
  * against 17.0 for a JS transpose and gemmPanels (M768 N768 K512, 4x8 tiles, Intel Xeon).
- * Contract: as gemmPanels, with A's region K·M f32 at aPtr; blockPtr: 16·K bytes, 16-byte
- * aligned, overlapping nothing else.
+ * Contract: as gemmPanels, with A's region K·M f32 at aPtr; blockPtr: 16·K bytes overlapping
+ * nothing else (16-byte aligned for speed; WASM needs no alignment). The rows past the last
+ * full block (M % 3 or M % 4) are read in place, 4M bytes apart: slow for large K, rare (the
+ * layer's M is a head-size multiple).
  */
 export function gemmPanelsTransA(
   aPtr: usize, bPtr: usize, biasPtr: usize, cPtr: usize, M: i32, N: i32, K: i32, firstPanel: i32, endPanel: i32,
@@ -94,6 +96,7 @@ export function gemmPanelsTransA(
 /**
  * The loop of gemmPanels over an A whose entry (m, k) is at aPtr + m·aRowBytes + k·aStep:
  * row-major A (aRowBytes = 4K, aStep = 4) or its transpose stored row-major (4, 4M).
+ * blockPtr 0: A's row blocks are read in place; else each is first copied there as [K][4].
  */
 // @ts-ignore: decorator
 @inline function panelsStrided(

@@ -17,7 +17,7 @@ const PEAK_CONSTANTS = memory.data<f32>([0.999, 0.999, 0.999, 0.999, 0.001, 0.00
  */
 export function simdPeak(iterations: i32): f32 {
   // m and c loaded from a data segment, not f32x4.splat: binaryen folds a splat of a constant
-  // into a v128.const, which V8 12+ (Node 24, 26) rebuilds before every use in the loop (three
+  // into a v128.const, which V8 13+ (Node 24, 26) rebuilds before every use in the loop (three
   // instructions per operand, seen in --print-wasm-code): the "peak" read 13.3 GFLOP/s there
   // against 55 on Node 20 and 22 (Intel Xeon, 2026-12-06). Loaded once, they stay in registers.
   const m = v128.load(PEAK_CONSTANTS);

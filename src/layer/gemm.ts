@@ -1,7 +1,7 @@
 /**
  * The GEMM of the multi-head attention layer: C[M][N] = A[M][K] · B (+ bias), B packed once
  * (./pack.ts) and kept, on the `gemm` export of the backward kernel builds (relaxed or plain
- * SIMD, the 4x8 micro-kernel of the attention kernels) or in plain JS on the `js` backend.
+ * SIMD: 3x12 tiles relaxed, 4x8 plain) or in plain JS on the `js` backend.
  * A WASM engine works in a layer kernel's memory (./kernel.ts: one instance of that build,
  * shared with the layer's attention): packed weights in blocks kept for the engine's life
  * (like a KV cache), each copying call's A and C in one scratch block, and `matmulPinned`
@@ -109,6 +109,7 @@ function transposeRows(a: Float32Array, rows: number, cols: number): Float32Arra
 function createJsGemm(): GemmEngine {
   const pack = (b: Float32Array, K: number, N: number, transposed: boolean, bias?: Float32Array | null): PackedMatrix => ({ K, N, ptr: 0, data: packB(b, K, N, transposed), biasPtr: 0, bias: bias ? bias.slice() : null });
   const matmul = (a: Float32Array, M: number, b: PackedMatrix, bias?: Float32Array | null) => {
+    checkRows(a, M, b.K);
     const c = new Float32Array(M * b.N);
     jsGemm(a, b.data!, c, M, b.N, b.K);
     return addBias(c, M, b.N, bias);
@@ -121,8 +122,8 @@ function createJsGemm(): GemmEngine {
       if (bias && into.bias) into.bias.set(bias);
     },
     matmul,
-    matmulOnce: (a, M, b, K, N) => matmul(a, M, pack(b, K, N, false)),
-    matmulTransA: (a, K, M, b, N) => (checkRows(a, M, K), matmul(transposeRows(a, K, M), M, pack(b, K, N, false))),
+    matmulOnce: (a, M, b, K, N) => (checkB(b, K, N), matmul(a, M, pack(b, K, N, false))),
+    matmulTransA: (a, K, M, b, N) => (checkRows(a, M, K), checkB(b, K, N), matmul(transposeRows(a, K, M), M, pack(b, K, N, false))),
     dispose: () => undefined,
   };
 }
@@ -207,11 +208,13 @@ export function createPinnedGemm(kernel: LayerKernel, backend: 'wasm-relaxed-sim
     matmulOnce(a, M, b, K, N) {
       live();
       checkRows(a, M, K);
+      checkB(b, K, N);
       return run(a, M, null, K, N, null, b);
     },
     matmulTransA(a, K, M, b, N) {
       live();
       checkRows(a, M, K);
+      checkB(b, K, N);
       return run(a, M, null, K, N, null, b, true);
     },
     matmulPinned(a, M, b, c) {
@@ -230,6 +233,11 @@ export function createPinnedGemm(kernel: LayerKernel, backend: 'wasm-relaxed-sim
 
 function checkRows(a: Float32Array, M: number, K: number): void {
   if (a.length !== M * K) throw rangeError('gemm', `A of ${M}·${K} elements`, `${a.length}`);
+}
+
+/** B used once, row-major [K][N]: a short one would read past its end, a long one be cut. */
+function checkB(b: Float32Array, K: number, N: number): void {
+  if (b.length !== K * N) throw rangeError('gemm', `B of ${K}·${N} elements`, `${b.length}`);
 }
 
 /**

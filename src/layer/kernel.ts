@@ -29,7 +29,7 @@ export interface GemmExports {
   readonly memory: WebAssembly.Memory;
   /** Columns of panels [first, end) of C = A·B (+ bias; biasPtr 0: none), assembly/gemm/f32-gemm-3x12.ts. */
   gemmPanels(aPtr: number, bPtr: number, biasPtr: number, cPtr: number, M: number, N: number, K: number, firstPanel: number, endPanel: number): void;
-  /** As gemmPanels with A given transposed, row-major [K][M] at aPtr: C = Aᵀ·B; blockPtr: 16·K bytes of scratch (16-aligned). */
+  /** As gemmPanels with A given as Aᵀ, row-major [K][M] at aPtr: C = A·B; blockPtr: 16·K bytes of scratch (16-aligned). */
   gemmPanelsTransA(aPtr: number, bPtr: number, biasPtr: number, cPtr: number, M: number, N: number, K: number, firstPanel: number, endPanel: number, blockPtr: number): void;
 }
 
