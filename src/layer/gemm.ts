@@ -173,7 +173,10 @@ export function createPinnedGemm(kernel: LayerKernel, backend: 'wasm-relaxed-sim
     const blockPtr = base + packedBytes + aBytes + biasBytes;
     const cPtr = blockPtr + blockBytes;
     const mem = f32();
-    if (once) packB(onceAt === null ? once : new Float32Array(memory.buffer, onceAt, once.length), K, N, false, mem.subarray(bPtr >>> 2, (bPtr >>> 2) + packedLength(K, N)));
+    // K·N, not once.length: `once` may be a view of this memory that the scratch's growth has
+    // just detached (length 0), which packed NaN into the whole of a first backward's dWo at
+    // E 768, L 384 (test/layer-zero-copy.test.ts).
+    if (once) packB(onceAt === null ? once : new Float32Array(memory.buffer, onceAt, K * N), K, N, false, mem.subarray(bPtr >>> 2, (bPtr >>> 2) + packedLength(K, N)));
     if (aAt === null) mem.set(a, aPtr >>> 2);
     if (bias) mem.set(bias, biasPtr >>> 2);
     if (transA) exports.gemmPanelsTransA(aPtr, bPtr, biasPtr, cPtr, M, N, K, 0, Math.ceil(N / 8), blockPtr);

@@ -224,7 +224,7 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
    * there (no rotary: its q and k are rotated copies), dy is copied in, and da, dq, dk, dv
    * stay where the GEMMs and the attention backward read and write them (./backward.ts).
    */
-  function inputGradients(s: Saved, packed: Record<Proj, PackedMatrix>, dy: Float32Array): { dy: Held; dq: Held; dk: Held; dv: Held; dx: Float32Array; dKey?: Float32Array; dValue?: Float32Array } {
+  function inputGradients(s: Saved, packed: Record<Proj, PackedMatrix>, dy: Float32Array): { dq: Held; dk: Held; dv: Held; dx: Float32Array; dKey?: Float32Array; dValue?: Float32Array } {
     const { B, L, S } = s;
     const [BL, BS] = [B * L, B * S];
     if (pinned && !rotary && s.q instanceof PinnedTensorImpl) {
@@ -241,19 +241,19 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
       pinned.matmulPinned(dq, BL, packed.q, dxs);
       pinned.matmulPinned(dk, BS, packed.k, dKeys);
       pinned.matmulPinned(dv, BS, packed.v, dValues);
-      if (!s.selfAttention) return { dy: dys, dq, dk, dv, dx: dxs.data.slice(), dKey: dKeys.data.slice(), dValue: dValues.data.slice() };
+      if (!s.selfAttention) return { dq, dk, dv, dx: dxs.data.slice(), dKey: dKeys.data.slice(), dValue: dValues.data.slice() };
       const [dx, dKey, dValue] = [dxs.data, dKeys.data, dValues.data];
       for (let n = 0; n < dx.length; n++) dx[n]! += dKey[n]! + dValue[n]!;
-      return { dy: dys, dq, dk, dv, dx: dx.slice() };
+      return { dq, dk, dv, dx: dx.slice() };
     }
     const da = gemm.matmul(dy, BL, packed.o);
     const { dq, dk, dv } = attentionGradients(s, da);
     const dx = gemm.matmul(dq, BL, packed.q);
     const dKey = gemm.matmul(dk, BS, packed.k);
     const dValue = gemm.matmul(dv, BS, packed.v);
-    if (!s.selfAttention) return { dy: { data: dy }, dq: { data: dq }, dk: { data: dk }, dv: { data: dv }, dx, dKey, dValue };
+    if (!s.selfAttention) return { dq: { data: dq }, dk: { data: dk }, dv: { data: dv }, dx, dKey, dValue };
     for (let n = 0; n < dx.length; n++) dx[n]! += dKey[n]! + dValue[n]!;
-    return { dy: { data: dy }, dq: { data: dq }, dk: { data: dk }, dv: { data: dv }, dx };
+    return { dq: { data: dq }, dk: { data: dk }, dv: { data: dv }, dx };
   }
 
   const stepOptions = { ...attentionOptions, ...(options.causal ? { causal: true } : {}) };
@@ -350,10 +350,12 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
       const dy = dout.data;
       // dW = dOutᵀ·input, dOut read as it is (no transpose: gemmPanelsTransA on WASM).
       const weightGrad = (dOut: Float32Array, rows: number, out: number, input: Float32Array) => gemm.matmulTransA(dOut, rows, out, input, E);
-      // dy as inputGradients left it (on the layer's memory, the zero-copy path: not copied in again).
-      const { dy: dyHeld, dq, dk, dv, dx, dKey, dValue } = inputGradients(saved, backwardPacked, dy);
-      // Views (saved.*, dy, dq, dk, dv) are read at use: a GEMM that grows the layer's memory detaches older ones.
-      const dWo = weightGrad(dyHeld.data, BL, E, saved.a.data);
+      // dWo first, from the caller's dy. Taking dy from the slot inputGradients fills (one copy
+      // fewer) gave a second backward a wrong dx at E 768, L ≥ 384 before the detached-view fix
+      // in gemm.ts run() (not traced further; test/layer-zero-copy.test.ts "BERT width").
+      const dWo = weightGrad(dy, BL, E, saved.a.data);
+      const { dq, dk, dv, dx, dKey, dValue } = inputGradients(saved, backwardPacked, dy);
+      // Views (saved.*, dq, dk, dv) are read at use: a GEMM that grows the layer's memory detaches older ones.
       const dWq = weightGrad(dq.data, BL, E, saved.x.data);
       const dWk = weightGrad(dk.data, BS, KV, saved.key.data);
       const d: Record<Proj, Float32Array> = { q: dWq, k: dWk, v: weightGrad(dv.data, BS, KV, saved.value.data), o: dWo };
