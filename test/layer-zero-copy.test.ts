@@ -168,6 +168,30 @@ describe.each(WASM_BACKENDS)('layer without copies, %s', (backend) => {
     expect(copied, 'float32 elements copied by backward').toBe(BL * c.E + mask + (c.layer.alibi ? c.H : 0) + outputs + weightGrads);
   });
 
+  it('a backward after createCache (memory grown between two backwards) equals a fresh layer\'s bit for bit', async () => {
+    // The second backward's attention backward grows memory under the plan's views of q, k, v;
+    // reading their lengths from those views left dq, dk, dv unzeroed (all of dx, dWq, dbq wrong).
+    const attn = withBackward(await createAttention({ backend }));
+    const c: Case = { E: 96, H: 3, Hkv: 3, B: 1, L: 200, layer: {}, forward: {} };
+    const s = setUp(attn, c, 11);
+    cleanups.push(s.dispose);
+    const x = { data: s.x, shape: [c.B, c.L, c.E] };
+    const dout = { data: Float32Array.from(s.x, (value, i) => Math.cos(i) * value), shape: [c.B, c.L, c.E] };
+    const fresh = attn.createMultiHeadAttention(s.layerOptions);
+    cleanups.push(() => fresh.dispose());
+    fresh.forward(x, { train: true });
+    const want = fresh.backward(dout);
+    const layer = attn.createMultiHeadAttention(s.layerOptions);
+    cleanups.push(() => layer.dispose());
+    layer.forward(x, { train: true });
+    layer.backward(dout);
+    layer.createCache(c.B, 4096);
+    layer.forward(x, { train: true });
+    const got = layer.backward(dout);
+    expectSameBits(got.dx.data, want.dx.data, 'dx');
+    for (const name of ['qProj', 'kProj', 'vProj', 'outProj', 'qBias', 'outProjBias'] as const) expectSameBits(got.weights[name]!, want.weights[name]!, name);
+  });
+
   it('step copies the token in, its K/V rows into the cache and its output out, and equals the copying step bit for bit', async () => {
     const attn = withBackward(await createAttention({ backend }));
     const c: Case = { E: 64, H: 8, Hkv: 2, B: 2, L: 9, layer: { causal: true }, forward: {} };

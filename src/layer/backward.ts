@@ -64,7 +64,10 @@ export function backwardInPlace(kernel: LayerKernel, plan: BackwardPlan, dq: Pin
   if (plan.keyLengths) i32.set(plan.keyLengths, full.keyLengths >>> 2);
   if (plan.bias) f32.set(plan.bias, full.bias >>> 2);
   // As src/backward/wasm.ts: the gradients start at zero (untouched key blocks stay 0).
-  for (const [ptr, length] of [[full.dq, plan.q.length], [full.dk, plan.k.length], [full.dv, plan.v.length]] as const) f32.fill(0, ptr >>> 2, (ptr >>> 2) + length);
+  // Lengths from the PinnedTensors, not from plan.q/k/v: those are views the `ensure` calls above
+  // may have detached (length 0), which left dq, dk, dv holding the previous backward's sums
+  // (dx, dWq, dbq wrong after a createCache or a new key length between two backwards).
+  for (const [ptr, length] of [[full.dq, dq.data.length], [full.dk, dk.data.length], [full.dv, dv.data.length]] as const) f32.fill(0, ptr >>> 2, (ptr >>> 2) + length);
   const units = plan.batch * plan.kvHeads;
   exports.attentionLse(full.params, 0, units);
   exports.attentionBackward(full.params, 0, units);
