@@ -32,3 +32,28 @@ describe.each(WASM)('backward memory on %s', (name) => {
     expect(Number.isFinite(call.plan.dq[0]!)).toBe(true);
   }, 120_000);
 });
+
+describe.each(WASM)('backward over PinnedTensors on %s', (name) => {
+  it('without output: the recomputing forward grows memory under the inputs, the result is a host call\'s bits', async () => {
+    // prepareBackward took views of the pinned q, k, v, dout, then recomputed the output with a
+    // forward on the same instance, which grew its memory: copying the detached views threw
+    // "Cannot perform %TypedArray%.prototype.set on a detached ArrayBuffer".
+    const { withBackward } = await import('../src/backward/index.js');
+    const shape = [1, 4, 256, 64];
+    const n = 4 * 256 * 64;
+    const host = ['q', 'k', 'v', 'dout'].map((_, j) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + j)));
+    const plain = withBackward(await createAttention({ backend: name }));
+    const want = plain.attentionBackward({ q: { data: host[0]!, shape }, k: { data: host[1]!, shape }, v: { data: host[2]!, shape }, dout: { data: host[3]!, shape } }, { causal: true });
+    const attn = withBackward(await createAttention({ backend: name }));
+    const [q, k, v, dout] = host.map((data) => {
+      const t = attn.createTensor(shape);
+      t.data.set(data);
+      return t;
+    });
+    const got = attn.attentionBackward({ q: q!, k: k!, v: v!, dout: dout! }, { causal: true });
+    for (const g of ['dq', 'dk', 'dv'] as const) {
+      const [a, b] = [got[g].data as Float32Array, want[g].data as Float32Array];
+      expect(a.every((x, i) => Object.is(x, b[i])), `${g}: bits of the host call`).toBe(true);
+    }
+  });
+});

@@ -73,8 +73,7 @@ export function prepareBackward(instance: AttentionInstance, workspace: Workspac
   if (typeof options !== 'object') throw typeError('options', 'an object', options);
   const opts = ownOptions<AttentionOptions>('options', options as object, BACKWARD_OPTION_KEYS);
 
-  const { plan: forward } = prepareAttention(workspace, given.q, given.k, given.v, opts);
-  const rotary = forward.rotary ?? null;
+  let { plan: forward } = prepareAttention(workspace, given.q, given.k, given.v, opts);
   const q = given.q as Tensor;
   const k = given.k as Tensor;
   const v = given.v as Tensor;
@@ -86,8 +85,18 @@ export function prepareBackward(instance: AttentionInstance, workspace: Workspac
     return dtype === 'float16' ? halfArrayToFloat32(checked.data as Uint16Array) : (checked.data as Float32Array);
   };
   if (given.dout === undefined) throw typeError('inputs.dout', 'a tensor { data, shape } (dL/doutput)', undefined);
-  const dout = toF32('inputs.dout', given.dout);
-  const out = given.output !== undefined ? toF32('inputs.output', given.output) : recomputeOutput(instance, q, k, v, opts, dtype);
+  let dout = toF32('inputs.dout', given.dout);
+  let out: Float32Array;
+  if (given.output !== undefined) {
+    out = toF32('inputs.output', given.output);
+  } else {
+    out = recomputeOutput(instance, q, k, v, opts, dtype);
+    // That forward may have grown the instance's memory, detaching the views of PinnedTensor
+    // inputs taken above (copying them then threw "detached ArrayBuffer"): take them again.
+    forward = prepareAttention(workspace, given.q, given.k, given.v, opts).plan;
+    dout = toF32('inputs.dout', given.dout);
+  }
+  const rotary = forward.rotary ?? null;
   const { batch, qHeads, seqLenQ, seqLenK } = forward;
   const needsLse = given.lse === undefined;
   const lse = needsLse ? new Float32Array(batch * qHeads * seqLenQ) : checkLse(given.lse, batch, qHeads, seqLenQ);
