@@ -351,8 +351,8 @@ export function createMultiHeadAttention(instance: AttentionInstance, options: M
       // dW = dOutᵀ·input, dOut read as it is (no transpose: gemmPanelsTransA on WASM).
       const weightGrad = (dOut: Float32Array, rows: number, out: number, input: Float32Array) => gemm.matmulTransA(dOut, rows, out, input, E);
       // dWo first, from the caller's dy. Taking dy from the slot inputGradients fills (one copy
-      // fewer) gave a second backward a wrong dx at E 768, L ≥ 384 before the detached-view fix
-      // in gemm.ts run() (not traced further; test/layer-zero-copy.test.ts "BERT width").
+      // fewer) moved the GEMM scratch's growth into the next backward, which then ran on unzeroed
+      // dq, dk, dv (the bug fixed in ./backward.ts); with that fix it passes, but is not taken yet.
       const dWo = weightGrad(dy, BL, E, saved.a.data);
       const { dq, dk, dv, dx, dKey, dValue } = inputGradients(saved, backwardPacked, dy);
       // Views (saved.*, dq, dk, dv) are read at use: a GEMM that grows the layer's memory detaches older ones.
