@@ -31,10 +31,12 @@ export interface SimdPeak {
   readonly chains: number;
   /** Median over the rounds of each round's best, GFLOP/s (the spread the machine's load adds). */
   readonly medianGflops: number;
+  /** The best rate of each chain count, GFLOP/s: how many chains a GEMM tile needs (assembly/gemm/f32-gemm-3x12.ts). */
+  readonly byChains: readonly { chains: number; gflops: number }[];
 }
 
 const UNROLL = 4;
-const CHAIN_COUNTS = [8, 10, 12] as const;
+const CHAIN_COUNTS = [8, 9, 10, 12] as const;
 
 /** Unsigned LEB128, as every wasm index and opcode immediate is written. */
 function leb(value: number): number[] {
@@ -155,6 +157,7 @@ export function measureSimdPeak(rounds = 7, builds: readonly PeakBuild[] = ['sim
       gflops: best[b]![c]!,
       chains: CHAIN_COUNTS[c]!,
       medianGflops: sorted[sorted.length >> 1]!,
+      byChains: CHAIN_COUNTS.map((chains, i) => ({ chains, gflops: best[b]![i]! })),
     };
   });
 }
@@ -170,6 +173,9 @@ if (process.argv[1]?.endsWith('simd-peak.run.mjs')) {
   const rounds = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 7;
   const peaks = measureSimdPeak(rounds);
   console.log(`128-bit WASM SIMD peak, one thread (${cpus()[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.versions.node}, load ${loadavg()[0]!.toFixed(1)}):`);
-  for (const peak of peaks) console.log(`  ${describePeak(peak)}`);
+  for (const peak of peaks) {
+    console.log(`  ${describePeak(peak)}`);
+    console.log(`    by chain count: ${peak.byChains.map(({ chains, gflops }) => `${chains} → ${gflops.toFixed(1)}`).join(', ')} GFLOP/s`);
+  }
   if (!peaks.some((p) => p.build === 'relaxed')) console.log('  relaxed: not available in this runtime (Node 20 needs --experimental-wasm-relaxed-simd)');
 }

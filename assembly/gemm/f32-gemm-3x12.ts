@@ -9,11 +9,12 @@
 // per build). Leftover columns (< 12) go 4 at a time, leftover rows (and a decode step's GEMV,
 // M < 3) one row at a time, 32 columns per pass.
 //
-// Why 3x12: independent FMA chains reach 49.7 GFLOP/s with 8, 50.4 with 9, 54.0 with 10, 55.4
-// with 12 (Intel Xeon, Node 20, bench/simd-peak.ts's module). The attention kernels' 4x8 tile
-// (8 chains), which this file used until 2026-12-06, ran at 0.82–0.84 of the 12-chain peak;
-// 3x12 at 0.87–0.89 (M510 N768 K768, relaxed, Node 20, 22, 24, 26: 0.871/0.888/0.866/0.877 vs
-// 0.839/0.838/0.813/0.863, side by side). It is the widest tile V8 11.3/12.4 (Node 20/22) keep in
+// Why 3x12: independent FMA chains reach 47.5 GFLOP/s with 8, 50.0 with 9, 53.7 with 10, 54.9
+// with 12 (Intel Xeon, Node 20, `node scripts/run-ts.mjs bench/simd-peak.ts`,
+// bench/results/2026-12-06-node20-intel-xeon-simd-peak-chains.txt). The attention kernels' 4x8
+// tile (8 chains), which this file used until 2026-12-06, ran at 0.82–0.84 of the 12-chain peak;
+// 3x12 at 0.880 / 0.858 / 0.853 / 0.865 on Node 20 / 22 / 24 / 26 (`node bench/gemm-ab.mjs`,
+// bench/results/2026-12-06-intel-xeon-gemm-ab.txt). It is the widest tile V8 11.3/12.4 (Node 20/22) keep in
 // registers: they issue every load of a step before its multiply-adds, so a tile holds its B
 // vectors and A splats at once beside its accumulators, 3 + 3 + 9 = 15 XMM registers (V8 uses
 // xmm0–14). Measured and not taken: 5x8 (2 + 5 + 10) spills two accumulators, 0.54 of the peak
@@ -75,12 +76,14 @@ export function gemmPanels(
 /**
  * As {@link gemmPanels} with A given transposed: C = A·B (+ bias) with `aPtr` holding Aᵀ,
  * row-major [K][M] (row k = A's column k). A layer's weight gradient dW = dYᵀ·X reads dY
- * [rows][out] as it is (K = rows, M = out), where the layer transposed it in JS first (2.3–2.7 ms
- * per 512×768 matrix, 4 per backward). The same k = 0..K−1 chain per entry as gemmPanels on the
- * transposed copy: the same bits. Each row block of A (3 or 4 adjacent f32 of every row of Aᵀ)
- * is first copied to `blockPtr` as [K][4], once per block of panels: read in place, its K
- * lines 4M bytes apart fall into a few L1 sets (4 of 64 at M 768) and the GEMM took 18.9 ms
- * against 17.0 for a JS transpose and gemmPanels (M768 N768 K512, 4x8 tiles, Intel Xeon).
+ * [rows][out] as it is (K = rows, M = out), where the layer transposed it in JS first (4 per
+ * backward; without them the backward took 0.958× the time,
+ * bench/results/2026-12-06-node20-intel-xeon-layer-transA.txt). The same k = 0..K−1 chain per
+ * entry as gemmPanels on the transposed copy: the same bits. Each row block of A (3 or 4
+ * adjacent f32 of every row of Aᵀ) is first copied to `blockPtr` as [K][4], once per block of
+ * panels: read in place, its K lines 4M bytes apart fall into a few L1 sets (4 of 64 at M 768),
+ * and the GEMM took 18.9 ms against 17.0 for a JS transpose and gemmPanels (M768 N768 K512, 4x8
+ * tiles, Intel Xeon; a throwaway script, once).
  * Contract: as gemmPanels, with A's region K·M f32 at aPtr; blockPtr: 16·K bytes overlapping
  * nothing else (16-byte aligned for speed; WASM needs no alignment). The rows past the last
  * full block (M % 3 or M % 4) are read in place, 4M bytes apart: slow for large K, rare (the
@@ -271,15 +274,17 @@ const PANEL_BLOCK_BYTES: usize = 512 << 10;
   }
   const row = c + (<usize>n << 2);
   const bias = biasAt(biasPtr, n);
-  storeColumns(row, c00, 4, bias);
-  storeColumns(row + 16, c01, 4, bias == 0 ? 0 : bias + 16);
-  storeColumns(row + 32, c02, 4, bias == 0 ? 0 : bias + 32);
-  storeColumns(row + cRowBytes, c10, 4, bias);
-  storeColumns(row + cRowBytes + 16, c11, 4, bias == 0 ? 0 : bias + 16);
-  storeColumns(row + cRowBytes + 32, c12, 4, bias == 0 ? 0 : bias + 32);
-  storeColumns(row + (cRowBytes << 1), c20, 4, bias);
-  storeColumns(row + (cRowBytes << 1) + 16, c21, 4, bias == 0 ? 0 : bias + 16);
-  storeColumns(row + (cRowBytes << 1) + 32, c22, 4, bias == 0 ? 0 : bias + 32);
+  storeTwelve(row, c00, c01, c02, bias);
+  storeTwelve(row + cRowBytes, c10, c11, c12, bias);
+  storeTwelve(row + (cRowBytes << 1), c20, c21, c22, bias);
+}
+
+/** 12 finished columns of one row (+ their bias unless 0) at c. */
+// @ts-ignore: decorator
+@inline function storeTwelve(c: usize, v0: v128, v1: v128, v2: v128, bias: usize): void {
+  storeColumns(c, v0, 4, bias);
+  storeColumns(c + 16, v1, 4, bias == 0 ? 0 : bias + 16);
+  storeColumns(c + 32, v2, 4, bias == 0 ? 0 : bias + 32);
 }
 
 /**

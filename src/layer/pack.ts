@@ -27,8 +27,7 @@ export function packB(b: Float32Array, K: number, N: number, transposed = false,
   const packed = out ?? new Float32Array(packedLength(K, N));
   if (out) packed.fill(0, 0, packedLength(K, N));
   const panelLength = K * 8;
-  // Both walks read `b` in memory order (a column-by-column walk of a row-major [512][768]
-  // took 1.67 ms, row by row 1.44 ms, Node 20).
+  // Both walks read `b` in memory order (each packed row of a panel is 8 contiguous floats).
   if (transposed) {
     for (let n = 0; n < N; n++) {
       const base = (n >> 3) * panelLength + (n & 7);
