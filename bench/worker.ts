@@ -21,6 +21,12 @@ import { measureThreads } from './threads-cases.js';
  */
 export const KV_CACHE_SUFFIX = ' kv-cache';
 export const GEMM_SUFFIX = ' gemm';
+/**
+ * `<wasm backend> pinned`: the attention call on PinnedTensors (q, k, v and out made by
+ * `createTensor`, read and written in place: no copies in or out), measured beside the
+ * `gemm` rows, whose operands also sit in WASM memory: the two rates compare kernel to kernel.
+ */
+export const PINNED_SUFFIX = ' pinned';
 export const READ_BOUND = 'read bound';
 /** `<backend> kv-cache f16`: the KV-cache decode step with a float16 cache (bench/decode-cases.ts `measureDecode`, no correctness gate). */
 export const KV_CACHE_F16_SUFFIX = ' kv-cache f16';
@@ -118,8 +124,34 @@ async function prepareOurs(name: BackendName, shape: Shape, inputs: Inputs): Pro
   };
 }
 
+/** wasm-attention on tensors pinned in its memory (`createTensor`), the inputs copied in once, outside timing. */
+async function preparePinned(name: BackendName, shape: Shape, inputs: Inputs): Promise<Prepared> {
+  const attn = await createAttention({ backend: name });
+  if (attn.backend !== name) throw new Error(`asked for backend '${name}', got '${attn.backend}'`);
+  const { batch: B, heads: H, seqLenQ, seqLenK, headDim: D, causal } = shape;
+  const pin = (data: Float32Array, length: number) => {
+    const tensor = attn.createTensor([B, H, length, D]);
+    tensor.data.set(data);
+    return tensor;
+  };
+  const q = pin(inputs.q, seqLenQ);
+  const k = pin(inputs.k, seqLenK);
+  const v = pin(inputs.v, seqLenK);
+  const out = attn.createTensor([B, H, seqLenQ, D]);
+  const call = (): void => void attn.attention(q, k, v, { causal, out });
+  return {
+    call,
+    isAsync: false,
+    async output() {
+      call();
+      return out.data.slice();
+    },
+  };
+}
+
 async function prepare(job: Job, inputs: Inputs): Promise<Prepared> {
   if ((BACKEND_NAMES as readonly string[]).includes(job.impl)) return prepareOurs(job.impl as BackendName, job.shape, inputs);
+  if (job.impl.endsWith(PINNED_SUFFIX)) return preparePinned(job.impl.slice(0, -PINNED_SUFFIX.length) as BackendName, job.shape, inputs);
   if (job.impl.endsWith(KV_CACHE_SUFFIX)) {
     // The cache holds exactly these inputs' K/V, so the step passes the same correctness gate.
     return prepareDecode(job.impl.slice(0, -KV_CACHE_SUFFIX.length) as BackendName, decodeCaseOf(job.shape), inputs);
