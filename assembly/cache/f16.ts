@@ -70,6 +70,10 @@ export function halfTileToF32(dst: usize, src: usize, srcRowBytes: usize, rows: 
 // lane, converted in place of their lane with no unpacking and no multiply:
 //   even half h = x & 0xffff:  y = ((x << 16) >>s 3) & 0x8FFFE000
 //   odd half  h = x >>> 16:    y = (x >>s 3) & 0x8FFFE000
+// (Not taken: x << 16 as the whole vector moved up 2 bytes, one palignr, which on Intel issues
+// off the two ports that shifts share with the FMAs: the float16 decode step 0.977–0.983×
+// the time, bit-identical (bench/results/2026-12-06-node20-intel-xeon-f16-palignr.txt), but
+// its 16-byte shuffle immediates put the default entry 14 gzipped bytes over its budget.)
 // The arithmetic shift moves sign, exponent and mantissa 3 bits down (exponent to bits
 // 27..23, mantissa to 22..13); the mask keeps the sign in bit 31 and clears the 3 copies of
 // it. y is exactly value · 2^-112 (the half's exponent field read as an f32 exponent; a
