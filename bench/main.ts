@@ -454,6 +454,16 @@ function methodNotes(options: Options, flags: string[], report: Report): string[
   return notes;
 }
 
+/**
+ * The attention rows a gemm row compares with: the same build on pinned tensors (gemm set)
+ * and through plain arrays (prefill set), each when measured.
+ */
+function attentionRowsOf(report: Report, gemm: Row): { pinned?: Row; plain?: Row } {
+  const backend = gemm.impl.slice(0, -GEMM_SUFFIX.length);
+  const find = (impl: string, set: string) => report.rows.find((r) => r.shape === gemm.shape && r.impl === impl && r.set === set && r.gflops !== undefined);
+  return { pinned: find(`${backend}${PINNED_SUFFIX}`, 'gemm'), plain: find(backend, 'prefill') };
+}
+
 /** Issue #15: attention at ≥ 85% of the same build's plain-GEMM rate, on both builds. */
 const FUSION_TARGET = 0.85;
 
@@ -471,11 +481,11 @@ function peakNotes(report: Report): string[] {
   for (const gemm of gemms) {
     const backend = gemm.impl.slice(0, -GEMM_SUFFIX.length);
     const peak = peaks.find((p) => p.build === buildOf[backend]);
-    const attention = report.rows.find((r) => r.shape === gemm.shape && r.impl === `${backend}${PINNED_SUFFIX}` && r.gflops !== undefined)
-      ?? report.rows.find((r) => r.shape === gemm.shape && r.impl === backend && r.set === 'prefill' && r.gflops !== undefined);
+    const { pinned, plain } = attentionRowsOf(report, gemm);
+    const attention = pinned ?? plain;
     if (!peak) continue;
     const share = (gflops: number) => `${((gflops / peak.gflops) * 100).toFixed(0)}%`;
-    const label = attention?.impl.endsWith(PINNED_SUFFIX) ? 'attention (pinned)' : 'attention';
+    const label = pinned ? 'attention (pinned)' : 'attention';
     notes.push(`peak share, ${backend} ${gemm.shape}: GEMM ${share(gemm.gflops!)}${attention ? `, ${label} ${share(attention.gflops!)}` : ''} of the ${peak.build} peak (${peak.gflops.toFixed(1)} GFLOP/s).`);
   }
   return notes;
@@ -488,8 +498,7 @@ function comparisonNotes(report: Report): string[] {
     report.rows.find((r) => r.shape === shape && r.impl === impl && (set === undefined || r.set === set) && r.medianMs !== undefined);
   for (const gemm of report.rows.filter((r) => r.impl.endsWith(GEMM_SUFFIX) && r.gflops !== undefined)) {
     const backend = gemm.impl.slice(0, -GEMM_SUFFIX.length);
-    const pinned = find(gemm.shape, `${backend}${PINNED_SUFFIX}`, 'gemm');
-    const plain = find(gemm.shape, backend, 'prefill');
+    const { pinned, plain } = attentionRowsOf(report, gemm);
     const kernel = pinned ?? plain;
     if (kernel?.gflops) {
       const ratio = kernel.gflops / gemm.gflops!;

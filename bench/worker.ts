@@ -102,56 +102,43 @@ export interface ProbeResult {
   readonly kernelExports: string[];
 }
 
-/** wasm-attention through its public API, the way a user calls it (a new output array per call). */
-async function prepareOurs(name: BackendName, shape: Shape, inputs: Inputs): Promise<Prepared> {
+/**
+ * wasm-attention through its public API: on plain arrays, the way a user calls it (a new
+ * output array per call), or, `pinned`, on q, k, v and out made by `createTensor` (inputs
+ * copied in once, here, outside timing; the kernel reads and writes them in place).
+ */
+async function prepareOurs(name: BackendName, shape: Shape, inputs: Inputs, pinned = false): Promise<Prepared> {
   const attn = await createAttention({ backend: name });
   if (attn.backend !== name) throw new Error(`asked for backend '${name}', got '${attn.backend}'`);
   const { batch: B, heads: H, seqLenQ, seqLenK, headDim: D, causal } = shape;
-  const q = { data: inputs.q, shape: [B, H, seqLenQ, D] };
-  const k = { data: inputs.k, shape: [B, H, seqLenK, D] };
-  const v = { data: inputs.v, shape: [B, H, seqLenK, D] };
-  let out: Float32Array = new Float32Array(0);
+  const tensor = (data: Float32Array, length: number) => {
+    const shape = [B, H, length, D];
+    if (!pinned) return { data, shape };
+    const inMemory = attn.createTensor(shape);
+    inMemory.data.set(data);
+    return inMemory;
+  };
+  const q = tensor(inputs.q, seqLenQ);
+  const k = tensor(inputs.k, seqLenK);
+  const v = tensor(inputs.v, seqLenK);
+  const out = pinned ? attn.createTensor([B, H, seqLenQ, D]) : undefined;
+  let result: Float32Array = new Float32Array(0);
   const call = (): void => {
-    out = attn.attention(q, k, v, { causal }).output.data;
+    result = attn.attention(q, k, v, { causal, out }).output.data;
   };
   return {
     call,
     isAsync: false,
     async output() {
       call();
-      return out;
-    },
-  };
-}
-
-/** wasm-attention on tensors pinned in its memory (`createTensor`), the inputs copied in once, outside timing. */
-async function preparePinned(name: BackendName, shape: Shape, inputs: Inputs): Promise<Prepared> {
-  const attn = await createAttention({ backend: name });
-  if (attn.backend !== name) throw new Error(`asked for backend '${name}', got '${attn.backend}'`);
-  const { batch: B, heads: H, seqLenQ, seqLenK, headDim: D, causal } = shape;
-  const pin = (data: Float32Array, length: number) => {
-    const tensor = attn.createTensor([B, H, length, D]);
-    tensor.data.set(data);
-    return tensor;
-  };
-  const q = pin(inputs.q, seqLenQ);
-  const k = pin(inputs.k, seqLenK);
-  const v = pin(inputs.v, seqLenK);
-  const out = attn.createTensor([B, H, seqLenQ, D]);
-  const call = (): void => void attn.attention(q, k, v, { causal, out });
-  return {
-    call,
-    isAsync: false,
-    async output() {
-      call();
-      return out.data.slice();
+      return out ? result.slice() : result;
     },
   };
 }
 
 async function prepare(job: Job, inputs: Inputs): Promise<Prepared> {
   if ((BACKEND_NAMES as readonly string[]).includes(job.impl)) return prepareOurs(job.impl as BackendName, job.shape, inputs);
-  if (job.impl.endsWith(PINNED_SUFFIX)) return preparePinned(job.impl.slice(0, -PINNED_SUFFIX.length) as BackendName, job.shape, inputs);
+  if (job.impl.endsWith(PINNED_SUFFIX)) return prepareOurs(job.impl.slice(0, -PINNED_SUFFIX.length) as BackendName, job.shape, inputs, true);
   if (job.impl.endsWith(KV_CACHE_SUFFIX)) {
     // The cache holds exactly these inputs' K/V, so the step passes the same correctness gate.
     return prepareDecode(job.impl.slice(0, -KV_CACHE_SUFFIX.length) as BackendName, decodeCaseOf(job.shape), inputs);
